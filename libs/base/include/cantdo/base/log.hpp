@@ -1,0 +1,29 @@
+#pragma once
+// Structured logs: one JSON object per line on stderr, e.g.
+//   {"ts":"2026-11-28T18:00:00.123Z","level":"info","service":"authority",
+//    "msg":"grant claimed","request_id":"...","grant_id":"..."}
+// Never log secrets, tokens or credentials: pass identifiers only.
+
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace cantdo::log {
+
+enum class Level { kDebug, kInfo, kWarn, kError };
+
+// Sets the service name stamped on every line and the minimum level.
+// Safe to call more than once (tests do); thread-safe afterwards.
+void Init(std::string_view service, Level min_level = Level::kInfo);
+
+// Parses "debug", "info", "warn" or "error".
+bool ParseLevel(std::string_view text, Level* out);
+
+void Write(Level level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
+
+inline void Debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kDebug, msg, f); }
+inline void Info(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kInfo, msg, f); }
+inline void Warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kWarn, msg, f); }
+inline void Error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kError, msg, f); }
+
+}  // namespace cantdo::log

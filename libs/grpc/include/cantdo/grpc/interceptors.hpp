@@ -1,0 +1,21 @@
+#pragma once
+// Server interceptors shared by all services.
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/support/server_interceptor.h>
+
+namespace cantdo::grpc {
+
+// Logs one JSON line per call (method, peer identity, code, reason,
+// duration, request id) and guarantees every call has a request id: the
+// caller's `x-request-id` if well-formed (≤128 chars of [A-Za-z0-9._-]),
+// else a new UUID. Handlers read it with RequestId(); it is echoed in the
+// response's initial metadata. Health checks log at debug level only.
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeLoggingInterceptorFactory();
+
+// The call's request id (see above); "" outside an intercepted call.
+std::string RequestId(const ::grpc::ServerContextBase& ctx);
+
+}  // namespace cantdo::grpc

@@ -1,0 +1,74 @@
+#pragma once
+// The bootstrap every service shares: a TLS gRPC server with standard
+// grpc.health.v1 health, server reflection (grpcurl list/describe), a
+// request-logging interceptor, and graceful shutdown.
+//
+// Health is truthful: NOT_SERVING until the service's readiness check
+// (e.g. "Postgres reachable and schema current") passes, re-evaluated
+// periodically, and NOT_SERVING again from the moment shutdown begins.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/server.h>
+#include <grpcpp/impl/service_type.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cantdo/grpc/tls.hpp"
+
+namespace cantdo::grpc {
+
+struct ServerConfig {
+  std::string service_name;     // for logs, e.g. "authority"
+  std::string listen_address;   // "host:port"; port 0 picks a free one
+  TlsMaterial tls;
+  ClientCertPolicy client_certs = ClientCertPolicy::kRequireAndVerify;
+  absl::Duration readiness_interval = absl::Seconds(2);
+  // How long in-flight calls may run after shutdown starts before they are
+  // cancelled. Keep below Kubernetes' terminationGracePeriodSeconds.
+  absl::Duration shutdown_grace = absl::Seconds(20);
+};
+
+// Returns OK when the service can do its job.
+using ReadinessCheck = std::function<absl::Status()>;
+
+class Server {
+ public:
+  // Starts serving `services` (not owned; they must outlive the Server).
+  // The first readiness check runs before Start returns.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerConfig config,
+                                                       std::vector<::grpc::Service*> services,
+                                                       ReadinessCheck readiness);
+  ~Server();  // Shutdown() if not done yet.
+
+  int port() const { return port_; }
+  bool serving() const;
+
+  // Stops accepting calls, reports NOT_SERVING, lets in-flight calls finish
+  // within shutdown_grace, then cancels the rest. Idempotent.
+  void Shutdown();
+
+ private:
+  Server(ServerConfig config, ReadinessCheck readiness);
+  void EvaluateReadiness();
+  void ReadinessLoop();
+
+  ServerConfig config_;
+  ReadinessCheck readiness_;
+  std::unique_ptr<::grpc::Server> server_;
+  int port_ = 0;
+
+  mutable absl::Mutex mu_;
+  bool serving_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_problem_ ABSL_GUARDED_BY(mu_);
+  std::thread readiness_thread_;
+};
+
+}  // namespace cantdo::grpc

@@ -1,0 +1,111 @@
+#include "cantdo/grpc/interceptors.hpp"
+
+#include <string_view>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "cantdo/base/ids.hpp"
+#include "cantdo/base/log.hpp"
+#include "cantdo/base/status.hpp"
+#include "cantdo/grpc/peer_identity.hpp"
+#include "cantdo/grpc/status.hpp"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace cantdo::grpc {
+namespace {
+
+using ::grpc::experimental::InterceptionHookPoints;
+
+constexpr std::string_view kRequestIdHeader = "x-request-id";
+
+bool WellFormedRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+class LoggingInterceptor final : public ::grpc::experimental::Interceptor {
+ public:
+  explicit LoggingInterceptor(::grpc::experimental::ServerRpcInfo* info)
+      : info_(info), start_(absl::Now()) {}
+
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      auto* md = m->GetRecvInitialMetadata();
+      auto it = md->find(::grpc::string_ref(kRequestIdHeader.data(), kRequestIdHeader.size()));
+      if (it != md->end() && WellFormedRequestId(std::string_view(it->second.data(), it->second.size()))) {
+        request_id_.assign(it->second.data(), it->second.size());
+      } else {
+        request_id_ = NewUuid();
+        if (it != md->end()) md->erase(it);
+        // request_id_ outlives the call's metadata: this interceptor lives
+        // as long as the call.
+        md->emplace(::grpc::string_ref(kRequestIdHeader.data(), kRequestIdHeader.size()),
+                    ::grpc::string_ref(request_id_));
+      }
+    }
+    if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      if (!request_id_.empty()) m->GetSendInitialMetadata()->emplace(std::string(kRequestIdHeader), request_id_);
+    }
+    if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Log(m->GetSendStatus());
+    }
+    m->Proceed();
+  }
+
+ private:
+  void Log(const ::grpc::Status& status) {
+    const std::string method = info_->method() ? info_->method() : "";
+    nlohmann::json f = {
+        {"method", method},
+        {"code", static_cast<int>(status.error_code())},
+        {"duration_ms", absl::ToDoubleMilliseconds(absl::Now() - start_)},
+        {"request_id", request_id_},
+    };
+    if (auto* ctx = info_->server_context()) {
+      if (auto peer = PeerFromContext(*ctx)) f["peer"] = peer->spiffe_id;
+    }
+    if (!status.ok()) {
+      f["error"] = status.error_message();
+      if (auto reason = GetReason(FromGrpcStatus(status))) f["reason"] = *reason;
+    }
+    const bool health = absl::StartsWith(method, "/grpc.health.v1.") ||
+                        absl::StartsWith(method, "/grpc.reflection.");
+    log::Write(health ? log::Level::kDebug : (status.ok() ? log::Level::kInfo : log::Level::kWarn),
+               "rpc", f);
+  }
+
+  ::grpc::experimental::ServerRpcInfo* info_;
+  absl::Time start_;
+  std::string request_id_;
+};
+
+class LoggingInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(
+      ::grpc::experimental::ServerRpcInfo* info) override {
+    return new LoggingInterceptor(info);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeLoggingInterceptorFactory() {
+  return std::make_unique<LoggingInterceptorFactory>();
+}
+
+std::string RequestId(const ::grpc::ServerContextBase& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(::grpc::string_ref(kRequestIdHeader.data(), kRequestIdHeader.size()));
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace cantdo::grpc

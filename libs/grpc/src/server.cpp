@@ -1,0 +1,108 @@
+#include "cantdo/grpc/server.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "cantdo/base/log.hpp"
+#include "cantdo/grpc/interceptors.hpp"
+#include "grpc/health/v1/health.pb.h"
+
+namespace cantdo::grpc {
+
+Server::Server(ServerConfig config, ReadinessCheck readiness)
+    : config_(std::move(config)), readiness_(std::move(readiness)) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
+                                                      std::vector<::grpc::Service*> services,
+                                                      ReadinessCheck readiness) {
+  static const bool process_init = [] {
+    // Links the grpc.health.v1 descriptors into every service, so that
+    // reflection can describe the health service (grpcurl needs it to call
+    // grpc.health.v1.Health/Check).
+    (void)::grpc::health::v1::HealthCheckRequest::descriptor();
+    ::grpc::EnableDefaultHealthCheckService(true);
+    ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    return true;
+  }();
+  (void)process_init;
+
+  std::unique_ptr<Server> self(new Server(std::move(config), std::move(readiness)));
+  ::grpc::ServerBuilder builder;
+  builder.AddListeningPort(self->config_.listen_address,
+                           MakeServerCredentials(self->config_.tls, self->config_.client_certs),
+                           &self->port_);
+  for (auto* s : services) builder.RegisterService(s);
+  std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeLoggingInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+
+  self->server_ = builder.BuildAndStart();
+  if (!self->server_ || self->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", self->config_.listen_address,
+                                               " (address in use, or bad TLS key/certificate)"));
+  }
+  // The default health service starts out SERVING; correct it at once.
+  self->server_->GetHealthCheckService()->SetServingStatus(false);
+  self->EvaluateReadiness();
+  self->readiness_thread_ = std::thread([s = self.get()] { s->ReadinessLoop(); });
+  log::Info("listening", {{"address", self->config_.listen_address}, {"port", self->port_}});
+  return self;
+}
+
+Server::~Server() { Shutdown(); }
+
+bool Server::serving() const {
+  absl::MutexLock lock(&mu_);
+  return serving_;
+}
+
+void Server::EvaluateReadiness() {
+  absl::Status st = readiness_ ? readiness_() : absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  const bool now_serving = st.ok();
+  const std::string problem = st.ok() ? "" : std::string(st.message());
+  if (now_serving != serving_ || problem != last_problem_) {
+    if (now_serving) {
+      log::Info("health SERVING");
+    } else {
+      log::Warn("health NOT_SERVING", {{"problem", problem}});
+    }
+  }
+  serving_ = now_serving;
+  last_problem_ = problem;
+  server_->GetHealthCheckService()->SetServingStatus(now_serving);
+}
+
+void Server::ReadinessLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), config_.readiness_interval);
+      if (stopping_) return;
+    }
+    EvaluateReadiness();
+  }
+}
+
+void Server::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    serving_ = false;
+  }
+  if (readiness_thread_.joinable()) readiness_thread_.join();
+  if (server_) {
+    log::Info("shutting down", {{"grace_s", absl::ToDoubleSeconds(config_.shutdown_grace)}});
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      absl::ToChronoNanoseconds(config_.shutdown_grace));
+    server_->Wait();
+  }
+}
+
+}  // namespace cantdo::grpc

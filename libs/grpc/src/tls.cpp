@@ -1,0 +1,71 @@
+#include "cantdo/grpc/tls.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/create_channel.h>
+
+#include "absl/strings/str_cat.h"
+#include "cantdo/base/status.hpp"
+
+namespace cantdo::grpc {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
+  if (path.empty()) return InvalidArgument(what, "no file given");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(what, ": cannot open ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string pem = text.str();
+  if (pem.find("-----BEGIN ") == std::string::npos) {
+    return InvalidArgument(what, absl::StrCat(path, " is not a PEM file"));
+  }
+  return pem;
+}
+
+::grpc::ChannelArguments ChannelArgs(const std::string& server_name) {
+  ::grpc::ChannelArguments args;
+  if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
+  return args;
+}
+
+}  // namespace
+
+absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file, const std::string& key_file,
+                                            const std::string& ca_file) {
+  TlsMaterial m;
+  CANTDO_ASSIGN_OR_RETURN(m.cert_pem, ReadPem(cert_file, "tls-cert"));
+  CANTDO_ASSIGN_OR_RETURN(m.key_pem, ReadPem(key_file, "tls-key"));
+  CANTDO_ASSIGN_OR_RETURN(m.ca_pem, ReadPem(ca_file, "tls-ca"));
+  return m;
+}
+
+std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls,
+                                                                 ClientCertPolicy policy) {
+  ::grpc::SslServerCredentialsOptions opts(
+      policy == ClientCertPolicy::kRequireAndVerify
+          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  opts.pem_root_certs = tls.ca_pem;
+  opts.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
+  return ::grpc::SslServerCredentials(opts);
+}
+
+std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, const TlsMaterial& tls,
+                                                 const std::string& server_name) {
+  ::grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = tls.ca_pem;
+  opts.pem_private_key = tls.key_pem;
+  opts.pem_cert_chain = tls.cert_pem;
+  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(server_name));
+}
+
+std::shared_ptr<::grpc::Channel> MakeTlsChannel(const std::string& target, const std::string& ca_pem,
+                                                const std::string& server_name) {
+  ::grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = ca_pem;
+  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(server_name));
+}
+
+}  // namespace cantdo::grpc

@@ -1,0 +1,107 @@
+#pragma once
+// What every cantdo service shares at run time: the common options (listen
+// address, TLS files, database DSN, log level), a Postgres pool, a readiness
+// check (database reachable and schema exactly at the version this binary
+// was built with), and the serve-until-SIGTERM loop.
+//
+// A service implements ServiceApp in its <svc>_lib; its main.cpp only calls
+// RunServiceMain. Tests start the same app in-process with StartService.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/impl/service_type.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cantdo/base/clock.hpp"
+#include "cantdo/base/config.hpp"
+#include "cantdo/grpc/server.hpp"
+#include "cantdo/grpc/tls.hpp"
+#include "cantdo/pg/pool.hpp"
+
+namespace cantdo::runtime {
+
+struct CommonConfig {
+  std::string listen;            // host:port
+  std::string tls_cert;          // PEM file: this service's certificate chain
+  std::string tls_key;           // PEM file: its private key
+  std::string tls_ca;            // PEM file: CA bundle peers must chain to
+  std::string db_dsn;            // libpq conninfo or URI, as this service's role
+  int db_pool_size = 8;
+  absl::Duration db_connect_timeout = absl::Seconds(5);
+  absl::Duration shutdown_grace = absl::Seconds(20);
+  std::string log_level = "info";
+};
+
+// Everything a service gets once the runtime is up. Outlives the app's
+// services.
+struct RuntimeContext {
+  const CommonConfig* config = nullptr;
+  grpc::TlsMaterial tls;
+  pg::Pool* pool = nullptr;
+  Clock* clock = nullptr;
+};
+
+class ServiceApp {
+ public:
+  virtual ~ServiceApp() = default;
+  // Short name: "gateway", "authority", "worker", "ciba-bridge".
+  virtual std::string Name() const = 0;
+  // Default listen address, e.g. "0.0.0.0:8443".
+  virtual std::string DefaultListen() const = 0;
+  // Clients must present a CA-signed certificate (internal services), or
+  // may (the public gateway, whose callers can use bearer tokens).
+  virtual grpc::ClientCertPolicy ClientCerts() const { return grpc::ClientCertPolicy::kRequireAndVerify; }
+  // Adds the service's own options to the common ones.
+  virtual void RegisterOptions(Options& /*options*/) {}
+  // Builds handlers and background work. Called once, before serving.
+  virtual absl::Status Init(const RuntimeContext& ctx) = 0;
+  // The gRPC services to serve (owned by the app).
+  virtual std::vector<::grpc::Service*> Services() = 0;
+  // Extra readiness beyond "database reachable, schema current".
+  virtual absl::Status Ready() { return absl::OkStatus(); }
+  // Stops background work. Called after the server stopped taking calls.
+  virtual void Stop() {}
+};
+
+// A running service: its server, pool, and app.
+class RunningService {
+ public:
+  ~RunningService();
+  int port() const { return server_->port(); }
+  bool serving() const { return server_->serving(); }
+  pg::Pool& pool() { return *pool_; }
+  void Shutdown();
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp&, CommonConfig, Clock&);
+  ServiceApp* app_ = nullptr;
+  CommonConfig config_;
+  RuntimeContext ctx_;
+  std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<grpc::Server> server_;
+  bool stopped_ = false;
+};
+
+// Readiness shared by all services: a pooled connection answers and the
+// schema is at the newest migration this binary knows (SCHEMA_NOT_CURRENT
+// or SCHEMA_TOO_NEW otherwise).
+absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout);
+
+// Registers the common options on `options`, bound to `config`.
+void RegisterCommonOptions(Options& options, CommonConfig* config);
+
+// Loads TLS, opens the pool, Init()s the app and starts serving. The pool
+// opens lazily, so a service whose database is down still starts and
+// reports NOT_SERVING until it comes up.
+absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, CommonConfig config,
+                                                             Clock& clock = SystemClock());
+
+// The whole main(): parse flags and environment, start, wait for SIGTERM or
+// SIGINT, shut down gracefully. Returns the process exit code.
+int RunServiceMain(ServiceApp& app, int argc, char** argv);
+
+}  // namespace cantdo::runtime

@@ -1,0 +1,119 @@
+#include "cantdo/runtime/service_runtime.hpp"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "cantdo/base/log.hpp"
+#include "cantdo/base/status.hpp"
+#include "cantdo/db/migrations.hpp"
+#include "cantdo/grpc/shutdown.hpp"
+#include "cantdo/pg/migrator.hpp"
+
+namespace cantdo::runtime {
+
+void RegisterCommonOptions(Options& options, CommonConfig* c) {
+  options.String("listen", &c->listen, "address to serve gRPC (TLS) on, host:port")
+      .String("tls-cert", &c->tls_cert, "PEM certificate chain of this service", true)
+      .String("tls-key", &c->tls_key, "PEM private key of this service", true)
+      .String("tls-ca", &c->tls_ca, "PEM CA bundle that peers' certificates must chain to", true)
+      .String("db-dsn", &c->db_dsn, "PostgreSQL DSN (libpq conninfo or URI) as this service's role",
+              true)
+      .Int("db-pool-size", &c->db_pool_size, "maximum Postgres connections")
+      .Duration("db-connect-timeout", &c->db_connect_timeout, "timeout to open a Postgres connection")
+      .Duration("shutdown-grace", &c->shutdown_grace,
+                "how long in-flight calls may finish after SIGTERM")
+      .String("log-level", &c->log_level, "debug, info, warn or error")
+      .Check([c] {
+        return c->db_pool_size >= 1 && c->db_pool_size <= 1000 ? ""
+                                                              : "--db-pool-size must be 1..1000";
+      })
+      .Check([c] {
+        log::Level l;
+        return log::ParseLevel(c->log_level, &l) ? "" : "--log-level must be debug, info, warn or error";
+      })
+      .Check([c] { return c->listen.find(':') != std::string::npos ? "" : "--listen must be host:port"; });
+}
+
+absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout) {
+  CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + timeout));
+  const auto& all = db::AllMigrations();
+  const int expected = all.empty() ? 0 : all.back().version;
+  return pg::Migrator::CheckCurrent(*conn, expected);
+}
+
+RunningService::~RunningService() { Shutdown(); }
+
+void RunningService::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server_) server_->Shutdown();
+  if (app_) app_->Stop();
+}
+
+absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, CommonConfig config,
+                                                             Clock& clock) {
+  auto rs = std::unique_ptr<RunningService>(new RunningService());
+  rs->app_ = &app;
+  rs->config_ = std::move(config);
+  CANTDO_ASSIGN_OR_RETURN(rs->ctx_.tls, grpc::LoadTlsMaterial(rs->config_.tls_cert, rs->config_.tls_key,
+                                                             rs->config_.tls_ca));
+  pg::PoolOptions po;
+  po.dsn = rs->config_.db_dsn;
+  po.max_size = rs->config_.db_pool_size;
+  po.connect_timeout = rs->config_.db_connect_timeout;
+  po.application_name = absl::StrCat("cantdo-", app.Name());
+  CANTDO_ASSIGN_OR_RETURN(rs->pool_, pg::Pool::Create(po));
+
+  rs->ctx_.config = &rs->config_;
+  rs->ctx_.pool = rs->pool_.get();
+  rs->ctx_.clock = &clock;
+  CANTDO_RETURN_IF_ERROR(app.Init(rs->ctx_));
+
+  grpc::ServerConfig sc;
+  sc.service_name = app.Name();
+  sc.listen_address = rs->config_.listen;
+  sc.tls = rs->ctx_.tls;
+  sc.client_certs = app.ClientCerts();
+  sc.shutdown_grace = rs->config_.shutdown_grace;
+  pg::Pool* pool = rs->pool_.get();
+  const absl::Duration timeout = rs->config_.db_connect_timeout;
+  CANTDO_ASSIGN_OR_RETURN(rs->server_,
+                          grpc::Server::Start(sc, app.Services(), [pool, timeout, &app]() -> absl::Status {
+                            CANTDO_RETURN_IF_ERROR(CheckDatabaseReady(*pool, timeout));
+                            return app.Ready();
+                          }));
+  return rs;
+}
+
+int RunServiceMain(ServiceApp& app, int argc, char** argv) {
+  grpc::BlockShutdownSignals();
+  CommonConfig config;
+  config.listen = app.DefaultListen();
+  Options options(absl::StrCat("cantdo-", app.Name()),
+                  absl::StrCat("cantdo-", app.Name(), ": see docs/operations.md"));
+  RegisterCommonOptions(options, &config);
+  app.RegisterOptions(options);
+  auto parsed = options.Parse(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(parsed.status().message()).c_str());
+    return 2;
+  }
+  if (!*parsed) return 0;  // --help
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(config.log_level, &level);
+  log::Init(app.Name(), level);
+
+  auto running = StartService(app, config);
+  if (!running.ok()) {
+    log::Error("cannot start", {{"error", std::string(running.status().message())},
+                                {"code", absl::StatusCodeToString(running.status().code())}});
+    return 1;
+  }
+  int sig = grpc::WaitForShutdownSignal();
+  log::Info("signal received, stopping", {{"signal", sig}});
+  (*running)->Shutdown();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace cantdo::runtime

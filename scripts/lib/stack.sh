@@ -1,0 +1,78 @@
+# Shared by scripts/demo and the end-to-end tests: the local stack of four
+# services over the project-local PostgreSQL, with mutual TLS from the dev CA.
+# Source it after setting `root` (the repository) and `build` (the build dir).
+#
+#   stack_up     database cantdo, migrations, a login role per service,
+#                the four services on free loopback ports; waits for SERVING
+#   stack_down   stops what stack_up started
+#   stack_rpc    cantdo-grpcurl with the operator's certificate
+
+stack_dir="$root/.local/stack"
+certs="$root/.local/certs"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+stack_rpc() {
+  "$build/tools/grpcurl/cantdo-grpcurl" -cacert "$certs/ca.pem" \
+    -cert "$certs/operator.pem" -key "$certs/operator.key" "$@"
+}
+
+stack_down() {
+  [[ -d $stack_dir ]] || return 0
+  for pidfile in "$stack_dir"/*.pid; do
+    [[ -f $pidfile ]] || continue
+    kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  for pidfile in "$stack_dir"/*.pid; do
+    [[ -f $pidfile ]] || continue
+    local pid; pid=$(cat "$pidfile")
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+}
+
+stack_up() {
+  mkdir -p "$stack_dir"
+  stack_down
+  "$root/scripts/certs" "$certs" >/dev/null
+  eval "$("$root/scripts/pg" env)"
+  psql -qtAc "SELECT 1 FROM pg_database WHERE datname='cantdo'" postgres | grep -q 1 || createdb cantdo
+  local admin_dsn="postgresql://postgres@127.0.0.1:$PGPORT/cantdo"
+  "$build/tools/migrate/cantdo-migrate" --dsn="$admin_dsn" up >/dev/null
+
+  : >"$stack_dir/stack.env"
+  local svc role port
+  for svc in authority ciba-bridge worker gateway; do
+    role=cantdo_${svc%%-*}; [[ $svc == ciba-bridge ]] && role=cantdo_bridge
+    # A login role per service, member of the service's NOLOGIN role.
+    psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='${role}_dev'" postgres | grep -q 1 ||
+      psql -qc "CREATE ROLE ${role}_dev LOGIN IN ROLE $role" postgres
+    port=$(free_port)
+    CANTDO_LISTEN="127.0.0.1:$port" \
+    CANTDO_TLS_CERT="$certs/$svc.pem" CANTDO_TLS_KEY="$certs/$svc.key" CANTDO_TLS_CA="$certs/ca.pem" \
+    CANTDO_DB_DSN="postgresql://${role}_dev@127.0.0.1:$PGPORT/cantdo" \
+      "$build/services/$svc/cantdo-$svc" >>"$stack_dir/$svc.log" 2>&1 &
+    echo $! >"$stack_dir/$svc.pid"
+    local var; var=$(echo "$svc" | tr 'a-z-' 'A-Z_')
+    echo "export CANTDO_${var}_ADDR=127.0.0.1:$port" >>"$stack_dir/stack.env"
+  done
+  cat >>"$stack_dir/stack.env" <<ENV
+export CANTDO_CA=$certs/ca.pem
+export CANTDO_OPERATOR_CERT=$certs/operator.pem
+export CANTDO_OPERATOR_KEY=$certs/operator.key
+ENV
+  # shellcheck disable=SC1091
+  source "$stack_dir/stack.env"
+  for svc in authority ciba-bridge worker gateway; do
+    local var addr ok=""
+    var=CANTDO_$(echo "$svc" | tr 'a-z-' 'A-Z_')_ADDR; addr=${!var}
+    for _ in $(seq 1 100); do
+      if stack_rpc -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then ok=1; break; fi
+      sleep 0.2
+    done
+    [[ -n $ok ]] || { echo "stack: $svc did not become SERVING; log: $stack_dir/$svc.log" >&2; tail -5 "$stack_dir/$svc.log" >&2; return 1; }
+  done
+}
