@@ -1,12 +1,94 @@
 #include "authority/authority_app.hpp"
 
+#include "absl/strings/escaping.h"
+#include "cantdo/grpc/tls.hpp"
+#include "cantdo/http/https_client.hpp"
+#include "absl/strings/match.h"
+#include "cantdo/base/log.hpp"
+#include "cantdo/base/status.hpp"
+
 namespace cantdo::authority {
 
-absl::Status AuthorityApp::Init(const runtime::RuntimeContext& /*ctx*/) {
-  authority_ = std::make_unique<v1::AuthorityService::Service>();
+void AuthorityApp::RegisterOptions(Options& o) {
+  auto& c = config_;
+  o.String("policy-file", &c.policy_file, "the policy document (JSON)", true)
+      .String("oidc-issuer", &c.oidc_issuer, "identity provider issuer, exactly as in ID tokens' iss", true)
+      .String("oidc-audience", &c.oidc_audience, "our client id at the identity provider (ID tokens' aud)", true)
+      .String("oidc-jwks-uri", &c.oidc_jwks_uri, "the provider's JWKS: https URL or a file path", true)
+      .String("oidc-ca-file", &c.oidc_ca_file, "CA bundle for the JWKS URI (default: the system's)")
+      .Bool("require-auth-req-id-claim", &c.require_auth_req_id_claim,
+            "require the CIBA auth_req_id claim in ID tokens (CIBA Core 7.4)")
+      .String("bridge-address", &c.bridge_address, "host:port of cantdo-ciba-bridge (mTLS)")
+      .String("bridge-server-name", &c.bridge_server_name, "TLS name to expect from the bridge (default: its host)")
+      .String("target-db-admin-dsn", &c.target_db_admin_dsn,
+              "DSN with CREATEROLE on the target database, for short-lived login roles")
+      .String("target-db-host", &c.target_db_host, "host the released Postgres credentials connect to")
+      .Int("target-db-port", &c.target_db_port, "port the released Postgres credentials connect to")
+      .String("target-db-name", &c.target_db_name, "database the released Postgres credentials connect to")
+      .String("secrets-key", &c.secrets_key, "base64 AES-256 key for stored static secrets (set via environment)")
+      .Duration("credential-ttl", &c.credential_ttl, "lifetime of a released credential if never consumed")
+      .Duration("background-interval", &c.background_interval, "how often to dispatch and sweep")
+      .Check([&c] {
+        return c.oidc_jwks_uri.empty() || absl::StartsWith(c.oidc_jwks_uri, "https://") ||
+                       !absl::StartsWith(c.oidc_jwks_uri, "http://")
+                   ? ""
+                   : "--oidc-jwks-uri must be https:// (or a file path)";
+      });
+}
+
+absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
+  CANTDO_ASSIGN_OR_RETURN(policy_, Policy::LoadFile(config_.policy_file, ctx.clock->Now()));
+  auth::JwksFetcher fetch = auth::FileJwksFetcher(config_.oidc_jwks_uri);
+  if (absl::StartsWith(config_.oidc_jwks_uri, "https://")) {
+    http::ClientOptions http_options;
+    http_options.ca_file = config_.oidc_ca_file;
+    CANTDO_ASSIGN_OR_RETURN(std::shared_ptr<http::HttpsClient> client, http::HttpsClient::Create(http_options));
+    fetch = [client, uri = config_.oidc_jwks_uri]() { return client->Get(uri); };
+  }
+  jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock);
+  verifier_ = std::make_unique<auth::JwtVerifier>(
+      *jwks_, *ctx.clock, auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
+  if (!config_.target_db_admin_dsn.empty()) {
+    postgres_credentials_ = std::make_unique<PostgresRoleIssuer>(PostgresTarget{
+        config_.target_db_admin_dsn, config_.target_db_host, config_.target_db_port, config_.target_db_name});
+  }
+  if (!config_.secrets_key.empty()) {
+    std::string key;
+    if (!absl::Base64Unescape(config_.secrets_key, &key) || key.size() != 32) {
+      return InvalidArgument("secrets-key", "must be 32 bytes, base64-encoded");
+    }
+    secrets_ = std::make_unique<StaticSecretIssuer>(*ctx.pool, key);
+  }
+  sink_ = std::make_unique<NotifyDecisionSink>();
+  if (!config_.bridge_address.empty()) {
+    bridge_ = std::make_unique<GrpcBridgeStarter>(
+        cantdo::grpc::MakeMtlsChannel(config_.bridge_address, ctx.tls, config_.bridge_server_name));
+  }
+  AuthorityOptions options;
+  options.issuer = config_.oidc_issuer;
+  options.require_auth_req_id_claim = config_.require_auth_req_id_claim;
+  options.credential_ttl = config_.credential_ttl;
+  authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
+                                           postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
+  service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock);
+  log::Info("policy loaded", {{"version", policy_->version()}, {"sha256", policy_->hash()},
+                              {"rules", policy_->proto().rules_size()}});
+  background_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(config_.background_interval)) {
+      if (auto n = authority_->DispatchPending(); !n.ok()) {
+        log::Warn("dispatch failed", {{"error", std::string(n.status().message())}});
+      }
+      if (auto n = authority_->SweepExpired(); !n.ok()) {
+        log::Warn("sweep failed", {{"error", std::string(n.status().message())}});
+      }
+    }
+  });
   return absl::OkStatus();
 }
 
-std::vector<::grpc::Service*> AuthorityApp::Services() { return {authority_.get()}; }
+void AuthorityApp::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (background_.joinable()) background_.join();
+}
 
 }  // namespace cantdo::authority

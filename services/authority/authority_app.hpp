@@ -1,25 +1,63 @@
 #pragma once
 // cantdo-authority: the security kernel (policy, approvals, one-shot grants,
-// execution credentials, ledger). This skeleton serves AuthorityService,
-// health and reflection over mutual TLS; its RPCs answer UNIMPLEMENTED until
-// issue #3 lands.
+// execution credentials, ledger) served over mutual TLS. Wiring of the
+// pieces in this directory; see authority.hpp for the logic.
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
-#include "cantdo/authority/v1/authority_service.grpc.pb.h"
+#include "absl/synchronization/notification.h"
+#include "authority/authority.hpp"
+#include "authority/authority_service.hpp"
+#include "authority/bridge_starter.hpp"
 #include "cantdo/runtime/service_runtime.hpp"
 
 namespace cantdo::authority {
+
+struct AuthorityConfig {
+  std::string policy_file;
+  std::string oidc_issuer;
+  std::string oidc_audience;
+  std::string oidc_jwks_uri;        // https://... or a file path
+  std::string oidc_ca_file;         // CA bundle for an https JWKS URI
+  bool require_auth_req_id_claim = true;
+  std::string bridge_address;       // host:port of the ciba-bridge; empty: none
+  std::string bridge_server_name;
+  std::string target_db_admin_dsn;  // CREATEROLE connection for POSTGRES_ROLE credentials
+  std::string target_db_host = "127.0.0.1";
+  int target_db_port = 5432;
+  std::string target_db_name;
+  std::string secrets_key;          // base64 (32 bytes) for STATIC_SECRET credentials
+  absl::Duration credential_ttl = absl::Minutes(2);
+  absl::Duration background_interval = absl::Seconds(2);
+};
 
 class AuthorityApp final : public runtime::ServiceApp {
  public:
   std::string Name() const override { return "authority"; }
   std::string DefaultListen() const override { return "0.0.0.0:9443"; }
+  void RegisterOptions(Options& options) override;
   absl::Status Init(const runtime::RuntimeContext& ctx) override;
-  std::vector<::grpc::Service*> Services() override;
+  std::vector<::grpc::Service*> Services() override { return {service_.get()}; }
+  void Stop() override;
+
+  AuthorityConfig& config() { return config_; }
+  Authority* authority() { return authority_.get(); }
 
  private:
-  std::unique_ptr<v1::AuthorityService::Service> authority_;
+  AuthorityConfig config_;
+  std::unique_ptr<Policy> policy_;
+  std::unique_ptr<auth::JwksCache> jwks_;
+  std::unique_ptr<auth::JwtVerifier> verifier_;
+  std::unique_ptr<CredentialIssuer> postgres_credentials_;
+  std::unique_ptr<CredentialIssuer> secrets_;
+  std::unique_ptr<DecisionSink> sink_;
+  std::unique_ptr<BridgeStarter> bridge_;
+  std::unique_ptr<Authority> authority_;
+  std::unique_ptr<AuthorityServiceImpl> service_;
+  absl::Notification stop_;
+  std::thread background_;
 };
 
 }  // namespace cantdo::authority

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcurl/reflection_client.hpp"
 #include "support/child_process.hpp"
+#include "support/dev_idp.hpp"
+#include "support/token_signer.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 
@@ -63,22 +66,36 @@ class LoginRole {
   std::string name_, dsn_;
 };
 
+// The authority's own configuration: a policy and the provider's keys.
+std::map<std::string, std::string> AuthorityEnv(const std::string& dir) {
+  cantdo::testing::TokenSigner idp("k1", cantdo::testing::TokenSigner::Alg::kRS256);
+  std::ofstream(dir + "/jwks.json") << idp.Jwks();
+  std::ofstream(dir + "/policy.json") << R"({"version": "t", "approvers": {"cfo": ["cfo1"]},
+    "rules": [{"action": "refund.issue", "decision": "REQUIRE_APPROVAL", "required_role": "cfo"}]})";
+  return {{"CANTDO_POLICY_FILE", dir + "/policy.json"},
+          {"CANTDO_OIDC_ISSUER", "https://idp.test/"},
+          {"CANTDO_OIDC_AUDIENCE", "cantdo"},
+          {"CANTDO_OIDC_JWKS_URI", dir + "/jwks.json"}};
+}
+
 struct Running {
   cantdo::testing::TempDir dir;
   std::unique_ptr<ChildProcess> child;
   int port = 0;
   std::shared_ptr<::grpc::Channel> channel;
 
-  Running(cantdo::testing::TestPki& pki, const ServiceCase& c, const std::string& dsn) {
+  Running(cantdo::testing::TestPki& pki, const ServiceCase& c, const std::string& dsn,
+          std::map<std::string, std::string> env = {}) {
     auto files = pki.WriteFiles(dir.path(), c.name);
+    env.merge(std::map<std::string, std::string>{{"CANTDO_LISTEN", "127.0.0.1:0"},
+                                                 {"CANTDO_TLS_CERT", files.cert},
+                                                 {"CANTDO_TLS_KEY", files.key},
+                                                 {"CANTDO_TLS_CA", files.ca},
+                                                 {"CANTDO_DB_DSN", dsn},
+                                                 {"CANTDO_SHUTDOWN_GRACE", "2s"}});
+    if (c.name == "authority" && !env.count("CANTDO_POLICY_FILE")) env.merge(AuthorityEnv(dir.path()));
     child = std::make_unique<ChildProcess>(
-        std::vector<std::string>{cantdo::testing::BuildDir() + "/services/" + c.name + "/cantdo-" + c.name},
-        std::map<std::string, std::string>{{"CANTDO_LISTEN", "127.0.0.1:0"},
-                                           {"CANTDO_TLS_CERT", files.cert},
-                                           {"CANTDO_TLS_KEY", files.key},
-                                           {"CANTDO_TLS_CA", files.ca},
-                                           {"CANTDO_DB_DSN", dsn},
-                                           {"CANTDO_SHUTDOWN_GRACE", "2s"}},
+        std::vector<std::string>{cantdo::testing::BuildDir() + "/services/" + c.name + "/cantdo-" + c.name}, env,
         dir.path() + "/log.jsonl");
     auto line = child->WaitForLogLine("\"msg\":\"listening\"", absl::Seconds(30));
     INFO(child->Log());
@@ -115,10 +132,20 @@ TEST_CASE("every service starts, is SERVING, lists its API by reflection and sto
           "[integration][services]") {
   TestDatabase db(TestDatabase::kMigrated);
   cantdo::testing::TestPki pki;
+  cantdo::testing::TempDir idp_dir;
+  cantdo::testing::DevIdp idp(pki, idp_dir.path());
   for (const auto& c : Cases()) {
     DYNAMIC_SECTION(c.name) {
       LoginRole login(db, c.role);
-      Running r(pki, c, login.dsn());
+      std::map<std::string, std::string> env;
+      if (c.name == "ciba-bridge") {
+        env = {{"CANTDO_CIBA_ISSUER", idp.issuer()},
+               {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
+               {"CANTDO_CIBA_CLIENT_SECRET", cantdo::testing::DevIdp::kSecret},
+               {"CANTDO_CIBA_CA_FILE", idp.ca_file()},
+               {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:1"}};
+      }
+      Running r(pki, c, login.dsn(), env);
       INFO(r.child->Log());
       CHECK(r.WaitForHealth(HealthStatus::SERVING) == HealthStatus::SERVING);
 
@@ -212,10 +239,12 @@ TEST_CASE("cantdo-grpcurl lists, describes and calls a real service the way grpc
   CHECK(health_code == 0);
   CHECK(health.find("\"SERVING\"") != std::string::npos);
 
-  // Logic of later issues answers UNIMPLEMENTED: grpcurl's exit code 64+12.
+  // An operator may not read the authority's policy: PERMISSION_DENIED
+  // (grpcurl's exit code 64+7), with the machine-readable reason shown.
   auto [call_code, call] = run({"-d", "{}", "cantdo.authority.v1.AuthorityService/GetPolicy"});
-  CHECK(call_code == 76);
-  CHECK(call.find("Code: Unimplemented") != std::string::npos);
+  CHECK(call_code == 71);
+  CHECK(call.find("Code: PermissionDenied") != std::string::npos);
+  CHECK(call.find("CALLER_NOT_ALLOWED") != std::string::npos);
 
   auto [bad_code, bad] = run({"-d", "{\"noSuchField\":1}", "cantdo.authority.v1.AuthorityService/GetPolicy"});
   CHECK(bad_code == 1);

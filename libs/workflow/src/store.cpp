@@ -1,0 +1,199 @@
+#include "store.hpp"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cantdo/base/status.hpp"
+#include "cantdo/pg/listener.hpp"
+#include "time_util.hpp"
+
+namespace cantdo::workflow::internal {
+
+using v1::HistoryEvent;
+
+const char* const kRunColumns =
+    "run_id::text, workflow_id, workflow_type, task_queue, state, coalesce(request_id, ''), requester, "
+    "admission_approval_id, first_run_id::text, next_event_id, (extract(epoch FROM start_time) * 1000000)::bigint, "
+    "(extract(epoch FROM admit_time) * 1000000)::bigint, (extract(epoch FROM close_time) * 1000000)::bigint, "
+    "coalesce(next_run_id::text, ''), encode(coalesce(failure, ''::bytea), 'hex')";
+
+std::string PgTimeParam(absl::Time t) { return PgTime(t); }
+
+absl::Status RequireTransaction(pg::Connection& conn) {
+  if (conn.transaction_state() != pg::TransactionState::kInTransaction) {
+    return absl::FailedPreconditionError("workflow operations must run inside a transaction");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row) {
+  RunRow run;
+  CANTDO_ASSIGN_OR_RETURN(run.run_id, r.GetString(row, 0));
+  CANTDO_ASSIGN_OR_RETURN(run.workflow_id, r.GetString(row, 1));
+  CANTDO_ASSIGN_OR_RETURN(run.workflow_type, r.GetString(row, 2));
+  CANTDO_ASSIGN_OR_RETURN(run.task_queue, r.GetString(row, 3));
+  CANTDO_ASSIGN_OR_RETURN(int64_t state, r.GetInt64(row, 4));
+  run.state = static_cast<v1::WorkflowExecutionState>(state);
+  CANTDO_ASSIGN_OR_RETURN(run.request_id, r.GetString(row, 5));
+  CANTDO_ASSIGN_OR_RETURN(run.requester, r.GetString(row, 6));
+  CANTDO_ASSIGN_OR_RETURN(run.admission_approval_id, r.GetString(row, 7));
+  CANTDO_ASSIGN_OR_RETURN(run.first_run_id, r.GetString(row, 8));
+  CANTDO_ASSIGN_OR_RETURN(run.next_event_id, r.GetInt64(row, 9));
+  CANTDO_ASSIGN_OR_RETURN(int64_t start, r.GetInt64(row, 10));
+  run.start_time = absl::FromUnixMicros(start);
+  if (!r.IsNull(row, 11)) {
+    CANTDO_ASSIGN_OR_RETURN(int64_t admit, r.GetInt64(row, 11));
+    run.admit_time = absl::FromUnixMicros(admit);
+  }
+  if (!r.IsNull(row, 12)) {
+    CANTDO_ASSIGN_OR_RETURN(int64_t close, r.GetInt64(row, 12));
+    run.close_time = absl::FromUnixMicros(close);
+  }
+  CANTDO_ASSIGN_OR_RETURN(run.next_run_id, r.GetString(row, 13));
+  CANTDO_ASSIGN_OR_RETURN(std::string failure_hex, r.GetString(row, 14));
+  run.failure = absl::HexStringToBytes(failure_hex);
+  return run;
+}
+
+absl::StatusOr<std::optional<RunRow>> LoadRun(pg::Connection& conn, const std::string& run_id, bool for_update) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          conn.Exec(absl::StrCat("SELECT ", kRunColumns,
+                                                 " FROM cantdo.workflow_runs WHERE run_id = $1::uuid",
+                                                 for_update ? " FOR UPDATE" : ""),
+                                    {pg::TextParam(run_id)}));
+  if (r.Rows() == 0) return std::optional<RunRow>();
+  CANTDO_ASSIGN_OR_RETURN(RunRow run, RunFromRow(r, 0));
+  return std::optional<RunRow>(std::move(run));
+}
+
+absl::StatusOr<std::optional<RunRow>> FindRun(pg::Connection& conn, const std::string& workflow_id,
+                                              const std::string& run_id, bool for_update) {
+  // A malformed run id cannot name a run.
+  if (!run_id.empty() && run_id.size() != 36) return std::optional<RunRow>();
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec(absl::StrCat("SELECT ", kRunColumns,
+                             " FROM cantdo.workflow_runs WHERE workflow_id = $1 AND ($2 = '' OR run_id::text = $2)"
+                             " ORDER BY (state IN (1, 2)) DESC, start_time DESC LIMIT 1",
+                             for_update ? " FOR UPDATE" : ""),
+                {pg::TextParam(workflow_id), pg::TextParam(run_id)}));
+  if (r.Rows() == 0) return std::optional<RunRow>();
+  CANTDO_ASSIGN_OR_RETURN(RunRow run, RunFromRow(r, 0));
+  return std::optional<RunRow>(std::move(run));
+}
+
+absl::StatusOr<std::vector<HistoryEvent>> LoadEvents(pg::Connection& conn, const std::string& run_id,
+                                                     int64_t from_event_id, int64_t limit) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec("SELECT encode(event, 'hex') FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_id >= $2"
+                " ORDER BY event_id LIMIT $3",
+                {pg::TextParam(run_id), pg::Int64Param(from_event_id), pg::Int64Param(limit)}));
+  std::vector<HistoryEvent> out;
+  out.reserve(r.Rows());
+  for (int i = 0; i < r.Rows(); ++i) {
+    CANTDO_ASSIGN_OR_RETURN(std::string hex, r.GetString(i, 0));
+    HistoryEvent e;
+    if (!e.ParseFromString(absl::HexStringToBytes(hex))) {
+      return absl::DataLossError(absl::StrCat("undecodable history event ", from_event_id + i, " of run ", run_id));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::Status AppendEvents(pg::Connection& conn, const std::string& run_id, int64_t expected_next,
+                          const std::vector<HistoryEvent>& events) {
+  if (events.empty()) return absl::OkStatus();
+  const int64_t new_next = expected_next + static_cast<int64_t>(events.size());
+  CANTDO_ASSIGN_OR_RETURN(pg::Result upd,
+                          conn.Exec("UPDATE cantdo.workflow_runs SET next_event_id = $3"
+                                    " WHERE run_id = $1::uuid AND next_event_id = $2",
+                                    {pg::TextParam(run_id), pg::Int64Param(expected_next), pg::Int64Param(new_next)}));
+  if (upd.CommandTuples() != 1) {
+    absl::Status s = absl::AbortedError(absl::StrCat("history of run ", run_id, " moved past event ", expected_next - 1));
+    s = WithReason(std::move(s), "HISTORY_CONFLICT");
+    return WithMetadata(std::move(s), "expected_event_id", absl::StrCat(expected_next));
+  }
+  std::vector<std::string> ids, types, times, blobs;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const HistoryEvent& e = events[i];
+    if (e.event_id() != expected_next + static_cast<int64_t>(i)) {
+      return absl::InternalError(absl::StrCat("appending event ", e.event_id(), " at position ", expected_next + i));
+    }
+    ids.push_back(absl::StrCat(e.event_id()));
+    types.push_back(absl::StrCat(static_cast<int>(e.event_type())));
+    times.push_back(absl::StrCat("\"", PgTime(FromProto(e.event_time())), "\""));
+    blobs.push_back(absl::BytesToHexString(e.SerializeAsString()));
+  }
+  auto array = [](const std::vector<std::string>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); };
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result ins,
+      conn.Exec("INSERT INTO cantdo.workflow_events (run_id, event_id, event_type, event_time, event)"
+                " SELECT $1::uuid, i, t, ts, decode(b, 'hex')"
+                " FROM unnest($2::bigint[], $3::smallint[], $4::timestamptz[], $5::text[]) AS u(i, t, ts, b)",
+                {pg::TextParam(run_id), pg::TextParam(array(ids)), pg::TextParam(array(types)),
+                 pg::TextParam(array(times)), pg::TextParam(array(blobs))}));
+  (void)ins;
+  return pg::Notify(conn, kEventsChannel, run_id);
+}
+
+HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type) {
+  HistoryEvent e;
+  e.set_event_id(id);
+  *e.mutable_event_time() = ToProto(time);
+  e.set_event_type(type);
+  return e;
+}
+
+absl::StatusOr<bool> InsertWorkflowTask(pg::Connection& conn, const std::string& run_id,
+                                        const std::string& task_queue, absl::Time visible_at) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          conn.Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at)"
+                                    " VALUES ($1::uuid, $2, $3::timestamptz) ON CONFLICT DO NOTHING",
+                                    {pg::TextParam(run_id), pg::TextParam(task_queue),
+                                     pg::TextParam(PgTime(visible_at))}));
+  if (r.CommandTuples() == 0) return false;
+  CANTDO_RETURN_IF_ERROR(pg::Notify(conn, kTasksChannel, task_queue));
+  return true;
+}
+
+absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::WorkflowExecutionState state,
+                      absl::Time close_time, const v1::Failure* failure, const std::string& next_run_id) {
+  pg::Param failure_param = pg::NullParam();
+  if (failure != nullptr) failure_param = absl::BytesToHexString(failure->SerializeAsString());
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec("UPDATE cantdo.workflow_runs SET state = $2, close_time = $3::timestamptz,"
+                " failure = decode($4, 'hex'), next_run_id = nullif($5, '')::uuid WHERE run_id = $1::uuid",
+                {pg::TextParam(run_id), pg::Int64Param(state), pg::TextParam(PgTime(close_time)), failure_param,
+                 pg::TextParam(next_run_id)}));
+  (void)r;
+  for (const char* sql : {"DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
+                          "DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid",
+                          "DELETE FROM cantdo.workflow_timers WHERE run_id = $1::uuid"}) {
+    CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec(sql, {pg::TextParam(run_id)}));
+    (void)d;
+  }
+  return absl::OkStatus();
+}
+
+v1::WorkflowExecution ToExecution(const RunRow& run) {
+  v1::WorkflowExecution x;
+  x.set_workflow_id(run.workflow_id);
+  x.set_run_id(run.run_id);
+  x.set_workflow_type(run.workflow_type);
+  x.set_task_queue(run.task_queue);
+  x.set_state(run.state);
+  *x.mutable_start_time() = ToProto(run.start_time);
+  if (run.close_time) *x.mutable_close_time() = ToProto(*run.close_time);
+  if (run.admit_time) *x.mutable_admit_time() = ToProto(*run.admit_time);
+  x.set_history_length(run.next_event_id - 1);
+  x.set_requester(run.requester);
+  x.set_admission_approval_id(run.admission_approval_id);
+  if (!run.failure.empty()) x.mutable_failure()->ParseFromString(run.failure);
+  x.set_next_run_id(run.next_run_id);
+  return x;
+}
+
+}  // namespace cantdo::workflow::internal

@@ -1,0 +1,83 @@
+#pragma once
+// Postgres persistence of runs, history, tasks and timers: the SQL of the
+// engine lives here and in V0003__workflow_engine.sql. Every function runs
+// on a connection the caller holds inside a transaction.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cantdo/pg/connection.hpp"
+#include "cantdo/workflow/v1/history.pb.h"
+
+namespace cantdo::workflow::internal {
+
+inline constexpr absl::string_view kTasksChannel = "cantdo_workflow_tasks";
+inline constexpr absl::string_view kEventsChannel = "cantdo_workflow_events";
+
+struct RunRow {
+  std::string run_id;
+  std::string workflow_id;
+  std::string workflow_type;
+  std::string task_queue;
+  v1::WorkflowExecutionState state = v1::WORKFLOW_EXECUTION_STATE_UNSPECIFIED;
+  std::string request_id;
+  std::string requester;
+  std::string admission_approval_id;
+  std::string first_run_id;
+  int64_t next_event_id = 0;
+  absl::Time start_time;
+  std::optional<absl::Time> admit_time;
+  std::optional<absl::Time> close_time;
+  std::string next_run_id;
+  std::string failure;  // serialized Failure, may be empty
+
+  bool open() const {
+    return state == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION || state == v1::WORKFLOW_EXECUTION_STATE_RUNNING;
+  }
+};
+
+// The columns RunFromRow expects, in order.
+extern const char* const kRunColumns;
+absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row);
+
+// std::nullopt if no such run.
+absl::StatusOr<std::optional<RunRow>> LoadRun(pg::Connection& conn, const std::string& run_id, bool for_update);
+// The open run of the workflow id, else its newest; with run_id, that run.
+absl::StatusOr<std::optional<RunRow>> FindRun(pg::Connection& conn, const std::string& workflow_id,
+                                              const std::string& run_id, bool for_update);
+
+// Events [from, from + limit) of a run, in order.
+absl::StatusOr<std::vector<v1::HistoryEvent>> LoadEvents(pg::Connection& conn, const std::string& run_id,
+                                                         int64_t from_event_id, int64_t limit = INT64_MAX);
+
+// Appends `events` (their ids must be expected_next, expected_next+1, ...)
+// if the run's next_event_id is still `expected_next`; ABORTED with reason
+// HISTORY_CONFLICT otherwise. Notifies history watchers at commit.
+absl::Status AppendEvents(pg::Connection& conn, const std::string& run_id, int64_t expected_next,
+                          const std::vector<v1::HistoryEvent>& events);
+
+// A new event with id, time and type set; the caller sets the attributes.
+v1::HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type);
+
+// Inserts the run's workflow task unless one exists. Returns whether it was
+// inserted (the caller then appends WorkflowTaskScheduled). Notifies
+// workers of the task queue at commit.
+absl::StatusOr<bool> InsertWorkflowTask(pg::Connection& conn, const std::string& run_id,
+                                        const std::string& task_queue, absl::Time visible_at);
+
+// Marks the run closed and removes everything that could still wake it.
+absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::WorkflowExecutionState state,
+                      absl::Time close_time, const v1::Failure* failure, const std::string& next_run_id);
+
+v1::WorkflowExecution ToExecution(const RunRow& run);
+
+std::string PgTimeParam(absl::Time t);
+
+// FAILED_PRECONDITION unless `conn` is inside a transaction.
+absl::Status RequireTransaction(pg::Connection& conn);
+
+}  // namespace cantdo::workflow::internal

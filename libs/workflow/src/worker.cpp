@@ -1,0 +1,991 @@
+#include "cantdo/workflow/worker.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <list>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cantdo/base/ids.hpp"
+#include "cantdo/base/log.hpp"
+#include "cantdo/base/status.hpp"
+#include "cantdo/pg/listener.hpp"
+#include "cantdo/pg/transaction.hpp"
+#include "cantdo/workflow/failure.hpp"
+#include "cantdo/workflow/replayer.hpp"
+#include "store.hpp"
+#include "time_util.hpp"
+
+namespace cantdo::workflow {
+
+using internal::RunRow;
+using v1::HistoryEvent;
+
+namespace {
+
+std::string PgArray(const std::vector<std::string>& v) {
+  std::vector<std::string> quoted;
+  for (const auto& s : v) {
+    std::string q = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+    quoted.push_back(q + "\"");
+  }
+  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
+}
+
+bool IsHistoryConflict(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kAborted && GetReason(s) == "HISTORY_CONFLICT";
+}
+
+// A leased activity attempt, ready to run.
+struct ActivityLease {
+  std::string run_id;
+  std::string workflow_id;
+  std::string workflow_type;
+  std::string task_queue;
+  int64_t scheduled_event_id = 0;
+  int attempt = 1;
+  std::string lease_id;
+  absl::Time started_at;
+  v1::ActivityTaskScheduledEventAttributes scheduled;
+};
+
+absl::Duration RetryDelay(const v1::RetryPolicy& p, int attempt) {
+  absl::Duration initial = FromProto(p.initial_interval());
+  if (initial <= absl::ZeroDuration()) initial = absl::Seconds(1);
+  double coeff = p.backoff_coefficient() < 1.0 ? 2.0 : p.backoff_coefficient();
+  absl::Duration max = FromProto(p.maximum_interval());
+  if (max <= absl::ZeroDuration()) max = initial * 100;
+  double factor = std::pow(coeff, std::max(0, attempt - 1));
+  absl::Duration d = initial * std::min(factor, 1e9);
+  return std::min(d, max);
+}
+
+// Bounded LRU of live runs' Replayers. Take() removes the entry: a Replayer
+// is used by one thread at a time and is put back only after a commit.
+class StickyCache {
+ public:
+  explicit StickyCache(size_t capacity) : capacity_(capacity) {}
+  std::unique_ptr<Replayer> Take(const std::string& run_id) {
+    absl::MutexLock l(&mu_);
+    auto it = index_.find(run_id);
+    if (it == index_.end()) return nullptr;
+    auto r = std::move(it->second->second);
+    lru_.erase(it->second);
+    index_.erase(it);
+    return r;
+  }
+  void Put(const std::string& run_id, std::unique_ptr<Replayer> r) {
+    if (capacity_ == 0) return;
+    absl::MutexLock l(&mu_);
+    auto it = index_.find(run_id);
+    if (it != index_.end()) {
+      lru_.erase(it->second);
+      index_.erase(it);
+    }
+    lru_.emplace_front(run_id, std::move(r));
+    index_[run_id] = lru_.begin();
+    while (lru_.size() > capacity_) {
+      index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::list<std::pair<std::string, std::unique_ptr<Replayer>>> lru_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, decltype(lru_)::iterator> index_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+class Worker::Impl {
+ public:
+  Impl(pg::Pool& pool, const Registry& registry, Clock& clock, WorkerOptions options)
+      : pool_(pool), registry_(registry), clock_(clock), options_(std::move(options)),
+        cache_(options_.sticky_cache ? options_.sticky_cache_size : 0),
+        queues_param_(PgArray(options_.task_queues)) {}
+
+  absl::Status Start() {
+    std::string dsn = options_.dsn.empty() ? pool_.options().dsn : options_.dsn;
+    CANTDO_ASSIGN_OR_RETURN(listener_, pg::Listener::Create(dsn));
+    CANTDO_RETURN_IF_ERROR(listener_->Listen(internal::kTasksChannel));
+    listener_thread_ = std::thread([this] { ListenLoop(); });
+    for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { WorkLoop(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (stopping_.exchange(true)) return;
+    Wake();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    if (listener_thread_.joinable()) listener_thread_.join();
+    // Activities leased to us but never started go back to the queue now.
+    std::deque<ActivityLease> left;
+    {
+      absl::MutexLock l(&mu_);
+      left.swap(eager_);
+    }
+    for (const auto& a : left) {
+      absl::Status s = pg::RunInTransaction(pool_, {}, [&](pg::Connection& conn) -> absl::Status {
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result r,
+            conn.Exec("UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+                      " attempt = attempt - 1, visible_at = $3::timestamptz"
+                      " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $4::uuid",
+                      {pg::TextParam(a.run_id), pg::Int64Param(a.scheduled_event_id),
+                       pg::TextParam(PgTime(clock_.Now())), pg::TextParam(a.lease_id)}));
+        (void)r;
+        return pg::Notify(conn, internal::kTasksChannel, a.task_queue);
+      });
+      if (!s.ok()) log::Warn("releasing activity lease failed", {{"error", s.ToString()}});
+    }
+  }
+
+  void Wake() {
+    absl::MutexLock l(&mu_);
+    ++wake_generation_;
+  }
+
+  absl::StatusOr<bool> RunOnce() {
+    {
+      std::optional<ActivityLease> lease;
+      {
+        absl::MutexLock l(&mu_);
+        if (!eager_.empty()) {
+          lease = std::move(eager_.front());
+          eager_.pop_front();
+        }
+      }
+      if (lease) {
+        RunActivityChain(std::move(*lease));
+        return true;
+      }
+    }
+    CANTDO_ASSIGN_OR_RETURN(bool did, PollWorkflowTask());
+    if (did) return true;
+    CANTDO_ASSIGN_OR_RETURN(std::optional<ActivityLease> lease, LeaseActivity());
+    if (lease) {
+      RunActivityChain(std::move(*lease));
+      return true;
+    }
+    CANTDO_ASSIGN_OR_RETURN(bool fired, FireTimers());
+    if (fired) return true;
+    return ExpireLeases();
+  }
+
+  WorkerStats Stats() const {
+    absl::MutexLock l(&stats_mu_);
+    return stats_;
+  }
+
+ private:
+  // ---- threads ----
+
+  void ListenLoop() {
+    while (!stopping_.load()) {
+      auto n = listener_->Wait(absl::Now() + absl::Milliseconds(200));
+      if (!n.ok()) {
+        absl::SleepFor(absl::Milliseconds(200));
+        continue;
+      }
+      if (n->has_value()) {
+        const auto& note = **n;
+        if (note.gap || std::find(options_.task_queues.begin(), options_.task_queues.end(), note.payload) !=
+                            options_.task_queues.end()) {
+          Wake();
+        }
+      }
+    }
+  }
+
+  void WorkLoop() {
+    while (!stopping_.load()) {
+      int64_t gen;
+      {
+        absl::MutexLock l(&mu_);
+        gen = wake_generation_;
+      }
+      auto did = RunOnce();
+      if (!did.ok()) {
+        log::Warn("worker task failed", {{"error", did.status().ToString()}, {"identity", options_.identity}});
+        absl::SleepFor(absl::Milliseconds(100));
+        continue;
+      }
+      if (*did) continue;
+      absl::MutexLock l(&mu_);
+      auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return wake_generation_ != gen || !eager_.empty() || stopping_.load();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.poll_interval);
+    }
+  }
+
+  void Count(int64_t WorkerStats::*field, int64_t n = 1) {
+    absl::MutexLock l(&stats_mu_);
+    stats_.*field += n;
+  }
+
+  bool HandlesQueue(const std::string& q) const {
+    return std::find(options_.task_queues.begin(), options_.task_queues.end(), q) != options_.task_queues.end();
+  }
+
+  pg::TxOptions Tx() const { return pg::TxOptions{}; }
+
+  // ---- workflow tasks ----
+
+  // Leases one due workflow task and runs it in the same transaction.
+  absl::StatusOr<bool> PollWorkflowTask() {
+    for (int attempt = 0;; ++attempt) {
+      bool found = false;
+      std::vector<ActivityLease> eager;
+      std::function<void()> after_commit;
+      absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
+        found = false;
+        eager.clear();
+        after_commit = nullptr;
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result t, conn.Exec("SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
+                                    {pg::TextParam(absl::StrCat(
+                                        absl::ToInt64Milliseconds(options_.workflow_task_timeout)))}));
+        (void)t;
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result r,
+            conn.Exec("SELECT run_id::text, attempt FROM cantdo.workflow_tasks"
+                      " WHERE task_queue = ANY($1::text[]) AND visible_at <= $2::timestamptz"
+                      " ORDER BY visible_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+                      {pg::TextParam(queues_param_), pg::TextParam(PgTime(clock_.Now()))}));
+        if (r.Rows() == 0) return absl::OkStatus();
+        found = true;
+        CANTDO_ASSIGN_OR_RETURN(std::string run_id, r.GetString(0, 0));
+        CANTDO_ASSIGN_OR_RETURN(int64_t task_attempt, r.GetInt64(0, 1));
+        CANTDO_ASSIGN_OR_RETURN(auto run, internal::LoadRun(conn, run_id, false));
+        if (!run || !run->open()) {
+          CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
+                                                          {pg::TextParam(run_id)}));
+          (void)d;
+          return absl::OkStatus();
+        }
+        return RunWorkflowTask(conn, *run, static_cast<int>(task_attempt), /*write_scheduled=*/false,
+                               /*task_row_exists=*/true, eager, after_commit);
+      });
+      if (IsHistoryConflict(s) && attempt < 10) {
+        Count(&WorkerStats::history_conflicts);
+        continue;
+      }
+      CANTDO_RETURN_IF_ERROR(s);
+      if (after_commit) after_commit();
+      DispatchEager(std::move(eager), /*run_first_here=*/false);
+      return found;
+    }
+  }
+
+  // Replays `run` and commits the new workflow task's events and side
+  // effects on `conn`. REQUIRES: the caller holds the run's workflow task
+  // row lock (task_row_exists) or the run row lock. `after_commit` puts the
+  // Replayer back in the cache once the caller committed.
+  absl::Status RunWorkflowTask(pg::Connection& conn, const RunRow& run, int task_attempt, bool write_scheduled,
+                               bool task_row_exists, std::vector<ActivityLease>& eager,
+                               std::function<void()>& after_commit) {
+    const absl::Time now = clock_.Now();
+    const WorkflowFunction* fn = registry_.FindWorkflow(run.workflow_type);
+    if (fn == nullptr) {
+      return FailWorkflowTask(conn, run, task_attempt, task_row_exists,
+                              v1::WORKFLOW_TASK_FAILED_CAUSE_UNKNOWN_WORKFLOW_TYPE,
+                              absl::FailedPreconditionError("no code for workflow type " + run.workflow_type));
+    }
+    std::unique_ptr<Replayer> replayer = cache_.Take(run.run_id);
+    if (replayer && replayer->last_event_id() >= run.next_event_id) replayer.reset();
+    if (replayer) {
+      Count(&WorkerStats::cache_hits);
+    } else {
+      replayer = std::make_unique<Replayer>(RunInfo{run.workflow_id, run.run_id, run.workflow_type, run.task_queue},
+                                            *fn, SecureRandom(), options_.history_warn_events);
+    }
+    CANTDO_ASSIGN_OR_RETURN(std::vector<HistoryEvent> events,
+                            internal::LoadEvents(conn, run.run_id, replayer->last_event_id() + 1));
+    int64_t next_id = run.next_event_id;
+    if (!events.empty() && events.back().event_id() + 1 != next_id) {
+      return absl::AbortedError("history changed while loading");  // run row not locked: lost a race
+    }
+    absl::Status st = replayer->Apply(events);
+    const int64_t started_id = next_id + (write_scheduled ? 1 : 0);
+    absl::StatusOr<std::vector<HistoryEvent>> commands =
+        st.ok() ? replayer->RunLive(now, started_id) : absl::StatusOr<std::vector<HistoryEvent>>(st);
+    if (!commands.ok()) {
+      auto cause = GetReason(commands.status()) == "NON_DETERMINISM" ? v1::WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISM
+                                                                      : v1::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_PANIC;
+      log::Warn("workflow task failed", {{"run_id", run.run_id}, {"error", commands.status().ToString()}});
+      return FailWorkflowTask(conn, run, task_attempt, task_row_exists, cause, commands.status());
+    }
+    Count(&WorkerStats::workflow_tasks);
+
+    // Lay out the batch: [Scheduled], Started, Completed, commands.
+    std::vector<HistoryEvent> batch;
+    int64_t id = next_id;
+    if (write_scheduled) {
+      HistoryEvent e = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+      e.mutable_workflow_task_scheduled()->set_task_queue(run.task_queue);
+      e.mutable_workflow_task_scheduled()->set_attempt(1);
+      batch.push_back(std::move(e));
+    }
+    const int64_t scheduled_id = write_scheduled ? id - 1 : 0;
+    HistoryEvent started = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+    started.mutable_workflow_task_started()->set_scheduled_event_id(scheduled_id);
+    started.mutable_workflow_task_started()->set_identity(options_.identity);
+    batch.push_back(std::move(started));
+    const int64_t completed_id = id;
+    HistoryEvent completed = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+    completed.mutable_workflow_task_completed()->set_scheduled_event_id(scheduled_id);
+    completed.mutable_workflow_task_completed()->set_started_event_id(completed_id - 1);
+    completed.mutable_workflow_task_completed()->set_identity(options_.identity);
+    batch.push_back(std::move(completed));
+
+    std::vector<HistoryEvent> cmds = *std::move(commands);
+    if (id + static_cast<int64_t>(cmds.size()) > options_.history_limit_events + 1) {
+      cmds.clear();
+      HistoryEvent fail;
+      fail.set_event_type(v1::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
+      absl::Status limit = FailedPrecondition(
+          "HISTORY_LIMIT_EXCEEDED", absl::StrCat("history of run ", run.run_id, " reached the limit of ",
+                                                 options_.history_limit_events, " events"));
+      *fail.mutable_workflow_execution_failed()->mutable_failure() = FailureFromStatus(limit, "engine");
+      cmds.push_back(std::move(fail));
+      replayer.reset();  // its state no longer matches what is recorded
+    } else if (id + static_cast<int64_t>(cmds.size()) > options_.history_warn_events) {
+      log::Warn("workflow history is large", {{"run_id", run.run_id}, {"events", id + cmds.size()}});
+    }
+    for (auto& c : cmds) {
+      c.set_event_id(id++);
+      *c.mutable_event_time() = ToProto(now);
+      switch (c.attributes_case()) {
+        case HistoryEvent::kActivityTaskScheduled:
+          c.mutable_activity_task_scheduled()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        case HistoryEvent::kTimerStarted:
+          c.mutable_timer_started()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        case HistoryEvent::kMarkerRecorded:
+          c.mutable_marker_recorded()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        case HistoryEvent::kWorkflowExecutionCompleted:
+          c.mutable_workflow_execution_completed()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        case HistoryEvent::kWorkflowExecutionFailed:
+          c.mutable_workflow_execution_failed()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        case HistoryEvent::kWorkflowExecutionCancelled:
+          c.mutable_workflow_execution_cancelled()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        case HistoryEvent::kWorkflowExecutionContinuedAsNew:
+          c.mutable_workflow_execution_continued_as_new()->set_workflow_task_completed_event_id(completed_id);
+          break;
+        default:
+          break;
+      }
+      batch.push_back(c);
+    }
+    CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, next_id, batch));
+
+    // Side effects of the commands, in the same transaction.
+    bool closed = false;
+    for (const HistoryEvent& c : cmds) {
+      switch (c.attributes_case()) {
+        case HistoryEvent::kActivityTaskScheduled:
+          CANTDO_RETURN_IF_ERROR(ScheduleActivity(conn, run, c, now, eager));
+          break;
+        case HistoryEvent::kTimerStarted: {
+          CANTDO_ASSIGN_OR_RETURN(
+              pg::Result r,
+              conn.Exec("INSERT INTO cantdo.workflow_timers (run_id, timer_id, started_event_id, task_queue, fire_at)"
+                        " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
+                        {pg::TextParam(run.run_id), pg::TextParam(c.timer_started().timer_id()),
+                         pg::Int64Param(c.event_id()), pg::TextParam(run.task_queue),
+                         pg::TextParam(PgTime(FromProto(c.timer_started().fire_time())))}));
+          (void)r;
+          break;
+        }
+        case HistoryEvent::kWorkflowExecutionCompleted:
+          CANTDO_RETURN_IF_ERROR(internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_COMPLETED, now,
+                                                    nullptr, ""));
+          closed = true;
+          break;
+        case HistoryEvent::kWorkflowExecutionFailed:
+          CANTDO_RETURN_IF_ERROR(internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_FAILED, now,
+                                                    &c.workflow_execution_failed().failure(), ""));
+          closed = true;
+          break;
+        case HistoryEvent::kWorkflowExecutionCancelled:
+          CANTDO_RETURN_IF_ERROR(internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_CANCELLED, now,
+                                                    nullptr, ""));
+          closed = true;
+          break;
+        case HistoryEvent::kWorkflowExecutionContinuedAsNew:
+          CANTDO_RETURN_IF_ERROR(ContinueAsNew(conn, run, c, now));
+          closed = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!closed && task_row_exists) {
+      CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
+                                                      {pg::TextParam(run.run_id)}));
+      (void)d;
+    }
+    if (replayer) {
+      CANTDO_RETURN_IF_ERROR(replayer->Accept(batch));
+      if (!closed && options_.sticky_cache) {
+        auto shared = std::make_shared<std::unique_ptr<Replayer>>(std::move(replayer));
+        const std::string run_id = run.run_id;
+        after_commit = [this, shared, run_id] { cache_.Put(run_id, std::move(*shared)); };
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status FailWorkflowTask(pg::Connection& conn, const RunRow& run, int task_attempt, bool task_row_exists,
+                                v1::WorkflowTaskFailedCause cause, const absl::Status& error) {
+    Count(&WorkerStats::workflow_task_failures);
+    const absl::Time now = clock_.Now();
+    // Record the first failure only, so a run stuck on incompatible code
+    // does not grow its history on every retry.
+    if (task_attempt <= 1) {
+      HistoryEvent e = internal::NewEvent(run.next_event_id, now, v1::EVENT_TYPE_WORKFLOW_TASK_FAILED);
+      auto* a = e.mutable_workflow_task_failed();
+      a->set_cause(cause);
+      *a->mutable_failure() = FailureFromStatus(error, "engine");
+      a->set_identity(options_.identity);
+      CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, {e}));
+    }
+    absl::Duration delay = options_.workflow_task_retry_initial * std::pow(2.0, std::min(task_attempt - 1, 20));
+    delay = std::min(delay, options_.workflow_task_retry_max);
+    if (task_row_exists) {
+      CANTDO_ASSIGN_OR_RETURN(pg::Result u,
+                              conn.Exec("UPDATE cantdo.workflow_tasks SET attempt = attempt + 1,"
+                                        " visible_at = $2::timestamptz WHERE run_id = $1::uuid",
+                                        {pg::TextParam(run.run_id), pg::TextParam(PgTime(now + delay))}));
+      (void)u;
+    } else {
+      CANTDO_ASSIGN_OR_RETURN(pg::Result u,
+                              conn.Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
+                                        " VALUES ($1::uuid, $2, $3::timestamptz, $4)",
+                                        {pg::TextParam(run.run_id), pg::TextParam(run.task_queue),
+                                         pg::TextParam(PgTime(now + delay)), pg::Int64Param(task_attempt + 1)}));
+      (void)u;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ContinueAsNew(pg::Connection& conn, const RunRow& run, const HistoryEvent& c, absl::Time now) {
+    const auto& can = c.workflow_execution_continued_as_new();
+    const std::string new_run = NewUuid();
+    CANTDO_RETURN_IF_ERROR(internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_CONTINUED_AS_NEW, now,
+                                              nullptr, new_run));
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result ins,
+        conn.Exec("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state,"
+                  " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time)"
+                  " VALUES ($1::uuid, $2, $3, $4, 2, $5, $6, $7::uuid, 1, $8::timestamptz, $8::timestamptz)",
+                  {pg::TextParam(new_run), pg::TextParam(run.workflow_id), pg::TextParam(can.workflow_type()),
+                   pg::TextParam(can.task_queue()), pg::TextParam(run.requester),
+                   pg::TextParam(run.admission_approval_id), pg::TextParam(run.first_run_id),
+                   pg::TextParam(PgTime(now))}));
+    (void)ins;
+    HistoryEvent started = internal::NewEvent(1, now, v1::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+    auto* a = started.mutable_workflow_execution_started();
+    a->set_workflow_type(can.workflow_type());
+    a->set_task_queue(can.task_queue());
+    *a->mutable_input() = can.input();
+    a->set_requester(run.requester);
+    a->set_continued_from_run_id(run.run_id);
+    a->set_first_run_id(run.first_run_id);
+    HistoryEvent sched = internal::NewEvent(2, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+    sched.mutable_workflow_task_scheduled()->set_task_queue(can.task_queue());
+    sched.mutable_workflow_task_scheduled()->set_attempt(1);
+    CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, new_run, 1, {started, sched}));
+    CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, new_run, can.task_queue(), now));
+    (void)inserted;
+    return absl::OkStatus();
+  }
+
+  // ---- activities ----
+
+  absl::Duration AttemptLease(const v1::ActivityTaskScheduledEventAttributes& a) const {
+    absl::Duration d = FromProto(a.start_to_close_timeout());
+    if (d <= absl::ZeroDuration()) d = absl::Seconds(30);
+    absl::Duration hb = FromProto(a.heartbeat_timeout());
+    if (hb > absl::ZeroDuration()) d = std::min(d, hb);
+    return d;
+  }
+
+  absl::Status ScheduleActivity(pg::Connection& conn, const RunRow& run, const HistoryEvent& c, absl::Time now,
+                                std::vector<ActivityLease>& eager) {
+    const auto& a = c.activity_task_scheduled();
+    const bool take = options_.eager_activities && !stopping_.load() && HandlesQueue(a.task_queue()) &&
+                      registry_.FindActivity(a.activity_type()) != nullptr;
+    ActivityLease lease;
+    if (take) {
+      lease.lease_id = NewUuid();
+      lease.run_id = run.run_id;
+      lease.workflow_id = run.workflow_id;
+      lease.workflow_type = run.workflow_type;
+      lease.task_queue = a.task_queue();
+      lease.scheduled_event_id = c.event_id();
+      lease.attempt = 1;
+      lease.started_at = now;
+      lease.scheduled = a;
+    }
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result r,
+        conn.Exec("INSERT INTO cantdo.activity_tasks (run_id, scheduled_event_id, task_queue, activity_type, attempt,"
+                  " visible_at, scheduled_at, lease_id, lease_owner, attempt_started_at, lease_expires_at)"
+                  " VALUES ($1::uuid, $2, $3, $4, $5, $6::timestamptz, $6::timestamptz, nullif($7, '')::uuid,"
+                  " nullif($8, ''), CASE WHEN $7 = '' THEN NULL ELSE $6::timestamptz END,"
+                  " CASE WHEN $7 = '' THEN NULL ELSE $9::timestamptz END)",
+                  {pg::TextParam(run.run_id), pg::Int64Param(c.event_id()), pg::TextParam(a.task_queue()),
+                   pg::TextParam(a.activity_type()), pg::Int64Param(take ? 1 : 0), pg::TextParam(PgTime(now)),
+                   pg::TextParam(lease.lease_id), pg::TextParam(take ? options_.identity : ""),
+                   pg::TextParam(PgTime(now + AttemptLease(a)))}));
+    (void)r;
+    if (take) {
+      eager.push_back(std::move(lease));
+    } else {
+      CANTDO_RETURN_IF_ERROR(pg::Notify(conn, internal::kTasksChannel, a.task_queue()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<ActivityLease>> LeaseActivity() {
+    std::vector<std::string> types;  // only activities we can run
+    return pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::StatusOr<std::optional<ActivityLease>> {
+      const absl::Time now = clock_.Now();
+      CANTDO_ASSIGN_OR_RETURN(
+          pg::Result r,
+          conn.Exec("SELECT run_id::text, scheduled_event_id, attempt FROM cantdo.activity_tasks"
+                    " WHERE task_queue = ANY($1::text[]) AND lease_id IS NULL AND visible_at <= $2::timestamptz"
+                    " ORDER BY visible_at LIMIT 8 FOR UPDATE SKIP LOCKED",
+                    {pg::TextParam(queues_param_), pg::TextParam(PgTime(now))}));
+      for (int i = 0; i < r.Rows(); ++i) {
+        ActivityLease lease;
+        CANTDO_ASSIGN_OR_RETURN(lease.run_id, r.GetString(i, 0));
+        CANTDO_ASSIGN_OR_RETURN(lease.scheduled_event_id, r.GetInt64(i, 1));
+        CANTDO_ASSIGN_OR_RETURN(int64_t attempt, r.GetInt64(i, 2));
+        CANTDO_ASSIGN_OR_RETURN(auto events, internal::LoadEvents(conn, lease.run_id, lease.scheduled_event_id, 1));
+        if (events.empty() || !events[0].has_activity_task_scheduled()) {
+          return absl::DataLossError("activity task without its scheduled event");
+        }
+        lease.scheduled = events[0].activity_task_scheduled();
+        if (registry_.FindActivity(lease.scheduled.activity_type()) == nullptr) continue;
+        CANTDO_ASSIGN_OR_RETURN(auto run, internal::LoadRun(conn, lease.run_id, false));
+        if (!run) continue;
+        lease.workflow_id = run->workflow_id;
+        lease.workflow_type = run->workflow_type;
+        lease.task_queue = lease.scheduled.task_queue();
+        lease.attempt = static_cast<int>(attempt) + 1;
+        lease.lease_id = NewUuid();
+        lease.started_at = now;
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result u,
+            conn.Exec("UPDATE cantdo.activity_tasks SET lease_id = $3::uuid, lease_owner = $4, attempt = attempt + 1,"
+                      " attempt_started_at = $5::timestamptz, lease_expires_at = $6::timestamptz"
+                      " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
+                      {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
+                       pg::TextParam(lease.lease_id), pg::TextParam(options_.identity), pg::TextParam(PgTime(now)),
+                       pg::TextParam(PgTime(now + AttemptLease(lease.scheduled)))}));
+        (void)u;
+        return std::optional<ActivityLease>(std::move(lease));
+      }
+      return std::optional<ActivityLease>();
+    });
+  }
+
+  void DispatchEager(std::vector<ActivityLease> leases, bool run_first_here) {
+    if (leases.empty()) return;
+    Count(&WorkerStats::activities_eager, static_cast<int64_t>(leases.size()));
+    size_t start = 0;
+    if (run_first_here) {
+      pending_here_ = std::move(leases[0]);
+      start = 1;
+    }
+    absl::MutexLock l(&mu_);
+    for (size_t i = start; i < leases.size(); ++i) eager_.push_back(std::move(leases[i]));
+  }
+
+  // Runs an activity; its completion may run the next workflow task and
+  // lease the next activity to this thread, which then runs too.
+  void RunActivityChain(ActivityLease lease) {
+    std::optional<ActivityLease> next = std::move(lease);
+    while (next.has_value()) {
+      ActivityLease current = std::move(*next);
+      next.reset();
+      RunActivity(current);
+      if (pending_here_.has_value() && !stopping_.load()) {
+        next = std::move(pending_here_);
+      }
+      if (pending_here_.has_value()) {  // stopping: hand it back to the queue
+        absl::MutexLock l(&mu_);
+        eager_.push_back(std::move(*pending_here_));
+      }
+      pending_here_.reset();
+    }
+  }
+
+  void RunActivity(const ActivityLease& lease) {
+    Count(&WorkerStats::activities_started);
+    const ActivityFunction* fn = registry_.FindActivity(lease.scheduled.activity_type());
+    ActivityInfo info;
+    info.workflow_id = lease.workflow_id;
+    info.run_id = lease.run_id;
+    info.workflow_type = lease.workflow_type;
+    info.activity_id = lease.scheduled.activity_id();
+    info.activity_type = lease.scheduled.activity_type();
+    info.task_queue = lease.task_queue;
+    info.scheduled_event_id = lease.scheduled_event_id;
+    info.attempt = lease.attempt;
+    info.idempotency_key = lease.scheduled.idempotency_key();
+    info.deadline = lease.started_at + FromProto(lease.scheduled.start_to_close_timeout());
+    ActivityContext ctx(
+        info, [this, &lease](const Payload*) { return Heartbeat(lease); }, &stopping_);
+    Result result = fn != nullptr ? (*fn)(ctx, lease.scheduled.input())
+                                  : absl::Status(NonRetryable(absl::UnimplementedError("unknown activity type")));
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      std::vector<ActivityLease> eager;
+      std::function<void()> after_commit;
+      absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
+        eager.clear();
+        after_commit = nullptr;
+        return CompleteActivity(conn, lease, result, eager, after_commit);
+      });
+      if (s.ok()) {
+        if (after_commit) after_commit();
+        DispatchEager(std::move(eager), /*run_first_here=*/true);
+        return;
+      }
+      if (IsHistoryConflict(s)) {
+        Count(&WorkerStats::history_conflicts);
+        continue;
+      }
+      log::Warn("recording activity result failed", {{"run_id", lease.run_id}, {"error", s.ToString()}});
+      absl::SleepFor(absl::Milliseconds(50));
+      if (stopping_.load() && attempt > 3) return;  // the lease expires; the attempt is retried
+    }
+  }
+
+  absl::Status Heartbeat(const ActivityLease& lease) {
+    return pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
+      const absl::Time now = clock_.Now();
+      absl::Duration hb = FromProto(lease.scheduled.heartbeat_timeout());
+      absl::Time deadline = lease.started_at + FromProto(lease.scheduled.start_to_close_timeout());
+      absl::Time expires = hb > absl::ZeroDuration() ? std::min(deadline, now + hb) : deadline;
+      CANTDO_ASSIGN_OR_RETURN(
+          pg::Result r,
+          conn.Exec("UPDATE cantdo.activity_tasks SET lease_expires_at = $4::timestamptz"
+                    " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid"
+                    " RETURNING EXISTS (SELECT 1 FROM cantdo.workflow_events e"
+                    "   WHERE e.run_id = $1::uuid AND e.event_type = 52)",
+                    {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
+                     pg::TextParam(lease.lease_id), pg::TextParam(PgTime(expires))}));
+      if (r.Rows() == 0) return absl::NotFoundError("activity lease lost (timed out or run closed)");
+      CANTDO_ASSIGN_OR_RETURN(bool cancel, r.GetBool(0, 0));
+      if (cancel) return absl::CancelledError("workflow cancellation requested");
+      return absl::OkStatus();
+    });
+  }
+
+  // Whether `error` on attempt `attempt` gets another attempt, and after
+  // which delay.
+  std::optional<absl::Duration> RetryAfter(const v1::ActivityTaskScheduledEventAttributes& a, int attempt,
+                                           const absl::Status& error, absl::Time scheduled_at, absl::Time now) const {
+    if (IsNonRetryable(error)) return std::nullopt;
+    const std::string type = FailureType(error);
+    for (const auto& t : a.retry_policy().non_retryable_error_types()) {
+      if (t == type) return std::nullopt;
+    }
+    const int max = a.retry_policy().maximum_attempts();
+    if (max > 0 && attempt >= max) return std::nullopt;
+    absl::Duration delay = RetryDelay(a.retry_policy(), attempt);
+    absl::Duration s2c = FromProto(a.schedule_to_close_timeout());
+    if (s2c > absl::ZeroDuration() && now + delay >= scheduled_at + s2c) return std::nullopt;
+    return delay;
+  }
+
+  // Records an attempt's outcome. Success or final failure appends events
+  // and (sticky continuation) runs the next workflow task right here.
+  absl::Status CompleteActivity(pg::Connection& conn, const ActivityLease& lease, const Result& result,
+                                std::vector<ActivityLease>& eager, std::function<void()>& after_commit) {
+    const absl::Time now = clock_.Now();
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result t,
+        conn.Exec("SELECT (extract(epoch FROM scheduled_at) * 1000000)::bigint FROM cantdo.activity_tasks"
+                  " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid FOR UPDATE",
+                  {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
+                   pg::TextParam(lease.lease_id)}));
+    if (t.Rows() == 0) {
+      log::Info("activity result dropped: lease lost", {{"run_id", lease.run_id},
+                                                         {"scheduled_event_id", lease.scheduled_event_id}});
+      return absl::OkStatus();
+    }
+    CANTDO_ASSIGN_OR_RETURN(int64_t scheduled_micros, t.GetInt64(0, 0));
+    if (!result.ok()) {
+      auto delay = RetryAfter(lease.scheduled, lease.attempt, result.status(), absl::FromUnixMicros(scheduled_micros),
+                              now);
+      if (delay.has_value()) {
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result u,
+            conn.Exec("UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+                      " visible_at = $3::timestamptz, last_failure = decode($4, 'hex')"
+                      " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
+                      {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
+                       pg::TextParam(PgTime(now + *delay)),
+                       pg::TextParam(absl::BytesToHexString(
+                           FailureFromStatus(result.status(), "activity").SerializeAsString()))}));
+        (void)u;
+        return pg::Notify(conn, internal::kTasksChannel, lease.task_queue);
+      }
+    }
+    CANTDO_ASSIGN_OR_RETURN(auto run_opt, internal::LoadRun(conn, lease.run_id, /*for_update=*/true));
+    if (!run_opt || !run_opt->open()) return absl::OkStatus();
+    RunRow run = *std::move(run_opt);
+    std::vector<HistoryEvent> events;
+    int64_t id = run.next_event_id;
+    HistoryEvent started = internal::NewEvent(id++, now, v1::EVENT_TYPE_ACTIVITY_TASK_STARTED);
+    started.mutable_activity_task_started()->set_scheduled_event_id(lease.scheduled_event_id);
+    started.mutable_activity_task_started()->set_attempt(lease.attempt);
+    started.mutable_activity_task_started()->set_identity(options_.identity);
+    started.mutable_activity_task_started()->set_request_id(lease.lease_id);
+    events.push_back(std::move(started));
+    if (result.ok()) {
+      HistoryEvent e = internal::NewEvent(id++, now, v1::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+      e.mutable_activity_task_completed()->set_scheduled_event_id(lease.scheduled_event_id);
+      e.mutable_activity_task_completed()->set_started_event_id(id - 2);
+      *e.mutable_activity_task_completed()->mutable_result() = *result;
+      e.mutable_activity_task_completed()->set_identity(options_.identity);
+      events.push_back(std::move(e));
+    } else {
+      HistoryEvent e = internal::NewEvent(id++, now, v1::EVENT_TYPE_ACTIVITY_TASK_FAILED);
+      e.mutable_activity_task_failed()->set_scheduled_event_id(lease.scheduled_event_id);
+      e.mutable_activity_task_failed()->set_started_event_id(id - 2);
+      *e.mutable_activity_task_failed()->mutable_failure() = FailureFromStatus(result.status(), "activity");
+      e.mutable_activity_task_failed()->set_retryable(!IsNonRetryable(result.status()));
+      e.mutable_activity_task_failed()->set_identity(options_.identity);
+      events.push_back(std::move(e));
+    }
+    CANTDO_ASSIGN_OR_RETURN(pg::Result d,
+                            conn.Exec("DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
+                                      " AND scheduled_event_id = $2",
+                                      {pg::TextParam(run.run_id), pg::Int64Param(lease.scheduled_event_id)}));
+    (void)d;
+    return AppendInputAndContinue(conn, run, std::move(events), eager, after_commit);
+  }
+
+  // Appends input events to a run whose row the caller has locked, then
+  // either runs its workflow task here (sticky continuation) or schedules
+  // one for any worker.
+  absl::Status AppendInputAndContinue(pg::Connection& conn, RunRow& run, std::vector<HistoryEvent> events,
+                                      std::vector<ActivityLease>& eager, std::function<void()>& after_commit) {
+    const absl::Time now = clock_.Now();
+    CANTDO_ASSIGN_OR_RETURN(pg::Result wt,
+                            conn.Exec("SELECT attempt FROM cantdo.workflow_tasks WHERE run_id = $1::uuid"
+                                      " FOR UPDATE SKIP LOCKED",
+                                      {pg::TextParam(run.run_id)}));
+    bool task_row = wt.Rows() > 0;
+    int task_attempt = 1;
+    if (task_row) {
+      CANTDO_ASSIGN_OR_RETURN(int64_t a, wt.GetInt64(0, 0));
+      task_attempt = static_cast<int>(a);
+    }
+    const bool inline_task = options_.eager_activities && !stopping_.load() && HandlesQueue(run.task_queue) &&
+                             registry_.FindWorkflow(run.workflow_type) != nullptr && task_attempt == 1;
+    if (inline_task) {
+      if (!task_row) {
+        // Either there is none, or another worker holds it (then its
+        // append will conflict and it will retry, seeing our events).
+        CANTDO_ASSIGN_OR_RETURN(pg::Result any, conn.Exec("SELECT 1 FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
+                                                          {pg::TextParam(run.run_id)}));
+        if (any.Rows() > 0) {
+          CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, events));
+          return absl::OkStatus();
+        }
+      }
+      CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, events));
+      run.next_event_id += static_cast<int64_t>(events.size());
+      return RunWorkflowTask(conn, run, task_attempt, /*write_scheduled=*/!task_row, task_row, eager, after_commit);
+    }
+    CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
+    if (inserted) {
+      HistoryEvent sched =
+          internal::NewEvent(run.next_event_id + static_cast<int64_t>(events.size()), now,
+                             v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+      sched.mutable_workflow_task_scheduled()->set_task_queue(run.task_queue);
+      sched.mutable_workflow_task_scheduled()->set_attempt(1);
+      events.push_back(std::move(sched));
+    }
+    return internal::AppendEvents(conn, run.run_id, run.next_event_id, events);
+  }
+
+  // ---- timers and timeouts ----
+
+  absl::StatusOr<bool> FireTimers() {
+    bool fired = false;
+    absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
+      fired = false;
+      const absl::Time now = clock_.Now();
+      CANTDO_ASSIGN_OR_RETURN(
+          pg::Result r,
+          conn.Exec("SELECT run_id::text, timer_id, started_event_id FROM cantdo.workflow_timers"
+                    " WHERE task_queue = ANY($1::text[]) AND fire_at <= $2::timestamptz"
+                    " ORDER BY fire_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    {pg::TextParam(queues_param_), pg::TextParam(PgTime(now))}));
+      if (r.Rows() == 0) return absl::OkStatus();
+      fired = true;
+      CANTDO_ASSIGN_OR_RETURN(std::string run_id, r.GetString(0, 0));
+      CANTDO_ASSIGN_OR_RETURN(std::string timer_id, r.GetString(0, 1));
+      CANTDO_ASSIGN_OR_RETURN(int64_t started_id, r.GetInt64(0, 2));
+      CANTDO_ASSIGN_OR_RETURN(pg::Result d,
+                              conn.Exec("DELETE FROM cantdo.workflow_timers WHERE run_id = $1::uuid AND timer_id = $2",
+                                        {pg::TextParam(run_id), pg::TextParam(timer_id)}));
+      (void)d;
+      CANTDO_ASSIGN_OR_RETURN(auto run, internal::LoadRun(conn, run_id, true));
+      if (!run || !run->open()) return absl::OkStatus();
+      HistoryEvent e = internal::NewEvent(run->next_event_id, now, v1::EVENT_TYPE_TIMER_FIRED);
+      e.mutable_timer_fired()->set_timer_id(timer_id);
+      e.mutable_timer_fired()->set_started_event_id(started_id);
+      std::vector<ActivityLease> no_eager;
+      std::function<void()> no_cache;
+      // Timers do not run the workflow task inline: keep this short.
+      CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run->run_id, run->task_queue, now));
+      std::vector<HistoryEvent> events{e};
+      if (inserted) {
+        HistoryEvent sched = internal::NewEvent(run->next_event_id + 1, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+        sched.mutable_workflow_task_scheduled()->set_task_queue(run->task_queue);
+        sched.mutable_workflow_task_scheduled()->set_attempt(1);
+        events.push_back(std::move(sched));
+      }
+      return internal::AppendEvents(conn, run->run_id, run->next_event_id, events);
+    });
+    CANTDO_RETURN_IF_ERROR(s);
+    return fired;
+  }
+
+  // An attempt whose lease expired timed out (start-to-close or heartbeat):
+  // retry it per policy, or record ActivityTaskTimedOut.
+  absl::StatusOr<bool> ExpireLeases() {
+    bool did = false;
+    absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
+      did = false;
+      const absl::Time now = clock_.Now();
+      CANTDO_ASSIGN_OR_RETURN(
+          pg::Result r,
+          conn.Exec("SELECT run_id::text, scheduled_event_id, attempt,"
+                    " (extract(epoch FROM scheduled_at) * 1000000)::bigint,"
+                    " (extract(epoch FROM attempt_started_at) * 1000000)::bigint,"
+                    " (extract(epoch FROM lease_expires_at) * 1000000)::bigint"
+                    " FROM cantdo.activity_tasks WHERE task_queue = ANY($1::text[]) AND lease_id IS NOT NULL"
+                    " AND lease_expires_at <= $2::timestamptz ORDER BY lease_expires_at LIMIT 1"
+                    " FOR UPDATE SKIP LOCKED",
+                    {pg::TextParam(queues_param_), pg::TextParam(PgTime(now))}));
+      if (r.Rows() == 0) return absl::OkStatus();
+      did = true;
+      CANTDO_ASSIGN_OR_RETURN(std::string run_id, r.GetString(0, 0));
+      CANTDO_ASSIGN_OR_RETURN(int64_t seid, r.GetInt64(0, 1));
+      CANTDO_ASSIGN_OR_RETURN(int64_t attempt, r.GetInt64(0, 2));
+      CANTDO_ASSIGN_OR_RETURN(int64_t scheduled_us, r.GetInt64(0, 3));
+      CANTDO_ASSIGN_OR_RETURN(int64_t started_us, r.GetInt64(0, 4));
+      CANTDO_ASSIGN_OR_RETURN(auto events, internal::LoadEvents(conn, run_id, seid, 1));
+      if (events.empty() || !events[0].has_activity_task_scheduled()) return absl::DataLossError("no scheduled event");
+      const auto& a = events[0].activity_task_scheduled();
+      const bool start_to_close =
+          absl::FromUnixMicros(started_us) + FromProto(a.start_to_close_timeout()) <= now;
+      const auto kind = start_to_close || FromProto(a.heartbeat_timeout()) <= absl::ZeroDuration()
+                            ? v1::TIMEOUT_KIND_START_TO_CLOSE
+                            : v1::TIMEOUT_KIND_HEARTBEAT;
+      absl::Status timeout = WithReason(absl::DeadlineExceededError(absl::StrCat(
+                                            "activity attempt ", attempt, " timed out (", v1::TimeoutKind_Name(kind), ")")),
+                                        v1::TimeoutKind_Name(kind));
+      auto delay = RetryAfter(a, static_cast<int>(attempt), timeout, absl::FromUnixMicros(scheduled_us), now);
+      if (delay.has_value()) {
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result u,
+            conn.Exec("UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+                      " visible_at = $3::timestamptz, last_failure = decode($4, 'hex')"
+                      " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
+                      {pg::TextParam(run_id), pg::Int64Param(seid), pg::TextParam(PgTime(now + *delay)),
+                       pg::TextParam(absl::BytesToHexString(FailureFromStatus(timeout, "engine").SerializeAsString()))}));
+        (void)u;
+        return absl::OkStatus();
+      }
+      CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec("DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
+                                                      " AND scheduled_event_id = $2",
+                                                      {pg::TextParam(run_id), pg::Int64Param(seid)}));
+      (void)d;
+      CANTDO_ASSIGN_OR_RETURN(auto run, internal::LoadRun(conn, run_id, true));
+      if (!run || !run->open()) return absl::OkStatus();
+      HistoryEvent e = internal::NewEvent(run->next_event_id, now, v1::EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT);
+      e.mutable_activity_task_timed_out()->set_scheduled_event_id(seid);
+      e.mutable_activity_task_timed_out()->set_timeout_kind(kind);
+      *e.mutable_activity_task_timed_out()->mutable_last_failure() = FailureFromStatus(timeout, "engine");
+      std::vector<HistoryEvent> evs{e};
+      CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run->run_id, run->task_queue, now));
+      if (inserted) {
+        HistoryEvent sched = internal::NewEvent(run->next_event_id + 1, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+        sched.mutable_workflow_task_scheduled()->set_task_queue(run->task_queue);
+        sched.mutable_workflow_task_scheduled()->set_attempt(1);
+        evs.push_back(std::move(sched));
+      }
+      return internal::AppendEvents(conn, run->run_id, run->next_event_id, evs);
+    });
+    CANTDO_RETURN_IF_ERROR(s);
+    return did;
+  }
+
+  pg::Pool& pool_;
+  const Registry& registry_;
+  Clock& clock_;
+  const WorkerOptions options_;
+  StickyCache cache_;
+  const std::string queues_param_;
+
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<pg::Listener> listener_;
+  std::thread listener_thread_;
+  std::vector<std::thread> threads_;
+
+  absl::Mutex mu_;
+  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<ActivityLease> eager_ ABSL_GUARDED_BY(mu_);
+
+  mutable absl::Mutex stats_mu_;
+  WorkerStats stats_ ABSL_GUARDED_BY(stats_mu_);
+
+  // The activity this thread leased to itself by sticky continuation.
+  static thread_local std::optional<ActivityLease> pending_here_;
+};
+
+thread_local std::optional<ActivityLease> Worker::Impl::pending_here_;
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(pg::Pool& pool, const Registry& registry, Clock& clock,
+                                                       WorkerOptions options) {
+  if (options.task_queues.empty()) return InvalidArgument("task_queues", "at least one task queue is required");
+  if (options.concurrency < 1) return InvalidArgument("concurrency", "concurrency must be >= 1");
+  return std::unique_ptr<Worker>(new Worker(std::make_unique<Impl>(pool, registry, clock, std::move(options))));
+}
+
+Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Worker::~Worker() { impl_->Stop(); }
+absl::Status Worker::Start() { return impl_->Start(); }
+void Worker::Stop() { impl_->Stop(); }
+void Worker::Wake() { impl_->Wake(); }
+absl::StatusOr<bool> Worker::RunOnce() { return impl_->RunOnce(); }
+WorkerStats Worker::Stats() const { return impl_->Stats(); }
+
+}  // namespace cantdo::workflow

@@ -1,0 +1,30 @@
+#include "authority/bridge_starter.hpp"
+
+#include <grpcpp/client_context.h>
+
+#include "absl/strings/str_cat.h"
+#include "cantdo/grpc/status.hpp"
+
+namespace cantdo::authority {
+
+absl::StatusOr<std::string> GrpcBridgeStarter::Start(const common::v1::Approval& approval,
+                                                     absl::Duration requested_expiry) {
+  bridge::v1::StartBackchannelAuthenticationRequest req;
+  req.set_approval_id(approval.approval_id());
+  // DispatchPending passes the approver asked in approvers[0].subject.
+  if (approval.approvers_size() > 0) req.set_login_hint(approval.approvers(0).subject());
+  req.set_binding_message(approval.binding_message());
+  req.set_scope(scope_);
+  req.mutable_requested_expiry()->set_seconds(std::max<int64_t>(60, absl::ToInt64Seconds(requested_expiry)));
+  ::grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  bridge::v1::StartBackchannelAuthenticationResponse resp;
+  auto st = stub_->StartBackchannelAuthentication(&ctx, req, &resp);
+  if (!st.ok()) return cantdo::grpc::FromGrpcStatus(st);
+  if (resp.authentication().auth_req_id().empty()) {
+    return absl::UnavailableError("the bridge accepted the request but has no auth_req_id yet");
+  }
+  return resp.authentication().auth_req_id();
+}
+
+}  // namespace cantdo::authority

@@ -1,0 +1,237 @@
+#include "authority/ledger.hpp"
+
+#include "absl/strings/str_cat.h"
+#include "cantdo/base/canonical_json.hpp"
+#include "cantdo/base/status.hpp"
+
+namespace cantdo::authority {
+namespace {
+
+using common::v1::LedgerEntry;
+
+// 'ledger' in ASCII: the advisory lock key that serialises appends.
+constexpr int64_t kLedgerLockKey = 0x6c6564676572;
+
+constexpr char kColumns[] =
+    "sequence, time_us, kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, "
+    "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, prev_hash, hash";
+
+struct Row {
+  int64_t sequence = 0;
+  int64_t time_us = 0;
+  std::string kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, grant_id, approval_id,
+      decision, reason, policy_version, policy_hash, detail, prev_hash, hash;
+};
+
+absl::StatusOr<std::string> HashOf(const Row& r) {
+  nlohmann::json detail = nlohmann::json::parse(r.detail, nullptr, false);
+  if (detail.is_discarded()) return absl::DataLossError("ledger detail is not JSON");
+  nlohmann::json o = {
+      {"sequence", r.sequence}, {"time_us", r.time_us}, {"kind", r.kind}, {"actor", r.actor},
+      {"action", r.action}, {"resource", r.resource}, {"parameters_hash", r.parameters_hash},
+      {"workflow_id", r.workflow_id}, {"run_id", r.run_id}, {"step", r.step}, {"grant_id", r.grant_id},
+      {"approval_id", r.approval_id}, {"decision", r.decision}, {"reason", r.reason},
+      {"policy_version", r.policy_version}, {"policy_hash", r.policy_hash}, {"detail", detail},
+      {"prev_hash", r.prev_hash}};
+  return CanonicalJsonSha256(o);
+}
+
+std::string KindName(common::v1::LedgerEventKind k) {
+  std::string n = common::v1::LedgerEventKind_Name(k);
+  return n.substr(std::string("LEDGER_EVENT_KIND_").size());
+}
+
+std::string DecisionName(common::v1::Decision d) {
+  if (d == common::v1::DECISION_UNSPECIFIED) return "";
+  return common::v1::Decision_Name(d).substr(std::string("DECISION_").size());
+}
+
+absl::StatusOr<Row> ReadRow(const pg::Result& res, int i) {
+  Row r;
+  CANTDO_ASSIGN_OR_RETURN(r.sequence, res.GetInt64(i, 0));
+  CANTDO_ASSIGN_OR_RETURN(r.time_us, res.GetInt64(i, 1));
+  std::string* fields[] = {&r.kind, &r.actor, &r.action, &r.resource, &r.parameters_hash, &r.workflow_id,
+                           &r.run_id, &r.step, &r.grant_id, &r.approval_id, &r.decision, &r.reason,
+                           &r.policy_version, &r.policy_hash, &r.detail, &r.prev_hash, &r.hash};
+  for (int c = 0; c < 17; ++c) {
+    CANTDO_ASSIGN_OR_RETURN(*fields[c], res.GetString(i, c + 2));
+  }
+  return r;
+}
+
+LedgerEntry ToProto(const Row& r) {
+  LedgerEntry e;
+  e.set_sequence(r.sequence);
+  e.mutable_time()->set_seconds(r.time_us / 1000000);
+  e.mutable_time()->set_nanos(static_cast<int>((r.time_us % 1000000) * 1000));
+  common::v1::LedgerEventKind kind;
+  if (common::v1::LedgerEventKind_Parse("LEDGER_EVENT_KIND_" + r.kind, &kind)) e.set_kind(kind);
+  e.set_actor(r.actor);
+  e.set_action(r.action);
+  e.set_resource(r.resource);
+  e.set_parameters_hash(r.parameters_hash);
+  e.set_workflow_id(r.workflow_id);
+  e.set_run_id(r.run_id);
+  e.set_step(r.step);
+  e.set_grant_id(r.grant_id);
+  e.set_approval_id(r.approval_id);
+  common::v1::Decision d;
+  if (!r.decision.empty() && common::v1::Decision_Parse("DECISION_" + r.decision, &d)) e.set_decision(d);
+  common::v1::ErrorReason reason;
+  if (!r.reason.empty() && common::v1::ErrorReason_Parse(r.reason, &reason)) e.set_reason(reason);
+  e.set_policy_version(r.policy_version);
+  e.set_policy_hash(r.policy_hash);
+  nlohmann::json detail = nlohmann::json::parse(r.detail, nullptr, false);
+  if (detail.is_object()) {
+    auto* fields = e.mutable_detail()->mutable_fields();
+    for (const auto& [k, v] : detail.items()) {
+      if (v.is_string()) (*fields)[k].set_string_value(v.get<std::string>());
+      else if (v.is_number()) (*fields)[k].set_number_value(v.get<double>());
+      else if (v.is_boolean()) (*fields)[k].set_bool_value(v.get<bool>());
+      else (*fields)[k].set_string_value(v.dump());
+    }
+  }
+  e.set_prev_hash(r.prev_hash);
+  e.set_hash(r.hash);
+  return e;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> Ledger::Append(pg::Connection& tx, const LedgerRecord& rec, absl::Time now) {
+  CANTDO_RETURN_IF_ERROR(tx.Exec("SELECT pg_advisory_xact_lock($1)", {pg::Int64Param(kLedgerLockKey)}).status());
+  // Under the lock, and in READ COMMITTED, this statement sees every
+  // append committed before ours.
+  CANTDO_ASSIGN_OR_RETURN(pg::Result head,
+                          tx.Exec("SELECT sequence, hash FROM cantdo.ledger ORDER BY sequence DESC LIMIT 1"));
+  Row r;
+  r.prev_hash = kGenesisHash;
+  if (head.Rows() == 1) {
+    CANTDO_ASSIGN_OR_RETURN(int64_t last, head.GetInt64(0, 0));
+    CANTDO_ASSIGN_OR_RETURN(r.prev_hash, head.GetString(0, 1));
+    r.sequence = last + 1;
+  } else {
+    r.sequence = 1;
+  }
+  r.time_us = absl::ToUnixMicros(now);
+  r.kind = KindName(rec.kind);
+  r.actor = rec.actor;
+  r.action = rec.action;
+  r.resource = rec.resource;
+  r.parameters_hash = rec.parameters_hash;
+  r.workflow_id = rec.workflow_id;
+  r.run_id = rec.run_id;
+  r.step = rec.step;
+  r.grant_id = rec.grant_id;
+  r.approval_id = rec.approval_id;
+  r.decision = DecisionName(rec.decision);
+  r.reason = rec.reason;
+  r.policy_version = rec.policy_version;
+  r.policy_hash = rec.policy_hash;
+  CANTDO_ASSIGN_OR_RETURN(r.detail, CanonicalJson(rec.detail.is_object() ? rec.detail : nlohmann::json::object()));
+  CANTDO_ASSIGN_OR_RETURN(r.hash, HashOf(r));
+  CANTDO_RETURN_IF_ERROR(
+      tx.Exec(absl::StrCat("INSERT INTO cantdo.ledger (", kColumns,
+                           ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"),
+              {pg::Int64Param(r.sequence), pg::Int64Param(r.time_us), r.kind, r.actor, r.action, r.resource,
+               r.parameters_hash, r.workflow_id, r.run_id, r.step, r.grant_id, r.approval_id, r.decision,
+               r.reason, r.policy_version, r.policy_hash, r.detail, r.prev_hash, r.hash})
+          .status());
+  return r.sequence;
+}
+
+absl::StatusOr<common::v1::LedgerVerification> Ledger::Verify(pg::Connection& conn, int64_t start, int64_t end,
+                                                              absl::Time now) {
+  common::v1::LedgerVerification v;
+  *v.mutable_verify_time() = google::protobuf::Timestamp();
+  v.mutable_verify_time()->set_seconds(absl::ToUnixSeconds(now));
+  if (start <= 0) start = 1;
+  std::string prev_hash = kGenesisHash;
+  if (start > 1) {
+    CANTDO_ASSIGN_OR_RETURN(pg::Result anchor, conn.Exec("SELECT hash FROM cantdo.ledger WHERE sequence = $1",
+                                                         {pg::Int64Param(start - 1)}));
+    if (anchor.Rows() != 1) {
+      v.set_ok(false);
+      v.set_first_bad_sequence(start - 1);
+      v.set_problem(common::v1::LEDGER_PROBLEM_SEQUENCE_GAP);
+      v.set_message(absl::StrCat("entry ", start - 1, " (the anchor before the range) is missing"));
+      return v;
+    }
+    CANTDO_ASSIGN_OR_RETURN(prev_hash, anchor.GetString(0, 0));
+  }
+  int64_t expected = start;
+  auto fail = [&](int64_t seq, common::v1::LedgerProblem problem, std::string message) {
+    v.set_ok(false);
+    v.set_first_bad_sequence(seq);
+    v.set_problem(problem);
+    v.set_message(std::move(message));
+    return v;
+  };
+  constexpr int kBatch = 1000;
+  while (true) {
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result batch,
+        conn.Exec(absl::StrCat("SELECT ", kColumns,
+                               " FROM cantdo.ledger WHERE sequence >= $1 AND ($2::bigint = 0 OR sequence <= $2) "
+                               "ORDER BY sequence LIMIT ",
+                               kBatch),
+                  {pg::Int64Param(expected), pg::Int64Param(end)}));
+    for (int i = 0; i < batch.Rows(); ++i) {
+      auto row = ReadRow(batch, i);
+      if (!row.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(row.status().message()));
+      if (row->sequence != expected) {
+        return fail(expected, common::v1::LEDGER_PROBLEM_SEQUENCE_GAP,
+                    absl::StrCat("entry ", expected, " is missing (next present: ", row->sequence, ")"));
+      }
+      if (row->prev_hash != prev_hash) {
+        return fail(expected, common::v1::LEDGER_PROBLEM_PREV_HASH_MISMATCH,
+                    absl::StrCat("entry ", expected, " does not follow entry ", expected - 1,
+                                 " (removed, inserted or reordered entries)"));
+      }
+      auto hash = HashOf(*row);
+      if (!hash.ok() || *hash != row->hash) {
+        return fail(expected, common::v1::LEDGER_PROBLEM_HASH_MISMATCH,
+                    absl::StrCat("entry ", expected, " was altered: its hash does not match its content"));
+      }
+      prev_hash = row->hash;
+      v.set_entries_checked(v.entries_checked() + 1);
+      v.set_head_sequence(expected);
+      v.set_head_hash(prev_hash);
+      ++expected;
+    }
+    if (batch.Rows() < kBatch) break;
+  }
+  v.set_ok(true);
+  return v;
+}
+
+absl::StatusOr<std::vector<LedgerEntry>> Ledger::List(pg::Connection& conn, const common::v1::LedgerFilter& filter,
+                                                      int64_t start_sequence, int limit) {
+  std::string kinds;
+  for (int k : filter.kinds()) {
+    if (!kinds.empty()) kinds += ",";
+    kinds += KindName(static_cast<common::v1::LedgerEventKind>(k));
+  }
+  const int64_t start_us = filter.has_start_time() ? filter.start_time().seconds() * 1000000 : 0;
+  const int64_t end_us = filter.has_end_time() ? filter.end_time().seconds() * 1000000 : 0;
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result res,
+      conn.Exec(absl::StrCat(
+                    "SELECT ", kColumns,
+                    " FROM cantdo.ledger WHERE sequence >= $1 "
+                    "AND ($2 = '' OR workflow_id = $2) AND ($3 = '' OR grant_id = $3) "
+                    "AND ($4 = '' OR approval_id = $4) AND ($5 = '' OR kind = ANY (string_to_array($5, ','))) "
+                    "AND ($6::bigint = 0 OR time_us >= $6) AND ($7::bigint = 0 OR time_us < $7) "
+                    "ORDER BY sequence LIMIT $8"),
+                {pg::Int64Param(std::max<int64_t>(start_sequence, 1)), filter.workflow_id(), filter.grant_id(),
+                 filter.approval_id(), kinds, pg::Int64Param(start_us), pg::Int64Param(end_us),
+                 pg::Int64Param(limit)}));
+  std::vector<LedgerEntry> out;
+  for (int i = 0; i < res.Rows(); ++i) {
+    CANTDO_ASSIGN_OR_RETURN(Row r, ReadRow(res, i));
+    out.push_back(ToProto(r));
+  }
+  return out;
+}
+
+}  // namespace cantdo::authority

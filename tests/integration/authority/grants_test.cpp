@@ -1,0 +1,147 @@
+// One-shot grants: claim at execution time releases a short-lived database
+// credential that the target database itself honours; every misuse is
+// refused with its own reason and written to the ledger.
+#include "authority_harness.hpp"
+
+using namespace cantdo::testing;
+using cantdo::GetReason;
+
+namespace {
+
+// Tries the refund INSERT on the target database as `user`/`password`.
+absl::Status InsertRefundAs(const AuthorityHarness& h, const std::string& user, const std::string& password) {
+  auto conn = cantdo::pg::Connection::Connect(h.db.Dsn() + " user=" + user + " password=" + password, absl::Seconds(5));
+  if (!conn.ok()) return conn.status();
+  return (*conn)->Exec("INSERT INTO public.refunds (customer_id, amount_cents) VALUES ('cust-42', 1200)").status();
+}
+
+}  // namespace
+
+TEST_CASE("claim releases a credential the target database honours; consume destroys it",
+          "[integration][authority]") {
+  AuthorityHarness h;
+  // Without a grant, the service's own role cannot refund: a real refusal.
+  const std::string worker_login = h.db.Name() + "_worker";
+  {
+    auto admin = TestDatabase::ConnectAdmin();
+    REQUIRE(admin->Exec("CREATE ROLE " + worker_login + " LOGIN PASSWORD 'pw' IN ROLE cantdo_worker").ok());
+  }
+  auto denied = InsertRefundAs(h, worker_login, "pw");
+  CHECK(denied.code() == absl::StatusCode::kPermissionDenied);
+
+  auto g = h.Grant("refund");
+  auto claimed = h.Claim(AuthorityHarness::ClaimFor(g, "refund"));
+  INFO(claimed.status().ToString());
+  REQUIRE(claimed.ok());
+  CHECK(claimed->grant().state() == cv1::GRANT_STATE_CLAIMED);
+  REQUIRE(claimed->credential().has_postgres_login());
+  const auto& login = claimed->credential().postgres_login();
+  CHECK(InsertRefundAs(h, login.user(), login.password()).ok());
+
+  auto consumed = h.Consume(g.grant_id());
+  REQUIRE(consumed.ok());
+  CHECK(consumed->grant().state() == cv1::GRANT_STATE_CONSUMED);
+  // The credential is gone: the database refuses it.
+  CHECK_FALSE(InsertRefundAs(h, login.user(), login.password()).ok());
+  auto conn = h.db.Connect();
+  CHECK(*conn->Exec("SELECT count(*) FROM public.refunds")->GetInt64(0, 0) == 1);
+
+  CHECK(h.LedgerCount("GRANT_ISSUED") == 1);
+  CHECK(h.LedgerCount("GRANT_CLAIMED") == 1);
+  CHECK(h.LedgerCount("GRANT_CONSUMED") == 1);
+  CHECK(h.LedgerCount("CREDENTIAL_DESTROYED") == 1);
+  auto admin = TestDatabase::ConnectAdmin();
+  (void)admin->Exec("DROP ROLE " + worker_login);
+}
+
+TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[integration][authority]") {
+  AuthorityHarness h;
+  auto expect = [&](const absl::Status& st, const std::string& reason) {
+    CHECK(st.code() == absl::StatusCode::kPermissionDenied);
+    CHECK(GetReason(st) == std::optional<std::string>(reason));
+    CHECK(h.LedgerCount("GRANT_DENIED", reason) >= 1);
+  };
+
+  SECTION("reuse: a consumed grant") {
+    auto g = h.Grant("refund");
+    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).ok());
+    REQUIRE(h.Consume(g.grant_id()).ok());
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_ALREADY_CONSUMED");
+    av1::ConsumeGrantRequest again;
+    again.set_grant_id(g.grant_id());
+    again.set_outcome_digest(std::string(64, 'b'));
+    ::grpc::ClientContext ctx;
+    av1::ConsumeGrantResponse resp;
+    expect(cantdo::grpc::FromGrpcStatus(h.Stub("worker")->ConsumeGrant(AuthorityHarness::Ctx(&ctx), again, &resp)),
+           "GRANT_ALREADY_CONSUMED");
+  }
+  SECTION("a refund grant presented for data deletion") {
+    auto g = h.Grant("refund");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, "customer_data.delete")).status(),
+           "GRANT_ACTION_MISMATCH");
+  }
+  SECTION("a changed refund amount") {
+    auto g = h.Grant("refund");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 120000)).status(), "GRANT_PARAMETERS_MISMATCH");
+  }
+  SECTION("forwarding: claimed by another principal") {
+    auto g = h.Grant("refund");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund"), "gateway").status(), "GRANT_PRINCIPAL_MISMATCH");
+    // The rightful principal can still use it.
+    CHECK(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).ok());
+  }
+  SECTION("another workflow or step") {
+    auto g = h.Grant("refund");
+    auto other_wf = AuthorityHarness::ClaimFor(g, "refund");
+    other_wf.mutable_action()->set_workflow_id("wf-2");
+    expect(h.Claim(other_wf).status(), "GRANT_WORKFLOW_MISMATCH");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "other-step")).status(), "GRANT_STEP_MISMATCH");
+  }
+  SECTION("an unknown grant") {
+    cv1::Grant g;
+    g.set_grant_id("00000000-0000-4000-8000-000000000000");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_NOT_FOUND");
+  }
+  SECTION("an expired grant") {
+    auto g = h.Grant("refund");
+    h.clock.Advance(absl::Minutes(11));
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_EXPIRED");
+  }
+  SECTION("a revoked grant") {
+    auto g = h.Grant("refund");
+    av1::RevokeGrantRequest rv;
+    rv.set_grant_id(g.grant_id());
+    rv.set_reason("operator cancelled the workflow");
+    ::grpc::ClientContext ctx;
+    av1::RevokeGrantResponse resp;
+    REQUIRE(h.Stub("admin")->RevokeGrant(AuthorityHarness::Ctx(&ctx), rv, &resp).ok());
+    CHECK(resp.grant().state() == cv1::GRANT_STATE_REVOKED);
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_REVOKED");
+  }
+  SECTION("a second claimer while claimed, and consume before claim") {
+    auto g = h.Grant("refund");
+    expect(h.Consume(g.grant_id()).status(), "GRANT_NOT_CLAIMED");
+    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, "refund.issue", "key-1")).ok());
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, "refund.issue", "key-2")).status(),
+           "GRANT_ALREADY_CLAIMED");
+  }
+}
+
+TEST_CASE("a worker that crashed between claim and consume re-claims with the same key",
+          "[integration][authority]") {
+  AuthorityHarness h;
+  auto g = h.Grant("refund");
+  auto first = h.Claim(AuthorityHarness::ClaimFor(g, "refund"));
+  REQUIRE(first.ok());
+  auto again = h.Claim(AuthorityHarness::ClaimFor(g, "refund"));
+  INFO(again.status().ToString());
+  REQUIRE(again.ok());
+  CHECK(again->grant().state() == cv1::GRANT_STATE_CLAIMED);
+  // A fresh credential; the first one no longer works.
+  CHECK(again->credential().postgres_login().user() != first->credential().postgres_login().user());
+  auto conn = cantdo::pg::Connection::Connect(h.db.Dsn() + " user=" + first->credential().postgres_login().user() +
+                                                  " password=" + first->credential().postgres_login().password(),
+                                              absl::Seconds(5));
+  CHECK_FALSE(conn.ok());
+  REQUIRE(h.Consume(g.grant_id()).ok());
+}

@@ -1,0 +1,146 @@
+#pragma once
+// The real local identity provider (tools/dev-idp: oidc-provider with CIBA
+// under node) for integration and end-to-end tests, on free loopback ports,
+// with its TLS certificate from the test's PKI.
+
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cantdo/http/https_client.hpp"
+#include "support/child_process.hpp"
+#include "support/test_pki.hpp"
+
+namespace cantdo::testing {
+
+inline std::string SourceDir() {
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
+}
+
+// node's absolute path (ChildProcess execs without a PATH search).
+inline std::string NodePath() {
+  for (const char* dir : {"/usr/bin", "/usr/local/bin", "/opt/node/bin"}) {
+    const std::string p = std::string(dir) + "/node";
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  FAIL("node not found; scripts/setup installs it");
+  return "";
+}
+
+inline int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+template <typename Pred>
+bool WaitUntil(Pred pred, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// The real provider: node tools/dev-idp/server.js.
+class DevIdp {
+ public:
+  static constexpr const char* kSecret = "test-secret-0123456789+/=&%";  // needs form-encoding
+  DevIdp(cantdo::testing::TestPki& pki, const std::string& dir, std::map<std::string, std::string> extra = {})
+      : dir_(dir) {
+    const std::string app = SourceDir() + "/tools/dev-idp";
+    if (!std::filesystem::exists(app + "/node_modules/oidc-provider")) {
+      REQUIRE(std::system(("cd " + app + " && npm ci --no-audit --no-fund >/dev/null 2>&1").c_str()) == 0);
+    }
+    files_ = pki.WriteFiles(dir, "idp");
+    env_ = {{"IDP_LISTEN", "127.0.0.1:0"},
+            {"IDP_TLS_CERT", files_.cert},
+            {"IDP_TLS_KEY", files_.key},
+            {"IDP_STATE_DIR", dir + "/idp-state"},
+            {"IDP_CLIENT_SECRET", kSecret},
+            {"IDP_CIBA_INTERVAL", "1"},
+            {"IDP_PING_CA", files_.ca}};
+    for (auto& [k, v] : extra) env_[k] = v;
+    Start();
+  }
+
+  void Start() {
+    ++starts_;
+    child_ = std::make_unique<ChildProcess>(std::vector<std::string>{NodePath(), SourceDir() + "/tools/dev-idp/server.js"},
+                                            env_, dir_ + "/idp-" + std::to_string(starts_) + ".log");
+    auto line = child_->WaitForLogLine("\"msg\":\"listening\"", absl::Seconds(30));
+    INFO(child_->Log());
+    REQUIRE(line.has_value());
+    auto j = nlohmann::json::parse(*line);
+    issuer_ = j.at("issuer").get<std::string>();
+    device_ = j.at("device").get<std::string>();
+    // A restart comes back on the same addresses.
+    env_["IDP_LISTEN"] = issuer_.substr(std::string("https://").size());
+    env_["IDP_DEVICE_LISTEN"] = device_.substr(std::string("https://").size());
+  }
+  void Stop() {
+    child_->Signal(SIGKILL);
+    child_->Wait(absl::Seconds(5));
+  }
+
+  const std::string& issuer() const { return issuer_; }
+  const std::string& ca_file() const { return files_.ca; }
+  std::string Log() const { return child_->Log(); }
+
+  nlohmann::json Device(const std::string& method, const std::string& path) const {
+    http::ClientOptions o;
+    o.ca_file = files_.ca;
+    auto client = http::HttpsClient::Create(o);
+    REQUIRE(client.ok());
+    http::Request r;
+    r.method = method;
+    r.url = device_ + path;
+    auto res = (*client)->Send(r);
+    REQUIRE(res.ok());
+    INFO(res->body);
+    REQUIRE(res->status == 200);
+    return nlohmann::json::parse(res->body);
+  }
+  // The pending request for `subject`, once the provider has it.
+  std::string WaitForPending(const std::string& subject) const {
+    std::string id;
+    WaitUntil(
+        [&] {
+          auto list = Device("GET", "/requests?subject=" + subject);
+          if (!list.empty()) id = list[0].at("auth_req_id").get<std::string>();
+          return !id.empty();
+        },
+        absl::Seconds(20));
+    REQUIRE(!id.empty());
+    return id;
+  }
+
+ private:
+  std::string dir_;
+  cantdo::testing::TestPki::Files files_;
+  std::map<std::string, std::string> env_;
+  std::unique_ptr<ChildProcess> child_;
+  std::string issuer_, device_;
+  int starts_ = 0;
+};
+
+}  // namespace cantdo::testing
