@@ -48,6 +48,23 @@ class NotifyDecisionSink final : public DecisionSink {
   absl::Status ApprovalDecided(pg::Connection& tx, const common::v1::Approval& approval) override;
 };
 
+// Signals the run that asked (workflow_id/run_id of the approval) with
+// signal "cantdo.approval_decided", signal_id = approval id, payload a
+// cantdo.common.v1.ApprovalDecidedSignal, through the engine's signal path
+// (cantdo.workflow_signal, in the deciding transaction), and NOTIFYs
+// cantdo_approval_decided. A run that is gone, closed or still pending
+// admission (the gateway admits those itself) is logged, not an error:
+// the decision stands either way.
+class WorkflowSignalSink final : public DecisionSink {
+ public:
+  explicit WorkflowSignalSink(Clock& clock) : clock_(clock) {}
+  absl::Status ApprovalDecided(pg::Connection& tx, const common::v1::Approval& approval) override;
+
+ private:
+  Clock& clock_;
+  NotifyDecisionSink notify_;
+};
+
 // Asks the ciba-bridge to start a backchannel authentication; returns the
 // provider's auth_req_id. Idempotent per approval id.
 class BridgeStarter {

@@ -59,7 +59,7 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
     }
     secrets_ = std::make_unique<StaticSecretIssuer>(*ctx.pool, key);
   }
-  sink_ = std::make_unique<NotifyDecisionSink>();
+  sink_ = std::make_unique<WorkflowSignalSink>(*ctx.clock);
   if (!config_.bridge_address.empty()) {
     bridge_ = std::make_unique<GrpcBridgeStarter>(
         cantdo::grpc::MakeMtlsChannel(config_.bridge_address, ctx.tls, config_.bridge_server_name));

@@ -1,6 +1,7 @@
 // The ledger is append-only at the database level and hash-chained, so an
 // edit, a deletion or a reordering is found at the right sequence number.
 #include "authority_harness.hpp"
+#include "support/child_process.hpp"
 
 using namespace cantdo::testing;
 
@@ -58,6 +59,12 @@ TEST_CASE("verification finds an edited, a deleted and a swapped entry at the ri
   auto clean = Verify(h);
   REQUIRE(clean.verification().ok());
   REQUIRE(clean.verification().entries_checked() == 12);
+  {
+    ChildProcess offline({BuildDir() + "/tools/ledger/cantdo-ledger", "--dsn=" + h.db.Dsn(), "verify"}, {},
+                         h.dir.path() + "/offline-clean.log");
+    CHECK(offline.Wait(absl::Seconds(60)) == std::optional<int>(0));
+    CHECK(offline.Log().find("ledger OK: 12 entries") != std::string::npos);
+  }
 
   SECTION("edited") {
     Tamper(h, "UPDATE cantdo.ledger SET actor = 'someone-else' WHERE sequence = 7");
@@ -65,6 +72,11 @@ TEST_CASE("verification finds an edited, a deleted and a swapped entry at the ri
     CHECK_FALSE(v.ok());
     CHECK(v.first_bad_sequence() == 7);
     CHECK(v.problem() == cv1::LEDGER_PROBLEM_HASH_MISMATCH);
+    // The offline command says the same, from the database alone.
+    ChildProcess offline({BuildDir() + "/tools/ledger/cantdo-ledger", "--dsn=" + h.db.Dsn(), "verify"}, {},
+                         h.dir.path() + "/offline.log");
+    CHECK(offline.Wait(absl::Seconds(60)) == std::optional<int>(1));
+    CHECK(offline.Log().find("BROKEN at sequence 7") != std::string::npos);
   }
   SECTION("deleted") {
     Tamper(h, "DELETE FROM cantdo.ledger WHERE sequence = 5");

@@ -1,0 +1,403 @@
+// authority_claim_consume: claim+consume pairs against a real authority.
+//
+// Starts the authority in-process exactly as the service binary wires it
+// (runtime::StartService: gRPC over mutual TLS on loopback, a pg::Pool of
+// --pool-size connections) against its own freshly migrated database, then
+// for each client count runs claim+consume pairs over gRPC for a fixed
+// duration, --runs times. Each client is a thread with its own channel (its
+// own HTTP/2 connection, as separate workers would have) and its own
+// certificate for spiffe://cantdo/worker.
+//
+// Setup is NOT measured and does not go through the CIBA path: before each
+// run the grants the run may use are inserted with SQL (an APPROVED approval
+// and an ISSUED grant each, no ledger entry for the issue). The grants are
+// for `customer_data.delete`, whose rule releases no execution credential,
+// so a claim creates no PostgreSQL role; what is measured is the grant state
+// machine and its ledger entries, the shape pgbench is compared with.
+//
+// Output: one JSON document on stdout (every run, plus the median of each
+// figure per client count); progress on stderr. bench/run merges it with
+// the pgbench baseline.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "authority/authority_app.hpp"
+#include "cantdo/authority/v1/authority_service.grpc.pb.h"
+#include "cantdo/base/clock.hpp"
+#include "cantdo/db/migrations.hpp"
+#include "cantdo/grpc/tls.hpp"
+#include "cantdo/pg/connection.hpp"
+#include "cantdo/pg/dsn.hpp"
+#include "cantdo/pg/migrator.hpp"
+#include "support/test_pki.hpp"
+
+namespace {
+
+namespace av1 = cantdo::authority::v1;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kDatabase[] = "cantdo_bench_authority";
+constexpr char kWorker[] = "spiffe://cantdo/worker";
+constexpr char kAction[] = "customer_data.delete";
+constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
+
+struct Options {
+  std::string admin_dsn;
+  std::vector<int> clients = {1, 8, 32};
+  double duration_s = 10;
+  double warmup_s = 2;
+  int runs = 3;
+  int pool_size = 8;  // the service's default --db-pool-size
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::cerr << "authority_claim_consume: " << what << "\n";
+  std::exit(1);
+}
+
+void Check(const absl::Status& st, const std::string& what) {
+  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Die("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--dsn") o.admin_dsn = value();
+    else if (a == "--duration") o.duration_s = std::stod(value());
+    else if (a == "--warmup") o.warmup_s = std::stod(value());
+    else if (a == "--runs") o.runs = std::stoi(value());
+    else if (a == "--pool-size") o.pool_size = std::stoi(value());
+    else if (a == "--clients") {
+      o.clients.clear();
+      for (absl::string_view c : absl::StrSplit(value(), ',')) {
+        int n = 0;
+        if (!absl::SimpleAtoi(c, &n) || n < 1) Die("bad --clients");
+        o.clients.push_back(n);
+      }
+    } else {
+      Die("usage: authority_claim_consume --dsn ADMIN_DSN [--clients 1,8,32] [--duration S] [--warmup S] "
+          "[--runs N] [--pool-size N]");
+    }
+  }
+  if (o.admin_dsn.empty()) Die("--dsn is required");
+  return o;
+}
+
+std::unique_ptr<cantdo::pg::Connection> Connect(const std::string& dsn) {
+  auto c = cantdo::pg::Connection::Connect(dsn, kConnectTimeout, cantdo::pg::ConnectOptions{"cantdo-bench"});
+  Check(c.status(), "connect");
+  return *std::move(c);
+}
+
+// A fresh, migrated database; returns its DSN.
+std::string CreateDatabase(const std::string& admin_dsn) {
+  auto admin = Connect(admin_dsn);
+  Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop database");
+  Check(admin->Exec(absl::StrCat("CREATE DATABASE ", kDatabase)).status(), "create database");
+  auto dsn = cantdo::pg::ReplaceDatabase(admin_dsn, kDatabase);
+  Check(dsn.status(), "dsn");
+  auto conn = Connect(*dsn);
+  Check(cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(*conn).status(), "migrate");
+  return *dsn;
+}
+
+// Inserts `n` ISSUED grants (with their APPROVED approvals) for the worker,
+// in workflow `workflow`, steps s-0..s-(n-1); returns their ids in order.
+std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::string& workflow, int n) {
+  const std::string count = std::to_string(n);
+  Check(conn.Exec("INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action, "
+                  "resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message, "
+                  "policy_version, policy_hash, create_time, decide_time, expire_time, grant_id) "
+                  "SELECT md5('a' || $1 || i)::uuid, $2, 'ops1', $1, 'run-1', 's-' || i, $3, '', '{}', "
+                  "encode(sha256('{}'), 'hex'), 'APPROVED', 'dpo', 'dpo1', 'Delete data', 'bench-1', 'bench', "
+                  "now(), now(), now() + interval '1 hour', md5('g' || $1 || i)::uuid "
+                  "FROM generate_series(0, $4::int - 1) AS i",
+                  {workflow, kWorker, kAction, count})
+            .status(),
+        "insert approvals");
+  Check(conn.Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, "
+                  "resource, parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, "
+                  "expire_time) "
+                  "SELECT md5('g' || $1 || i)::uuid, md5('a' || $1 || i)::uuid, 'ISSUED', $1, 'run-1', 's-' || i, "
+                  "$3, '', encode(sha256('{}'), 'hex'), ARRAY['dpo1'], 'bench-1', 'bench', $2, now(), "
+                  "now() + interval '1 hour' FROM generate_series(0, $4::int - 1) AS i",
+                  {workflow, kWorker, kAction, count})
+            .status(),
+        "insert grants");
+  Check(conn.Exec("ANALYZE cantdo.grants").status(), "analyze");
+  // The same derivation as above, in step order.
+  auto r = conn.Exec("SELECT md5('g' || $1 || i)::uuid::text FROM generate_series(0, $2::int - 1) AS i ORDER BY i",
+                     {workflow, count});
+  Check(r.status(), "grant ids");
+  std::vector<std::string> ids;
+  ids.reserve(n);
+  for (int i = 0; i < r->Rows(); ++i) ids.push_back(*r->GetString(i, 0));
+  return ids;
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+struct RunResult {
+  int clients = 0;
+  double seconds = 0;
+  int64_t pairs = 0;
+  int64_t errors = 0;
+  bool exhausted = false;
+  double pairs_per_s = 0;
+  double claim_p50_ms = 0, claim_p99_ms = 0, consume_p50_ms = 0, consume_p99_ms = 0, pair_p50_ms = 0,
+         pair_p99_ms = 0;
+  std::string first_error;
+};
+
+class Bench {
+ public:
+  Bench(std::string target, cantdo::testing::TestPki& pki, std::string db_dsn)
+      : target_(std::move(target)), pki_(pki), db_dsn_(std::move(db_dsn)) {}
+
+  // Runs `clients` claim+consume loops for `seconds` (after `warmup`
+  // seconds whose pairs are not counted). `budget` grants are minted first;
+  // running out ends the run early and is reported.
+  RunResult Run(int clients, double warmup, double seconds, int budget) {
+    auto conn = Connect(db_dsn_);
+    const std::string workflow = absl::StrCat("wf-bench-", batch_++);
+    std::vector<std::string> grants = MintGrants(*conn, workflow, budget);
+    std::atomic<int> next{0};
+    std::atomic<bool> measuring{false}, stop{false}, exhausted{false};
+    std::atomic<int64_t> errors{0};
+    std::mutex mu;
+    std::string first_error;
+    std::vector<double> claim_ms, consume_ms, pair_ms;
+
+    std::vector<std::unique_ptr<av1::AuthorityService::Stub>> stubs;
+    for (int c = 0; c < clients; ++c) {
+      stubs.push_back(av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(target_, pki_.Issue("worker"))));
+    }
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        std::vector<double> my_claim, my_consume, my_pair;
+        auto fail = [&](const ::grpc::Status& st) {
+          ++errors;
+          std::lock_guard<std::mutex> lock(mu);
+          if (first_error.empty()) first_error = st.error_message();
+        };
+        while (!stop.load(std::memory_order_relaxed)) {
+          const int i = next.fetch_add(1);
+          if (i >= static_cast<int>(grants.size())) {
+            exhausted = true;
+            break;
+          }
+          av1::ClaimGrantRequest claim;
+          claim.set_grant_id(grants[i]);
+          claim.mutable_action()->set_action(kAction);
+          claim.mutable_action()->set_workflow_id(workflow);
+          claim.mutable_action()->set_run_id("run-1");
+          claim.mutable_action()->set_step(absl::StrCat("s-", i));
+          claim.set_idempotency_key(absl::StrCat("key-", i));
+          av1::ClaimGrantResponse claimed;
+          const bool counted = measuring.load(std::memory_order_relaxed);
+          const auto t0 = Clock::now();
+          ::grpc::ClientContext claim_ctx;
+          claim_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+          ::grpc::Status st = stubs[c]->ClaimGrant(&claim_ctx, claim, &claimed);
+          const auto t1 = Clock::now();
+          if (!st.ok()) {
+            fail(st);
+            continue;
+          }
+          av1::ConsumeGrantRequest consume;
+          consume.set_grant_id(grants[i]);
+          consume.set_outcome_digest(std::string(64, 'a'));
+          av1::ConsumeGrantResponse consumed;
+          ::grpc::ClientContext consume_ctx;
+          consume_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+          st = stubs[c]->ConsumeGrant(&consume_ctx, consume, &consumed);
+          const auto t2 = Clock::now();
+          if (!st.ok()) {
+            fail(st);
+            continue;
+          }
+          // A pair counts if it started inside the window; the window's end
+          // stops new pairs, so in-flight ones finish and are counted.
+          if (counted) {
+            my_claim.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            my_consume.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+            my_pair.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+          }
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        claim_ms.insert(claim_ms.end(), my_claim.begin(), my_claim.end());
+        consume_ms.insert(consume_ms.end(), my_consume.begin(), my_consume.end());
+        pair_ms.insert(pair_ms.end(), my_pair.begin(), my_pair.end());
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+    const auto start = Clock::now();
+    measuring = true;
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    measuring = false;
+    const auto end = Clock::now();
+    stop = true;
+    for (auto& t : threads) t.join();
+
+    RunResult r;
+    r.clients = clients;
+    r.seconds = std::chrono::duration<double>(end - start).count();
+    r.pairs = static_cast<int64_t>(pair_ms.size());
+    r.errors = errors.load();
+    r.exhausted = exhausted.load();
+    r.first_error = first_error;
+    r.pairs_per_s = static_cast<double>(r.pairs) / r.seconds;
+    r.claim_p50_ms = Percentile(claim_ms, 0.50);
+    r.claim_p99_ms = Percentile(claim_ms, 0.99);
+    r.consume_p50_ms = Percentile(consume_ms, 0.50);
+    r.consume_p99_ms = Percentile(consume_ms, 0.99);
+    r.pair_p50_ms = Percentile(pair_ms, 0.50);
+    r.pair_p99_ms = Percentile(pair_ms, 0.99);
+    return r;
+  }
+
+ private:
+  std::string target_;
+  cantdo::testing::TestPki& pki_;
+  std::string db_dsn_;
+  int batch_ = 0;
+};
+
+nlohmann::json ToJson(const RunResult& r) {
+  nlohmann::json j = {{"clients", r.clients},         {"seconds", r.seconds},
+                      {"pairs", r.pairs},             {"errors", r.errors},
+                      {"grants_exhausted", r.exhausted}, {"pairs_per_s", r.pairs_per_s},
+                      {"claim_p50_ms", r.claim_p50_ms}, {"claim_p99_ms", r.claim_p99_ms},
+                      {"consume_p50_ms", r.consume_p50_ms}, {"consume_p99_ms", r.consume_p99_ms},
+                      {"pair_p50_ms", r.pair_p50_ms}, {"pair_p99_ms", r.pair_p99_ms}};
+  if (!r.first_error.empty()) j["first_error"] = r.first_error;
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = ParseArgs(argc, argv);
+  const std::string db_dsn = CreateDatabase(options.admin_dsn);
+
+  cantdo::testing::TempDir dir;
+  cantdo::testing::TestPki pki;
+  nlohmann::json policy = {
+      {"version", "bench-1"},
+      {"role_claim", "https://cantdo.dev/roles"},
+      {"approvers", {{"dpo", {"dpo1"}}}},
+      {"rules", {{{"action", kAction}, {"decision", "REQUIRE_APPROVAL"}, {"required_role", "dpo"}}}}};
+  std::ofstream(dir.path() + "/policy.json") << policy.dump(2);
+  std::ofstream(dir.path() + "/jwks.json") << R"({"keys":[]})";
+  auto files = pki.WriteFiles(dir.path(), "authority");
+
+  cantdo::authority::AuthorityApp app;
+  auto& c = app.config();
+  c.policy_file = dir.path() + "/policy.json";
+  c.oidc_issuer = "https://idp.bench/";
+  c.oidc_audience = "cantdo-authority";
+  c.oidc_jwks_uri = dir.path() + "/jwks.json";
+  cantdo::runtime::CommonConfig common;
+  common.listen = "127.0.0.1:0";
+  common.tls_cert = files.cert;
+  common.tls_key = files.key;
+  common.tls_ca = files.ca;
+  common.db_dsn = db_dsn;
+  common.db_pool_size = options.pool_size;
+  common.shutdown_grace = absl::Seconds(2);
+  common.log_level = "warn";
+  auto started = cantdo::runtime::StartService(app, common, cantdo::SystemClock());
+  Check(started.status(), "start authority");
+  std::unique_ptr<cantdo::runtime::RunningService> service = *std::move(started);
+  const std::string target = "127.0.0.1:" + std::to_string(service->port());
+
+  Bench bench(target, pki, db_dsn);
+  nlohmann::json out = {{"benchmark", "authority_claim_consume"},
+                        {"pool_size", options.pool_size},
+                        {"duration_s", options.duration_s},
+                        {"warmup_s", options.warmup_s},
+                        {"runs", options.runs},
+                        {"results", nlohmann::json::array()}};
+  double last_rate = 200;
+  for (int clients : options.clients) {
+    std::vector<RunResult> runs;
+    for (int i = 0; i < options.runs; ++i) {
+      // Enough grants for the run at twice the last observed rate.
+      const int budget =
+          static_cast<int>(std::max(500.0, 2.0 * last_rate * (options.duration_s + options.warmup_s + 1)));
+      RunResult r = bench.Run(clients, options.warmup_s, options.duration_s, budget);
+      std::cerr << "authority_claim_consume: clients=" << clients << " run=" << i + 1 << " pairs/s=" << r.pairs_per_s
+                << " pair p50=" << r.pair_p50_ms << "ms p99=" << r.pair_p99_ms << "ms errors=" << r.errors
+                << (r.exhausted ? " (grants exhausted)" : "") << "\n";
+      if (r.pairs_per_s > 0) last_rate = r.pairs_per_s;
+      runs.push_back(std::move(r));
+    }
+    auto median = [&](double RunResult::*f) {
+      std::vector<double> v;
+      for (const auto& r : runs) v.push_back(r.*f);
+      return Median(v);
+    };
+    nlohmann::json each = nlohmann::json::array();
+    int64_t errors = 0;
+    bool exhausted = false;
+    for (const auto& r : runs) {
+      each.push_back(ToJson(r));
+      errors += r.errors;
+      exhausted = exhausted || r.exhausted;
+    }
+    out["results"].push_back({{"clients", clients},
+                              {"pairs_per_s", median(&RunResult::pairs_per_s)},
+                              {"claim_p50_ms", median(&RunResult::claim_p50_ms)},
+                              {"claim_p99_ms", median(&RunResult::claim_p99_ms)},
+                              {"consume_p50_ms", median(&RunResult::consume_p50_ms)},
+                              {"consume_p99_ms", median(&RunResult::consume_p99_ms)},
+                              {"pair_p50_ms", median(&RunResult::pair_p50_ms)},
+                              {"pair_p99_ms", median(&RunResult::pair_p99_ms)},
+                              {"errors", errors},
+                              {"grants_exhausted", exhausted},
+                              {"runs", each}});
+  }
+  {
+    auto conn = Connect(db_dsn);
+    auto r = conn->Exec("SELECT (SELECT count(*) FROM cantdo.grants), (SELECT count(*) FROM cantdo.ledger)");
+    Check(r.status(), "counts");
+    out["grants_rows_at_end"] = *r->GetInt64(0, 0);
+    out["ledger_rows_at_end"] = *r->GetInt64(0, 1);
+  }
+  service->Shutdown();
+  std::cout << out.dump(2) << std::endl;
+  return 0;
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Runs the benchmarks against an already running server; bench/run wraps it.
+
+Each benchmark is run with its baseline in the same invocation on the same
+server, at the same client counts, for the same duration and number of runs;
+every figure reported is the median over the runs. Prints a table and writes
+the JSON results to --out.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PG_BIN = os.environ.get("CANTDO_PG_BIN", "/usr/lib/postgresql/15/bin")
+BENCHMARKS = ["authority_claim_consume"]
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def psql(dsn, *args, stdin=None):
+    return subprocess.run([f"{PG_BIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", dsn, *args],
+                          input=stdin, check=True, capture_output=True, text=True).stdout
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return 0.0
+    i = int(p * (len(sorted_values) - 1) + 0.5)
+    return sorted_values[min(i, len(sorted_values) - 1)]
+
+
+def pgbench_claim_consume(admin_dsn, clients_list, duration, warmup, runs):
+    """The baseline: bench/pgbench/claim_consume.sql, one pair per script run.
+
+    pgbench runs for warmup + duration seconds; from its per-transaction log
+    only pairs that started inside the measured window count, as in the C++
+    benchmark. Grants are pre-minted in one table; each run starts past the
+    grants earlier runs used, and afterwards it is checked that every counted
+    pair really moved its grant to CONSUMED (a missed UPDATE would be a
+    cheaper, wrong transaction).
+    """
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/cantdo_bench_pgbench"
+    psql(admin_dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_pgbench WITH (FORCE)")
+    psql(admin_dsn, "-c", "CREATE DATABASE cantdo_bench_pgbench")
+    psql(dsn, "-f", os.path.join(HERE, "pgbench/schema.sql"))
+    minted = 0
+    base = 0
+    results = []
+    last_rate = 1000.0
+    for clients in clients_list:
+        each = []
+        for run in range(runs):
+            need = base + int(2 * last_rate * (duration + warmup + 1)) + 64 * clients + 1000
+            if need > minted:
+                psql(dsn, "-v", f"first={minted}", "-v", f"last={need - 1}", "-f", os.path.join(HERE, "pgbench/mint.sql"))
+                minted = need
+            tmp = tempfile.mkdtemp(prefix="cantdo-pgbench-")
+            cmd = [f"{PG_BIN}/pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
+                   "-T", str(max(1, round(duration + warmup))), "-D", f"base={base}", "-D", f"nclients={clients}",
+                   "-D", "k=0", "-f", os.path.join(HERE, "pgbench/claim_consume.sql"), "-l",
+                   "--log-prefix", os.path.join(tmp, "log"), dsn]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            rows = []  # (start_s, latency_ms, client, k)
+            per_client = {}
+            for path in glob.glob(os.path.join(tmp, "log*")):
+                with open(path) as f:
+                    for line in f:
+                        c, _, lat_us, _, epoch, us = line.split()[:6]
+                        end = int(epoch) + int(us) / 1e6
+                        rows.append((end - int(lat_us) / 1e6, int(lat_us) / 1000.0))
+                        per_client[int(c)] = per_client.get(int(c), 0) + 1
+            shutil.rmtree(tmp)
+            t0 = min(r[0] for r in rows) + warmup
+            window = [r[1] for r in rows if t0 <= r[0] < t0 + duration]
+            lat = sorted(window)
+            done = int(psql(dsn, "-At", "-c",
+                            f"SELECT count(*) FROM bench.grants WHERE state = 'CONSUMED' AND "
+                            f"substr(step, 3)::bigint >= {base}"))
+            if done != len(rows):
+                raise SystemExit(f"pgbench baseline: {len(rows)} pairs logged but {done} grants consumed; "
+                                 f"the grant numbering is broken\n{out.stdout}")
+            r = {"clients": clients, "seconds": duration, "pairs": len(window), "pairs_per_s": len(window) / duration,
+                 "pair_p50_ms": percentile(lat, 0.50), "pair_p99_ms": percentile(lat, 0.99)}
+            log(f"pgbench clients={clients} run={run + 1} pairs/s={r['pairs_per_s']:.1f} "
+                f"pair p50={r['pair_p50_ms']:.2f}ms p99={r['pair_p99_ms']:.2f}ms")
+            each.append(r)
+            last_rate = max(r["pairs_per_s"], 1.0)
+            base += clients * (max(per_client.values()) + 1)
+        results.append({"clients": clients,
+                        "pairs_per_s": statistics.median(r["pairs_per_s"] for r in each),
+                        "pair_p50_ms": statistics.median(r["pair_p50_ms"] for r in each),
+                        "pair_p99_ms": statistics.median(r["pair_p99_ms"] for r in each),
+                        "runs": each})
+    psql(admin_dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_pgbench WITH (FORCE)")
+    return {"benchmark": "pgbench_claim_consume", "script": "bench/pgbench/claim_consume.sql", "mode": "prepared",
+            "duration_s": duration, "warmup_s": warmup, "runs": runs, "grants_rows_at_end": minted, "results": results}
+
+
+def authority_claim_consume(args, clients_list, duration, warmup, runs):
+    binary = os.path.join(args.build_dir, "bench", "authority_claim_consume")
+    cmd = [binary, "--dsn", args.dsn, "--clients", ",".join(map(str, clients_list)), "--duration", str(duration),
+           "--warmup", str(warmup), "--runs", str(runs), "--pool-size", str(args.pool_size)]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    ours = json.loads(out.stdout)
+    base = pgbench_claim_consume(args.dsn, clients_list, duration, warmup, runs)
+    rows = []
+    for o, b in zip(ours["results"], base["results"]):
+        rows.append({"clients": o["clients"],
+                     "ours_pairs_per_s": o["pairs_per_s"], "pgbench_pairs_per_s": b["pairs_per_s"],
+                     "ratio": o["pairs_per_s"] / b["pairs_per_s"] if b["pairs_per_s"] else None,
+                     "ours_claim_p50_ms": o["claim_p50_ms"], "ours_claim_p99_ms": o["claim_p99_ms"],
+                     "ours_consume_p50_ms": o["consume_p50_ms"], "ours_consume_p99_ms": o["consume_p99_ms"],
+                     "ours_pair_p50_ms": o["pair_p50_ms"], "ours_pair_p99_ms": o["pair_p99_ms"],
+                     "pgbench_pair_p50_ms": b["pair_p50_ms"], "pgbench_pair_p99_ms": b["pair_p99_ms"],
+                     "errors": o["errors"], "grants_exhausted": o["grants_exhausted"]})
+    at8 = next((r for r in rows if r["clients"] == 8), None)
+    goal = None
+    if at8:
+        goal = {"ratio_at_8_clients": at8["ratio"], "claim_p99_ms": at8["ours_claim_p99_ms"],
+                "consume_p99_ms": at8["ours_consume_p99_ms"],
+                "met": bool(at8["ratio"] is not None and at8["ratio"] >= 0.8 and at8["ours_claim_p99_ms"] < 10
+                            and at8["ours_consume_p99_ms"] < 10)}
+    return {"name": "authority_claim_consume", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
+
+
+def print_table(result):
+    print(f"\n{result['name']}: claim+consume pairs (median of runs; latencies in ms)")
+    hdr = ("clients", "ours pairs/s", "pgbench pairs/s", "ratio", "claim p50", "claim p99", "consume p50",
+           "consume p99", "pair p50", "pair p99", "pgb pair p50", "pgb pair p99")
+    print("  ".join(f"{h:>12}" for h in hdr))
+    for r in result["rows"]:
+        vals = (r["clients"], r["ours_pairs_per_s"], r["pgbench_pairs_per_s"], r["ratio"] or 0,
+                r["ours_claim_p50_ms"], r["ours_claim_p99_ms"], r["ours_consume_p50_ms"], r["ours_consume_p99_ms"],
+                r["ours_pair_p50_ms"], r["ours_pair_p99_ms"], r["pgbench_pair_p50_ms"], r["pgbench_pair_p99_ms"])
+        print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
+        if r["errors"] or r["grants_exhausted"]:
+            print(f"  warning: {r['errors']} errors, grants exhausted: {r['grants_exhausted']}")
+    g = result["goal"]
+    if g:
+        print(f"goal (>= 0.8x pgbench at 8 clients, p99 < 10 ms): {'MET' if g['met'] else 'NOT MET'} "
+              f"(ratio {g['ratio_at_8_clients']:.2f}, claim p99 {g['claim_p99_ms']:.2f} ms, "
+              f"consume p99 {g['consume_p99_ms']:.2f} ms)")
+
+
+def machine(dsn):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    settings = {}
+    for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_level", "wal_sync_method",
+                 "shared_buffers", "max_connections", "checkpoint_timeout", "max_wal_size"):
+        settings[name] = psql(dsn, "-At", "-c", f"SHOW {name}").strip()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "postgres": settings}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("names", nargs="*")
+    p.add_argument("--dsn", required=True)
+    p.add_argument("--build-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--smoke", action="store_true", help="about one second per configuration, one run")
+    p.add_argument("--clients", default="1,8,32")
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--pool-size", type=int, default=8)
+    p.add_argument("--command", default="")
+    args = p.parse_args()
+    names = args.names or BENCHMARKS
+    for n in names:
+        if n not in BENCHMARKS:
+            raise SystemExit(f"unknown benchmark {n}; known: {', '.join(BENCHMARKS)}")
+    clients = [int(c) for c in args.clients.split(",")]
+    duration, warmup, runs = (1.0, 0.0, 1) if args.smoke else (args.duration, args.warmup, args.runs)
+    doc = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "command": args.command, "smoke": args.smoke, "machine": machine(args.dsn),
+           "settings": {"clients": clients, "duration_s": duration, "warmup_s": warmup, "runs": runs,
+                        "authority_db_pool_size": args.pool_size},
+           "benchmarks": []}
+    for n in names:
+        if n == "authority_claim_consume":
+            r = authority_claim_consume(args, clients, duration, warmup, runs)
+        doc["benchmarks"].append(r)
+        print_table(r)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2)
+    print(f"\nresults: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
