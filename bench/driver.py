@@ -110,7 +110,13 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
     binary = os.path.join(args.build_dir, "bench", "authority_claim_consume")
     cmd = [binary, "--dsn", args.dsn, "--clients", ",".join(map(str, clients_list)), "--duration", str(duration),
            "--warmup", str(warmup), "--runs", str(runs), "--pool-size", str(args.pool_size)]
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    # The service logs every RPC (as in production); keep only our progress.
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        if line.startswith("authority_claim_consume:") or out.returncode != 0:
+            print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed ({out.returncode})")
     ours = json.loads(out.stdout)
     base = pgbench_claim_consume(args.dsn, clients_list, duration, warmup, runs)
     rows = []

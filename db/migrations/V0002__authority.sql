@@ -52,6 +52,9 @@ CREATE TABLE cantdo.approval_results (
   receive_time         timestamptz NOT NULL,
   PRIMARY KEY (approval_id, auth_req_id)
 );
+-- An ID token approves at most one request, even from providers that do
+-- not put the CIBA auth_req_id claim in it.
+CREATE UNIQUE INDEX approval_results_token_once ON cantdo.approval_results (id_token_sha256) WHERE verified;
 
 -- One-shot grants: ISSUED -> CLAIMED -> CONSUMED (or REVOKED / EXPIRED).
 CREATE TABLE cantdo.grants (

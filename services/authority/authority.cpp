@@ -146,7 +146,7 @@ absl::StatusOr<GrantRow> ReadGrant(const pg::Result& r, int i) {
 
 absl::StatusOr<std::optional<GrantRow>> LoadGrant(pg::Connection& tx, const std::string& grant_id, bool lock) {
   CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r, tx.Exec(absl::StrCat("SELECT ", kGrantColumns, " FROM cantdo.grants WHERE grant_id::text = $1",
+      pg::Result r, tx.Exec(absl::StrCat("SELECT ", kGrantColumns, " FROM cantdo.grants WHERE grant_id = $1::uuid",
                                          lock ? " FOR UPDATE" : ""),
                             {grant_id}));
   if (r.Rows() == 0) return std::optional<GrantRow>();
@@ -158,7 +158,7 @@ absl::StatusOr<std::optional<ApprovalRow>> LoadApproval(pg::Connection& tx, cons
                                                         bool lock) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      tx.Exec(absl::StrCat("SELECT ", kApprovalColumns, ", approver_subject FROM cantdo.approvals WHERE approval_id::text = $1",
+      tx.Exec(absl::StrCat("SELECT ", kApprovalColumns, ", approver_subject FROM cantdo.approvals WHERE approval_id = $1::uuid",
                            lock ? " FOR UPDATE" : ""),
               {approval_id}));
   if (r.Rows() == 0) return std::optional<ApprovalRow>();
@@ -476,7 +476,7 @@ absl::Status Authority::DecideAfterVerify(pg::Connection& tx, const std::string&
   // A result already recorded for this auth_req_id: answer as before.
   CANTDO_ASSIGN_OR_RETURN(pg::Result prior,
                           tx.Exec("SELECT verified, reason, message FROM cantdo.approval_results "
-                                  "WHERE approval_id::text = $1 AND auth_req_id = $2",
+                                  "WHERE approval_id = $1::uuid AND auth_req_id = $2",
                                   {approval_id, req.auth_req_id()}));
   if (prior.Rows() == 1) {
     CANTDO_ASSIGN_OR_RETURN(bool verified, prior.GetBool(0, 0));
@@ -496,11 +496,17 @@ absl::Status Authority::DecideAfterVerify(pg::Connection& tx, const std::string&
   }
 
   CANTDO_ASSIGN_OR_RETURN(pg::Result asked, tx.Exec("SELECT coalesce(auth_req_id, ''), approver_subject FROM "
-                                                    "cantdo.approvals WHERE approval_id::text = $1",
+                                                    "cantdo.approvals WHERE approval_id = $1::uuid",
                                                     {approval_id}));
   CANTDO_ASSIGN_OR_RETURN(std::string auth_req_id, asked.GetString(0, 0));
   CANTDO_ASSIGN_OR_RETURN(std::string approver_subject, asked.GetString(0, 1));
-  if (auth_req_id.empty() || auth_req_id != req.auth_req_id()) {
+  if (auth_req_id.empty()) {
+    // The bridge answered before we recorded its auth_req_id (a fast
+    // approver): nothing to compare with yet. Retryable; nothing recorded.
+    return Unavailable("DEPENDENCY_UNAVAILABLE",
+                       "this approval's CIBA request is not recorded yet; retry shortly");
+  }
+  if (auth_req_id != req.auth_req_id()) {
     LedgerRecord rec = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REJECTED, actor, a);
     rec.reason = "APPROVAL_REQUEST_MISMATCH";
     rec.detail = {{"message", "result for an auth_req_id this approval did not open"}};
@@ -544,6 +550,13 @@ absl::Status Authority::DecideAfterVerify(pg::Connection& tx, const std::string&
           check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "the ID token answers another CIBA request");
         } else if (subject != approver_subject) {
           check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "the ID token is not from the approver who was asked");
+        } else {
+          CANTDO_ASSIGN_OR_RETURN(pg::Result used, tx.Exec("SELECT 1 FROM cantdo.approval_results WHERE "
+                                                           "id_token_sha256 = $1 AND verified",
+                                                           {token_sha}));
+          if (used.Rows() > 0) {
+            check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
+          }
         }
       }
       if (check.ok()) {
@@ -602,13 +615,13 @@ absl::Status Authority::DecideAfterVerify(pg::Connection& tx, const std::string&
                 "credential_kind, credential_target) "
                 "SELECT $1::uuid, approval_id, 'ISSUED', workflow_id, run_id, step, action, resource, parameters_hash, "
                 "ARRAY[$2], policy_version, policy_hash, principal, $3, $4, $5, $6 FROM cantdo.approvals "
-                "WHERE approval_id::text = $7",
+                "WHERE approval_id = $7::uuid",
                 {grant_id, subject, Ts(now), Ts(now + ttl), kind, target, approval_id})
             .status());
   }
   CANTDO_RETURN_IF_ERROR(
       tx.Exec("UPDATE cantdo.approvals SET state = $2, state_reason = $3, state_message = $4, decide_time = $5, "
-              "grant_id = $6::uuid WHERE approval_id::text = $1",
+              "grant_id = $6::uuid WHERE approval_id = $1::uuid",
               {approval_id, new_state, reason, message, Ts(now), grant_id.empty() ? pg::NullParam() : pg::Param(grant_id)})
           .status());
   CANTDO_ASSIGN_OR_RETURN(row, LoadApproval(tx, approval_id, false));
@@ -665,7 +678,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& calle
     CANTDO_ASSIGN_OR_RETURN(
         pg::Result won,
         tx.Exec(absl::StrCat("UPDATE cantdo.grants SET state = 'CLAIMED', claim_time = $8, claim_key_sha256 = $9 "
-                             "WHERE grant_id::text = $1 AND state = 'ISSUED' AND principal = $2 AND action = $3 AND "
+                             "WHERE grant_id = $1::uuid AND state = 'ISSUED' AND principal = $2 AND action = $3 AND "
                              "workflow_id = $4 AND run_id = $5 AND step = $6 AND parameters_hash = $7 AND "
                              "resource = $10 AND expire_time > $8 RETURNING ",
                              kGrantColumns),
@@ -714,7 +727,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& calle
       }
       // The same claimer again (crash between claim and consume): same
       // execution, fresh credential; the old one is destroyed below.
-      CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET claim_time = $2 WHERE grant_id::text = $1",
+      CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET claim_time = $2 WHERE grant_id = $1::uuid",
                                      {req.grant_id(), Ts(now)})
                                  .status());
       grant = std::move(current);
@@ -734,7 +747,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& calle
       CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer->Issue(g, grant->credential_target, until));
       issued_handle = cred.handle;
       *resp.mutable_credential() = std::move(cred.credential);
-      CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET credential_handle = $2 WHERE grant_id::text = $1",
+      CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET credential_handle = $2 WHERE grant_id = $1::uuid",
                                      {req.grant_id(), issued_handle.empty() ? pg::NullParam() : pg::Param(issued_handle)})
                                  .status());
     }
@@ -768,7 +781,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
     CANTDO_ASSIGN_OR_RETURN(
         pg::Result won,
         tx.Exec(absl::StrCat("UPDATE cantdo.grants SET state = 'CONSUMED', consume_time = $3, outcome_digest = $4 "
-                             "WHERE grant_id::text = $1 AND state = 'CLAIMED' AND principal = $2 AND expire_time > $3 "
+                             "WHERE grant_id = $1::uuid AND state = 'CLAIMED' AND principal = $2 AND expire_time > $3 "
                              "RETURNING ",
                              kGrantColumns),
                 {req.grant_id(), caller.principal(), Ts(now), req.outcome_digest()}));
@@ -814,7 +827,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
     // if this fails).
     if (CredentialIssuer* issuer = IssuerFor(kind); issuer != nullptr && issuer->Destroy(handle).ok()) {
       (void)pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
-        CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET credential_handle = NULL WHERE grant_id::text = $1",
+        CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET credential_handle = NULL WHERE grant_id = $1::uuid",
                                        {req.grant_id()})
                                    .status());
         LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, "spiffe://cantdo/authority",
@@ -851,7 +864,7 @@ absl::StatusOr<v1::RevokeGrantResponse> Authority::RevokeGrant(const Caller& cal
       return absl::OkStatus();
     }
     CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET state = 'REVOKED', revoke_time = $2, revoke_reason = $3 "
-                                   "WHERE grant_id::text = $1",
+                                   "WHERE grant_id = $1::uuid",
                                    {req.grant_id(), Ts(now), req.reason()})
                                .status());
     handle = current->credential_handle;
@@ -907,7 +920,7 @@ absl::StatusOr<int> Authority::DispatchPending(int limit) {
       continue;
     }
     CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
-      return tx.Exec("UPDATE cantdo.approvals SET auth_req_id = $2 WHERE approval_id::text = $1 AND auth_req_id IS NULL",
+      return tx.Exec("UPDATE cantdo.approvals SET auth_req_id = $2 WHERE approval_id = $1::uuid AND auth_req_id IS NULL",
                      {row.proto.approval_id(), *auth_req_id})
           .status();
     }));
@@ -978,7 +991,7 @@ absl::StatusOr<int> Authority::SweepExpired(int limit) {
     if (issuer == nullptr || !issuer->Destroy(g.credential_handle).ok()) continue;
     CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
       CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec("UPDATE cantdo.grants SET credential_handle = NULL WHERE "
-                                                    "grant_id::text = $1 AND credential_handle = $2",
+                                                    "grant_id = $1::uuid AND credential_handle = $2",
                                                     {g.proto.grant_id(), g.credential_handle}));
       if (r.CommandTuples() == 0) return absl::OkStatus();
       return Ledger::Append(tx, GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, actor, g.proto), now).status();

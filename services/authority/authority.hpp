@@ -76,9 +76,11 @@ class BridgeStarter {
 struct AuthorityOptions {
   // The identity provider's issuer, as in its ID tokens' iss.
   std::string issuer;
-  // Require the CIBA claim urn:openid:params:jwt:claim:auth_req_id in ID
-  // tokens (CIBA Core 7.4 requires providers to send it).
-  bool require_auth_req_id_claim = true;
+  // Require the claim urn:openid:params:jwt:claim:auth_req_id in ID tokens.
+  // CIBA Core puts it in push-mode tokens only; poll and ping tokens (Auth0,
+  // oidc-provider) lack it. When present it must match either way, and an
+  // ID token approves at most one request regardless.
+  bool require_auth_req_id_claim = false;
   // How long a released credential stays valid if never consumed.
   absl::Duration credential_ttl = absl::Minutes(2);
 };

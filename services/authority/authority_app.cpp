@@ -17,7 +17,7 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .String("oidc-jwks-uri", &c.oidc_jwks_uri, "the provider's JWKS: https URL or a file path", true)
       .String("oidc-ca-file", &c.oidc_ca_file, "CA bundle for the JWKS URI (default: the system's)")
       .Bool("require-auth-req-id-claim", &c.require_auth_req_id_claim,
-            "require the CIBA auth_req_id claim in ID tokens (CIBA Core 7.4)")
+            "require the CIBA auth_req_id claim in ID tokens (push-mode providers send it)")
       .String("bridge-address", &c.bridge_address, "host:port of cantdo-ciba-bridge (mTLS)")
       .String("bridge-server-name", &c.bridge_server_name, "TLS name to expect from the bridge (default: its host)")
       .String("target-db-admin-dsn", &c.target_db_admin_dsn,

@@ -21,7 +21,7 @@ struct AuthorityConfig {
   std::string oidc_audience;
   std::string oidc_jwks_uri;        // https://... or a file path
   std::string oidc_ca_file;         // CA bundle for an https JWKS URI
-  bool require_auth_req_id_claim = true;
+  bool require_auth_req_id_claim = false;
   std::string bridge_address;       // host:port of the ciba-bridge; empty: none
   std::string bridge_server_name;
   std::string target_db_admin_dsn;  // CREATEROLE connection for POSTGRES_ROLE credentials

@@ -1,5 +1,7 @@
 #include "authority/authority_service.hpp"
 
+#include <regex>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
@@ -29,6 +31,14 @@ absl::StatusOr<Caller> Authenticate(const ::grpc::ServerContext& ctx, const std:
 absl::Status Required(const std::string& value, const char* field, std::size_t max = 256) {
   if (value.empty()) return InvalidArgument(field, "is required");
   if (value.size() > max) return InvalidArgument(field, absl::StrCat("at most ", max, " characters"));
+  return absl::OkStatus();
+}
+
+// Grant and approval ids are UUIDs (so lookups use the primary key).
+absl::Status RequiredUuid(const std::string& value, const char* field) {
+  static const std::regex kUuid("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+  if (value.empty()) return InvalidArgument(field, "is required");
+  if (!std::regex_match(value, kUuid)) return InvalidArgument(field, "must be a UUID");
   return absl::OkStatus();
 }
 
@@ -78,7 +88,7 @@ template <typename Fn>
                                                  v1::GetApprovalResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, Authenticate(*ctx, {kWorkerId, kGatewayId, kAdminId}, req->on_behalf_of()));
-    CANTDO_RETURN_IF_ERROR(Required(req->approval_id(), "approval_id", 64));
+    CANTDO_RETURN_IF_ERROR(RequiredUuid(req->approval_id(), "approval_id"));
     CANTDO_ASSIGN_OR_RETURN(*resp, authority_.GetApproval(caller, req->approval_id(), caller.identity == kAdminId));
     return absl::OkStatus();
   });
@@ -89,7 +99,7 @@ template <typename Fn>
                                                       v1::CompleteApprovalResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, Authenticate(*ctx, {kBridgeId}));
-    CANTDO_RETURN_IF_ERROR(Required(req->approval_id(), "approval_id", 64));
+    CANTDO_RETURN_IF_ERROR(RequiredUuid(req->approval_id(), "approval_id"));
     CANTDO_RETURN_IF_ERROR(Required(req->auth_req_id(), "auth_req_id", 512));
     if (req->outcome() == v1::CIBA_OUTCOME_UNSPECIFIED) return InvalidArgument("outcome", "is required");
     if (req->outcome() == v1::CIBA_OUTCOME_APPROVED) {
@@ -110,7 +120,7 @@ template <typename Fn>
                                                 v1::ClaimGrantResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, Authenticate(*ctx, {kWorkerId, kGatewayId}, req->on_behalf_of()));
-    CANTDO_RETURN_IF_ERROR(Required(req->grant_id(), "grant_id", 64));
+    CANTDO_RETURN_IF_ERROR(RequiredUuid(req->grant_id(), "grant_id"));
     CANTDO_RETURN_IF_ERROR(ValidateAction(req->action(), false));
     CANTDO_RETURN_IF_ERROR(Required(req->idempotency_key(), "idempotency_key", 128));
     if (!PrintableAscii(req->idempotency_key())) return InvalidArgument("idempotency_key", "must be printable ASCII");
@@ -123,7 +133,7 @@ template <typename Fn>
                                                   v1::ConsumeGrantResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, Authenticate(*ctx, {kWorkerId, kGatewayId}, req->on_behalf_of()));
-    CANTDO_RETURN_IF_ERROR(Required(req->grant_id(), "grant_id", 64));
+    CANTDO_RETURN_IF_ERROR(RequiredUuid(req->grant_id(), "grant_id"));
     const std::string& d = req->outcome_digest();
     if (d.size() != 64 || d.find_first_not_of("0123456789abcdef") != std::string::npos) {
       return InvalidArgument("outcome_digest", "must be a lowercase hex SHA-256 (64 characters)");
@@ -137,7 +147,7 @@ template <typename Fn>
                                                  v1::RevokeGrantResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, Authenticate(*ctx, {kAdminId, kGatewayId}, req->on_behalf_of()));
-    CANTDO_RETURN_IF_ERROR(Required(req->grant_id(), "grant_id", 64));
+    CANTDO_RETURN_IF_ERROR(RequiredUuid(req->grant_id(), "grant_id"));
     CANTDO_RETURN_IF_ERROR(Required(req->reason(), "reason", 1024));
     CANTDO_ASSIGN_OR_RETURN(*resp, authority_.RevokeGrant(caller, *req));
     return absl::OkStatus();

@@ -171,6 +171,35 @@ TEST_CASE("every forged or unfit ID token is rejected and mints nothing", "[inte
   }
 }
 
+TEST_CASE("an ID token approves one request only, even without the auth_req_id claim",
+          "[integration][authority]") {
+  AuthorityHarness h;
+  auto a = h.Request(AuthorityHarness::RefundRequest("a"));
+  auto b = h.Request(AuthorityHarness::RefundRequest("b"));
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  auto claims = h.Claims("cfo1", a->approval().approval_id());
+  claims.erase("urn:openid:params:jwt:claim:auth_req_id");
+  const std::string token = h.idp.Sign(claims);
+  // Required (as for a push-mode provider): a token without it is refused.
+  CHECK(cantdo::GetReason(h.Complete(a->approval().approval_id(), token).status()) ==
+        std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
+  CHECK(h.GrantCount() == 0);
+
+  // Configured for a provider without the claim (oidc-provider, the local
+  // IdP): the token still approves one request only.
+  AuthorityHarness lax(/*require_auth_req_id_claim=*/false);
+  auto c = lax.Request(AuthorityHarness::RefundRequest("c"));
+  auto d = lax.Request(AuthorityHarness::RefundRequest("d"));
+  auto lax_claims = lax.Claims("cfo1", c->approval().approval_id());
+  lax_claims.erase("urn:openid:params:jwt:claim:auth_req_id");
+  const std::string lax_token = lax.idp.Sign(lax_claims);
+  REQUIRE(lax.Complete(c->approval().approval_id(), lax_token).ok());
+  auto replay = lax.Complete(d->approval().approval_id(), lax_token);
+  CHECK(cantdo::GetReason(replay.status()) == std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
+  CHECK(lax.GrantCount() == 1);
+}
+
 TEST_CASE("a denial or expiry from the provider mints nothing", "[integration][authority]") {
   AuthorityHarness h;
   auto r1 = h.Request(AuthorityHarness::RefundRequest("a"));

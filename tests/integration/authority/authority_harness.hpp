@@ -48,7 +48,7 @@ class FakeBridge final : public cantdo::bridge::v1::CibaBridgeService::Service {
 
 class AuthorityHarness {
  public:
-  AuthorityHarness() : db(TestDatabase::kMigrated), clock(absl::Now()) {
+  explicit AuthorityHarness(bool require_auth_req_id_claim = true) : db(TestDatabase::kMigrated), clock(absl::Now()) {
     auto conn = db.Connect();
     // The target system: a refunds table; the privilege group may insert.
     group = db.Name() + "_may_issue_refunds";
@@ -79,6 +79,7 @@ class AuthorityHarness {
     c.target_db_admin_dsn = db.Dsn();
     c.target_db_name = db.Name();
     c.background_interval = absl::Milliseconds(200);
+    c.require_auth_req_id_claim = require_auth_req_id_claim;
     runtime::CommonConfig common;
     common.listen = "127.0.0.1:0";
     common.tls_cert = files.cert;
