@@ -20,6 +20,7 @@ stack_rpc() {
 }
 
 stack_down() {
+  "$root/scripts/idp" stop >/dev/null 2>&1 || true
   [[ -d $stack_dir ]] || return 0
   for pidfile in "$stack_dir"/*.pid; do
     [[ -f $pidfile ]] || continue
@@ -43,17 +44,35 @@ stack_up() {
   local admin_dsn="postgresql://postgres@127.0.0.1:$PGPORT/cantdo"
   "$build/tools/migrate/cantdo-migrate" --dsn="$admin_dsn" up >/dev/null
 
+  # The local identity provider (oidc-provider with CIBA) and its settings.
+  "$root/scripts/idp" start >/dev/null
+  eval "$("$root/scripts/idp" env)"
+
   : >"$stack_dir/stack.env"
   local svc role port
+  declare -A ports
+  for svc in authority ciba-bridge worker gateway; do ports[$svc]=$(free_port); done
   for svc in authority ciba-bridge worker gateway; do
     role=cantdo_${svc%%-*}; [[ $svc == ciba-bridge ]] && role=cantdo_bridge
     # A login role per service, member of the service's NOLOGIN role.
     psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='${role}_dev'" postgres | grep -q 1 ||
       psql -qc "CREATE ROLE ${role}_dev LOGIN IN ROLE $role" postgres
-    port=$(free_port)
-    CANTDO_LISTEN="127.0.0.1:$port" \
-    CANTDO_TLS_CERT="$certs/$svc.pem" CANTDO_TLS_KEY="$certs/$svc.key" CANTDO_TLS_CA="$certs/ca.pem" \
-    CANTDO_DB_DSN="postgresql://${role}_dev@127.0.0.1:$PGPORT/cantdo" \
+    port=${ports[$svc]}
+    # Service-specific settings: the authority verifies the provider's
+    # tokens and asks the bridge; the bridge reaches the provider and
+    # reports to the authority.
+    local -a extra=()
+    case $svc in
+      authority) extra=(CANTDO_POLICY_FILE="$root/deploy/policy.json"
+                        CANTDO_OIDC_ISSUER="$CANTDO_CIBA_ISSUER" CANTDO_OIDC_AUDIENCE="$CANTDO_CIBA_CLIENT_ID"
+                        CANTDO_OIDC_JWKS_URI="$CANTDO_IDP_JWKS_URI" CANTDO_OIDC_CA_FILE="$certs/ca.pem"
+                        CANTDO_BRIDGE_ADDRESS="127.0.0.1:${ports[ciba-bridge]}" CANTDO_BRIDGE_SERVER_NAME=localhost) ;;
+      ciba-bridge) extra=(CANTDO_AUTHORITY_ADDRESS="127.0.0.1:${ports[authority]}"
+                          CANTDO_AUTHORITY_SERVER_NAME=localhost) ;;
+    esac
+    env CANTDO_LISTEN="127.0.0.1:$port" \
+      CANTDO_TLS_CERT="$certs/$svc.pem" CANTDO_TLS_KEY="$certs/$svc.key" CANTDO_TLS_CA="$certs/ca.pem" \
+      CANTDO_DB_DSN="postgresql://${role}_dev@127.0.0.1:$PGPORT/cantdo" "${extra[@]}" \
       "$build/services/$svc/cantdo-$svc" >>"$stack_dir/$svc.log" 2>&1 &
     echo $! >"$stack_dir/$svc.pid"
     local var; var=$(echo "$svc" | tr 'a-z-' 'A-Z_')
@@ -70,7 +89,7 @@ ENV
     local var addr ok=""
     var=CANTDO_$(echo "$svc" | tr 'a-z-' 'A-Z_')_ADDR; addr=${!var}
     for _ in $(seq 1 100); do
-      if stack_rpc -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q SERVING; then ok=1; break; fi
+      if stack_rpc -max-time 2 "$addr" grpc.health.v1.Health/Check 2>/dev/null | grep -q "\"SERVING\""; then ok=1; break; fi
       sleep 0.2
     done
     [[ -n $ok ]] || { echo "stack: $svc did not become SERVING; log: $stack_dir/$svc.log" >&2; tail -5 "$stack_dir/$svc.log" >&2; return 1; }
