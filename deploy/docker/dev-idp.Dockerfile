@@ -1,0 +1,20 @@
+# syntax=docker/dockerfile:1
+# DEV ONLY: the local OpenID Provider with CIBA (tools/dev-idp) for the dev
+# overlay. Build from the repository root:
+#   docker build -f deploy/docker/dev-idp.Dockerfile -t cantdo-dev-idp:0.1.0-dev .
+# Node 20 as on the development machines (Debian 12's Node 18 is too old for
+# oidc-provider 9). Not built here (no container engine).
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY tools/dev-idp/package.json tools/dev-idp/package-lock.json tools/dev-idp/.npmrc ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY tools/dev-idp/package.json tools/dev-idp/server.js ./
+# npm is not needed at run time.
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx /opt/yarn* /usr/local/bin/yarn*
+USER 10001:10001
+ENV NODE_ENV=production
+CMD ["node", "server.js"]
