@@ -68,8 +68,11 @@ class DevIdp {
   DevIdp(cantdo::testing::TestPki& pki, const std::string& dir, std::map<std::string, std::string> extra = {})
       : dir_(dir) {
     const std::string app = SourceDir() + "/tools/dev-idp";
-    if (!std::filesystem::exists(app + "/node_modules/oidc-provider")) {
-      REQUIRE(std::system(("cd " + app + " && npm ci --no-audit --no-fund >/dev/null 2>&1").c_str()) == 0);
+    // scripts/test installs the packages first; a test run by hand installs
+    // them here, one process at a time (tests run in parallel).
+    if (!std::filesystem::exists(app + "/node_modules/.package-lock.json")) {
+      REQUIRE(std::system(("cd " + app + " && flock .npm-ci.lock sh -c '[ -f node_modules/.package-lock.json ] || "
+                           "npm ci --no-audit --no-fund' >/dev/null 2>&1").c_str()) == 0);
     }
     files_ = pki.WriteFiles(dir, "idp");
     env_ = {{"IDP_LISTEN", "127.0.0.1:0"},
