@@ -25,6 +25,7 @@
 #include "cantdo/grpc/tls.hpp"
 #include "integration/bridge/bridge_harness.hpp"
 #include "support/dev_idp.hpp"
+#include "support/login_role.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 
@@ -43,25 +44,7 @@ inline constexpr char kWorker[] = "spiffe://cantdo/worker";
 inline constexpr char kRolesClaim[] = "https://cantdo.dev/roles";
 inline constexpr char kAudience[] = "cantdo-ciba-bridge";  // the bridge's client id: the ID tokens' aud
 
-// A login role for the test's database, member of `service_role`; dropped
-// with the test (after the services using it have stopped).
-class LoginRole {
- public:
-  LoginRole(const TestDatabase& db, const std::string& service_role)
-      : name_(db.Name() + "_" + service_role.substr(std::string("cantdo_").size())) {
-    auto admin = TestDatabase::ConnectAdmin();
-    REQUIRE(admin->Exec("CREATE ROLE " + name_ + " LOGIN IN ROLE " + service_role, {}).ok());
-    dsn_ = db.Dsn() + " user=" + name_;
-  }
-  ~LoginRole() {
-    auto admin = TestDatabase::ConnectAdmin();
-    (void)admin->Exec("DROP ROLE IF EXISTS " + name_, {});
-  }
-  const std::string& dsn() const { return dsn_; }
-
- private:
-  std::string name_, dsn_;
-};
+using cantdo::testing::LoginRole;
 
 // The policy: every approver is one of the provider's users. `auditor` is a
 // role nobody holds at the provider; its directory lists auth0|no-role.

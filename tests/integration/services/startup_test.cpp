@@ -17,6 +17,7 @@
 #include "support/child_process.hpp"
 #include "support/dev_idp.hpp"
 #include "support/token_signer.hpp"
+#include "support/login_role.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 
@@ -45,26 +46,7 @@ const std::vector<ServiceCase>& Cases() {
   return cases;
 }
 
-// A login role for this test that is a member of the service role, as a
-// deployment grants it (V0001 creates the service roles NOLOGIN), so the
-// service runs with exactly that role's privileges. Dropped with the test.
-class LoginRole {
- public:
-  LoginRole(const TestDatabase& db, const std::string& service_role)
-      : name_(db.Name() + "_" + service_role.substr(std::string("cantdo_").size())) {
-    auto admin = TestDatabase::ConnectAdmin();
-    REQUIRE(admin->Exec("CREATE ROLE " + name_ + " LOGIN IN ROLE " + service_role, {}).ok());
-    dsn_ = db.Dsn() + " user=" + name_;
-  }
-  ~LoginRole() {
-    auto admin = TestDatabase::ConnectAdmin();
-    (void)admin->Exec("DROP ROLE IF EXISTS " + name_, {});
-  }
-  const std::string& dsn() const { return dsn_; }
-
- private:
-  std::string name_, dsn_;
-};
+using cantdo::testing::LoginRole;
 
 // The authority's own configuration: a policy and the provider's keys.
 std::map<std::string, std::string> AuthorityEnv(const std::string& dir) {
