@@ -28,6 +28,8 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .String("secrets-key", &c.secrets_key, "base64 AES-256 key for stored static secrets (set via environment)")
       .Duration("credential-ttl", &c.credential_ttl, "lifetime of a released credential if never consumed")
       .Duration("background-interval", &c.background_interval, "how often to dispatch and sweep")
+      .Duration("ledger-chain-interval", &c.ledger_chain_interval,
+                "how often pending ledger entries are hash-chained (at most this long unhashed)")
       .Check([&c] {
         return c.oidc_jwks_uri.empty() || absl::StartsWith(c.oidc_jwks_uri, "https://") ||
                        !absl::StartsWith(c.oidc_jwks_uri, "http://")
@@ -83,12 +85,20 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
       }
     }
   });
+  chainer_ = std::thread([this, pool = ctx.pool] {
+    while (!stop_.WaitForNotificationWithTimeout(config_.ledger_chain_interval)) {
+      auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
+      absl::Status st = conn.ok() ? Ledger::ChainAll(**conn).status() : conn.status();
+      if (!st.ok()) log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
+    }
+  });
   return absl::OkStatus();
 }
 
 void AuthorityApp::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (background_.joinable()) background_.join();
+  if (chainer_.joinable()) chainer_.join();
 }
 
 }  // namespace cantdo::authority

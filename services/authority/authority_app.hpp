@@ -31,6 +31,9 @@ struct AuthorityConfig {
   std::string secrets_key;          // base64 (32 bytes) for STATIC_SECRET credentials
   absl::Duration credential_ttl = absl::Minutes(2);
   absl::Duration background_interval = absl::Seconds(2);
+  // How often pending ledger entries are chained (readers chain first
+  // anyway; this bounds how long an entry stays unhashed).
+  absl::Duration ledger_chain_interval = absl::Milliseconds(200);
 };
 
 class AuthorityApp final : public runtime::ServiceApp {
@@ -58,6 +61,7 @@ class AuthorityApp final : public runtime::ServiceApp {
   std::unique_ptr<AuthorityServiceImpl> service_;
   absl::Notification stop_;
   std::thread background_;
+  std::thread chainer_;
 };
 
 }  // namespace cantdo::authority

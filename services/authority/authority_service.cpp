@@ -168,6 +168,8 @@ template <typename Fn>
       }
     }
     CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    // Read your writes: entries committed before this call are chained first.
+    CANTDO_RETURN_IF_ERROR(Ledger::ChainAll(*conn).status());
     CANTDO_ASSIGN_OR_RETURN(auto entries, Ledger::List(*conn, req->filter(), start, size + 1));
     for (int i = 0; i < static_cast<int>(entries.size()) && i < size; ++i) *resp->add_entries() = entries[i];
     if (static_cast<int>(entries.size()) > size) resp->set_next_page_token(absl::StrCat(entries[size].sequence()));
@@ -182,6 +184,7 @@ template <typename Fn>
     if (req->start_sequence() < 0) return InvalidArgument("start_sequence", "must not be negative");
     if (req->end_sequence() < 0) return InvalidArgument("end_sequence", "must not be negative");
     CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    CANTDO_RETURN_IF_ERROR(Ledger::ChainAll(*conn).status());
     CANTDO_ASSIGN_OR_RETURN(*resp->mutable_verification(),
                             Ledger::Verify(*conn, req->start_sequence(), req->end_sequence(), clock_.Now()));
     return absl::OkStatus();

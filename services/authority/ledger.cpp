@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/canonical_json.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/pg/transaction.hpp"
 
 namespace cantdo::authority {
 namespace {
@@ -12,6 +13,11 @@ using common::v1::LedgerEntry;
 // 'ledger' in ASCII: the advisory lock key that serialises appends.
 constexpr int64_t kLedgerLockKey = 0x6c6564676572;
 
+// What a deciding transaction writes; the chainer adds sequence, prev_hash
+// and hash.
+constexpr char kContentColumns[] =
+    "time_us, kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, "
+    "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail";
 constexpr char kColumns[] =
     "sequence, time_us, kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, "
     "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, prev_hash, hash";
@@ -99,45 +105,90 @@ LedgerEntry ToProto(const Row& r) {
 }  // namespace
 
 absl::StatusOr<int64_t> Ledger::Append(pg::Connection& tx, const LedgerRecord& rec, absl::Time now) {
-  CANTDO_RETURN_IF_ERROR(tx.Exec("SELECT pg_advisory_xact_lock($1)", {pg::Int64Param(kLedgerLockKey)}).status());
-  // Under the lock, and in READ COMMITTED, this statement sees every
-  // append committed before ours.
-  CANTDO_ASSIGN_OR_RETURN(pg::Result head,
-                          tx.Exec("SELECT sequence, hash FROM cantdo.ledger ORDER BY sequence DESC LIMIT 1"));
   Row r;
-  r.prev_hash = kGenesisHash;
-  if (head.Rows() == 1) {
-    CANTDO_ASSIGN_OR_RETURN(int64_t last, head.GetInt64(0, 0));
-    CANTDO_ASSIGN_OR_RETURN(r.prev_hash, head.GetString(0, 1));
-    r.sequence = last + 1;
-  } else {
-    r.sequence = 1;
-  }
   r.time_us = absl::ToUnixMicros(now);
   r.kind = KindName(rec.kind);
-  r.actor = rec.actor;
-  r.action = rec.action;
-  r.resource = rec.resource;
-  r.parameters_hash = rec.parameters_hash;
-  r.workflow_id = rec.workflow_id;
-  r.run_id = rec.run_id;
-  r.step = rec.step;
-  r.grant_id = rec.grant_id;
-  r.approval_id = rec.approval_id;
   r.decision = DecisionName(rec.decision);
-  r.reason = rec.reason;
-  r.policy_version = rec.policy_version;
-  r.policy_hash = rec.policy_hash;
   CANTDO_ASSIGN_OR_RETURN(r.detail, CanonicalJson(rec.detail.is_object() ? rec.detail : nlohmann::json::object()));
-  CANTDO_ASSIGN_OR_RETURN(r.hash, HashOf(r));
-  CANTDO_RETURN_IF_ERROR(
-      tx.Exec(absl::StrCat("INSERT INTO cantdo.ledger (", kColumns,
-                           ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"),
-              {pg::Int64Param(r.sequence), pg::Int64Param(r.time_us), r.kind, r.actor, r.action, r.resource,
-               r.parameters_hash, r.workflow_id, r.run_id, r.step, r.grant_id, r.approval_id, r.decision,
-               r.reason, r.policy_version, r.policy_hash, r.detail, r.prev_hash, r.hash})
-          .status());
-  return r.sequence;
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result res,
+      tx.Exec(absl::StrCat("INSERT INTO cantdo.ledger (", kContentColumns,
+                           ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING entry_id"),
+              {pg::Int64Param(r.time_us), r.kind, rec.actor, rec.action, rec.resource, rec.parameters_hash,
+               rec.workflow_id, rec.run_id, rec.step, rec.grant_id, rec.approval_id, r.decision, rec.reason,
+               rec.policy_version, rec.policy_hash, r.detail}));
+  return res.GetInt64(0, 0);
+}
+
+absl::StatusOr<int> Ledger::ChainPending(pg::Connection& conn, int limit) {
+  return pg::RunInTransaction(conn, pg::TxOptions{}, [&](pg::Connection& tx) -> absl::StatusOr<int> {
+    CANTDO_RETURN_IF_ERROR(tx.Exec("SELECT pg_advisory_xact_lock($1)", {pg::Int64Param(kLedgerLockKey)}).status());
+    // Under the lock, and in READ COMMITTED, these statements see every
+    // entry committed (pending or chained) before they run.
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result head,
+        tx.Exec("SELECT sequence, hash FROM cantdo.ledger WHERE sequence IS NOT NULL ORDER BY sequence DESC LIMIT 1"));
+    int64_t sequence = 0;
+    std::string prev_hash = kGenesisHash;
+    if (head.Rows() == 1) {
+      CANTDO_ASSIGN_OR_RETURN(sequence, head.GetInt64(0, 0));
+      CANTDO_ASSIGN_OR_RETURN(prev_hash, head.GetString(0, 1));
+    }
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result pending,
+        tx.Exec(absl::StrCat("SELECT entry_id, ", kColumns,
+                             " FROM cantdo.ledger WHERE sequence IS NULL ORDER BY entry_id LIMIT $1"),
+                {pg::Int64Param(limit)}));
+    if (pending.Rows() == 0) return 0;
+    // One UPDATE for the batch: arrays of entry ids, sequences, hashes.
+    std::string ids = "{", seqs = "{", prevs = "{", hashes = "{";
+    for (int i = 0; i < pending.Rows(); ++i) {
+      CANTDO_ASSIGN_OR_RETURN(int64_t entry_id, pending.GetInt64(i, 0));
+      Row r;
+      CANTDO_ASSIGN_OR_RETURN(r.time_us, pending.GetInt64(i, 2));
+      std::string* fields[] = {&r.kind, &r.actor, &r.action, &r.resource, &r.parameters_hash, &r.workflow_id,
+                               &r.run_id, &r.step, &r.grant_id, &r.approval_id, &r.decision, &r.reason,
+                               &r.policy_version, &r.policy_hash, &r.detail};
+      for (int c = 0; c < 15; ++c) {
+        CANTDO_ASSIGN_OR_RETURN(*fields[c], pending.GetString(i, c + 3));
+      }
+      r.sequence = ++sequence;
+      r.prev_hash = prev_hash;
+      CANTDO_ASSIGN_OR_RETURN(r.hash, HashOf(r));
+      const char* sep = i == 0 ? "" : ",";
+      absl::StrAppend(&ids, sep, entry_id);
+      absl::StrAppend(&seqs, sep, r.sequence);
+      absl::StrAppend(&prevs, sep, r.prev_hash);
+      absl::StrAppend(&hashes, sep, r.hash);
+      prev_hash = r.hash;
+    }
+    for (std::string* a : {&ids, &seqs, &prevs, &hashes}) a->push_back('}');
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result updated,
+        tx.Exec("UPDATE cantdo.ledger AS l SET sequence = v.sequence, prev_hash = v.prev_hash, hash = v.hash "
+                "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v(entry_id, sequence, prev_hash, hash) "
+                "WHERE l.entry_id = v.entry_id AND l.sequence IS NULL",
+                {ids, seqs, prevs, hashes}));
+    if (updated.CommandTuples() != pending.Rows()) {
+      return absl::AbortedError("ledger entries changed while being chained");
+    }
+    return pending.Rows();
+  });
+}
+
+absl::StatusOr<int64_t> Ledger::ChainAll(pg::Connection& conn) {
+  constexpr int kBatch = 1000;
+  // Bounded, so that a reader is not held forever behind a stream of new
+  // entries: it needs those committed before it asked, which at most this
+  // many batches cover in any realistic backlog.
+  constexpr int kMaxBatches = 100;
+  int64_t total = 0;
+  for (int i = 0; i < kMaxBatches; ++i) {
+    CANTDO_ASSIGN_OR_RETURN(int n, ChainPending(conn, kBatch));
+    total += n;
+    if (n < kBatch) break;
+  }
+  return total;
 }
 
 absl::StatusOr<common::v1::LedgerVerification> Ledger::Verify(pg::Connection& conn, int64_t start, int64_t end,

@@ -7,6 +7,11 @@
 // policy_version, policy_hash, detail, prev_hash} (detail is a JSON object;
 // every other member a string or an integer). prev_hash of entry 1 is 64
 // zeros. docs/security.md has a worked example.
+//
+// Entries are written pending by the deciding transaction and chained
+// shortly after by ChainPending (V0007 explains why and what keeps the
+// table append-only). List and Verify read chained entries only; callers
+// that must see their own writes call ChainAll first.
 
 #include <cstdint>
 #include <string>
@@ -37,11 +42,23 @@ struct LedgerRecord {
 
 class Ledger {
  public:
-  // Appends `record` as the next entry and returns its sequence.
-  // REQUIRES: `tx` is inside a READ COMMITTED transaction. Takes a
-  // transaction-scoped advisory lock that serialises appends until commit,
-  // so call it as late in the transaction as possible.
+  // Appends `record` as a pending entry (no sequence or hash yet), in the
+  // caller's transaction: the entry commits or rolls back with the decision
+  // it records. Takes no lock, so deciding transactions share WAL flushes.
+  // Returns the entry's entry_id (its sequence is known once chained).
+  // REQUIRES: `tx` is inside a transaction.
   static absl::StatusOr<int64_t> Append(pg::Connection& tx, const LedgerRecord& record, absl::Time now);
+
+  // Chains up to `limit` pending entries, in entry_id order, in a
+  // transaction of its own on `conn` (not inside another transaction):
+  // under a transaction-scoped advisory lock, each gets the next sequence,
+  // the previous entry's hash and its own. Safe to run from several
+  // replicas at once. Returns how many it chained.
+  static absl::StatusOr<int> ChainPending(pg::Connection& conn, int limit);
+
+  // Chains every entry pending when it starts (bounded: at most 100,000),
+  // so a reader that calls it first sees every entry committed before.
+  static absl::StatusOr<int64_t> ChainAll(pg::Connection& conn);
 
   // Recomputes the chain over [start, end] (0 = from 1 / to the head).
   // Problems are reported in the result, not as errors.

@@ -63,6 +63,12 @@ int main(int argc, char** argv) {
   } else if (v->ok()) {
     std::cout << "ledger OK: " << v->entries_checked() << " entries, head " << v->head_sequence() << " "
               << v->head_hash() << "\n";
+    // Entries the authority committed but has not hash-chained yet (it does
+    // so within --ledger-chain-interval); they are checked once chained.
+    auto pending = (*conn)->Exec("SELECT count(*) FROM cantdo.ledger WHERE sequence IS NULL");
+    if (pending.ok() && pending->GetInt64(0, 0).value_or(0) > 0) {
+      std::cout << "(" << *pending->GetInt64(0, 0) << " newer entries not yet chained; run again to include them)\n";
+    }
   } else {
     std::cout << "ledger BROKEN at sequence " << v->first_bad_sequence() << ": "
               << cantdo::common::v1::LedgerProblem_Name(v->problem()) << ": " << v->message() << "\n";

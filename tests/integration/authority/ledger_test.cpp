@@ -2,6 +2,10 @@
 // edit, a deletion or a reordering is found at the right sequence number.
 #include "authority_harness.hpp"
 #include "support/child_process.hpp"
+#include "cantdo/pg/transaction.hpp"
+#include "support/login_role.hpp"
+
+#include <thread>
 
 using namespace cantdo::testing;
 
@@ -30,6 +34,7 @@ TEST_CASE("no service role may change the ledger, and the trigger refuses even t
           "[integration][authority]") {
   AuthorityHarness h;
   h.Grant("refund");  // some entries
+  REQUIRE(Verify(h).verification().entries_checked() > 0);  // chained, so sequence 1 exists
   auto admin = TestDatabase::ConnectAdmin();
   for (const std::string role : {"cantdo_authority", "cantdo_gateway", "cantdo_worker", "cantdo_bridge"}) {
     INFO(role);
@@ -132,4 +137,102 @@ TEST_CASE("ledger entries page in order with filters", "[integration][authority]
   CHECK(resp.entries(0).kind() == cv1::LEDGER_EVENT_KIND_APPROVAL_VERIFIED);
   CHECK(resp.entries(1).kind() == cv1::LEDGER_EVENT_KIND_GRANT_ISSUED);
   for (const auto& e : resp.entries()) CHECK(e.grant_id() == g.grant_id());
+}
+
+TEST_CASE("entries appended by concurrent deciding transactions are chained into one gapless, verified sequence",
+          "[integration][authority]") {
+  TestDatabase db(TestDatabase::kMigrated);
+  LoginRole authority(db, "cantdo_authority");
+  constexpr int kThreads = 8, kEach = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto conn = cantdo::pg::Connection::Connect(authority.dsn(), absl::Seconds(5));
+      if (!conn.ok()) { ++failures; return; }
+      for (int i = 0; i < kEach; ++i) {
+        cantdo::authority::LedgerRecord rec;
+        rec.kind = cv1::LEDGER_EVENT_KIND_DECISION;
+        rec.actor = "spiffe://cantdo/worker";
+        rec.action = "access.revoke";
+        rec.workflow_id = "wf-" + std::to_string(t);
+        rec.detail["i"] = i;
+        auto st = cantdo::pg::RunInTransaction(**conn, {}, [&](cantdo::pg::Connection& tx) {
+          return cantdo::authority::Ledger::Append(tx, rec, absl::Now()).status();
+        });
+        if (!st.ok()) ++failures;
+        // A chainer runs alongside the writers, as in the service.
+        if (t == 0 && i % 10 == 0 && !cantdo::authority::Ledger::ChainAll(**conn).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  REQUIRE(failures == 0);
+  auto conn = cantdo::pg::Connection::Connect(authority.dsn(), absl::Seconds(5));
+  REQUIRE(conn.ok());
+  REQUIRE(cantdo::authority::Ledger::ChainAll(**conn).ok());
+  auto pending = (*conn)->Exec("SELECT count(*) FROM cantdo.ledger WHERE sequence IS NULL");
+  REQUIRE(pending.ok());
+  CHECK(*pending->GetInt64(0, 0) == 0);
+  auto v = cantdo::authority::Ledger::Verify(**conn, 0, 0, absl::Now());
+  REQUIRE(v.ok());
+  INFO(v->message());
+  CHECK(v->ok());
+  CHECK(v->entries_checked() == kThreads * kEach);
+  CHECK(v->head_sequence() == kThreads * kEach);
+  // Each writer's entries keep their order in the chain.
+  auto order = (*conn)->Exec(
+      "SELECT count(*) FROM (SELECT (detail::jsonb->>'i')::int AS i, "
+      "lag((detail::jsonb->>'i')::int) OVER (PARTITION BY workflow_id ORDER BY sequence) AS prev "
+      "FROM cantdo.ledger) x WHERE prev IS NOT NULL AND i <> prev + 1");
+  REQUIRE(order.ok());
+  CHECK(*order->GetInt64(0, 0) == 0);
+}
+
+TEST_CASE("the authority may chain a pending entry once, and nothing else: no edit, no delete, no re-chain",
+          "[integration][authority]") {
+  TestDatabase db(TestDatabase::kMigrated);
+  LoginRole authority(db, "cantdo_authority");
+  auto conn = cantdo::pg::Connection::Connect(authority.dsn(), absl::Seconds(5));
+  REQUIRE(conn.ok());
+  auto& c = **conn;
+  auto append = [&](const std::string& actor) {
+    cantdo::authority::LedgerRecord rec;
+    rec.kind = cv1::LEDGER_EVENT_KIND_DECISION;
+    rec.actor = actor;
+    auto id = cantdo::pg::RunInTransaction(c, {}, [&](cantdo::pg::Connection& tx) {
+      return cantdo::authority::Ledger::Append(tx, rec, absl::Now());
+    });
+    REQUIRE(id.ok());
+    return *id;
+  };
+  const int64_t first = append("a");
+  const auto denied = absl::StatusCode::kPermissionDenied;
+  const std::string id = std::to_string(first);
+  // Pending: content cannot change, the row cannot go.
+  CHECK(c.Exec("UPDATE cantdo.ledger SET actor = 'x' WHERE entry_id = " + id).status().code() == denied);
+  CHECK(c.Exec("DELETE FROM cantdo.ledger WHERE entry_id = " + id).status().code() == denied);
+  // Chaining it with changed content is refused by the trigger even for the owner.
+  auto owner = db.Connect();
+  CHECK(owner->Exec("UPDATE cantdo.ledger SET sequence = 1, prev_hash = 'p', hash = 'h', actor = 'x' WHERE entry_id = " + id)
+            .status()
+            .code() == denied);
+  REQUIRE(cantdo::authority::Ledger::ChainAll(c).ok());
+  // Chained: not again, not even by the owner.
+  CHECK(c.Exec("UPDATE cantdo.ledger SET hash = 'h' WHERE entry_id = " + id).status().code() == denied);
+  CHECK(owner->Exec("UPDATE cantdo.ledger SET sequence = NULL, prev_hash = NULL, hash = NULL WHERE entry_id = " + id)
+            .status()
+            .code() == denied);
+  CHECK(c.Exec("DELETE FROM cantdo.ledger WHERE entry_id = " + id).status().code() == denied);
+  // A chain column written by hand with a wrong hash (what a compromised
+  // service could do to a pending entry) is caught by verification.
+  const int64_t second = append("b");
+  REQUIRE(c.Exec("UPDATE cantdo.ledger SET sequence = 2, prev_hash = (SELECT hash FROM cantdo.ledger WHERE sequence = 1), "
+                 "hash = repeat('0', 64) WHERE entry_id = " + std::to_string(second))
+              .ok());
+  auto v = cantdo::authority::Ledger::Verify(c, 0, 0, absl::Now());
+  REQUIRE(v.ok());
+  CHECK_FALSE(v->ok());
+  CHECK(v->first_bad_sequence() == 2);
+  CHECK(v->problem() == cv1::LEDGER_PROBLEM_HASH_MISMATCH);
 }
