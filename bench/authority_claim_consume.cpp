@@ -355,9 +355,10 @@ int main(int argc, char** argv) {
   for (int clients : options.clients) {
     std::vector<RunResult> runs;
     for (int i = 0; i < options.runs; ++i) {
-      // Enough grants for the run at twice the last observed rate.
+      // Enough grants for the run at four times the last observed rate (more
+      // clients may be much faster; running out would cut the run short).
       const int budget =
-          static_cast<int>(std::max(500.0, 2.0 * last_rate * (options.duration_s + options.warmup_s + 1)));
+          static_cast<int>(std::max(2000.0, 4.0 * last_rate * (options.duration_s + options.warmup_s + 1)));
       RunResult r = bench.Run(clients, options.warmup_s, options.duration_s, budget);
       std::cerr << "authority_claim_consume: clients=" << clients << " run=" << i + 1 << " pairs/s=" << r.pairs_per_s
                 << " pair p50=" << r.pair_p50_ms << "ms p99=" << r.pair_p99_ms << "ms errors=" << r.errors
