@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -151,12 +152,24 @@ class Worker::Impl {
     }
   }
 
+  // Wakes every idle thread for a full scan (timers, expired leases too).
   void Wake() {
     absl::MutexLock l(&mu_);
     ++wake_generation_;
+    wake_tokens_ += options_.concurrency;
   }
 
   absl::StatusOr<bool> RunOnce() {
+    CANTDO_ASSIGN_OR_RETURN(bool did, RunTaskOnce());
+    if (did) return true;
+    CANTDO_ASSIGN_OR_RETURN(bool fired, FireTimers());
+    if (fired) return true;
+    return ExpireLeases();
+  }
+
+  // A leased activity, a workflow task or an activity task: what a
+  // notification on cantdo_workflow_tasks announces.
+  absl::StatusOr<bool> RunTaskOnce() {
     {
       std::optional<ActivityLease> lease;
       {
@@ -178,9 +191,7 @@ class Worker::Impl {
       RunActivityChain(std::move(*lease));
       return true;
     }
-    CANTDO_ASSIGN_OR_RETURN(bool fired, FireTimers());
-    if (fired) return true;
-    return ExpireLeases();
+    return false;
   }
 
   WorkerStats Stats() const {
@@ -200,33 +211,47 @@ class Worker::Impl {
       }
       if (n->has_value()) {
         const auto& note = **n;
-        if (note.gap || std::find(options_.task_queues.begin(), options_.task_queues.end(), note.payload) !=
-                            options_.task_queues.end()) {
+        if (note.gap) {
           Wake();
+        } else if (HandlesQueue(note.payload)) {
+          // One task announced: one idle thread looks for it.
+          absl::MutexLock l(&mu_);
+          ++wake_tokens_;
         }
       }
     }
   }
 
+  // Each idle wake-up costs transactions (an empty lease scan is one), so
+  // a notification wakes one thread, which looks for tasks only; the full
+  // scan (timers due, expired leases) runs after a quiet poll_interval or
+  // a Wake(). Work found: look again at once.
   void WorkLoop() {
+    bool full_scan = true;
     while (!stopping_.load()) {
       int64_t gen;
       {
         absl::MutexLock l(&mu_);
         gen = wake_generation_;
       }
-      auto did = RunOnce();
+      auto did = full_scan ? RunOnce() : RunTaskOnce();
       if (!did.ok()) {
         log::Warn("worker task failed", {{"error", did.status().ToString()}, {"identity", options_.identity}});
         absl::SleepFor(absl::Milliseconds(100));
+        full_scan = true;
         continue;
       }
-      if (*did) continue;
+      if (*did) {
+        full_scan = false;
+        continue;
+      }
       absl::MutexLock l(&mu_);
       auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return wake_generation_ != gen || !eager_.empty() || stopping_.load();
+        return wake_generation_ != gen || wake_tokens_ > 0 || !eager_.empty() || stopping_.load();
       };
-      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.poll_interval);
+      const bool notified = mu_.AwaitWithTimeout(absl::Condition(&woken), options_.poll_interval);
+      full_scan = !notified || wake_generation_ != gen;
+      if (wake_tokens_ > 0) --wake_tokens_;
     }
   }
 
@@ -629,14 +654,15 @@ class Worker::Impl {
       ActivityLease current = std::move(*next);
       next.reset();
       RunActivity(current);
-      if (pending_here_.has_value() && !stopping_.load()) {
-        next = std::move(pending_here_);
-      }
-      if (pending_here_.has_value()) {  // stopping: hand it back to the queue
+      // Take it out: a moved-from optional stays engaged.
+      std::optional<ActivityLease> here = std::exchange(pending_here_, std::nullopt);
+      if (!here.has_value()) continue;
+      if (!stopping_.load()) {
+        next = std::move(here);
+      } else {  // stopping: hand it back to the queue
         absl::MutexLock l(&mu_);
-        eager_.push_back(std::move(*pending_here_));
+        eager_.push_back(std::move(*here));
       }
-      pending_here_.reset();
     }
   }
 
@@ -961,7 +987,8 @@ class Worker::Impl {
   std::vector<std::thread> threads_;
 
   absl::Mutex mu_;
-  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;  // Wake(): full scans
+  int64_t wake_tokens_ ABSL_GUARDED_BY(mu_) = 0;      // one per task notification
   std::deque<ActivityLease> eager_ ABSL_GUARDED_BY(mu_);
 
   mutable absl::Mutex stats_mu_;

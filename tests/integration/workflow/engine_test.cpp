@@ -414,6 +414,9 @@ TEST_CASE("Two workers compete for the same queues: no task runs twice concurren
   // Every activity was started exactly once (no duplicate Started events).
   CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_events WHERE event_type = 31") == 3 * kRuns);
   CHECK(w1->Stats().workflow_tasks + w2->Stats().workflow_tasks >= 4 * kRuns);
+  // And no thread ran anything else: a sticky continuation hands each next
+  // activity to its own thread exactly once (no stale or empty leases).
+  CHECK(w1->Stats().activities_started + w2->Stats().activities_started == 3 * kRuns);
 }
 
 TEST_CASE("Crash safety: a worker process SIGKILLed at random points loses no run and repeats no completed activity",
