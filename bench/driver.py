@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PG_BIN = os.environ.get("CANTDO_PG_BIN", "/usr/lib/postgresql/15/bin")
-BENCHMARKS = ["authority_claim_consume"]
+BENCHMARKS = ["authority_claim_consume", "engine_three_step"]
 
 
 def log(msg):
@@ -139,7 +139,69 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
     return {"name": "authority_claim_consume", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
 
 
+def engine_three_step(args, inflight_list, duration, warmup, runs):
+    """Ours (bench/engine_three_step.cpp) then DBOS Transact (bench/dbos), same
+    in-flight counts, duration and runs, each on a fresh database of the same
+    server."""
+    binary = os.path.join(args.build_dir, "bench", "engine_three_step")
+    common = ["--inflight", ",".join(map(str, inflight_list)), "--duration", str(duration), "--warmup", str(warmup),
+              "--runs", str(runs)]
+    out = subprocess.run([binary, "--dsn", args.dsn, *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        if line.startswith("engine_three_step:") or out.returncode != 0:
+            print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed ({out.returncode})")
+    ours = json.loads(out.stdout)
+    psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_dbos WITH (FORCE)")
+    psql(args.dsn, "-c", "CREATE DATABASE cantdo_bench_dbos")
+    url = args.dsn.rsplit("/", 1)[0] + "/cantdo_bench_dbos"
+    out = subprocess.run(["node", os.path.join(HERE, "dbos", "three_step.mjs"), "--url", url, *common],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.path.join(HERE, "dbos"))
+    for line in out.stderr.splitlines():
+        if line.startswith("dbos_three_step:") or out.returncode != 0:
+            print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"bench/dbos/three_step.mjs failed ({out.returncode})")
+    base = json.loads(out.stdout)
+    psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_dbos WITH (FORCE)")
+    rows = []
+    for o, b in zip(ours["results"], base["results"]):
+        rows.append({"inflight": o["inflight"],
+                     "ours_workflows_per_s": o["workflows_per_s"], "dbos_workflows_per_s": b["workflows_per_s"],
+                     "ratio": o["workflows_per_s"] / b["workflows_per_s"] if b["workflows_per_s"] else None,
+                     "ours_p50_ms": o["p50_ms"], "ours_p99_ms": o["p99_ms"],
+                     "dbos_p50_ms": b["p50_ms"], "dbos_p99_ms": b["p99_ms"],
+                     "ours_commits_per_workflow": o["commits_per_workflow"],
+                     "dbos_commits_per_workflow": b["commits_per_workflow"]})
+    at8 = next((r for r in rows if r["inflight"] == 8), None)
+    goal = None
+    if at8:
+        goal = {"ratio_at_8": at8["ratio"], "commits_per_workflow": at8["ours_commits_per_workflow"],
+                "met": bool(at8["ratio"] is not None and at8["ratio"] >= 10 and at8["ours_commits_per_workflow"] <= 4)}
+    return {"name": "engine_three_step", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
+
+
+def print_engine_table(result):
+    print(f"\n{result['name']}: three no-op activities per workflow vs DBOS Transact (median of runs; ms)")
+    hdr = ("in flight", "ours wf/s", "dbos wf/s", "ratio", "ours p50", "ours p99", "dbos p50", "dbos p99",
+           "ours commits", "dbos commits")
+    print("  ".join(f"{h:>12}" for h in hdr))
+    for r in result["rows"]:
+        vals = (r["inflight"], r["ours_workflows_per_s"], r["dbos_workflows_per_s"], r["ratio"] or 0, r["ours_p50_ms"],
+                r["ours_p99_ms"], r["dbos_p50_ms"], r["dbos_p99_ms"], r["ours_commits_per_workflow"],
+                r["dbos_commits_per_workflow"])
+        print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
+    g = result["goal"]
+    if g:
+        print(f"goal (>= 10x DBOS at 8 in flight, <= 4 commits per workflow): {'MET' if g['met'] else 'NOT MET'} "
+              f"(ratio {g['ratio_at_8']:.2f}, {g['commits_per_workflow']:.2f} commits per workflow)")
+
+
 def print_table(result):
+    if result["name"] == "engine_three_step":
+        print_engine_table(result)
+        return
     print(f"\n{result['name']}: claim+consume pairs (median of runs; latencies in ms)")
     hdr = ("clients", "ours pairs/s", "pgbench pairs/s", "ratio", "claim p50", "claim p99", "consume p50",
            "consume p99", "pair p50", "pair p99", "pgb pair p50", "pgb pair p99")
@@ -203,6 +265,8 @@ def main():
     for n in names:
         if n == "authority_claim_consume":
             r = authority_claim_consume(args, clients, duration, warmup, runs)
+        elif n == "engine_three_step":
+            r = engine_three_step(args, clients, duration, warmup, runs)
         doc["benchmarks"].append(r)
         print_table(r)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
