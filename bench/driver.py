@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PG_BIN = os.environ.get("CANTDO_PG_BIN", "/usr/lib/postgresql/15/bin")
-BENCHMARKS = ["authority_claim_consume", "engine_three_step"]
+BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked"]
 
 
 def log(msg):
@@ -182,6 +182,32 @@ def engine_three_step(args, inflight_list, duration, warmup, runs):
     return {"name": "engine_three_step", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
 
 
+def engine_replay(args, smoke):
+    """Replay of a 10,000-event history (no baseline: the goal is absolute)."""
+    binary = os.path.join(args.build_dir, "bench", "engine_replay")
+    out = subprocess.run([binary, "--events", "10000", "--reps", "5" if smoke else "50"], check=True,
+                         stdout=subprocess.PIPE, text=True)
+    r = json.loads(out.stdout)
+    return {"name": "engine_replay", "result": r,
+            "goal": {"replay_median_ms": r["replay"]["median_ms"], "met": r["replay"]["median_ms"] < 20}}
+
+
+def engine_parked(args, smoke):
+    """Worker RSS with parked runs (no baseline: the goal is absolute)."""
+    binary = os.path.join(args.build_dir, "bench", "engine_parked")
+    runs = 1000 if smoke else args.parked_runs
+    out = subprocess.run([binary, "--dsn", args.dsn, "--runs", str(runs), "--wake", "10" if smoke else "100"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        if line.startswith("engine_parked:") or out.returncode != 0:
+            print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed ({out.returncode})")
+    r = json.loads(out.stdout)
+    return {"name": "engine_parked", "result": r,
+            "goal": {"runs": runs, "rss_mib": r["rss_mib_peak"], "met": runs >= 100000 and r["rss_mib_peak"] < 200}}
+
+
 def print_engine_table(result):
     print(f"\n{result['name']}: three no-op activities per workflow vs DBOS Transact (median of runs; ms)")
     hdr = ("in flight", "ours wf/s", "dbos wf/s", "ratio", "ours p50", "ours p99", "dbos p50", "dbos p99",
@@ -201,6 +227,20 @@ def print_engine_table(result):
 def print_table(result):
     if result["name"] == "engine_three_step":
         print_engine_table(result)
+        return
+    if result["name"] == "engine_replay":
+        r = result["result"]
+        print(f"\nengine_replay: {r['events']} events, {r['reps']} reps: replay median {r['replay']['median_ms']:.2f} ms "
+              f"(p99 {r['replay']['p99_ms']:.2f}, min {r['replay']['min_ms']:.2f}); decode+replay median "
+              f"{r['decode_and_replay']['median_ms']:.2f} ms")
+        print(f"goal (< 20 ms): {'MET' if result['goal']['met'] else 'NOT MET'}")
+        return
+    if result["name"] == "engine_parked":
+        r = result["result"]
+        print(f"\nengine_parked: {r['runs']} runs parked in {r['seconds_to_park_all']:.1f} s; worker process RSS "
+              f"{r['rss_mib_before']:.1f} MiB before, {r['rss_mib_parked']:.1f} MiB parked, peak {r['rss_mib_peak']:.1f} MiB; "
+              f"{r['completed_after_signal']}/{r['signalled']} signalled runs completed")
+        print(f"goal (100,000 parked, < 200 MB RSS): {'MET' if result['goal']['met'] else 'NOT MET'}")
         return
     print(f"\n{result['name']}: claim+consume pairs (median of runs; latencies in ms)")
     hdr = ("clients", "ours pairs/s", "pgbench pairs/s", "ratio", "claim p50", "claim p99", "consume p50",
@@ -249,6 +289,7 @@ def main():
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--pool-size", type=int, default=8)
+    p.add_argument("--parked-runs", type=int, default=100000)
     p.add_argument("--command", default="")
     args = p.parse_args()
     names = args.names or BENCHMARKS
@@ -267,6 +308,10 @@ def main():
             r = authority_claim_consume(args, clients, duration, warmup, runs)
         elif n == "engine_three_step":
             r = engine_three_step(args, clients, duration, warmup, runs)
+        elif n == "engine_replay":
+            r = engine_replay(args, args.smoke)
+        elif n == "engine_parked":
+            r = engine_parked(args, args.smoke)
         doc["benchmarks"].append(r)
         print_table(r)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
