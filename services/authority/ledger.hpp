@@ -9,7 +9,7 @@
 // zeros. docs/security.md has a worked example.
 //
 // Entries are written pending by the deciding transaction and chained
-// shortly after by ChainPending (V0007 explains why and what keeps the
+// shortly after by ChainPending (V0006 explains why and what keeps the
 // table append-only). List and Verify read chained entries only; callers
 // that must see their own writes call ChainAll first.
 

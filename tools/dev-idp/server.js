@@ -361,15 +361,23 @@ async function main() {
   server.on('request', provider.callback());
 
   // --- the approver device (HTTPS, same certificate, loopback only) ----------------------
-  async function decide(id, approve) {
+  // `as` (tests of the authority's checks only): the request is approved by
+  // another known user than the one it was sent to, as if the phone were in
+  // the wrong hands; the ID token then names that user.
+  async function decide(id, approve, as) {
     const entry = device[id];
     if (!entry) return [404, { error: 'no such request' }];
+    if (as && !userBySub.has(as)) return [400, { error: `unknown user ${as}` }];
     if (entry.status !== 'pending') return [409, { error: `already ${entry.status}` }];
     const request = await provider.BackchannelAuthenticationRequest.find(id, { ignoreExpiration: true });
     if (!request) return [410, { error: 'request gone at the provider' }];
     if (request.isExpired) return [410, { error: 'request expired' }];
     let result;
     if (approve) {
+      if (as) {
+        request.accountId = as;
+        entry.approved_by = as;
+      }
       const grant = new provider.Grant({ clientId: request.clientId, accountId: request.accountId });
       grant.addOIDCScope(request.scope);
       if (request.claims) grant.addOIDCClaims(Object.keys(request.claims.id_token || {}));
@@ -413,11 +421,11 @@ async function main() {
         return device[parts[1]] ? send(200, device[parts[1]]) : send(404, { error: 'no such request' });
       }
       if (req.method === 'POST' && parts[0] === 'requests' && parts.length === 3 && ['approve', 'deny'].includes(parts[2])) {
-        const [status, body] = await decide(parts[1], parts[2] === 'approve');
+        const [status, body] = await decide(parts[1], parts[2] === 'approve', url.searchParams.get('as'));
         return send(status, body);
       }
       if (req.method === 'GET' && url.pathname === '/users') return send(200, USERS);
-      return send(404, { error: 'GET /requests[?all=1&subject=], GET /requests/ID, POST /requests/ID/approve|deny, GET /users' });
+      return send(404, { error: 'GET /requests[?all=1&subject=], GET /requests/ID, POST /requests/ID/approve[?as=SUBJECT]|deny, GET /users' });
     } catch (e) {
       return send(500, { error: e.message });
     }
