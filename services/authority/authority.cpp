@@ -671,8 +671,8 @@ bool IsAdmissionGrant(const cv1::Grant& g) { return g.action() == "workflow.star
 absl::StatusOr<std::string> AdmitRun(pg::Connection& tx, const cv1::Grant& g, absl::Time now) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2, $3, $4,"
-              " (SELECT approver_subjects FROM cantdo.grants WHERE grant_id = $4::uuid), $5::timestamptz)",
+      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2, $3, $4::text,"
+              " (SELECT approver_subjects FROM cantdo.grants WHERE grant_id = $4::text::uuid), $5::timestamptz)",
               {g.workflow_id(), g.run_id(), g.approval_id(), g.grant_id(), Ts(now)}));
   CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
   if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return outcome;
