@@ -35,6 +35,7 @@ void GatewayApp::RegisterOptions(Options& o) {
       .String("oidc-ca-file", &c.oidc_ca_file, "CA bundle for the JWKS URI (default: the system's)")
       .String("oidc-roles-claim", &c.oidc_roles_claim, "token claim listing the caller's roles")
       .String("callers-file", &c.callers_file, "JSON file mapping principals to roles (docs/operations.md)")
+      .String("callers", &c.callers, "the callers document inline (JSON), instead of --callers-file")
       .String("workflow-types", &c.workflow_types, "registered workflow types and their task queues: type=queue,...")
       .Int("rate-limit", &c.rate_limit, "calls per second allowed per caller (0: unlimited)")
       .Int("rate-limit-burst", &c.rate_limit_burst, "calls a caller may make at once")
@@ -48,6 +49,7 @@ void GatewayApp::RegisterOptions(Options& o) {
         if (absl::StartsWith(c.oidc_jwks_uri, "http://")) return std::string("--oidc-jwks-uri must be https:// (or a file path)");
         if (c.rate_limit < 0 || c.rate_limit_burst < 1) return std::string("--rate-limit >= 0 and --rate-limit-burst >= 1");
         if (c.max_watches < 1) return std::string("--max-watches must be at least 1");
+        if (!c.callers.empty() && !c.callers_file.empty()) return std::string("--callers and --callers-file exclude each other");
         return std::string();
       });
 }
@@ -57,6 +59,8 @@ absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
   CallerDirectory directory;
   if (!config_.callers_file.empty()) {
     CANTDO_ASSIGN_OR_RETURN(directory, LoadCallersFile(config_.callers_file));
+  } else if (!config_.callers.empty()) {
+    CANTDO_ASSIGN_OR_RETURN(directory, ParseCallers(config_.callers));
   }
   if (!config_.oidc_issuer.empty()) {
     auth::JwksFetcher fetch = auth::FileJwksFetcher(config_.oidc_jwks_uri);

@@ -31,6 +31,7 @@ struct GatewayConfig {
   std::string oidc_ca_file;
   std::string oidc_roles_claim = "https://cantdo.dev/roles";
   std::string callers_file;           // JSON principal -> roles
+  std::string callers;                // the same document inline
   // Workflow types and their default task queues: "type=queue,type=queue".
   std::string workflow_types = "customer_offboarding=offboarding";
   int rate_limit = 50;                // calls per second per caller; 0: none
