@@ -69,6 +69,13 @@ stack_up() {
                         CANTDO_BRIDGE_ADDRESS="127.0.0.1:${ports[ciba-bridge]}" CANTDO_BRIDGE_SERVER_NAME=localhost) ;;
       ciba-bridge) extra=(CANTDO_AUTHORITY_ADDRESS="127.0.0.1:${ports[authority]}"
                           CANTDO_AUTHORITY_SERVER_NAME=localhost) ;;
+      # The gateway: asks the authority (mTLS), accepts the dev certificates
+      # by role and the provider's client-credentials tokens (scripts/idp token).
+      gateway) extra=(CANTDO_AUTHORITY_ADDRESS="127.0.0.1:${ports[authority]}" CANTDO_AUTHORITY_SERVER_NAME=localhost
+                      CANTDO_OIDC_ISSUER="$CANTDO_CIBA_ISSUER" CANTDO_OIDC_AUDIENCE="$CANTDO_GATEWAY_AUDIENCE"
+                      CANTDO_OIDC_JWKS_URI="$CANTDO_IDP_JWKS_URI" CANTDO_OIDC_CA_FILE="$certs/ca.pem"
+                      CANTDO_OIDC_ROLES_CLAIM="$CANTDO_IDP_ROLES_CLAIM"
+                      CANTDO_CALLERS='{"callers": [{"principal": "spiffe://cantdo/operator/demo-operator", "roles": ["operator"]}, {"principal": "spiffe://cantdo/auditor/demo-auditor", "roles": ["auditor"]}, {"principal": "spiffe://cantdo/platform/demo-agent-platform", "roles": ["agent_platform"]}]}') ;;
     esac
     env CANTDO_LISTEN="127.0.0.1:$port" \
       CANTDO_TLS_CERT="$certs/$svc.pem" CANTDO_TLS_KEY="$certs/$svc.key" CANTDO_TLS_CA="$certs/ca.pem" \
@@ -82,6 +89,10 @@ stack_up() {
 export CANTDO_CA=$certs/ca.pem
 export CANTDO_OPERATOR_CERT=$certs/operator.pem
 export CANTDO_OPERATOR_KEY=$certs/operator.key
+export CANTDO_AUDITOR_CERT=$certs/auditor.pem
+export CANTDO_AUDITOR_KEY=$certs/auditor.key
+export CANTDO_PLATFORM_CERT=$certs/platform.pem
+export CANTDO_PLATFORM_KEY=$certs/platform.key
 ENV
   # shellcheck disable=SC1091
   source "$stack_dir/stack.env"

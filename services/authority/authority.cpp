@@ -658,6 +658,36 @@ absl::Status Authority::DecideAfterVerify(pg::Connection& tx, const std::string&
 
 // ------------------------------------------------------------------- grants
 
+namespace {
+
+// A workflow.start grant for step "admission" gates the run named by its
+// binding (the gateway requests it when it creates the run).
+bool IsAdmissionGrant(const cv1::Grant& g) { return g.action() == "workflow.start" && g.step() == "admission"; }
+
+// Admits the grant's run through cantdo.workflow_admit (V0005), in `tx`.
+// Returns the function's outcome (ADMITTED or ALREADY_ADMITTED); any other
+// outcome fails the transaction, so the grant is not consumed for a run that
+// cannot run (closed meanwhile, gated by another approval).
+absl::StatusOr<std::string> AdmitRun(pg::Connection& tx, const cv1::Grant& g, absl::Time now) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2, $3, $4::text,"
+              " (SELECT approver_subjects FROM cantdo.grants WHERE grant_id = $4::text::uuid), $5::timestamptz)",
+              {g.workflow_id(), g.run_id(), g.approval_id(), g.grant_id(), Ts(now)}));
+  CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
+  if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return outcome;
+  const char* reason = outcome == "NOT_FOUND" ? "WORKFLOW_NOT_FOUND"
+                       : outcome == "CLOSED"  ? "WORKFLOW_ALREADY_CLOSED"
+                                              : "WORKFLOW_NOT_ADMITTED";
+  absl::Status s = FailedPrecondition(reason, absl::StrCat("run ", g.run_id(), " of workflow ", g.workflow_id(),
+                                                           " cannot be admitted: ", outcome));
+  s = WithMetadata(std::move(s), "workflow_id", g.workflow_id());
+  return WithMetadata(std::move(s), "run_id", g.run_id());
+}
+
+}  // namespace
+
+
 absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& caller, const v1::ClaimGrantRequest& req) {
   CANTDO_ASSIGN_OR_RETURN(CanonicalParameters params, CanonicaliseParameters(req.action().parameters()));
   const std::string key_sha = Sha256Hex(req.idempotency_key());
@@ -792,6 +822,12 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
       *resp.mutable_grant() = g.proto;
       LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, caller.principal(), g.proto);
       rec.detail = {{"outcome_digest", req.outcome_digest()}};
+      if (IsAdmissionGrant(g.proto)) {
+        // Consuming a workflow.start grant IS the admission: the run gets its
+        // first task in this transaction or the consume does not happen.
+        CANTDO_ASSIGN_OR_RETURN(std::string admitted, AdmitRun(tx, g.proto, now));
+        rec.detail["admission"] = admitted;
+      }
       return Ledger::Append(tx, rec, now).status();
     }
     CANTDO_ASSIGN_OR_RETURN(auto current, LoadGrant(tx, req.grant_id(), true));

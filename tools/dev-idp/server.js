@@ -34,6 +34,19 @@
 //   IDP_CIBA_MAX_EXPIRY   cap on requested_expiry in seconds, default 600
 //   IDP_CIBA_DEFAULT_EXPIRY  seconds when none is requested, default 300
 //   IDP_DEVICE_LISTEN     loopback host:port of the approver device, default 127.0.0.1:0
+//   IDP_GATEWAY_AUDIENCE  resource indicator (and JWT access token `aud`) of
+//                         cantdo-gateway, default https://gateway.cantdo.dev
+//   IDP_M2M_CLIENT_SECRET secret of the client-credentials clients below,
+//                         default IDP_CLIENT_SECRET
+//
+// Besides the bridge's CIBA client it registers client-credentials clients
+// whose access tokens are JWTs for the gateway (RFC 9068, signed RS256,
+// aud = IDP_GATEWAY_AUDIENCE, roles in IDP_ROLES_CLAIM):
+//   cantdo-demo-platform   an agent platform (role agent_platform)
+//   cantdo-operator-cli    an operator's tool (role operator)
+//   cantdo-auditor-cli     an auditor's tool (role auditor)
+// e.g. curl -u cantdo-demo-platform:$SECRET -d grant_type=client_credentials
+//      -d resource=https://gateway.cantdo.dev $ISSUER/token
 //
 // On start it prints one JSON line on stdout:
 //   {"msg":"listening","issuer":"https://127.0.0.1:PORT","device":"https://127.0.0.1:PORT2"}
@@ -78,6 +91,15 @@ const intervalSeconds = Number(env.IDP_CIBA_INTERVAL ?? 5);
 const minPollSeconds = Number(env.IDP_CIBA_MIN_POLL ?? intervalSeconds);
 const maxExpiry = Number(env.IDP_CIBA_MAX_EXPIRY ?? 600);
 const defaultExpiry = Number(env.IDP_CIBA_DEFAULT_EXPIRY ?? 300);
+const gatewayAudience = env.IDP_GATEWAY_AUDIENCE || 'https://gateway.cantdo.dev';
+const m2mSecret = env.IDP_M2M_CLIENT_SECRET || env.IDP_CLIENT_SECRET;
+
+// Machine clients (client credentials) and the gateway roles their tokens carry.
+const M2M_CLIENTS = {
+  'cantdo-demo-platform': ['agent_platform'],
+  'cantdo-operator-cli': ['operator'],
+  'cantdo-auditor-cli': ['auditor'],
+};
 
 // --- users -----------------------------------------------------------------
 // Subjects look like Auth0's ("auth0|..."), so the bridge's Auth0 profile is
@@ -212,7 +234,14 @@ const clients = [{
   backchannel_token_delivery_mode: deliveryMode,
   ...(deliveryMode === 'ping' ? { backchannel_client_notification_endpoint: env.IDP_PING_ENDPOINT } : {}),
   id_token_signed_response_alg: 'RS256',
-}];
+}, ...Object.keys(M2M_CLIENTS).map((id) => ({
+  client_id: id,
+  client_secret: m2mSecret,
+  token_endpoint_auth_method: clientAuth,
+  grant_types: ['client_credentials'],
+  response_types: [],
+  redirect_uris: [],
+}))];
 
 function parseLoginHint(issuer, hint) {
   let subject = hint;
@@ -264,8 +293,33 @@ async function main() {
         },
       };
     },
+    // Roles of a machine client travel in its access token.
+    async extraTokenClaims(ctx, token) {
+      const roles = token.kind === 'ClientCredentials' ? M2M_CLIENTS[token.clientId] : undefined;
+      return roles ? { [rolesClaim]: roles } : undefined;
+    },
     features: {
       devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      // The gateway is the one resource server: its tokens are JWTs it can
+      // verify against our JWKS, with aud = its resource indicator.
+      resourceIndicators: {
+        enabled: true,
+        async defaultResource(ctx, client) {
+          return client && M2M_CLIENTS[client.clientId] ? gatewayAudience : undefined;
+        },
+        async useGrantedResource() { return true; },
+        async getResourceServerInfo(ctx, resourceIndicator) {
+          if (resourceIndicator !== gatewayAudience) throw new errors.InvalidTarget();
+          return {
+            scope: '',
+            audience: gatewayAudience,
+            accessTokenTTL: 600,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
       ciba: {
         enabled: true,
         deliveryModes: ['poll', 'ping'],
@@ -436,7 +490,7 @@ async function main() {
   });
 
   process.stdout.write(`${JSON.stringify({
-    msg: 'listening', issuer, device: `https://${deviceListen.host}:${deviceServer.address().port}`, client_id: clientId, roles_claim: rolesClaim,
+    msg: 'listening', issuer, gateway_audience: gatewayAudience, device: `https://${deviceListen.host}:${deviceServer.address().port}`, client_id: clientId, roles_claim: rolesClaim,
   })}\n`);
   const stop = () => { server.close(); deviceServer.close(); process.exit(0); };
   process.on('SIGTERM', stop);

@@ -52,6 +52,7 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   if (req.workflow_id.empty()) return InvalidArgument("workflow_id", "workflow_id is required");
   if (req.workflow_type.empty()) return InvalidArgument("workflow_type", "workflow_type is required");
   if (req.task_queue.empty()) return InvalidArgument("task_queue", "task_queue is required");
+  if (!req.run_id.empty() && req.run_id.size() != 36) return InvalidArgument("run_id", "run_id must be a UUID");
 
   // Serialize starts of the same workflow id (the partial unique index would
   // otherwise turn a race into a unique violation for the loser).
@@ -84,7 +85,7 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   }
 
   const absl::Time now = clock_.Now();
-  const std::string run_id = NewUuid(random_);
+  const std::string run_id = req.run_id.empty() ? NewUuid(random_) : req.run_id;
   const auto state =
       req.pending_admission ? v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION : v1::WORKFLOW_EXECUTION_STATE_RUNNING;
   std::vector<HistoryEvent> events;
@@ -126,38 +127,41 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
 
 absl::Status WorkflowClient::Admit(pg::Connection& conn, const AdmitRequest& req) const {
   CANTDO_RETURN_IF_ERROR(internal::RequireTransaction(conn));
-  CANTDO_ASSIGN_OR_RETURN(RunRow run, FindLocked(conn, req.workflow_id, req.run_id));
-  if (run.state == v1::WORKFLOW_EXECUTION_STATE_RUNNING) return absl::OkStatus();  // admitted before
-  if (run.state != v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION) {
-    // Admitted earlier and since closed is still "admitted"; only a run that
-    // never ran (rejected, cancelled while pending) cannot be admitted.
-    if (run.admit_time.has_value()) return absl::OkStatus();
-    return AlreadyClosed(run);
+  // One implementation of admission: the SECURITY DEFINER function
+  // cantdo.workflow_admit (V0005), which the authority also calls in the
+  // transaction that consumes a run's workflow.start grant.
+  std::vector<std::string> quoted;
+  for (const auto& s : req.approver_subjects) {
+    std::string q = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+    quoted.push_back(q + "\"");
   }
-  const absl::Time now = clock_.Now();
-  int64_t id = run.next_event_id;
-  std::vector<HistoryEvent> events;
-  HistoryEvent admitted = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_EXECUTION_ADMITTED);
-  auto* a = admitted.mutable_workflow_execution_admitted();
-  a->set_approval_id(req.approval_id);
-  a->set_grant_id(req.grant_id);
-  for (const auto& s : req.approver_subjects) a->add_approver_subjects(s);
-  events.push_back(std::move(admitted));
-  HistoryEvent sched = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
-  sched.mutable_workflow_task_scheduled()->set_task_queue(run.task_queue);
-  sched.mutable_workflow_task_scheduled()->set_attempt(1);
-  events.push_back(std::move(sched));
-  CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, events));
-  CANTDO_ASSIGN_OR_RETURN(pg::Result u,
-                          conn.Exec("UPDATE cantdo.workflow_runs SET state = 2, admit_time = $2::timestamptz,"
-                                    " admission_approval_id = CASE WHEN $3 = '' THEN admission_approval_id ELSE $3 END"
-                                    " WHERE run_id = $1::uuid",
-                                    {pg::TextParam(run.run_id), pg::TextParam(internal::PgTimeParam(now)),
-                                     pg::TextParam(req.approval_id)}));
-  (void)u;
-  CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
-  (void)inserted;
-  return absl::OkStatus();
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec("SELECT outcome, coalesce(run_id::text, ''), coalesce(state, 0)"
+                " FROM cantdo.workflow_admit($1, $2, $3, $4, $5::text[], $6::timestamptz)",
+                {pg::TextParam(req.workflow_id), pg::TextParam(req.run_id), pg::TextParam(req.approval_id),
+                 pg::TextParam(req.grant_id), pg::TextParam(absl::StrCat("{", absl::StrJoin(quoted, ","), "}")),
+                 pg::TextParam(internal::PgTimeParam(clock_.Now()))}));
+  CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
+  if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return absl::OkStatus();
+  if (outcome == "NOT_FOUND") return NotFound(req.workflow_id, req.run_id);
+  RunRow run;
+  CANTDO_ASSIGN_OR_RETURN(run.run_id, r.GetString(0, 1));
+  run.workflow_id = req.workflow_id;
+  CANTDO_ASSIGN_OR_RETURN(int64_t state, r.GetInt64(0, 2));
+  run.state = static_cast<v1::WorkflowExecutionState>(state);
+  if (outcome == "APPROVAL_MISMATCH") {
+    absl::Status s = FailedPrecondition("WORKFLOW_NOT_ADMITTED",
+                                        absl::StrCat("run ", run.run_id, " is gated by another approval than ",
+                                                     req.approval_id));
+    s = WithMetadata(std::move(s), "workflow_id", req.workflow_id);
+    return WithMetadata(std::move(s), "admission_approval_id", req.approval_id);
+  }
+  return AlreadyClosed(run);
 }
 
 absl::Status WorkflowClient::RejectAdmission(pg::Connection& conn, const std::string& workflow_id,

@@ -76,6 +76,8 @@ struct Running {
                                                  {"CANTDO_DB_DSN", dsn},
                                                  {"CANTDO_SHUTDOWN_GRACE", "2s"}});
     if (c.name == "authority" && !env.count("CANTDO_POLICY_FILE")) env.merge(AuthorityEnv(dir.path()));
+    // The gateway dials the authority lazily: any address lets it start.
+    if (c.name == "gateway" && !env.count("CANTDO_AUTHORITY_ADDRESS")) env["CANTDO_AUTHORITY_ADDRESS"] = "127.0.0.1:1";
     child = std::make_unique<ChildProcess>(
         std::vector<std::string>{cantdo::testing::BuildDir() + "/services/" + c.name + "/cantdo-" + c.name}, env,
         dir.path() + "/log.jsonl");

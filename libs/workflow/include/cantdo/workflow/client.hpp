@@ -40,6 +40,10 @@ struct StartRequest {
   std::string workflow_id;    // required
   std::string workflow_type;  // required
   std::string task_queue;     // required
+  // Optional: the new run's id (a UUID), when the caller had to name the run
+  // before creating it (the gateway binds it into the admission approval).
+  // Empty: generated.
+  std::string run_id;
   Payload input;
   // Idempotency key: a repeat with the same (workflow_id, request_id)
   // returns the first run instead of starting another.
@@ -114,7 +118,10 @@ class WorkflowClient {
   // Gives a PENDING_ADMISSION run its first workflow task (event
   // WorkflowExecutionAdmitted). Idempotent: admitting a RUNNING run that was
   // admitted before is OK and changes nothing. A REJECTED or otherwise
-  // closed run: WORKFLOW_ALREADY_CLOSED.
+  // closed run: WORKFLOW_ALREADY_CLOSED. A run gated by another approval
+  // than request.approval_id: WORKFLOW_NOT_ADMITTED. Runs through the
+  // SECURITY DEFINER function cantdo.workflow_admit (V0005), the same code
+  // the authority runs when it consumes a workflow.start grant.
   absl::Status Admit(pg::Connection& conn, const AdmitRequest& request) const;
 
   // Closes a PENDING_ADMISSION run as REJECTED. Idempotent for a run already

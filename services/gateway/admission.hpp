@@ -1,0 +1,83 @@
+#pragma once
+// Admission: moves runs out of PENDING_ADMISSION once the authority has
+// decided their workflow.start approval.
+//
+// The gateway is the principal of every admission approval (it requested
+// it as spiffe://cantdo/gateway). For an APPROVED approval it claims the
+// grant (idempotency key = run id) and consumes it; the authority admits
+// the run inside the consuming transaction (cantdo.workflow_admit), so the
+// run's first task exists if and only if the grant is CONSUMED. A DENIED,
+// EXPIRED, INVALID or CANCELLED approval (or a grant that expired or was
+// revoked before it could be claimed) closes the run REJECTED.
+//
+// Every step is safe to repeat and to run concurrently from several gateway
+// replicas: the claim is conditional and re-claimable with the same key,
+// the consume is idempotent for the same outcome digest, admission and
+// rejection are idempotent. So a decision delivered twice, a missed
+// notification or a restart changes nothing but timing.
+//
+// AdmissionLoop drives it: LISTEN cantdo_approval_decided (payload: the
+// approval id; the authority notifies in the deciding transaction) plus a
+// periodic sweep of all PENDING_ADMISSION runs.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "cantdo/base/clock.hpp"
+#include "cantdo/pg/pool.hpp"
+#include "cantdo/workflow/client.hpp"
+#include "gateway/authority_client.hpp"
+
+namespace cantdo::gateway {
+
+inline constexpr char kAdmissionStep[] = "admission";
+inline constexpr char kAdmissionAction[] = "workflow.start";
+
+class Admission {
+ public:
+  // All must outlive the Admission.
+  Admission(pg::Pool& pool, const AuthorityClient& authority, const workflow::WorkflowClient& workflows)
+      : pool_(pool), authority_(authority), workflows_(workflows) {}
+
+  // Brings the run (pending admission, gated by approval_id) in line with
+  // the approval's state. OK when there is nothing to do yet.
+  absl::Status Process(const std::string& workflow_id, const std::string& run_id, const std::string& approval_id);
+
+  // The same for the pending run gated by `approval_id`, if any.
+  absl::Status ProcessApproval(const std::string& approval_id);
+
+  // Process() for up to `limit` pending runs, oldest first. Returns how
+  // many were looked at; failures are logged and do not stop the sweep.
+  absl::StatusOr<int> Sweep(int limit = 200);
+
+ private:
+  absl::Status Reject(const std::string& workflow_id, const std::string& run_id, const std::string& approval_id,
+                      common::v1::ErrorReason reason, const std::string& message);
+
+  pg::Pool& pool_;
+  const AuthorityClient& authority_;
+  const workflow::WorkflowClient& workflows_;
+};
+
+class AdmissionLoop {
+ public:
+  // Starts the thread. `admission` must outlive the loop.
+  AdmissionLoop(Admission& admission, std::string dsn, absl::Duration sweep_interval);
+  ~AdmissionLoop();  // Stop()
+  void Stop();
+
+ private:
+  void Run();
+
+  Admission& admission_;
+  const std::string dsn_;
+  const absl::Duration sweep_interval_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace cantdo::gateway

@@ -1,0 +1,112 @@
+#include "gateway/validation.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "cantdo/base/status.hpp"
+
+namespace cantdo::gateway {
+namespace {
+
+bool AllOf(const std::string& s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
+bool IdChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '/' || c == '-'; }
+bool TypeChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
+bool NameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }
+bool Printable(char c) { return c >= 0x20 && c <= 0x7e; }
+bool HexOrDash(char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == '-'; }
+
+}  // namespace
+
+absl::Status ValidateWorkflowId(const std::string& value, const std::string& field, bool required) {
+  if (value.empty()) return required ? InvalidArgument(field, absl::StrCat(field, " is required")) : absl::OkStatus();
+  if (value.size() > 255) return InvalidArgument(field, absl::StrCat(field, " has more than 255 characters"));
+  if (!AllOf(value, IdChar)) return InvalidArgument(field, absl::StrCat(field, " must be characters of [A-Za-z0-9._:/-]"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRunId(const std::string& value, const std::string& field, bool required) {
+  if (value.empty()) return required ? InvalidArgument(field, absl::StrCat(field, " is required")) : absl::OkStatus();
+  const bool shape = value.size() == 36 && value[8] == '-' && value[13] == '-' && value[18] == '-' && value[23] == '-';
+  if (!shape || !AllOf(value, HexOrDash)) return InvalidArgument(field, absl::StrCat(field, " must be a UUID"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateWorkflowType(const std::string& value, const std::string& field) {
+  if (value.empty()) return InvalidArgument(field, absl::StrCat(field, " is required"));
+  if (value.size() > 128 || !AllOf(value, TypeChar)) {
+    return InvalidArgument(field, absl::StrCat(field, " must be 1-128 characters of [a-z0-9_]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateName(const std::string& value, const std::string& field, bool required) {
+  if (value.empty()) return required ? InvalidArgument(field, absl::StrCat(field, " is required")) : absl::OkStatus();
+  if (value.size() > 128 || !AllOf(value, NameChar)) {
+    return InvalidArgument(field, absl::StrCat(field, " must be at most 128 characters of [A-Za-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateKey(const std::string& value, const std::string& field, bool required, std::size_t max) {
+  if (value.empty()) return required ? InvalidArgument(field, absl::StrCat(field, " is required")) : absl::OkStatus();
+  if (value.size() > max || !AllOf(value, Printable)) {
+    return InvalidArgument(field, absl::StrCat(field, " must be at most ", max, " printable ASCII characters"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateText(const std::string& value, const std::string& field, bool required, std::size_t max) {
+  if (value.empty()) return required ? InvalidArgument(field, absl::StrCat(field, " is required")) : absl::OkStatus();
+  if (value.size() > max) return InvalidArgument(field, absl::StrCat(field, " has more than ", max, " characters"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> PageSize(int value, const std::string& field, int default_size, int max) {
+  if (value < 0) return InvalidArgument(field, absl::StrCat(field, " must not be negative"));
+  if (value == 0) return default_size;
+  return std::min(value, max);
+}
+
+absl::Status ValidateStructSize(const google::protobuf::Struct& value, const std::string& field, std::size_t max_bytes) {
+  if (value.fields().empty()) return absl::OkStatus();
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(value, &json).ok()) {
+    return InvalidArgument(field, absl::StrCat(field, " is not representable as JSON"));
+  }
+  if (json.size() > max_bytes) {
+    return InvalidArgument(field, absl::StrCat(field, " is larger than ", max_bytes / 1024, " KiB as JSON"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAnySize(const google::protobuf::Any& value, const std::string& field, std::size_t max_bytes) {
+  if (value.ByteSizeLong() > max_bytes) {
+    return InvalidArgument(field, absl::StrCat(field, " is larger than ", max_bytes / 1024, " KiB"));
+  }
+  if (!value.value().empty() && value.type_url().empty()) {
+    return InvalidArgument(field, absl::StrCat(field, " has a value but no type_url"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePositiveDuration(const google::protobuf::Duration& value, const std::string& field) {
+  if (value.seconds() < 0 || value.nanos() < 0 || value.nanos() > 999999999 ||
+      (value.seconds() == 0 && value.nanos() == 0)) {
+    return InvalidArgument(field, absl::StrCat(field, " must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePlatformAction(const common::v1::ActionRef& a, const std::string& field) {
+  CANTDO_RETURN_IF_ERROR(ValidateKey(a.action(), field + ".action", true, 128));
+  CANTDO_RETURN_IF_ERROR(ValidateText(a.resource(), field + ".resource", false, 256));
+  CANTDO_RETURN_IF_ERROR(ValidateKey(a.workflow_id(), field + ".workflow_id", true, 256));
+  CANTDO_RETURN_IF_ERROR(ValidateKey(a.run_id(), field + ".run_id", false, 256));
+  CANTDO_RETURN_IF_ERROR(ValidateKey(a.step(), field + ".step", true, 128));
+  return ValidateStructSize(a.parameters(), field + ".parameters", 64 * 1024);
+}
+
+}  // namespace cantdo::gateway
