@@ -18,6 +18,7 @@ extern char** environ;
 namespace cantdo::testing {
 
 std::string BuildDir() { return CANTDO_BUILD_DIR; }
+std::string SourceDir() { return CANTDO_SOURCE_DIR; }
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
                            std::string log_path)

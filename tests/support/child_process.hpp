@@ -39,4 +39,8 @@ class ChildProcess {
 // The directory holding the build's binaries (CANTDO_BUILD_DIR at compile time).
 std::string BuildDir();
 
+// The repository's root (CANTDO_SOURCE_DIR at compile time; not derived from
+// __FILE__, which ccache's base_dir makes relative).
+std::string SourceDir();
+
 }  // namespace cantdo::testing

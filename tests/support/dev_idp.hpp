@@ -24,10 +24,6 @@
 
 namespace cantdo::testing {
 
-inline std::string SourceDir() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
-}
-
 // node's absolute path (ChildProcess execs without a PATH search).
 inline std::string NodePath() {
   for (const char* dir : {"/usr/bin", "/usr/local/bin", "/opt/node/bin"}) {

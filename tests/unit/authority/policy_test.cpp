@@ -6,6 +6,7 @@
 
 #include "authority/policy.hpp"
 #include "cantdo/base/status.hpp"
+#include "support/child_process.hpp"
 
 using cantdo::GetReason;
 using cantdo::authority::Policy;
@@ -73,8 +74,7 @@ TEST_CASE("policy: documents that cannot work are refused at load", "[unit][auth
 }
 
 TEST_CASE("policy: the shipped deploy/policy.json is valid and covers the offboarding actions", "[unit][authority]") {
-  const std::string path =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path() / "deploy/policy.json";
+  const std::string path = cantdo::testing::SourceDir() + "/deploy/policy.json";
   auto p = Policy::LoadFile(path, absl::Now());
   INFO(p.status().ToString());
   REQUIRE(p.ok());
