@@ -277,12 +277,19 @@ class OffboardingHarness {
       req.set_provider_error_description("the approver declined on their device");
     }
     auto stub = av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(authority_address, pki.Issue("ciba-bridge")));
-    ::grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    av1::CompleteApprovalResponse resp;
-    auto st = stub->CompleteApproval(&ctx, req, &resp);
-    if (!st.ok()) return cantdo::grpc::FromGrpcStatus(st);
-    return resp;
+    // Like the bridge: retry while the authority has not yet recorded this
+    // approval's CIBA request (its dispatcher runs in the background).
+    for (int attempt = 0;; ++attempt) {
+      ::grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      av1::CompleteApprovalResponse resp;
+      auto st = stub->CompleteApproval(&ctx, req, &resp);
+      if (st.ok()) return resp;
+      if (st.error_code() != ::grpc::StatusCode::UNAVAILABLE || attempt >= 100) {
+        return cantdo::grpc::FromGrpcStatus(st);
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
   }
 
   // The approver approves on their device: a signed ID token with the role.

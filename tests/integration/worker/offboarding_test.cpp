@@ -260,7 +260,7 @@ TEST_CASE("offboarding: a run pending admission does nothing until admitted", "[
   CHECK(h.Snapshot(customer).users_active == 0);
 }
 
-TEST_CASE("offboarding: worker SIGKILLed between writing the refund and consuming the grant; after restart "
+TEST_CASE("offboarding: worker SIGKILLed between writing the refund and consuming the grant, after restart "
           "exactly one refund exists",
           "[integration][worker]") {
   Harness::Options o;
