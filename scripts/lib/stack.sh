@@ -2,8 +2,10 @@
 # services over the project-local PostgreSQL, with mutual TLS from the dev CA.
 # Source it after setting `root` (the repository) and `build` (the build dir).
 #
-#   stack_up     database cantdo, migrations, a login role per service,
-#                the four services on free loopback ports; waits for SERVING
+#   stack_up     database cantdo, migrations, a login role per service, the
+#                demo customer platform (database cantdo_demo, migrated and
+#                seeded), the four services on free loopback ports; waits
+#                for SERVING
 #   stack_down   stops what stack_up started
 #   stack_rpc    cantdo-grpcurl with the operator's certificate
 
@@ -44,6 +46,18 @@ stack_up() {
   local admin_dsn="postgresql://postgres@127.0.0.1:$PGPORT/cantdo"
   "$build/tools/migrate/cantdo-migrate" --dsn="$admin_dsn" up >/dev/null
 
+  # The demo customer platform the offboarding workflow acts on: its own
+  # database, schema and 1000 seeded customers (docs/offboarding.md). The
+  # worker logs in as a member of cantdo_demo_worker; refunds and erasure
+  # need the short-lived logins the authority creates at claim time, for
+  # which it gets a CREATEROLE connection (the cluster's superuser, in dev).
+  psql -qtAc "SELECT 1 FROM pg_database WHERE datname='cantdo_demo'" postgres | grep -q 1 || createdb cantdo_demo
+  local demo_admin_dsn="postgresql://postgres@127.0.0.1:$PGPORT/cantdo_demo"
+  "$build/tools/demo-platform/cantdo-demo-platform" --dsn="$demo_admin_dsn" migrate >/dev/null
+  "$build/tools/demo-platform/cantdo-demo-platform" --dsn="$demo_admin_dsn" seed --customers=1000 >/dev/null
+  psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='cantdo_demo_worker_dev'" postgres | grep -q 1 ||
+    psql -qc "CREATE ROLE cantdo_demo_worker_dev LOGIN IN ROLE cantdo_demo_worker" postgres
+
   # The local identity provider (oidc-provider with CIBA) and its settings.
   "$root/scripts/idp" start >/dev/null
   eval "$("$root/scripts/idp" env)"
@@ -66,7 +80,9 @@ stack_up() {
       authority) extra=(CANTDO_POLICY_FILE="$root/deploy/policy.json"
                         CANTDO_OIDC_ISSUER="$CANTDO_CIBA_ISSUER" CANTDO_OIDC_AUDIENCE="$CANTDO_CIBA_CLIENT_ID"
                         CANTDO_OIDC_JWKS_URI="$CANTDO_IDP_JWKS_URI" CANTDO_OIDC_CA_FILE="$certs/ca.pem"
-                        CANTDO_BRIDGE_ADDRESS="127.0.0.1:${ports[ciba-bridge]}" CANTDO_BRIDGE_SERVER_NAME=localhost) ;;
+                        CANTDO_BRIDGE_ADDRESS="127.0.0.1:${ports[ciba-bridge]}" CANTDO_BRIDGE_SERVER_NAME=localhost
+                        CANTDO_TARGET_DB_ADMIN_DSN="$demo_admin_dsn" CANTDO_TARGET_DB_HOST=127.0.0.1
+                        CANTDO_TARGET_DB_PORT="$PGPORT" CANTDO_TARGET_DB_NAME=cantdo_demo) ;;
       ciba-bridge) extra=(CANTDO_AUTHORITY_ADDRESS="127.0.0.1:${ports[authority]}"
                           CANTDO_AUTHORITY_SERVER_NAME=localhost) ;;
       # The gateway: asks the authority (mTLS), accepts the dev certificates
@@ -76,6 +92,8 @@ stack_up() {
                       CANTDO_OIDC_JWKS_URI="$CANTDO_IDP_JWKS_URI" CANTDO_OIDC_CA_FILE="$certs/ca.pem"
                       CANTDO_OIDC_ROLES_CLAIM="$CANTDO_IDP_ROLES_CLAIM"
                       CANTDO_CALLERS='{"callers": [{"principal": "spiffe://cantdo/operator/demo-operator", "roles": ["operator"]}, {"principal": "spiffe://cantdo/auditor/demo-auditor", "roles": ["auditor"]}, {"principal": "spiffe://cantdo/platform/demo-agent-platform", "roles": ["agent_platform"]}]}') ;;
+      worker) extra=(CANTDO_AUTHORITY_ADDRESS="127.0.0.1:${ports[authority]}" CANTDO_AUTHORITY_SERVER_NAME=localhost
+                     CANTDO_CUSTOMER_DB_DSN="postgresql://cantdo_demo_worker_dev@127.0.0.1:$PGPORT/cantdo_demo") ;;
     esac
     env CANTDO_LISTEN="127.0.0.1:$port" \
       CANTDO_TLS_CERT="$certs/$svc.pem" CANTDO_TLS_KEY="$certs/$svc.key" CANTDO_TLS_CA="$certs/ca.pem" \
@@ -93,6 +111,7 @@ export CANTDO_AUDITOR_CERT=$certs/auditor.pem
 export CANTDO_AUDITOR_KEY=$certs/auditor.key
 export CANTDO_PLATFORM_CERT=$certs/platform.pem
 export CANTDO_PLATFORM_KEY=$certs/platform.key
+export CANTDO_DEMO_DB_DSN=$demo_admin_dsn
 ENV
   # shellcheck disable=SC1091
   source "$stack_dir/stack.env"

@@ -201,6 +201,7 @@ class RunState {
   // ---- used by WorkflowContext ----
 
   const RunInfo& info() const { return info_; }
+  const std::string& requester() const { return requester_; }
   absl::Time now() const { return now_; }
   bool cancel_requested() const { return cancel_requested_; }
   int64_t history_length() const { return history_length_; }
@@ -387,6 +388,7 @@ class RunState {
       case HistoryEvent::kWorkflowExecutionStarted: {
         if (root_.has_value()) return;
         input_ = e.workflow_execution_started().input();
+        requester_ = e.workflow_execution_started().requester();
         root_.emplace(fn_(ctx_, input_));
         // Start it through the ready queue so exceptions surface in Drain.
         auto w = std::make_shared<Waiter>(Waiter{root_->handle(), false});
@@ -498,6 +500,7 @@ class RunState {
 
   ReadyQueue ready_;
   Payload input_;
+  std::string requester_;
   std::optional<Task<Result>> root_;
   int64_t last_event_id_ = 0;
   int64_t history_length_ = 0;
@@ -532,6 +535,7 @@ const std::string& WorkflowContext::workflow_id() const { return state_->info().
 const std::string& WorkflowContext::run_id() const { return state_->info().run_id; }
 const std::string& WorkflowContext::workflow_type() const { return state_->info().workflow_type; }
 const std::string& WorkflowContext::task_queue() const { return state_->info().task_queue; }
+const std::string& WorkflowContext::requester() const { return state_->requester(); }
 Future WorkflowContext::ExecuteActivity(absl::string_view type, const Payload& input, const ActivityOptions& o) {
   return state_->ExecuteActivity(type, input, o);
 }

@@ -129,6 +129,16 @@ TEST_CASE("every service starts, is SERVING, lists its API by reflection and sto
                {"CANTDO_CIBA_CA_FILE", idp.ca_file()},
                {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:1"}};
       }
+      // The worker is SERVING only when the authority answers and its
+      // customer platform's database does (docs/offboarding.md).
+      std::unique_ptr<TestDatabase> platform;
+      std::unique_ptr<Running> authority;
+      if (c.name == "worker") {
+        platform = std::make_unique<TestDatabase>();
+        authority = std::make_unique<Running>(pki, Cases()[1], db.Dsn());
+        env = {{"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:" + std::to_string(authority->port)},
+               {"CANTDO_CUSTOMER_DB_DSN", platform->Dsn()}};
+      }
       Running r(pki, c, login.dsn(), env);
       INFO(r.child->Log());
       CHECK(r.WaitForHealth(HealthStatus::SERVING) == HealthStatus::SERVING);
@@ -187,6 +197,8 @@ TEST_CASE("a service whose certificate files are missing exits non-zero and says
                       {"CANTDO_TLS_KEY", dir.path() + "/nope.key"},
                       {"CANTDO_TLS_CA", dir.path() + "/ca.pem"},
                       {"CANTDO_DB_DSN", "host=127.0.0.1 port=1"},
+                      {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:1"},
+                      {"CANTDO_CUSTOMER_DB_DSN", "host=127.0.0.1 port=1"},
                       {"CANTDO_LISTEN", "127.0.0.1:0"}},
                      dir.path() + "/log");
   REQUIRE(child.Wait(absl::Seconds(30)) == std::optional<int>(1));

@@ -68,6 +68,10 @@ class WorkflowContext {
   const std::string& run_id() const;
   const std::string& workflow_type() const;
   const std::string& task_queue() const;
+  // Who started the run (WorkflowExecutionStarted.requester, e.g. the
+  // operator the gateway authenticated); "" if the starter named nobody.
+  // Valid once the workflow function runs.
+  const std::string& requester() const;
 
   // Schedules an activity; the future resolves with its result, or with its
   // final failure (retries exhausted, non-retryable, timed out: code
