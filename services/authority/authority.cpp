@@ -740,7 +740,18 @@ absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& calle
       }
       if (!reclaim) {
         LedgerRecord rec;
-        if (current) rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_DENIED, caller.principal(), current->proto);
+        if (current) {
+          rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_DENIED, caller.principal(), current->proto);
+        } else {
+          // No such grant: record what was attempted, so the attempt shows
+          // up under its workflow and action.
+          rec.action = act.action();
+          rec.resource = act.resource();
+          rec.workflow_id = act.workflow_id();
+          rec.run_id = act.run_id();
+          rec.step = act.step();
+          rec.parameters_hash = params.sha256;
+        }
         rec.kind = cv1::LEDGER_EVENT_KIND_GRANT_DENIED;
         rec.actor = caller.principal();
         rec.grant_id = req.grant_id();
