@@ -42,7 +42,12 @@ stack_up() {
   stack_down
   "$root/scripts/certs" "$certs" >/dev/null
   eval "$("$root/scripts/pg" env)"
-  psql -qtAc "SELECT 1 FROM pg_database WHERE datname='cantdo'" postgres | grep -q 1 || createdb cantdo
+  # Every stack starts from nothing: fresh databases and no pending
+  # requests at the provider (a stack left running by --keep is replaced).
+  dropdb --if-exists --force cantdo
+  dropdb --if-exists --force cantdo_demo
+  rm -f "$root/.local/idp/state/state.json"
+  createdb cantdo
   local admin_dsn="postgresql://postgres@127.0.0.1:$PGPORT/cantdo"
   "$build/tools/migrate/cantdo-migrate" --dsn="$admin_dsn" up >/dev/null
 
@@ -51,7 +56,7 @@ stack_up() {
   # worker logs in as a member of cantdo_demo_worker; refunds and erasure
   # need the short-lived logins the authority creates at claim time, for
   # which it gets a CREATEROLE connection (the cluster's superuser, in dev).
-  psql -qtAc "SELECT 1 FROM pg_database WHERE datname='cantdo_demo'" postgres | grep -q 1 || createdb cantdo_demo
+  createdb cantdo_demo
   local demo_admin_dsn="postgresql://postgres@127.0.0.1:$PGPORT/cantdo_demo"
   "$build/tools/demo-platform/cantdo-demo-platform" --dsn="$demo_admin_dsn" migrate >/dev/null
   "$build/tools/demo-platform/cantdo-demo-platform" --dsn="$demo_admin_dsn" seed --customers=1000 >/dev/null

@@ -1,5 +1,7 @@
 #include "gateway/gateway_app.hpp"
 
+#include "cantdo/offboarding/v1/offboarding.pb.h"
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +57,10 @@ void GatewayApp::RegisterOptions(Options& o) {
 }
 
 absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
+  // The workflows' input messages, linked in so that server reflection
+  // serves them: grpcurl encodes StartWorkflow's `input` (an Any) with the
+  // descriptor it fetches from here.
+  (void)offboarding::v1::OffboardingInput::descriptor();
   CANTDO_ASSIGN_OR_RETURN(auto types, ParseWorkflowTypes(config_.workflow_types));
   CallerDirectory directory;
   if (!config_.callers_file.empty()) {

@@ -13,6 +13,8 @@
 // RPC error.
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver.h>
+#include <google/protobuf/util/type_resolver_util.h>
 
 #include <fstream>
 #include <iostream>
@@ -84,6 +86,40 @@ int PrintRpcError(const grpc::Status& st) {
   }
   return 64 + code;
 }
+
+}  // namespace
+
+namespace {
+
+// Resolves type URLs against the server's descriptors, fetching by
+// reflection the file of any type not loaded yet (Any payloads).
+class LazyTypeResolver final : public pb::util::TypeResolver {
+ public:
+  explicit LazyTypeResolver(cantdo::grpcurl::ReflectionClient& reflection)
+      : reflection_(reflection),
+        inner_(pb::util::NewTypeResolverForDescriptorPool("type.googleapis.com", &reflection.pool())) {}
+  pb::util::Status ResolveMessageType(const std::string& url, pb::Type* type) override {
+    Fetch(url);
+    return inner_->ResolveMessageType(url, type);
+  }
+  pb::util::Status ResolveEnumType(const std::string& url, pb::Enum* type) override {
+    Fetch(url);
+    return inner_->ResolveEnumType(url, type);
+  }
+
+ private:
+  void Fetch(const std::string& url) {
+    const std::string name = url.substr(url.rfind('/') + 1);
+    const auto& pool = reflection_.pool();
+    if (pool.FindMessageTypeByName(name) == nullptr && pool.FindEnumTypeByName(name) == nullptr) {
+      (void)reflection_.Load(name);  // unknown to the server too: the parse reports it
+    }
+  }
+  cantdo::grpcurl::ReflectionClient& reflection_;
+  std::unique_ptr<pb::util::TypeResolver> inner_;
+};
+
+std::string TypeUrl(const std::string& full_name) { return "type.googleapis.com/" + full_name; }
 
 }  // namespace
 
@@ -187,22 +223,28 @@ int main(int argc, char** argv) {
 
   std::string data = a.has_data ? a.data : "{}";
   if (data == "@") data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  std::unique_ptr<pb::Message> request(reflection.factory().GetPrototype(md->input_type())->New());
+  // Any fields name their type by URL; the resolver fetches types the
+  // server knows but the method does not import (as grpcurl does).
+  LazyTypeResolver resolver(reflection);
+  std::string request;
   pb::util::JsonParseOptions parse_options;
-  if (auto st = pb::util::JsonStringToMessage(data, request.get(), parse_options); !st.ok()) {
+  if (auto st = pb::util::JsonToBinaryString(&resolver, TypeUrl(md->input_type()->full_name()), data, &request,
+                                             parse_options);
+      !st.ok()) {
     return Usage("bad request JSON for " + md->input_type()->full_name() + ": " + st.ToString());
   }
   pb::util::JsonPrintOptions print;
   print.add_whitespace = true;
   print.always_print_primitive_fields = a.emit_defaults;
-  const pb::Descriptor* out_type = md->output_type();
+  const std::string out_url = TypeUrl(md->output_type()->full_name());
   grpc::Status st = cantdo::grpcurl::GenericCall(
-      channel, absl::StrCat("/", sd->full_name(), "/", md->name()), {request->SerializeAsString()}, a.call,
+      channel, absl::StrCat("/", sd->full_name(), "/", md->name()), {request}, a.call,
       [&](const std::string& bytes) {
-        std::unique_ptr<pb::Message> resp(reflection.factory().GetPrototype(out_type)->New());
-        resp->ParseFromString(bytes);
         std::string json;
-        (void)pb::util::MessageToJsonString(*resp, &json, print);
+        if (auto printed = pb::util::BinaryToJsonString(&resolver, out_url, bytes, &json, print); !printed.ok()) {
+          std::cerr << "cantdo-grpcurl: cannot print the response as JSON: " << printed.ToString() << "\n";
+          return false;
+        }
         std::cout << json << std::flush;
         return true;
       });
