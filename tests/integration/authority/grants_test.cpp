@@ -17,7 +17,7 @@ absl::Status InsertRefundAs(const AuthorityHarness& h, const std::string& user, 
 
 }  // namespace
 
-TEST_CASE("claim releases a credential the target database honours; consume destroys it",
+TEST_CASE("claim releases a credential the target database honours, consume destroys it",
           "[integration][authority]") {
   AuthorityHarness h;
   // Without a grant, the service's own role cannot refund: a real refusal.

@@ -12,7 +12,7 @@ constexpr char kTasks[] = "SELECT count(*) FROM cantdo.workflow_tasks WHERE run_
 constexpr char kAdmittedEvents[] = "SELECT count(*) FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_type = 7";
 }  // namespace
 
-TEST_CASE("A start without the ops manager's approval never gets a task and refuses signals; approved, it is "
+TEST_CASE("A start without the ops manager's approval never gets a task and refuses signals, approved, it is "
           "admitted once even when the approval is delivered twice",
           "[integration][gateway]") {
   GatewayHarness h;
@@ -95,7 +95,7 @@ TEST_CASE("The grant is consumed and the run admitted in one transaction: no con
   CHECK(h.Count(kTasks, {started->execution().run_id()}) == 0);
 }
 
-TEST_CASE("A denied admission closes the run REJECTED; signals then find it closed", "[integration][gateway]") {
+TEST_CASE("A denied admission closes the run REJECTED, signals then find it closed", "[integration][gateway]") {
   GatewayHarness h;
   auto started = h.Start(GatewayHarness::Offboarding("offboard-denied"));
   REQUIRE(started.ok());

@@ -53,7 +53,7 @@ TEST_CASE("Unauthenticated and wrong-role calls get UNAUTHENTICATED and PERMISSI
   CHECK(GetReason(token_start.status()) == "CALLER_ROLE_MISMATCH");
 }
 
-TEST_CASE("Over its rate limit a caller gets RESOURCE_EXHAUSTED RATE_LIMITED; other callers do not",
+TEST_CASE("Over its rate limit a caller gets RESOURCE_EXHAUSTED RATE_LIMITED, other callers do not",
           "[integration][gateway]") {
   GatewayHarness h([](cantdo::gateway::GatewayConfig& c) {
     c.rate_limit = 1;

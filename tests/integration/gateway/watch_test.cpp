@@ -84,7 +84,7 @@ TEST_CASE("Watch delivers every event of a run in order as it commits, and resum
   CHECK(paged == expected);
 }
 
-TEST_CASE("A client that cancels its watch frees the stream; a rejected run's watch ends after the rejection",
+TEST_CASE("A client that cancels its watch frees the stream, a rejected run's watch ends after the rejection",
           "[integration][gateway]") {
   GatewayHarness h;
   auto started = h.Start(GatewayHarness::Offboarding("offboard-watch-2"));

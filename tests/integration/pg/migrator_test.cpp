@@ -34,7 +34,7 @@ std::vector<Migration> Sample() {
   };
 }
 
-TEST_CASE("Migrator applies every migration once; a second run is a no-op", "[integration][pg]") {
+TEST_CASE("Migrator applies every migration once, a second run is a no-op", "[integration][pg]") {
   TestDatabase db;
   auto conn = db.Connect();
   Migrator migrator(Sample());

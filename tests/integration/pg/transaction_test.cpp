@@ -178,7 +178,7 @@ TEST_CASE("Other errors roll back and are not retried", "[integration][pg]") {
   CHECK(QueryInt(*f.other, "SELECT balance FROM accounts WHERE id = 1") == 100);
 }
 
-TEST_CASE("Read-only transactions refuse writes; the deadline bounds statements", "[integration][pg]") {
+TEST_CASE("Read-only transactions refuse writes, the deadline bounds statements", "[integration][pg]") {
   Fixture f;
   TxOptions read_only;
   read_only.read_only = true;

@@ -22,7 +22,7 @@ const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 const absl::Duration kMax = absl::Seconds(30);
 }  // namespace
 
-TEST_CASE("authorization_pending keeps the interval; slow_down adds 5 s for good", "[unit][bridge]") {
+TEST_CASE("authorization_pending keeps the interval, slow_down adds 5 s for good", "[unit][bridge]") {
   auto d = DecidePoll(OAuthError("authorization_pending"), absl::Seconds(5), 0, kNow, kNow + absl::Minutes(1), kMax);
   CHECK(d.action == PollAction::kKeepWaiting);
   CHECK(d.interval == absl::Seconds(5));

@@ -42,7 +42,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("A client-credentials token is platform:<client_id>; a person's token is user:<iss>#<sub>",
+TEST_CASE("A client-credentials token is platform:<client_id>, a person's token is user:<iss>#<sub>",
           "[unit][gateway]") {
   CHECK(PrincipalFromClaims({{"client_id", "acme"}, {"sub", "acme"}, {"iss", kIssuer}}) == "platform:acme");
   CHECK(PrincipalFromClaims({{"client_id", "acme"}, {"iss", kIssuer}}) == "platform:acme");
@@ -60,7 +60,7 @@ TEST_CASE("Roles come from the claim (array or space-separated) and unknown name
   CHECK_FALSE(ParseCallers("[]").ok());
 }
 
-TEST_CASE("Certificates and bearer tokens map to principals and roles; bad or missing credentials are refused",
+TEST_CASE("Certificates and bearer tokens map to principals and roles, bad or missing credentials are refused",
           "[unit][gateway]") {
   Fixture f;
   SECTION("certificate: the SPIFFE id and the callers file's roles") {

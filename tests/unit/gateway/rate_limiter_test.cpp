@@ -8,7 +8,7 @@ using cantdo::GetMetadata;
 using cantdo::GetReason;
 using cantdo::gateway::RateLimiter;
 
-TEST_CASE("A caller gets its burst at once, then the rate; over it RESOURCE_EXHAUSTED RATE_LIMITED",
+TEST_CASE("A caller gets its burst at once, then the rate, over it RESOURCE_EXHAUSTED RATE_LIMITED",
           "[unit][gateway]") {
   FakeClock clock;
   RateLimiter limiter(clock, /*rate=*/2, /*burst=*/3);
@@ -30,7 +30,7 @@ TEST_CASE("A caller gets its burst at once, then the rate; over it RESOURCE_EXHA
   CHECK_FALSE(limiter.Admit("platform:a").ok());
 }
 
-TEST_CASE("Rate 0 disables limiting; the bucket table stays bounded", "[unit][gateway]") {
+TEST_CASE("Rate 0 disables limiting, the bucket table stays bounded", "[unit][gateway]") {
   FakeClock clock;
   RateLimiter off(clock, 0, 1);
   for (int i = 0; i < 1000; ++i) REQUIRE(off.Admit("x").ok());

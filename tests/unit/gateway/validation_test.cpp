@@ -44,7 +44,7 @@ TEST_CASE("Field checks name the field that is wrong", "[unit][gateway]") {
   CHECK(FieldOf(ValidatePlatformAction(a, "action")) == "action.step");
 }
 
-TEST_CASE("Retried starts name the same run; workflow types parse as type=queue", "[unit][gateway]") {
+TEST_CASE("Retried starts name the same run, workflow types parse as type=queue", "[unit][gateway]") {
   CHECK(RunIdFor("wf", "req-1") == RunIdFor("wf", "req-1"));
   CHECK(RunIdFor("wf", "req-1") != RunIdFor("wf", "req-2"));
   CHECK(RunIdFor("wf", "req-1") != RunIdFor("wf2", "req-1"));
