@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PG_BIN = os.environ.get("CANTDO_PG_BIN", "/usr/lib/postgresql/15/bin")
-BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked"]
+BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked", "gateway_start"]
 
 
 def log(msg):
@@ -216,6 +216,105 @@ def engine_parked(args, smoke):
             "goal": {"runs": runs, "rss_mib": r["rss_mib_peak"], "met": runs >= 100000 and r["rss_mib_peak"] < 200}}
 
 
+def pgbench_gateway_start(dsn, rate, duration, warmup, runs, clients):
+    """The baseline: bench/pgbench/gateway_start.sql with pgbench --rate.
+
+    Run against the database gateway_start leaves behind (same schema, same
+    rows). pgbench schedules script runs at `rate` (Poisson arrivals) on
+    `clients` connections; its per-transaction log gives each script run's
+    latency and its schedule lag, so latency here is also measured from the
+    scheduled start (lag + execution), as in the C++ benchmark. Script runs
+    scheduled in the warm-up are not counted.
+    """
+    each = []
+    for run in range(runs):
+        tmp = tempfile.mkdtemp(prefix="cantdo-pgbench-")
+        cmd = [f"{PG_BIN}/pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
+               "--rate", str(rate), "-T", str(max(1, round(duration + warmup))),
+               "-f", os.path.join(HERE, "pgbench/gateway_start.sql"), "-l", "--log-prefix", os.path.join(tmp, "log"), dsn]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            shutil.rmtree(tmp)
+            raise SystemExit(f"pgbench gateway_start baseline failed:\n{out.stdout}\n{out.stderr}")
+        rows = []  # (scheduled start s, latency from schedule ms)
+        for path in glob.glob(os.path.join(tmp, "log*")):
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    lat_us, epoch, us = int(parts[2]), int(parts[4]), int(parts[5])
+                    lag_us = int(parts[6]) if len(parts) > 6 else 0
+                    end = epoch + us / 1e6
+                    rows.append((end - (lat_us + lag_us) / 1e6, (lat_us + lag_us) / 1000.0))
+        shutil.rmtree(tmp)
+        t0 = min(r[0] for r in rows) + warmup
+        lat = sorted(r[1] for r in rows if t0 <= r[0] < t0 + duration)
+        r = {"offered_rate": rate, "seconds": duration, "done": len(lat), "achieved_rate": len(lat) / duration,
+             "p50_ms": percentile(lat, 0.50), "p99_ms": percentile(lat, 0.99), "max_ms": lat[-1] if lat else 0.0}
+        log(f"pgbench gateway_start run={run + 1} rate={rate}/s achieved={r['achieved_rate']:.1f}/s "
+            f"p50={r['p50_ms']:.2f}ms p99={r['p99_ms']:.2f}ms max={r['max_ms']:.2f}ms")
+        each.append(r)
+    return {"benchmark": "pgbench_gateway_start", "script": "bench/pgbench/gateway_start.sql", "mode": "prepared",
+            "clients": clients, "rate": rate, "duration_s": duration, "warmup_s": warmup,
+            "achieved_rate": statistics.median(r["achieved_rate"] for r in each),
+            "p50_ms": statistics.median(r["p50_ms"] for r in each),
+            "p99_ms": statistics.median(r["p99_ms"] for r in each),
+            "max_ms": statistics.median(r["max_ms"] for r in each), "runs": each}
+
+
+def gateway_start(args, duration, warmup, runs, smoke):
+    """Ours (bench/gateway_start.cpp: offered rate, then the search for the
+    highest rate with p99 under the goal), then pgbench at the offered rate
+    on the database ours left behind."""
+    binary = os.path.join(args.build_dir, "bench", "gateway_start")
+    rate = 50 if smoke else args.rate
+    cmd = [binary, "--dsn", args.dsn, "--rate", str(rate), "--duration", str(duration), "--warmup", str(warmup),
+           "--runs", str(runs), "--pool-size", str(args.pool_size), "--p99-goal-ms", "70",
+           "--max-rate", str(2 * rate if smoke else args.max_rate), "--search-steps", "0" if smoke else "3"]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        if line.startswith("gateway_start:") or out.returncode != 0:
+            print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed ({out.returncode})")
+    ours = json.loads(out.stdout)
+    base = pgbench_gateway_start(args.dsn.rsplit("/", 1)[0] + "/cantdo_bench_gateway", rate, duration, warmup, runs,
+                                 clients=16)
+    psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_gateway WITH (FORCE)")
+    o = ours["offered"]
+    row = {"offered_rate": rate, "ours_achieved_rate": o["achieved_rate"], "ours_p50_ms": o["p50_ms"],
+           "ours_p99_ms": o["p99_ms"], "ours_max_ms": o["max_ms"], "ours_errors": o["errors"],
+           "pgbench_achieved_rate": base["achieved_rate"], "pgbench_p50_ms": base["p50_ms"],
+           "pgbench_p99_ms": base["p99_ms"], "pgbench_max_ms": base["max_ms"],
+           "p99_ratio": o["p99_ms"] / base["p99_ms"] if base["p99_ms"] else None,
+           "highest_rate_held": ours["search"]["highest_rate_held"],
+           "lowest_rate_missed": ours["search"]["lowest_rate_missed"]}
+    goal = {"offered_rate": rate, "p99_ms": o["p99_ms"], "highest_rate_held": row["highest_rate_held"],
+            "met": bool(o["errors"] == 0 and o["p99_ms"] < 70)}
+    return {"name": "gateway_start", "rows": [row], "goal": goal, "ours": ours, "baseline": base}
+
+
+def print_gateway_table(result):
+    r = result["rows"][0]
+    print(f"\ngateway_start: StartWorkflow, open loop at a fixed offered rate (median of runs; latency from the "
+          f"scheduled send, ms)")
+    hdr = ("offered/s", "ours done/s", "ours p50", "ours p99", "ours max", "pgb done/s", "pgb p50", "pgb p99",
+           "pgb max", "p99 ratio")
+    print("  ".join(f"{h:>11}" for h in hdr))
+    vals = (r["offered_rate"], r["ours_achieved_rate"], r["ours_p50_ms"], r["ours_p99_ms"], r["ours_max_ms"],
+            r["pgbench_achieved_rate"], r["pgbench_p50_ms"], r["pgbench_p99_ms"], r["pgbench_max_ms"],
+            r["p99_ratio"] or 0)
+    print("  ".join(f"{v:>11}" if isinstance(v, int) else f"{v:>11.2f}" for v in vals))
+    if r["ours_errors"]:
+        print(f"  warning: {r['ours_errors']} failed calls")
+    trials = ", ".join(f"{t['offered_rate']:g}/s: p99 {t['p99_ms']:.1f} ms" + (f" ({t['errors']} errors)" if t["errors"] else "")
+                       for t in result["ours"]["search"]["trials"])
+    print(f"search for the highest rate with p99 < 70 ms: held {r['highest_rate_held']:g}/s, missed "
+          f"{r['lowest_rate_missed']:g}/s (trials: {trials or 'none'})")
+    g = result["goal"]
+    print(f"goal (p99 < 70 ms at {g['offered_rate']:g}/s): {'MET' if g['met'] else 'NOT MET'} (p99 {g['p99_ms']:.2f} ms; "
+          f"highest rate held {g['highest_rate_held']:g}/s)")
+
+
 def print_engine_table(result):
     print(f"\n{result['name']}: three no-op activities per workflow vs DBOS Transact (median of runs; ms)")
     hdr = ("in flight", "ours wf/s", "dbos wf/s", "ratio", "ours p50", "ours p99", "dbos p50", "dbos p99",
@@ -233,6 +332,9 @@ def print_engine_table(result):
 
 
 def print_table(result):
+    if result["name"] == "gateway_start":
+        print_gateway_table(result)
+        return
     if result["name"] == "engine_three_step":
         print_engine_table(result)
         return
@@ -298,6 +400,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--pool-size", type=int, default=8)
     p.add_argument("--parked-runs", type=int, default=100000)
+    p.add_argument("--rate", type=float, default=500.0, help="gateway_start: offered StartWorkflow rate per second")
+    p.add_argument("--max-rate", type=float, default=4000.0, help="gateway_start: upper bound of the rate search")
     p.add_argument("--command", default="")
     args = p.parse_args()
     names = args.names or BENCHMARKS
@@ -320,6 +424,8 @@ def main():
             r = engine_replay(args, args.smoke)
         elif n == "engine_parked":
             r = engine_parked(args, args.smoke)
+        elif n == "gateway_start":
+            r = gateway_start(args, duration, warmup, runs, args.smoke)
         doc["benchmarks"].append(r)
         print_table(r)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

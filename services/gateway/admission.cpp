@@ -84,17 +84,37 @@ absl::Status Admission::Process(const std::string& workflow_id, const std::strin
 
 absl::Status Admission::ProcessApproval(const std::string& approval_id) {
   std::string workflow_id, run_id;
+  int64_t state = 0;
   {
     CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
     CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                            conn->Exec("SELECT workflow_id, run_id::text FROM cantdo.workflow_runs"
-                                       " WHERE admission_approval_id = $1 AND state = 1",
-                                       {pg::TextParam(approval_id)}));
+                            conn->Exec("SELECT workflow_id, run_id::text, state FROM cantdo.workflow_runs"
+                                       " WHERE admission_approval_id = $1 AND state IN ($2, $3)",
+                                       {pg::TextParam(approval_id),
+                                        pg::Int64Param(workflow::v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION),
+                                        pg::Int64Param(workflow::v1::WORKFLOW_EXECUTION_STATE_CANCELLED)}));
     if (r.Rows() == 0) return absl::OkStatus();  // not an admission, or already handled
     CANTDO_ASSIGN_OR_RETURN(workflow_id, r.GetString(0, 0));
     CANTDO_ASSIGN_OR_RETURN(run_id, r.GetString(0, 1));
+    CANTDO_ASSIGN_OR_RETURN(state, r.GetInt64(0, 2));
   }
+  if (state == workflow::v1::WORKFLOW_EXECUTION_STATE_CANCELLED) return RevokeLateAdmission(run_id, approval_id);
   return Process(workflow_id, run_id, approval_id);
+}
+
+absl::Status Admission::RevokeLateAdmission(const std::string& run_id, const std::string& approval_id) {
+  av1::GetApprovalRequest get;
+  get.set_approval_id(approval_id);
+  CANTDO_ASSIGN_OR_RETURN(av1::GetApprovalResponse got, authority_.GetApproval(get));
+  const cv1::GrantState grant = got.grant().state();
+  if (got.approval().state() != cv1::APPROVAL_STATE_APPROVED ||
+      (grant != cv1::GRANT_STATE_ISSUED && grant != cv1::GRANT_STATE_CLAIMED)) {
+    return absl::OkStatus();
+  }
+  CANTDO_RETURN_IF_ERROR(run_grants_.Revoke(got.grant().grant_id(), "the run was cancelled before admission", ""));
+  log::Info("admission grant of a cancelled run revoked",
+            {{"run_id", run_id}, {"approval_id", approval_id}, {"grant_id", got.grant().grant_id()}});
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> Admission::Sweep(int limit) {

@@ -10,6 +10,13 @@
 // EXPIRED, INVALID or CANCELLED approval (or a grant that expired or was
 // revoked before it could be claimed) closes the run REJECTED.
 //
+// A run cancelled while pending admission is closed at once; the authority
+// has no way to withdraw its approval request, so when that approval is
+// approved anyway, ProcessApproval revokes the grant it produced (and even
+// unrevoked it could admit nothing: the authority refuses to consume an
+// admission grant for a closed run). A missed notification leaves such a
+// grant ISSUED until it expires; the sweep looks at pending runs only.
+//
 // Every step is safe to repeat and to run concurrently from several gateway
 // replicas: the claim is conditional and re-claimable with the same key,
 // the consume is idempotent for the same outcome digest, admission and
@@ -31,6 +38,7 @@
 #include "cantdo/pg/pool.hpp"
 #include "cantdo/workflow/client.hpp"
 #include "gateway/authority_client.hpp"
+#include "gateway/run_grants.hpp"
 
 namespace cantdo::gateway {
 
@@ -47,7 +55,8 @@ class Admission {
   // the approval's state. OK when there is nothing to do yet.
   absl::Status Process(const std::string& workflow_id, const std::string& run_id, const std::string& approval_id);
 
-  // The same for the pending run gated by `approval_id`, if any.
+  // The same for the pending run gated by `approval_id`, if any; for a run
+  // cancelled while pending, revokes the approval's grant if one was issued.
   absl::Status ProcessApproval(const std::string& approval_id);
 
   // Process() for up to `limit` pending runs, oldest first. Returns how
@@ -55,11 +64,13 @@ class Admission {
   absl::StatusOr<int> Sweep(int limit = 200);
 
  private:
+  absl::Status RevokeLateAdmission(const std::string& run_id, const std::string& approval_id);
   absl::Status Reject(const std::string& workflow_id, const std::string& run_id, const std::string& approval_id,
                       common::v1::ErrorReason reason, const std::string& message);
 
   pg::Pool& pool_;
   const AuthorityClient& authority_;
+  const RunGrants run_grants_{authority_};
   const workflow::WorkflowClient& workflows_;
 };
 

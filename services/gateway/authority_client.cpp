@@ -39,6 +39,10 @@ absl::StatusOr<av1::ConsumeGrantResponse> AuthorityClient::ConsumeGrant(const av
   return Call<av1::ConsumeGrantRequest, av1::ConsumeGrantResponse>(&av1::AuthorityService::StubInterface::ConsumeGrant,
                                                                    req);
 }
+absl::StatusOr<av1::RevokeGrantResponse> AuthorityClient::RevokeGrant(const av1::RevokeGrantRequest& req) const {
+  return Call<av1::RevokeGrantRequest, av1::RevokeGrantResponse>(&av1::AuthorityService::StubInterface::RevokeGrant,
+                                                                 req);
+}
 absl::StatusOr<av1::ListLedgerEntriesResponse> AuthorityClient::ListLedgerEntries(
     const av1::ListLedgerEntriesRequest& req) const {
   return Call<av1::ListLedgerEntriesRequest, av1::ListLedgerEntriesResponse>(

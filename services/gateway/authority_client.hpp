@@ -27,6 +27,7 @@ class AuthorityClient {
   absl::StatusOr<authority::v1::GetApprovalResponse> GetApproval(const authority::v1::GetApprovalRequest& req) const;
   absl::StatusOr<authority::v1::ClaimGrantResponse> ClaimGrant(const authority::v1::ClaimGrantRequest& req) const;
   absl::StatusOr<authority::v1::ConsumeGrantResponse> ConsumeGrant(const authority::v1::ConsumeGrantRequest& req) const;
+  absl::StatusOr<authority::v1::RevokeGrantResponse> RevokeGrant(const authority::v1::RevokeGrantRequest& req) const;
   absl::StatusOr<authority::v1::ListLedgerEntriesResponse> ListLedgerEntries(
       const authority::v1::ListLedgerEntriesRequest& req) const;
   absl::StatusOr<authority::v1::VerifyLedgerResponse> VerifyLedger(const authority::v1::VerifyLedgerRequest& req) const;

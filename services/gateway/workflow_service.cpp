@@ -436,11 +436,30 @@ absl::Status WorkflowServiceImpl::Watch(::grpc::ServerContext& ctx, const v1::Wa
     CANTDO_RETURN_IF_ERROR(ValidateRunId(req->run_id(), "run_id", false));
     CANTDO_RETURN_IF_ERROR(ValidateText(req->reason(), "reason", true, 1024));
     CANTDO_RETURN_IF_ERROR(ValidateKey(req->request_id(), "request_id", false));
-    return pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
       CANTDO_RETURN_IF_ERROR(workflows_.Cancel(tx, req->workflow_id(), req->run_id(), req->reason(), caller.principal));
       CANTDO_ASSIGN_OR_RETURN(*resp->mutable_execution(), workflows_.Describe(tx, req->workflow_id(), req->run_id()));
       return absl::OkStatus();
-    });
+    }));
+    // The cancel is committed; now its grants. Repeated by every retry (the
+    // cancel itself is then a no-op), so a failure here loses nothing.
+    const std::string& run_id = resp->execution().run_id();
+    auto revoked = run_grants_.RevokeAll(req->workflow_id(), run_id, absl::StrCat("workflow run cancelled: ", req->reason()),
+                                         caller.principal);
+    if (!revoked.ok()) {
+      log::Warn("run cancelled, its grants not all revoked",
+                {{"workflow_id", req->workflow_id()}, {"run_id", run_id}, {"error", revoked.status().ToString()}});
+      absl::Status s = Unavailable("DEPENDENCY_UNAVAILABLE",
+                                   absl::StrCat("the cancel is recorded but the run's grants could not all be revoked; "
+                                                "retry CancelWorkflow: ", revoked.status().message()));
+      s = WithMetadata(std::move(s), "dependency", "authority");
+      return WithMetadata(std::move(s), "cancel_recorded", "true");
+    }
+    if (*revoked > 0) {
+      log::Info("grants of a cancelled run revoked",
+                {{"workflow_id", req->workflow_id()}, {"run_id", run_id}, {"grants", *revoked}});
+    }
+    return absl::OkStatus();
   });
 }
 

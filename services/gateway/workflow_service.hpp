@@ -15,6 +15,12 @@
 // An approval whose run could not be created (a concurrent start won the
 // workflow id) gates nothing: when decided, the admission loop finds no
 // pending run for it and its grant expires unused.
+//
+// CancelWorkflow commits the cancel first, then revokes the run's
+// unconsumed grants through the authority (RunGrants). A failure to revoke
+// does not undo the cancel: the call fails UNAVAILABLE
+// (DEPENDENCY_UNAVAILABLE, metadata cancel_recorded = "true") and a retry,
+// which finds the cancel already recorded, revokes what is left.
 
 #include <atomic>
 #include <map>
@@ -28,6 +34,7 @@
 #include "gateway/admission.hpp"
 #include "gateway/authority_client.hpp"
 #include "gateway/call_guard.hpp"
+#include "gateway/run_grants.hpp"
 
 namespace cantdo::gateway {
 
@@ -76,6 +83,7 @@ class WorkflowServiceImpl final : public v1::WorkflowService::Service {
   const CallGuard& guard_;
   pg::Pool& pool_;
   const AuthorityClient& authority_;
+  const RunGrants run_grants_{authority_};
   Admission& admission_;
   const workflow::WorkflowClient& workflows_;
   const WorkflowServiceOptions options_;
