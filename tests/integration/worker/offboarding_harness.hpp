@@ -250,6 +250,26 @@ class OffboardingHarness {
     return {};
   }
 
+  // Waits until the workflow has no task or activity in flight (it waits on
+  // a timer or a signal), so moving the fake clock expires no lease of an
+  // activity that is still running.
+  void WaitParked(const std::string& workflow_id, absl::Duration timeout = absl::Seconds(60)) {
+    auto conn = db.Connect();
+    const absl::Time until = absl::Now() + timeout;
+    for (;;) {
+      auto r = conn->Exec(
+          "SELECT (SELECT count(*) FROM cantdo.activity_tasks a JOIN cantdo.workflow_runs w USING (run_id) "
+          "        WHERE w.workflow_id = $1) + "
+          "       (SELECT count(*) FROM cantdo.workflow_tasks t JOIN cantdo.workflow_runs w USING (run_id) "
+          "        WHERE w.workflow_id = $1)",
+          {workflow_id});
+      REQUIRE(r.ok());
+      if (*r->GetInt64(0, 0) == 0) return;
+      if (absl::Now() > until) FAIL("run " << workflow_id << " never parked");
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+
   // The approval the run asked for at `step`, once it exists.
   std::string WaitApproval(const std::string& workflow_id, const std::string& step,
                            absl::Duration timeout = absl::Seconds(60)) {

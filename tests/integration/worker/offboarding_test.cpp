@@ -228,10 +228,12 @@ TEST_CASE("offboarding: an approval nobody decides is asked again, then the run 
   const std::string customer = demo::CustomerId(4);
   h.Start("offb-expires", customer);
   const std::string first = h.WaitApproval("offb-expires", "issue_refund");
+  h.WaitParked("offb-expires");
   h.clock.Advance(absl::Hours(1) + absl::Minutes(2));
   h.worker.engine()->Wake();
   const std::string second = h.WaitApproval("offb-expires", "issue_refund.attempt2");
   CHECK(first != second);
+  h.WaitParked("offb-expires");
   h.clock.Advance(absl::Hours(1) + absl::Minutes(2));
   h.worker.engine()->Wake();
   auto closed = h.WaitClosed("offb-expires");
