@@ -30,6 +30,7 @@
 #include "cantdo/workflow/payload.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "support/child_process.hpp"
+#include "support/demo_login.hpp"
 #include "support/dev_idp.hpp"
 #include "support/login_role.hpp"
 #include "support/service_process.hpp"
@@ -59,24 +60,7 @@ inline constexpr char kDpo[] = "auth0|dpo";
 inline constexpr char kNoRole[] = "auth0|no-role";
 inline constexpr int kCustomers = 1000;
 
-// A login on the demo platform, member of one of its groups.
-class DemoLogin {
- public:
-  DemoLogin(const TestDatabase& demo, const std::string& group) : name_(demo.Name() + "_" + group.substr(0, 12)) {
-    auto admin = TestDatabase::ConnectAdmin();
-    REQUIRE(admin->Exec("CREATE ROLE " + name_ + " LOGIN IN ROLE " + group).ok());
-    dsn_ = demo.Dsn() + " user=" + name_;
-  }
-  ~DemoLogin() {
-    auto admin = TestDatabase::ConnectAdmin();
-    (void)admin->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + name_ + "'");
-    (void)admin->Exec("DROP ROLE IF EXISTS " + name_);
-  }
-  const std::string& dsn() const { return dsn_; }
-
- private:
-  std::string name_, dsn_;
-};
+using cantdo::testing::DemoLogin;
 
 struct StackOptions {
   // How long an approver has before the worker asks again (the provider

@@ -25,6 +25,7 @@
 #include "cantdo/workflow/client.hpp"
 #include "cantdo/workflow/payload.hpp"
 #include "support/child_process.hpp"
+#include "support/demo_login.hpp"
 #include "support/login_role.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
@@ -56,24 +57,7 @@ class OffboardingFakeBridge final : public cantdo::bridge::v1::CibaBridgeService
   }
 };
 
-// A login on the demo platform, member of one of its groups.
-class DemoLogin {
- public:
-  DemoLogin(const TestDatabase& demo, const std::string& group) : name_(demo.Name() + "_" + group.substr(0, 12)) {
-    auto admin = TestDatabase::ConnectAdmin();
-    REQUIRE(admin->Exec("CREATE ROLE " + name_ + " LOGIN IN ROLE " + group).ok());
-    dsn_ = demo.Dsn() + " user=" + name_;
-  }
-  ~DemoLogin() {
-    auto admin = TestDatabase::ConnectAdmin();
-    (void)admin->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + name_ + "'");
-    (void)admin->Exec("DROP ROLE IF EXISTS " + name_);
-  }
-  const std::string& dsn() const { return dsn_; }
-
- private:
-  std::string name_, dsn_;
-};
+using cantdo::testing::DemoLogin;
 
 class OffboardingHarness {
  public:
