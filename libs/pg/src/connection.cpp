@@ -2,12 +2,14 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "cantdo/base/status.hpp"
@@ -66,7 +68,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_vie
 
   PGconn* raw = PQconnectStartParams(keywords, values, /*expand_dbname=*/1);
   if (raw == nullptr) return absl::ResourceExhaustedError("libpq could not allocate a connection");
-  std::unique_ptr<Connection> conn(new Connection(raw));
+  std::unique_ptr<Connection> conn(new Connection(raw, options.prepare_statements));
   if (PQstatus(raw) == CONNECTION_BAD) {
     return absl::UnavailableError(absl::StrCat("cannot connect to postgres: ", TrimMessage(PQerrorMessage(raw))));
   }
@@ -97,36 +99,213 @@ absl::StatusOr<Result> Connection::Exec(absl::string_view sql, const std::vector
   return ExecParams(sql, params.data(), params.size());
 }
 
-absl::StatusOr<Result> Connection::ExecParams(absl::string_view sql, const Param* params, size_t count) {
-  std::string query(sql);
-  std::vector<const char*> values(count);
+namespace {
+
+// At most this many prepared statements per connection; statements beyond
+// run unprepared. Our SQL is fixed text per call site, so this is a guard
+// against a caller that builds SQL dynamically, not a working limit.
+constexpr size_t kMaxPreparedStatements = 512;
+
+absl::Status CheckParams(const Param* params, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     if (params[i] && params[i]->find('\0') != std::string::npos) {
       // Postgres text cannot hold NUL; libpq would silently truncate.
       return absl::InvalidArgumentError(absl::StrCat("parameter $", i + 1, " contains a NUL byte"));
     }
-    values[i] = params[i] ? params[i]->c_str() : nullptr;
   }
-  PGresult* raw = PQexecParams(conn_, query.c_str(), static_cast<int>(count), /*paramTypes=*/nullptr,
-                               values.data(), /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
-                               /*resultFormat=*/0);
-  Result result(raw);
+  return absl::OkStatus();
+}
+
+std::vector<const char*> Values(const std::vector<Param>& params) {
+  std::vector<const char*> values(params.size());
+  for (size_t i = 0; i < params.size(); ++i) values[i] = params[i] ? params[i]->c_str() : nullptr;
+  return values;
+}
+
+// OK for the statuses a statement can end with.
+absl::Status CheckResult(const PGresult* raw, PGconn* conn) {
   switch (raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
     case PGRES_EMPTY_QUERY:
-      return result;
+      return absl::OkStatus();
     case PGRES_FATAL_ERROR:
     case PGRES_NONFATAL_ERROR:
-      return StatusFromResult(raw, conn_);
+      return StatusFromResult(raw, conn);
     default:
       return absl::UnimplementedError(
           absl::StrCat("unsupported result status ", PQresStatus(PQresultStatus(raw)), " (COPY is not supported)"));
   }
 }
 
+// The server forgot a prepared statement (26000), or its plan can no longer
+// return the shape it was prepared with after a schema change (0A000,
+// "cached plan must not change result type"): prepare it again.
+bool IsStalePrepared(const absl::Status& status) {
+  std::string state = SqlStateOf(status);
+  return state == "26000" ||
+         (state == "0A000" && absl::StrContains(status.message(), "cached plan must not change result type"));
+}
+
+}  // namespace
+
+Connection::PreparedName Connection::NameFor(const std::string& sql, size_t param_count) {
+  if (!prepare_statements_ || param_count == 0) return {};
+  auto it = prepared_.find(sql);
+  if (it != prepared_.end()) return {it->second, false};
+  if (prepared_.size() >= kMaxPreparedStatements) return {};
+  return {absl::StrCat("cantdo_", ++statement_names_), true};
+}
+
+absl::StatusOr<Result> Connection::ExecParams(absl::string_view sql, const Param* params, size_t count) {
+  CANTDO_RETURN_IF_ERROR(CheckParams(params, count));
+  Statement statement{std::string(sql), std::vector<Param>(params, params + count)};
+  if (!deferred_.empty()) return RunPipeline(&statement);
+  PreparedName name = NameFor(statement.sql, count);
+  std::vector<const char*> values = Values(statement.params);
+  if (name.name.empty()) {
+    ++round_trips_;
+    Result result(PQexecParams(conn_, statement.sql.c_str(), static_cast<int>(count), /*paramTypes=*/nullptr,
+                               values.data(), /*paramLengths=*/nullptr, /*paramFormats=*/nullptr,
+                               /*resultFormat=*/0));
+    CANTDO_RETURN_IF_ERROR(CheckResult(result.native_handle(), conn_));
+    return result;
+  }
+  if (name.needs_prepare) {
+    ++round_trips_;
+    Result prepared(PQprepare(conn_, name.name.c_str(), statement.sql.c_str(), static_cast<int>(count), nullptr));
+    CANTDO_RETURN_IF_ERROR(CheckResult(prepared.native_handle(), conn_));
+    prepared_.emplace(statement.sql, name.name);
+  }
+  ++round_trips_;
+  Result result(PQexecPrepared(conn_, name.name.c_str(), static_cast<int>(count), values.data(),
+                               /*paramLengths=*/nullptr, /*paramFormats=*/nullptr, /*resultFormat=*/0));
+  absl::Status status = CheckResult(result.native_handle(), conn_);
+  if (!status.ok() && IsStalePrepared(status)) {
+    // Forget it (the next use prepares it under a new name); outside a
+    // transaction nothing was lost, so run it once more now.
+    prepared_.erase(statement.sql);
+    if (transaction_state() == TransactionState::kIdle) return ExecParams(sql, params, count);
+  }
+  CANTDO_RETURN_IF_ERROR(status);
+  return result;
+}
+
+absl::Status Connection::Defer(absl::string_view sql, std::vector<Param> params) {
+  CANTDO_RETURN_IF_ERROR(CheckParams(params.data(), params.size()));
+  deferred_.push_back(Statement{std::string(sql), std::move(params)});
+  return absl::OkStatus();
+}
+
+absl::Status Connection::Flush() {
+  if (deferred_.empty()) return absl::OkStatus();
+  return RunPipeline(nullptr).status();
+}
+
+absl::Status Connection::DeferBegin(absl::string_view begin_sql) {
+  CANTDO_RETURN_IF_ERROR(Defer(begin_sql));
+  begin_deferred_ = true;
+  return absl::OkStatus();
+}
+
+void Connection::DiscardDeferred() {
+  deferred_.clear();
+  begin_deferred_ = false;
+}
+
+absl::Status Connection::AbandonPipeline(absl::string_view what) {
+  absl::Status error = ErrorFromConnection(what);
+  // Part of the batch may have reached the server without its Sync. Cut the
+  // connection so the server rolls that back instead of running a partial
+  // batch; libpq then reports the connection bad and the pool replaces it.
+  ::shutdown(PQsocket(conn_), SHUT_RDWR);
+  (void)PQconsumeInput(conn_);
+  return error;
+}
+
+absl::StatusOr<Result> Connection::RunPipeline(const Statement* last) {
+  std::vector<Statement> batch;
+  batch.swap(deferred_);
+  begin_deferred_ = false;  // from here on the server's state is the truth
+  if (last != nullptr) batch.push_back(*last);
+
+  // What each command sent is, in the order its results come back.
+  struct Command {
+    size_t statement;      // index into batch
+    bool prepare = false;  // the PREPARE of statement `statement`
+    std::string name;
+  };
+  std::vector<Command> commands;
+  if (PQenterPipelineMode(conn_) != 1) return ErrorFromConnection("cannot enter pipeline mode");
+  ++round_trips_;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Statement& st = batch[i];
+    const int n = static_cast<int>(st.params.size());
+    std::vector<const char*> values = Values(st.params);
+    // A statement twice in one batch is prepared once.
+    PreparedName name;
+    bool queued = false;
+    for (const Command& c : commands) {
+      if (c.prepare && batch[c.statement].sql == st.sql) {
+        name = {c.name, false};
+        queued = true;
+      }
+    }
+    if (!queued) name = NameFor(st.sql, st.params.size());
+    int ok = 1;
+    if (name.needs_prepare) {
+      ok = PQsendPrepare(conn_, name.name.c_str(), st.sql.c_str(), n, nullptr);
+      commands.push_back({i, true, name.name});
+    }
+    if (ok == 1) {
+      ok = name.name.empty()
+               ? PQsendQueryParams(conn_, st.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
+               : PQsendQueryPrepared(conn_, name.name.c_str(), n, values.data(), nullptr, nullptr, 0);
+      commands.push_back({i, false, name.name});
+    }
+    if (ok != 1) return AbandonPipeline("cannot send statement");
+  }
+  if (PQpipelineSync(conn_) != 1) return AbandonPipeline("cannot send pipeline");
+
+  // Each command's results end with a NULL; the sync point ends the batch.
+  absl::Status first_error;
+  std::optional<Result> last_result;
+  size_t index = 0;
+  for (;;) {
+    PGresult* raw = PQgetResult(conn_);
+    if (raw == nullptr) {
+      if (PQstatus(conn_) == CONNECTION_BAD) return ErrorFromConnection("connection lost");
+      if (index < commands.size()) ++index;
+      continue;
+    }
+    Result result(raw);
+    const ExecStatusType status = PQresultStatus(raw);
+    if (status == PGRES_PIPELINE_SYNC) break;
+    if (index >= commands.size()) continue;  // nothing of ours; drained
+    const Command& command = commands[index];
+    if (status == PGRES_PIPELINE_ABORTED) continue;  // an earlier command failed
+    absl::Status st = CheckResult(raw, conn_);
+    if (!st.ok()) {
+      if (first_error.ok()) first_error = st;
+      if (command.prepare || IsStalePrepared(st)) prepared_.erase(batch[command.statement].sql);
+      continue;
+    }
+    if (command.prepare) {
+      prepared_.emplace(batch[command.statement].sql, command.name);
+    } else if (last != nullptr && command.statement + 1 == batch.size()) {
+      last_result.emplace(std::move(result));
+    }
+  }
+  if (PQexitPipelineMode(conn_) != 1) return ErrorFromConnection("cannot leave pipeline mode");
+  if (!first_error.ok()) return first_error;
+  if (!last_result) return Result(nullptr);
+  return *std::move(last_result);
+}
+
 absl::Status Connection::ExecScript(absl::string_view sql) {
+  CANTDO_RETURN_IF_ERROR(Flush());
   std::string script(sql);
+  ++round_trips_;
   if (!PQsendQuery(conn_, script.c_str())) return ErrorFromConnection("cannot send script");
   absl::Status first_error;
   // Drain every result so the connection is ready for the next command.
@@ -164,7 +343,7 @@ absl::Status Connection::Ping() {
 TransactionState Connection::transaction_state() const {
   switch (PQtransactionStatus(conn_)) {
     case PQTRANS_IDLE:
-      return TransactionState::kIdle;
+      return begin_deferred_ ? TransactionState::kInTransaction : TransactionState::kIdle;
     case PQTRANS_ACTIVE:
       return TransactionState::kActive;
     case PQTRANS_INTRANS:

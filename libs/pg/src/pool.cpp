@@ -51,7 +51,7 @@ Pool::~Pool() {
 absl::StatusOr<std::unique_ptr<Connection>> Pool::Open(absl::Time deadline) {
   absl::Duration timeout = std::min(options_.connect_timeout, deadline - absl::Now());
   if (timeout <= absl::ZeroDuration()) timeout = absl::Milliseconds(1);
-  return Connection::Connect(options_.dsn, timeout, ConnectOptions{options_.application_name});
+  return Connection::Connect(options_.dsn, timeout, ConnectOptions{options_.application_name, options_.prepare_statements});
 }
 
 absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
@@ -104,6 +104,9 @@ absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
 void Pool::Release(std::unique_ptr<Connection> conn) {
   // A connection inside a transaction (or mid-query) would leak its state
   // into the next borrower; closing it rolls the transaction back.
+  // Deferred statements it never sent belong to the last borrower: drop
+  // them, or they would run with the next borrower's first statement.
+  conn->DiscardDeferred();
   bool reusable = conn->IsHealthy() && conn->transaction_state() == TransactionState::kIdle;
   if (!reusable) {
     conn.reset();

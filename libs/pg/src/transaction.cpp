@@ -31,24 +31,23 @@ absl::Status DeadlinePassed() {
   return absl::DeadlineExceededError("transaction deadline passed");
 }
 
-// One BEGIN..COMMIT. `begin_failed` tells the caller that nothing ran yet.
-absl::Status Attempt(Connection& conn, const TxOptions& options, const TxFunction& fn, bool& begin_failed) {
-  begin_failed = false;
-  auto begin = conn.Exec(BeginStatement(options));
-  if (!begin.ok()) {
-    begin_failed = true;
-    return begin.status();
-  }
-  absl::Status status;
-  if (options.deadline != absl::InfiniteFuture()) {
+// One BEGIN..COMMIT. BEGIN (and the statement timeout) are deferred, so
+// they travel with the function's first statement, or with COMMIT if it
+// runs none. `nothing_ran` tells the caller that the function's first
+// round trip (the one carrying BEGIN) failed because the connection broke,
+// so nothing happened in the database yet.
+absl::Status Attempt(Connection& conn, const TxOptions& options, const TxFunction& fn, bool& nothing_ran) {
+  nothing_ran = false;
+  conn.DiscardDeferred();
+  const uint64_t round_trips = conn.round_trips();
+  absl::Status status = conn.DeferBegin(BeginStatement(options));
+  if (status.ok() && options.deadline != absl::InfiniteFuture()) {
     int64_t ms = absl::ToInt64Milliseconds(options.deadline - absl::Now());
     if (ms <= 0) {
       status = DeadlinePassed();
     } else {
       // Local to this transaction; 0 would mean "no limit".
-      auto set = conn.Exec("SELECT set_config('statement_timeout', $1, true)",
-                           {Int64Param(std::max<int64_t>(ms, 1))});
-      if (!set.ok()) status = set.status();
+      status = conn.Defer("SELECT set_config('statement_timeout', $1, true)", {Int64Param(std::max<int64_t>(ms, 1))});
     }
   }
   if (status.ok()) status = fn(conn);
@@ -57,10 +56,16 @@ absl::Status Attempt(Connection& conn, const TxOptions& options, const TxFunctio
         "transaction function returned OK after a statement failed; the transaction was rolled back");
   }
   if (!status.ok()) {
-    if (conn.IsHealthy()) (void)conn.Exec("ROLLBACK");
+    conn.DiscardDeferred();
+    nothing_ran = status.code() == absl::StatusCode::kUnavailable && !conn.IsHealthy() &&
+                  conn.round_trips() <= round_trips + 1;
+    if (conn.IsHealthy() && conn.transaction_state() != TransactionState::kIdle) (void)conn.Exec("ROLLBACK");
     return status;
   }
   auto commit = conn.Exec("COMMIT");
+  if (!commit.ok() && conn.IsHealthy() && conn.transaction_state() != TransactionState::kIdle) {
+    (void)conn.Exec("ROLLBACK");  // a deferred statement failed: COMMIT never ran
+  }
   return commit.ok() ? absl::OkStatus() : commit.status();
 }
 
@@ -84,13 +89,13 @@ absl::Status RunWithRetries(const TxOptions& options, const TxFunction& fn, GetC
       Backoff(attempt - 1, options.deadline);
     }
     if (absl::Now() >= options.deadline) return attempt == 0 ? DeadlinePassed() : last;
-    bool begin_failed = false;
-    last = get_connection([&](Connection& conn) { return Attempt(conn, options, fn, begin_failed); });
+    bool nothing_ran = false;
+    last = get_connection([&](Connection& conn) { return Attempt(conn, options, fn, nothing_ran); });
     if (last.ok()) return last;
-    // A lost race is worth another go; so is a connection that broke before
-    // anything ran (BEGIN failed as UNAVAILABLE), since nothing happened yet.
-    bool retry = IsRetryableTransactionError(last) ||
-                 (begin_failed && last.code() == absl::StatusCode::kUnavailable);
+    // A lost race is worth another go; so is a connection that broke on the
+    // attempt's first round trip (the one carrying BEGIN), since nothing
+    // happened yet.
+    bool retry = IsRetryableTransactionError(last) || nothing_ran;
     if (!retry) return last;
   }
   return last;

@@ -20,6 +20,8 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
               true)
       .Int("db-pool-size", &c->db_pool_size, "maximum Postgres connections")
       .Duration("db-connect-timeout", &c->db_connect_timeout, "timeout to open a Postgres connection")
+      .Bool("db-prepared-statements", &c->db_prepared_statements,
+            "prepare statements once per connection (turn off behind a transaction-pooling PgBouncer < 1.21)")
       .Duration("shutdown-grace", &c->shutdown_grace,
                 "how long in-flight calls may finish after SIGTERM")
       .String("log-level", &c->log_level, "debug, info, warn or error")
@@ -61,6 +63,7 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   po.dsn = rs->config_.db_dsn;
   po.max_size = rs->config_.db_pool_size;
   po.connect_timeout = rs->config_.db_connect_timeout;
+  po.prepare_statements = rs->config_.db_prepared_statements;
   po.application_name = absl::StrCat("cantdo-", app.Name());
   CANTDO_ASSIGN_OR_RETURN(rs->pool_, pg::Pool::Create(po));
 

@@ -9,7 +9,8 @@
 // `health_check_after_idle` and fails `SELECT 1`, is discarded and replaced
 // by a new one, so a restarted server or a terminated backend costs callers
 // nothing. A connection returned broken or still inside a transaction is
-// discarded instead of reused.
+// discarded instead of reused; statements a borrower deferred but never
+// sent are dropped.
 
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,8 @@ struct PoolOptions {
   std::string application_name = "cantdo";
   // Open one connection in Create, so a wrong DSN fails at start.
   bool validate_on_create = true;
+  // ConnectOptions::prepare_statements of every connection.
+  bool prepare_statements = true;
 };
 
 struct PoolStats {

@@ -25,6 +25,9 @@ class Result {
   Result& operator=(Result&&) noexcept = default;
 
   int Rows() const;
+
+  // The libpq result, for libs/pg internals; null for "no rows".
+  const pg_result* native_handle() const { return result_.get(); }
   int Columns() const;
 
   // Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT..., 0 if not reported.

@@ -4,7 +4,11 @@
 //
 // The function may run several times, so it must not have side effects
 // outside the transaction (no RPCs, no enqueueing elsewhere) unless they are
-// idempotent. A serialization failure (40001) or deadlock (40P01), whether
+// idempotent. BEGIN is deferred (Connection::Defer): it reaches the server
+// with the function's first statement, and statements the function defers
+// go with COMMIT, so a transaction of one read and some writes costs two
+// round trips. A connection that turns out broken on that first round trip
+// is retried on a fresh one (nothing ran yet). A serialization failure (40001) or deadlock (40P01), whether
 // raised by a statement inside the function or by COMMIT, rolls back and
 // retries after a short jittered backoff, up to `max_attempts` times; then
 // the last error is returned. Any other error rolls back and is returned as

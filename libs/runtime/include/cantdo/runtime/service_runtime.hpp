@@ -32,6 +32,7 @@ struct CommonConfig {
   std::string db_dsn;            // libpq conninfo or URI, as this service's role
   int db_pool_size = 8;
   absl::Duration db_connect_timeout = absl::Seconds(5);
+  bool db_prepared_statements = true;
   absl::Duration shutdown_grace = absl::Seconds(20);
   std::string log_level = "info";
 };
