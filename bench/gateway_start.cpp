@@ -48,6 +48,7 @@
 #include "absl/strings/str_cat.h"
 #include "authority/authority_app.hpp"
 #include "cantdo/base/clock.hpp"
+#include "cantdo/base/log.hpp"
 #include "cantdo/db/migrations.hpp"
 #include "cantdo/gateway/v1/workflow_service.grpc.pb.h"
 #include "cantdo/grpc/tls.hpp"
@@ -297,7 +298,8 @@ int main(int argc, char** argv) {
     common.db_dsn = db_dsn;
     common.db_pool_size = options.pool_size;
     common.shutdown_grace = absl::Seconds(2);
-    common.log_level = "warn";
+    common.log_level = "warn";  // as --log-level warn: no per-call access log
+    cantdo::log::Init("bench", cantdo::log::Level::kWarn);
     return common;
   };
 

@@ -61,6 +61,12 @@ bool ParseLevel(std::string_view text, Level* out) {
   return true;
 }
 
+bool Enabled(Level level) {
+  State& s = GetState();
+  absl::MutexLock lock(&s.mu);
+  return level >= s.min_level;
+}
+
 void Write(Level level, std::string_view msg, const nlohmann::json& fields) {
   State& s = GetState();
   nlohmann::json line = nlohmann::json::object();

@@ -63,6 +63,10 @@ class LoggingInterceptor final : public ::grpc::experimental::Interceptor {
  private:
   void Log(const ::grpc::Status& status) {
     const std::string method = info_->method() ? info_->method() : "";
+    const bool health = absl::StartsWith(method, "/grpc.health.v1.") ||
+                        absl::StartsWith(method, "/grpc.reflection.");
+    const log::Level level = health ? log::Level::kDebug : (status.ok() ? log::Level::kInfo : log::Level::kWarn);
+    if (!log::Enabled(level)) return;
     nlohmann::json f = {
         {"method", method},
         {"code", static_cast<int>(status.error_code())},
@@ -76,10 +80,7 @@ class LoggingInterceptor final : public ::grpc::experimental::Interceptor {
       f["error"] = status.error_message();
       if (auto reason = GetReason(FromGrpcStatus(status))) f["reason"] = *reason;
     }
-    const bool health = absl::StartsWith(method, "/grpc.health.v1.") ||
-                        absl::StartsWith(method, "/grpc.reflection.");
-    log::Write(health ? log::Level::kDebug : (status.ok() ? log::Level::kInfo : log::Level::kWarn),
-               "rpc", f);
+    log::Write(level, "rpc", f);
   }
 
   ::grpc::experimental::ServerRpcInfo* info_;

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <memory>
+#include <unordered_map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "cantdo/base/status.hpp"
 
 namespace cantdo::grpc {
@@ -54,13 +56,50 @@ absl::StatusOr<PeerIdentity> IdentityFromPem(const std::string& cert_pem) {
   return id;
 }
 
+namespace {
+
+// Parsing a certificate (OpenSSL 3's decoder framework) costs more than the
+// call it authenticates, and a client presents the same certificate on
+// every call of its connection. So identities are remembered by the exact
+// certificate text they were parsed from: the same bytes give the same
+// identity, so this changes no decision. Bounded: emptied when full.
+class IdentityCache {
+ public:
+  std::optional<PeerIdentity> Get(const std::string& pem) {
+    absl::MutexLock lock(&mu_);
+    auto it = cache_.find(pem);
+    if (it == cache_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Put(const std::string& pem, const PeerIdentity& id) {
+    absl::MutexLock lock(&mu_);
+    if (cache_.size() >= kCapacity) cache_.clear();
+    cache_.emplace(pem, id);
+  }
+
+ private:
+  static constexpr size_t kCapacity = 1024;
+  absl::Mutex mu_;
+  std::unordered_map<std::string, PeerIdentity> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+IdentityCache& Identities() {
+  static auto* cache = new IdentityCache();
+  return *cache;
+}
+
+}  // namespace
+
 std::optional<PeerIdentity> PeerFromContext(const ::grpc::ServerContextBase& ctx) {
   auto auth = ctx.auth_context();
   if (!auth || !auth->IsPeerAuthenticated()) return std::nullopt;
   auto pem = auth->FindPropertyValues("x509_pem_cert");
   if (pem.empty()) return std::nullopt;
-  auto id = IdentityFromPem(std::string(pem.front().data(), pem.front().size()));
+  std::string text(pem.front().data(), pem.front().size());
+  if (auto known = Identities().Get(text)) return known;
+  auto id = IdentityFromPem(text);
   if (!id.ok()) return std::nullopt;
+  Identities().Put(text, *id);
   return *std::move(id);
 }
 

@@ -19,6 +19,10 @@ void Init(std::string_view service, Level min_level = Level::kInfo);
 // Parses "debug", "info", "warn" or "error".
 bool ParseLevel(std::string_view text, Level* out);
 
+// Whether a line at `level` would be written (callers skip building the
+// fields of a line nobody reads).
+bool Enabled(Level level);
+
 void Write(Level level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
 
 inline void Debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kDebug, msg, f); }
