@@ -40,6 +40,7 @@
 #include "authority/authority_app.hpp"
 #include "cantdo/authority/v1/authority_service.grpc.pb.h"
 #include "cantdo/base/clock.hpp"
+#include "cantdo/base/log.hpp"
 #include "cantdo/db/migrations.hpp"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/pg/connection.hpp"
@@ -338,7 +339,8 @@ int main(int argc, char** argv) {
   common.db_dsn = db_dsn;
   common.db_pool_size = options.pool_size;
   common.shutdown_grace = absl::Seconds(2);
-  common.log_level = "warn";
+  common.log_level = "warn";  // as --log-level warn: no per-call access log
+  cantdo::log::Init("bench", cantdo::log::Level::kWarn);
   auto started = cantdo::runtime::StartService(app, common, cantdo::SystemClock());
   Check(started.status(), "start authority");
   std::unique_ptr<cantdo::runtime::RunningService> service = *std::move(started);
@@ -351,7 +353,7 @@ int main(int argc, char** argv) {
                         {"warmup_s", options.warmup_s},
                         {"runs", options.runs},
                         {"results", nlohmann::json::array()}};
-  double last_rate = 200;
+  double last_rate = 2000;  // pairs/s; raised to what each run measured
   for (int clients : options.clients) {
     std::vector<RunResult> runs;
     for (int i = 0; i < options.runs; ++i) {

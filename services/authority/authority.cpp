@@ -688,11 +688,56 @@ absl::StatusOr<std::string> AdmitRun(pg::Connection& tx, const cv1::Grant& g, ab
 }  // namespace
 
 
+// The common case of a state change in one round trip: a single statement
+// (so one implicit transaction) that moves the grant with a conditional
+// UPDATE and writes its ledger entry from the updated row, or does nothing.
+// Returns the grant as updated, or nothing if no row matched (the
+// caller then takes the full path, which decides why).
+namespace {
+
+absl::StatusOr<std::optional<GrantRow>> TransitionInOneStatement(
+    pg::Pool& pool, const std::string& update, std::vector<pg::Param> params, cv1::LedgerEventKind kind, const std::string& actor,
+    const nlohmann::json& detail, absl::Time now) {
+  CANTDO_ASSIGN_OR_RETURN(std::string entry, Ledger::GrantEntryInsert("won", kind, actor, detail, now,
+                                                                      static_cast<int>(params.size()) + 1, params));
+  const std::string sql =
+      absl::StrCat("WITH won AS (", update, " RETURNING *), entry AS (", entry, ") SELECT ", kGrantColumns, " FROM won");
+  CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + absl::Seconds(10)));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(sql, params));
+  if (r.Rows() == 0) return std::optional<GrantRow>();
+  CANTDO_ASSIGN_OR_RETURN(GrantRow g, ReadGrant(r, 0));
+  return std::optional<GrantRow>(std::move(g));
+}
+
+}  // namespace
+
 absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& caller, const v1::ClaimGrantRequest& req) {
   CANTDO_ASSIGN_OR_RETURN(CanonicalParameters params, CanonicaliseParameters(req.action().parameters()));
   const std::string key_sha = Sha256Hex(req.idempotency_key());
   const auto& act = req.action();
   v1::ClaimGrantResponse resp;
+  {
+    // Fast path: a live ISSUED grant whose every binding matches and that
+    // releases no credential is claimed, and recorded, in one statement.
+    // Anything else (a credential to issue, a re-claim, a refusal) takes
+    // the transaction below, which re-checks from scratch.
+    const absl::Time now = clock_.Now();
+    CANTDO_ASSIGN_OR_RETURN(
+        std::optional<GrantRow> won,
+        TransitionInOneStatement(
+            pool_, "UPDATE cantdo.grants SET state = 'CLAIMED', claim_time = $8, claim_key_sha256 = $9 "
+            "WHERE grant_id = $1::uuid AND state = 'ISSUED' AND principal = $2 AND action = $3 AND "
+            "workflow_id = $4 AND run_id = $5 AND step = $6 AND parameters_hash = $7 AND "
+            "resource = $10 AND expire_time > $8 AND credential_kind = ''",
+            {req.grant_id(), caller.principal(), act.action(), act.workflow_id(), act.run_id(), act.step(),
+             params.sha256, Ts(now), key_sha, act.resource()},
+            cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, caller.principal(),
+            {{"reclaim", false}, {"idempotency_key_sha256", key_sha}}, now));
+    if (won) {
+      *resp.mutable_grant() = std::move(won->proto);
+      return resp;
+    }
+  }
   absl::Status refusal;
   std::string issued_handle;
   CredentialIssuer* issuer = nullptr;
@@ -814,7 +859,28 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
   absl::Status refusal;
   std::string handle;
   cv1::ExecutionCredentialKind kind = cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED;
-  absl::Status st = pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+  // Fast path: a CLAIMED live grant of the caller's is consumed, and
+  // recorded, in one statement, unless it is an admission grant (whose
+  // consume admits a run in the same transaction) or the consume is not
+  // the first (the transaction below tells a repeat from a reuse).
+  const absl::Time fast_now = clock_.Now();
+  CANTDO_ASSIGN_OR_RETURN(
+      std::optional<GrantRow> fast,
+      TransitionInOneStatement(
+          pool_, "UPDATE cantdo.grants SET state = 'CONSUMED', consume_time = $3, outcome_digest = $4 "
+          "WHERE grant_id = $1::uuid AND state = 'CLAIMED' AND principal = $2 AND expire_time > $3 "
+          "AND NOT (action = 'workflow.start' AND step = 'admission')",
+          {req.grant_id(), caller.principal(), Ts(fast_now), req.outcome_digest()},
+          cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, caller.principal(), {{"outcome_digest", req.outcome_digest()}},
+          fast_now));
+  bool done = false;
+  if (fast) {
+    handle = fast->credential_handle;
+    kind = fast->proto.credential_kind();
+    *resp.mutable_grant() = std::move(fast->proto);
+    done = true;
+  }
+  absl::Status st = done ? absl::OkStatus() : pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     resp.Clear();
     refusal = absl::OkStatus();
     handle.clear();

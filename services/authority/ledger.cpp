@@ -104,6 +104,24 @@ LedgerEntry ToProto(const Row& r) {
 
 }  // namespace
 
+absl::StatusOr<std::string> Ledger::GrantEntryInsert(const std::string& grant_cte, common::v1::LedgerEventKind kind,
+                                                     const std::string& actor, const nlohmann::json& detail,
+                                                     absl::Time now, int first_param, std::vector<pg::Param>& params) {
+  CANTDO_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(detail.is_object() ? detail : nlohmann::json::object()));
+  const int p = first_param;
+  params.push_back(pg::Int64Param(absl::ToUnixMicros(now)));
+  params.push_back(KindName(kind));
+  params.push_back(actor);
+  params.push_back(std::move(canonical));
+  // The columns GrantRecord copies from the grant, as ReadGrant renders
+  // them (uuid as text); decision and reason are empty for grant records.
+  return absl::StrCat("INSERT INTO cantdo.ledger (", kContentColumns, ") SELECT $", p, "::bigint, $", p + 1, ", $",
+                      p + 2,
+                      ", g.action, g.resource, g.parameters_hash, g.workflow_id, g.run_id, g.step, g.grant_id::text, "
+                      "g.approval_id::text, '', '', g.policy_version, g.policy_hash, $",
+                      p + 3, " FROM ", grant_cte, " g");
+}
+
 absl::StatusOr<int64_t> Ledger::Append(pg::Connection& tx, const LedgerRecord& rec, absl::Time now) {
   Row r;
   r.time_us = absl::ToUnixMicros(now);

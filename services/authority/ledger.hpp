@@ -49,6 +49,17 @@ class Ledger {
   // REQUIRES: `tx` is inside a transaction.
   static absl::StatusOr<int64_t> Append(pg::Connection& tx, const LedgerRecord& record, absl::Time now);
 
+  // For a statement that decides and records at once: an INSERT (to use as
+  // a data-modifying CTE) of one pending entry per row of the CTE named
+  // `grant_cte`, which must have the columns of cantdo.grants (e.g. an
+  // UPDATE ... RETURNING *). The entry is exactly what Append writes for
+  // GrantRecord(kind, actor, grant) with `detail`. Its parameters are
+  // $first_param.. and are appended to `params`.
+  static absl::StatusOr<std::string> GrantEntryInsert(const std::string& grant_cte,
+                                                      common::v1::LedgerEventKind kind, const std::string& actor,
+                                                      const nlohmann::json& detail, absl::Time now, int first_param,
+                                                      std::vector<pg::Param>& params);
+
   // Chains up to `limit` pending entries, in entry_id order, in a
   // transaction of its own on `conn` (not inside another transaction):
   // under a transaction-scoped advisory lock, each gets the next sequence,

@@ -137,10 +137,11 @@ class AuthorityHarness {
 
   // The worker's refund request for `step` (its own workflow/run).
   static av1::RequestApprovalRequest RefundRequest(const std::string& step, int amount = 1200,
-                                                   const std::string& requester = "ops1") {
+                                                   const std::string& requester = "ops1",
+                                                   const std::string& action = "refund.issue") {
     av1::RequestApprovalRequest req;
     auto* a = req.mutable_action();
-    a->set_action("refund.issue");
+    a->set_action(action);
     a->set_workflow_id("wf-1");
     a->set_run_id("run-1");
     a->set_step(step);
@@ -182,11 +183,15 @@ class AuthorityHarness {
     return resp;
   }
 
-  // Request + approve by cfo1: an ISSUED refund grant for `step`.
-  cv1::Grant Grant(const std::string& step, int amount = 1200) {
-    auto r = Request(RefundRequest(step, amount));
+  // Request + approve by cfo1: an ISSUED refund grant for `step` (it
+  // releases a credential at claim). With action customer_data.delete,
+  // approved by dpo1: a grant that releases none.
+  cv1::Grant Grant(const std::string& step, int amount = 1200, const std::string& action = "refund.issue") {
+    const bool refund = action == "refund.issue";
+    auto r = Request(RefundRequest(step, amount, "ops1", action));
     REQUIRE(r.ok());
-    auto c = Complete(r->approval().approval_id(), idp.Sign(Claims("cfo1", r->approval().approval_id())));
+    const std::string id = r->approval().approval_id();
+    auto c = Complete(id, idp.Sign(refund ? Claims("cfo1", id) : Claims("dpo1", id, {"dpo"})));
     INFO(c.status().ToString());
     REQUIRE(c.ok());
     REQUIRE(c->grant().state() == cv1::GRANT_STATE_ISSUED);

@@ -55,6 +55,11 @@ TEST_CASE("claim releases a credential the target database honours, consume dest
 }
 
 TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[integration][authority]") {
+  // Both ways a claim can go: a refund grant releases a credential (the
+  // full transaction), a deletion grant none (the one-statement path).
+  const std::string action = GENERATE(std::string("refund.issue"), std::string("customer_data.delete"));
+  const std::string other = action == "refund.issue" ? "customer_data.delete" : "refund.issue";
+  INFO(action);
   AuthorityHarness h;
   auto expect = [&](const absl::Status& st, const std::string& reason) {
     CHECK(st.code() == absl::StatusCode::kPermissionDenied);
@@ -63,10 +68,10 @@ TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[i
   };
 
   SECTION("reuse: a consumed grant") {
-    auto g = h.Grant("refund");
-    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).ok());
+    auto g = h.Grant("refund", 1200, action);
+    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).ok());
     REQUIRE(h.Consume(g.grant_id()).ok());
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_ALREADY_CONSUMED");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).status(), "GRANT_ALREADY_CONSUMED");
     av1::ConsumeGrantRequest again;
     again.set_grant_id(g.grant_id());
     again.set_outcome_digest(std::string(64, 'b'));
@@ -75,40 +80,46 @@ TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[i
     expect(cantdo::grpc::FromGrpcStatus(h.Stub("worker")->ConsumeGrant(AuthorityHarness::Ctx(&ctx), again, &resp)),
            "GRANT_ALREADY_CONSUMED");
   }
-  SECTION("a refund grant presented for data deletion") {
-    auto g = h.Grant("refund");
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, "customer_data.delete")).status(),
+  SECTION("a grant presented for another action (a refund grant for data deletion)") {
+    auto g = h.Grant("refund", 1200, action);
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, other)).status(),
            "GRANT_ACTION_MISMATCH");
   }
   SECTION("a changed refund amount") {
-    auto g = h.Grant("refund");
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 120000)).status(), "GRANT_PARAMETERS_MISMATCH");
+    auto g = h.Grant("refund", 1200, action);
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 120000, action)).status(), "GRANT_PARAMETERS_MISMATCH");
   }
   SECTION("forwarding: claimed by another principal") {
-    auto g = h.Grant("refund");
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund"), "gateway").status(), "GRANT_PRINCIPAL_MISMATCH");
+    auto g = h.Grant("refund", 1200, action);
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action), "gateway").status(), "GRANT_PRINCIPAL_MISMATCH");
     // The rightful principal can still use it.
-    CHECK(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).ok());
+    CHECK(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).ok());
+  }
+  SECTION("forwarding: consumed by another principal") {
+    auto g = h.Grant("refund", 1200, action);
+    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).ok());
+    expect(h.Consume(g.grant_id(), "gateway").status(), "GRANT_PRINCIPAL_MISMATCH");
+    CHECK(h.Consume(g.grant_id()).ok());
   }
   SECTION("another workflow or step") {
-    auto g = h.Grant("refund");
-    auto other_wf = AuthorityHarness::ClaimFor(g, "refund");
+    auto g = h.Grant("refund", 1200, action);
+    auto other_wf = AuthorityHarness::ClaimFor(g, "refund", 1200, action);
     other_wf.mutable_action()->set_workflow_id("wf-2");
     expect(h.Claim(other_wf).status(), "GRANT_WORKFLOW_MISMATCH");
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "other-step")).status(), "GRANT_STEP_MISMATCH");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "other-step", 1200, action)).status(), "GRANT_STEP_MISMATCH");
   }
   SECTION("an unknown grant") {
     cv1::Grant g;
     g.set_grant_id("00000000-0000-4000-8000-000000000000");
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_NOT_FOUND");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).status(), "GRANT_NOT_FOUND");
   }
   SECTION("an expired grant") {
-    auto g = h.Grant("refund");
-    h.clock.Advance(absl::Minutes(11));
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_EXPIRED");
+    auto g = h.Grant("refund", 1200, action);
+    h.clock.Advance(absl::Minutes(16));  // past both rules' grant_ttl (10m, default 15m)
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).status(), "GRANT_EXPIRED");
   }
   SECTION("a revoked grant") {
-    auto g = h.Grant("refund");
+    auto g = h.Grant("refund", 1200, action);
     av1::RevokeGrantRequest rv;
     rv.set_grant_id(g.grant_id());
     rv.set_reason("operator cancelled the workflow");
@@ -116,13 +127,13 @@ TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[i
     av1::RevokeGrantResponse resp;
     REQUIRE(h.Stub("admin")->RevokeGrant(AuthorityHarness::Ctx(&ctx), rv, &resp).ok());
     CHECK(resp.grant().state() == cv1::GRANT_STATE_REVOKED);
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund")).status(), "GRANT_REVOKED");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).status(), "GRANT_REVOKED");
   }
   SECTION("a second claimer while claimed, and consume before claim") {
-    auto g = h.Grant("refund");
+    auto g = h.Grant("refund", 1200, action);
     expect(h.Consume(g.grant_id()).status(), "GRANT_NOT_CLAIMED");
-    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, "refund.issue", "key-1")).ok());
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, "refund.issue", "key-2")).status(),
+    REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action, "key-1")).ok());
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action, "key-2")).status(),
            "GRANT_ALREADY_CLAIMED");
   }
 }
