@@ -147,47 +147,87 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
     return {"name": "authority_claim_consume", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
 
 
-def engine_three_step(args, inflight_list, duration, warmup, runs):
-    """Ours (bench/engine_three_step.cpp) then DBOS Transact (bench/dbos), same
-    in-flight counts, duration and runs, each on a fresh database of the same
-    server."""
+def cpu_times():
+    """The machine's CPU time counters (/proc/stat): user nice system idle
+    iowait irq softirq steal."""
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:9]]
+
+
+def cpu_share(before, after):
+    d = [a - b for a, b in zip(after, before)]
+    total = sum(d) or 1
+    return {"busy_percent": 100.0 * (total - d[3] - d[4] - d[7]) / total, "steal_percent": 100.0 * d[7] / total}
+
+
+def wal_commits(dsn, start, end):
+    """COMMIT records in the server's WAL between two positions: the write
+    transactions that committed, exactly (read-only ones write none). The
+    cluster runs only the benchmark; autovacuum's few commits count too."""
+    if not start or not end or start == end:
+        return 0
+    data = psql(dsn, "-At", "-c", "SHOW data_directory").strip()
+    out = subprocess.run([f"{PG_BIN}/pg_waldump", "-p", os.path.join(data, "pg_wal"), "-s", start, "-e", end,
+                          "--stats=record"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "Transaction/COMMIT":
+            return int(parts[1])
+    if out.returncode != 0:
+        raise SystemExit(f"pg_waldump failed: {out.stderr.strip()}")
+    return 0
+
+
+def engine_three_step(args, inflight_list, duration, warmup, runs, settle):
+    """Ours (bench/engine_three_step.cpp) and DBOS Transact (bench/dbos) run
+    by turns: for each in-flight count, run i of ours then run i of DBOS,
+    each on a fresh database of the same server, so a pair shares the
+    machine's state of those minutes (the ratio is taken pair by pair)."""
     binary = os.path.join(args.build_dir, "bench", "engine_three_step")
-    common = ["--inflight", ",".join(map(str, inflight_list)), "--duration", str(duration), "--warmup", str(warmup),
-              "--runs", str(runs)]
-    out = subprocess.run([binary, "--dsn", args.dsn, *common], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in out.stderr.splitlines():
-        if line.startswith("engine_three_step:") or out.returncode != 0:
-            print(line, file=sys.stderr)
-    if out.returncode != 0:
-        raise SystemExit(f"{binary} failed ({out.returncode})")
-    ours = json.loads(out.stdout)
-    psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_dbos WITH (FORCE)")
-    psql(args.dsn, "-c", "CREATE DATABASE cantdo_bench_dbos")
     url = args.dsn.rsplit("/", 1)[0] + "/cantdo_bench_dbos"
-    out = subprocess.run(["node", os.path.join(HERE, "dbos", "three_step.mjs"), "--url", url, *common],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.path.join(HERE, "dbos"))
-    for line in out.stderr.splitlines():
-        if line.startswith("dbos_three_step:") or out.returncode != 0:
-            print(line, file=sys.stderr)
-    if out.returncode != 0:
-        raise SystemExit(f"bench/dbos/three_step.mjs failed ({out.returncode})")
-    base = json.loads(out.stdout)
-    psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_dbos WITH (FORCE)")
-    rows = []
-    for o, b in zip(ours["results"], base["results"]):
-        rows.append({"inflight": o["inflight"],
-                     "ours_workflows_per_s": o["workflows_per_s"], "dbos_workflows_per_s": b["workflows_per_s"],
-                     "ratio": paired_ratio(o["runs"], b["runs"], "workflows_per_s"),
-                     "ours_p50_ms": o["p50_ms"], "ours_p99_ms": o["p99_ms"],
-                     "dbos_p50_ms": b["p50_ms"], "dbos_p99_ms": b["p99_ms"],
-                     "ours_commits_per_workflow": o["commits_per_workflow"],
-                     "dbos_commits_per_workflow": b["commits_per_workflow"]})
+
+    def one(cmd, cwd, tag):
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+        for line in out.stderr.splitlines():
+            if line.startswith(tag) or out.returncode != 0:
+                print(line, file=sys.stderr)
+        if out.returncode != 0:
+            raise SystemExit(f"{cmd[0]} {cmd[1]} failed ({out.returncode})")
+        run = json.loads(out.stdout)["results"][0]["runs"][0]
+        writes = wal_commits(args.dsn, run.get("wal_start"), run.get("wal_end"))
+        run["write_commits_per_workflow"] = writes / run["completed"] if run.get("completed") else 0
+        return run
+
+    rows, ours_all, base_all = [], [], []
+    for k in inflight_list:
+        common = ["--inflight", str(k), "--duration", str(duration), "--warmup", str(warmup), "--runs", "1",
+                  "--settle", str(settle)]
+        ours, base = [], []
+        for _ in range(runs):
+            ours.append(one([binary, "--dsn", args.dsn, *common], None, "engine_three_step:"))
+            psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_dbos WITH (FORCE)")
+            psql(args.dsn, "-c", "CREATE DATABASE cantdo_bench_dbos")
+            base.append(one(["node", os.path.join(HERE, "dbos", "three_step.mjs"), "--url", url, *common],
+                            os.path.join(HERE, "dbos"), "dbos_three_step:"))
+            psql(args.dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_dbos WITH (FORCE)")
+        med = lambda rs, f: statistics.median(r[f] for r in rs)
+        rows.append({"inflight": k,
+                     "ours_workflows_per_s": med(ours, "workflows_per_s"), "dbos_workflows_per_s": med(base, "workflows_per_s"),
+                     "ratio": paired_ratio(ours, base, "workflows_per_s"),
+                     "ours_p50_ms": med(ours, "p50_ms"), "ours_p99_ms": med(ours, "p99_ms"),
+                     "dbos_p50_ms": med(base, "p50_ms"), "dbos_p99_ms": med(base, "p99_ms"),
+                     "ours_commits_per_workflow": med(ours, "commits_per_workflow"),
+                     "dbos_commits_per_workflow": med(base, "commits_per_workflow"),
+                     "ours_write_commits_per_workflow": med(ours, "write_commits_per_workflow"),
+                     "dbos_write_commits_per_workflow": med(base, "write_commits_per_workflow")})
+        ours_all.append({"inflight": k, "runs": ours})
+        base_all.append({"inflight": k, "runs": base})
     at8 = next((r for r in rows if r["inflight"] == 8), None)
     goal = None
     if at8:
         goal = {"ratio_at_8": at8["ratio"], "commits_per_workflow": at8["ours_commits_per_workflow"],
                 "met": bool(at8["ratio"] is not None and at8["ratio"] >= 10 and at8["ours_commits_per_workflow"] <= 4)}
-    return {"name": "engine_three_step", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
+    return {"name": "engine_three_step", "rows": rows, "goal": goal, "ours": ours_all, "baseline": base_all}
 
 
 def engine_replay(args, smoke):
@@ -316,14 +356,16 @@ def print_gateway_table(result):
 
 
 def print_engine_table(result):
-    print(f"\n{result['name']}: three no-op activities per workflow vs DBOS Transact (median of runs; ms)")
+    print(f"\n{result['name']}: three no-op activities per workflow vs DBOS Transact (median of runs; ms; commits = "
+          "pg_stat_database transactions per workflow, writes = WAL COMMIT records per workflow)")
     hdr = ("in flight", "ours wf/s", "dbos wf/s", "ratio", "ours p50", "ours p99", "dbos p50", "dbos p99",
-           "ours commits", "dbos commits")
+           "ours commits", "dbos commits", "ours writes", "dbos writes")
     print("  ".join(f"{h:>12}" for h in hdr))
     for r in result["rows"]:
         vals = (r["inflight"], r["ours_workflows_per_s"], r["dbos_workflows_per_s"], r["ratio"] or 0, r["ours_p50_ms"],
                 r["ours_p99_ms"], r["dbos_p50_ms"], r["dbos_p99_ms"], r["ours_commits_per_workflow"],
-                r["dbos_commits_per_workflow"])
+                r["dbos_commits_per_workflow"], r["ours_write_commits_per_workflow"],
+                r["dbos_write_commits_per_workflow"])
         print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
     g = result["goal"]
     if g:
@@ -399,6 +441,9 @@ def main():
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--pool-size", type=int, default=8)
+    p.add_argument("--settle", type=float, default=11.0,
+                   help="engine_three_step: quiet seconds before each pg_stat_database sample (idle backends report "
+                        "within 10 s)")
     p.add_argument("--parked-runs", type=int, default=100000)
     p.add_argument("--rate", type=float, default=500.0, help="gateway_start: offered StartWorkflow rate per second")
     p.add_argument("--max-rate", type=float, default=4000.0, help="gateway_start: upper bound of the rate search")
@@ -416,18 +461,22 @@ def main():
                         "authority_db_pool_size": args.pool_size},
            "benchmarks": []}
     for n in names:
+        cpu0 = cpu_times()
         if n == "authority_claim_consume":
             r = authority_claim_consume(args, clients, duration, warmup, runs)
         elif n == "engine_three_step":
-            r = engine_three_step(args, clients, duration, warmup, runs)
+            r = engine_three_step(args, clients, duration, warmup, runs, 0.5 if args.smoke else args.settle)
         elif n == "engine_replay":
             r = engine_replay(args, args.smoke)
         elif n == "engine_parked":
             r = engine_parked(args, args.smoke)
         elif n == "gateway_start":
             r = gateway_start(args, duration, warmup, runs, args.smoke)
+        r["cpu"] = cpu_share(cpu0, cpu_times())
         doc["benchmarks"].append(r)
         print_table(r)
+        print(f"cpu during {n}: busy {r['cpu']['busy_percent']:.0f}%, stolen by the host {r['cpu']['steal_percent']:.0f}% "
+              "(a busy neighbour on the host: absolute figures drop, the paired ratios hold better)")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=2)

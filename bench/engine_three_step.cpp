@@ -68,6 +68,10 @@ struct Options {
   int runs = 3;
   int concurrency = 8;
   int pool_size = 16;
+  // Quiet time before each pg_stat_database sample: a backend that goes
+  // idle less than a second after its last report holds its counts back
+  // for up to 10 s (PostgreSQL's PGSTAT_IDLE_INTERVAL).
+  double settle_s = 11;
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -95,6 +99,7 @@ Options ParseArgs(int argc, char** argv) {
     else if (k == "--runs") (void)absl::SimpleAtoi(v, &o.runs);
     else if (k == "--concurrency") (void)absl::SimpleAtoi(v, &o.concurrency);
     else if (k == "--pool-size") (void)absl::SimpleAtoi(v, &o.pool_size);
+    else if (k == "--settle") (void)absl::SimpleAtod(v, &o.settle_s);
     else Die("unknown option " + k);
   }
   if (o.admin_dsn.empty()) Die("--dsn is required");
@@ -206,6 +211,12 @@ class CompletionWaiter {
   std::set<std::string> waiting_, done_;
 };
 
+std::string WalLsn(cantdo::pg::Connection& conn) {
+  auto r = conn.Exec("SELECT pg_current_wal_lsn()::text");
+  Check(r.status(), "pg_current_wal_lsn");
+  return *r->GetString(0, 0);
+}
+
 int64_t XactCommit(cantdo::pg::Connection& conn) {
   auto r = conn.Exec("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()");
   Check(r.status(), "pg_stat_database");
@@ -217,6 +228,8 @@ struct RunResult {
   double seconds = 0;
   int64_t workflows = 0;
   double workflows_per_s = 0, p50_ms = 0, p99_ms = 0, commits_per_workflow = 0;
+  int64_t completed = 0;  // every workflow of the run, warm-up included
+  std::string wal_start, wal_end;
 };
 
 }  // namespace
@@ -266,10 +279,12 @@ int main(int argc, char** argv) {
       std::vector<double> latencies;
       std::atomic<int64_t> started_in_window{0};
       std::atomic<int64_t> completed{0};
-      // Backends report their counters to pg_stat_database at most once a
-      // second: sample only after a quiet second on each side.
-      std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+      // Sample pg_stat_database only after a quiet spell (--settle), and
+      // note the WAL position: bench/driver.py counts the COMMIT records
+      // between the two (write transactions, exactly).
+      std::this_thread::sleep_for(std::chrono::duration<double>(options.settle_s));
       const int64_t commits0 = XactCommit(*stats_conn);
+      const std::string wal0 = WalLsn(*stats_conn);
       const int64_t own0 = waiter.statements();
       std::vector<std::thread> threads;
       for (int c = 0; c < inflight; ++c) {
@@ -305,8 +320,9 @@ int main(int argc, char** argv) {
       // Every run started has finished: the commits of the whole run
       // (warm-up included) over every workflow of it, minus the bench's
       // own statements (the waiter's checks and the first sample).
-      std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-      const int64_t commits = XactCommit(*stats_conn) - commits0 - (waiter.statements() - own0) - 1;
+      const std::string wal1 = WalLsn(*stats_conn);
+      std::this_thread::sleep_for(std::chrono::duration<double>(options.settle_s));
+      const int64_t commits = XactCommit(*stats_conn) - commits0 - (waiter.statements() - own0) - 3;  // the first sample and the two WAL positions
       RunResult rr;
       rr.inflight = inflight;
       rr.seconds = std::chrono::duration<double>(end - start).count();
@@ -315,6 +331,14 @@ int main(int argc, char** argv) {
       rr.p50_ms = Percentile(latencies, 0.5);
       rr.p99_ms = Percentile(latencies, 0.99);
       rr.commits_per_workflow = completed ? static_cast<double>(commits) / completed.load() : 0;
+      rr.completed = completed.load();
+      rr.wal_start = wal0;
+      rr.wal_end = wal1;
+      const auto stats = (*worker)->Stats();
+      std::cerr << "engine_three_step: worker so far: workflow_tasks=" << stats.workflow_tasks
+                << " activities=" << stats.activities_started << " eager=" << stats.activities_eager
+                << " empty_polls=" << stats.empty_polls << " conflicts=" << stats.history_conflicts
+                << " cache_hits=" << stats.cache_hits << "\n";
       std::cerr << "engine_three_step: inflight=" << inflight << " run=" << run + 1
                 << " workflows/s=" << rr.workflows_per_s << " p50=" << rr.p50_ms << "ms p99=" << rr.p99_ms
                 << "ms commits/workflow=" << rr.commits_per_workflow << "\n";
@@ -329,7 +353,8 @@ int main(int argc, char** argv) {
     for (const auto& r : runs) {
       each.push_back({{"inflight", r.inflight}, {"seconds", r.seconds}, {"workflows", r.workflows},
                       {"workflows_per_s", r.workflows_per_s}, {"p50_ms", r.p50_ms}, {"p99_ms", r.p99_ms},
-                      {"commits_per_workflow", r.commits_per_workflow}});
+                      {"commits_per_workflow", r.commits_per_workflow}, {"completed", r.completed},
+                      {"wal_start", r.wal_start}, {"wal_end", r.wal_end}});
     }
     out["results"].push_back({{"inflight", inflight},
                               {"workflows_per_s", median(&RunResult::workflows_per_s)},

@@ -7,8 +7,10 @@
 // each step in its system database), DBOS's usual and fastest path.
 //
 // Commits per workflow: pg_stat_database.xact_commit of the system database
-// over the whole run (warm-up included, sampled after a quiet second on each
-// side: backends report at most once a second) over the workflows completed.
+// over the whole run (warm-up included, sampled after --settle quiet seconds
+// on each side: an idle backend may hold its counts back for 10 s) over the
+// workflows completed. The WAL positions around the run let bench/driver.py
+// count the write transactions exactly (COMMIT records), as for ours.
 //
 //   node three_step.mjs --url postgresql://.../cantdo_bench_dbos \
 //        --inflight 1,8,32 --duration 10 --warmup 2 --runs 3
@@ -16,7 +18,7 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import pg from 'pg';
 
-const opts = { inflight: [1, 8, 32], duration: 10, warmup: 2, runs: 3, url: '' };
+const opts = { inflight: [1, 8, 32], duration: 10, warmup: 2, runs: 3, settle: 11, url: '' };
 for (let i = 2; i + 1 < process.argv.length; i += 2) {
   const [k, v] = [process.argv[i], process.argv[i + 1]];
   if (k === '--url') opts.url = v;
@@ -24,6 +26,7 @@ for (let i = 2; i + 1 < process.argv.length; i += 2) {
   else if (k === '--duration') opts.duration = Number(v);
   else if (k === '--warmup') opts.warmup = Number(v);
   else if (k === '--runs') opts.runs = Number(v);
+  else if (k === '--settle') opts.settle = Number(v);
   else { console.error(`three_step.mjs: unknown option ${k}`); process.exit(2); }
 }
 if (!opts.url) { console.error('three_step.mjs: --url is required'); process.exit(2); }
@@ -47,6 +50,7 @@ DBOS.setConfig({ name: 'cantdo-bench', systemDatabaseUrl: opts.url, logLevel: 'w
 await DBOS.launch();
 const stats = new pg.Client({ connectionString: opts.url });
 await stats.connect();
+const walLsn = async () => (await stats.query('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
 const commits = async () =>
   Number((await stats.query('SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()')).rows[0].xact_commit);
 
@@ -55,8 +59,9 @@ let seq = 0;
 for (const k of opts.inflight) {
   const runs = [];
   for (let run = 0; run < opts.runs; run++) {
-    await sleep(1200);
+    await sleep(opts.settle * 1000);
     const c0 = await commits();
+    const wal0 = await walLsn();
     let measuring = false, stop = false, completed = 0;
     const lat = [];
     const callers = Array.from({ length: k }, async () => {
@@ -76,12 +81,14 @@ for (const k of opts.inflight) {
     const seconds = (performance.now() - start) / 1000;
     stop = true;
     await Promise.all(callers);
-    await sleep(1200);
+    const wal1 = await walLsn();
+    await sleep(opts.settle * 1000);
     const c1 = await commits();
     const r = {
       inflight: k, seconds, workflows: lat.length, workflows_per_s: lat.length / seconds,
       p50_ms: percentile(lat, 0.5), p99_ms: percentile(lat, 0.99),
-      commits_per_workflow: completed ? (c1 - c0 - 1) / completed : 0,
+      commits_per_workflow: completed ? (c1 - c0 - 3) / completed : 0,  // minus the first sample, two WAL reads
+      completed, wal_start: wal0, wal_end: wal1,
     };
     console.error(`dbos_three_step: inflight=${k} run=${run + 1} workflows/s=${r.workflows_per_s.toFixed(1)} ` +
                   `p50=${r.p50_ms.toFixed(2)}ms p99=${r.p99_ms.toFixed(2)}ms commits/workflow=${r.commits_per_workflow.toFixed(2)}`);

@@ -160,7 +160,10 @@ Connection::PreparedName Connection::NameFor(const std::string& sql, size_t para
 absl::StatusOr<Result> Connection::ExecParams(absl::string_view sql, const Param* params, size_t count) {
   CANTDO_RETURN_IF_ERROR(CheckParams(params, count));
   Statement statement{std::string(sql), std::vector<Param>(params, params + count)};
-  if (!deferred_.empty()) return RunPipeline(&statement);
+  if (!deferred_.empty()) {
+    CANTDO_ASSIGN_OR_RETURN(std::vector<Result> results, RunPipeline({std::move(statement)}));
+    return std::move(results.front());
+  }
   PreparedName name = NameFor(statement.sql, count);
   std::vector<const char*> values = Values(statement.params);
   if (name.name.empty()) {
@@ -199,7 +202,7 @@ absl::Status Connection::Defer(absl::string_view sql, std::vector<Param> params)
 
 absl::Status Connection::Flush() {
   if (deferred_.empty()) return absl::OkStatus();
-  return RunPipeline(nullptr).status();
+  return RunPipeline({}).status();
 }
 
 absl::Status Connection::DeferBegin(absl::string_view begin_sql) {
@@ -223,11 +226,26 @@ absl::Status Connection::AbandonPipeline(absl::string_view what) {
   return error;
 }
 
-absl::StatusOr<Result> Connection::RunPipeline(const Statement* last) {
+absl::StatusOr<std::vector<Result>> Connection::ExecBatch(std::vector<BatchStatement> statements) {
+  std::vector<Statement> wanted;
+  wanted.reserve(statements.size());
+  for (auto& st : statements) {
+    CANTDO_RETURN_IF_ERROR(CheckParams(st.params.data(), st.params.size()));
+    wanted.push_back(Statement{std::move(st.sql), std::move(st.params)});
+  }
+  if (wanted.empty()) {
+    CANTDO_RETURN_IF_ERROR(Flush());
+    return std::vector<Result>();
+  }
+  return RunPipeline(std::move(wanted));
+}
+
+absl::StatusOr<std::vector<Result>> Connection::RunPipeline(std::vector<Statement> wanted) {
   std::vector<Statement> batch;
   batch.swap(deferred_);
   begin_deferred_ = false;  // from here on the server's state is the truth
-  if (last != nullptr) batch.push_back(*last);
+  const size_t first_wanted = batch.size();
+  for (auto& st : wanted) batch.push_back(std::move(st));
 
   // What each command sent is, in the order its results come back.
   struct Command {
@@ -269,7 +287,7 @@ absl::StatusOr<Result> Connection::RunPipeline(const Statement* last) {
 
   // Each command's results end with a NULL; the sync point ends the batch.
   absl::Status first_error;
-  std::optional<Result> last_result;
+  std::vector<std::optional<Result>> results(batch.size() - first_wanted);
   size_t index = 0;
   for (;;) {
     PGresult* raw = PQgetResult(conn_);
@@ -292,14 +310,19 @@ absl::StatusOr<Result> Connection::RunPipeline(const Statement* last) {
     }
     if (command.prepare) {
       prepared_.emplace(batch[command.statement].sql, command.name);
-    } else if (last != nullptr && command.statement + 1 == batch.size()) {
-      last_result.emplace(std::move(result));
+    } else if (command.statement >= first_wanted) {
+      results[command.statement - first_wanted].emplace(std::move(result));
     }
   }
   if (PQexitPipelineMode(conn_) != 1) return ErrorFromConnection("cannot leave pipeline mode");
   if (!first_error.ok()) return first_error;
-  if (!last_result) return Result(nullptr);
-  return *std::move(last_result);
+  std::vector<Result> out;
+  out.reserve(results.size());
+  for (auto& r : results) {
+    if (!r) return absl::InternalError("pipeline ended without a statement's result");
+    out.push_back(*std::move(r));
+  }
+  return out;
 }
 
 absl::Status Connection::ExecScript(absl::string_view sql) {

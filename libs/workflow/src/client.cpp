@@ -55,13 +55,13 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   if (!req.run_id.empty() && req.run_id.size() != 36) return InvalidArgument("run_id", "run_id must be a UUID");
 
   // Serialize starts of the same workflow id (the partial unique index would
-  // otherwise turn a race into a unique violation for the loser).
-  CANTDO_ASSIGN_OR_RETURN(pg::Result lock, conn.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))",
-                                                     {pg::TextParam(req.workflow_id)}));
-  (void)lock;
+  // otherwise turn a race into a unique violation for the loser). Deferred:
+  // it runs, and waits, before the lookups below, which travel with it.
+  CANTDO_RETURN_IF_ERROR(
+      conn.Defer("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))", {pg::TextParam(req.workflow_id)}));
   if (!req.request_id.empty()) {
     CANTDO_ASSIGN_OR_RETURN(
-        pg::Result r, conn.Exec(absl::StrCat("SELECT ", internal::kRunColumns,
+        pg::Result r, conn.Exec(absl::StrCat("SELECT ", internal::RunColumns(),
                                              " FROM cantdo.workflow_runs WHERE workflow_id = $1 AND request_id = $2"),
                                 {pg::TextParam(req.workflow_id), pg::TextParam(req.request_id)}));
     if (r.Rows() > 0) {
@@ -106,9 +106,8 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
     sched.mutable_workflow_task_scheduled()->set_attempt(1);
     events.push_back(std::move(sched));
   }
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result ins,
-      conn.Exec("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state, request_id,"
+  CANTDO_RETURN_IF_ERROR(
+      conn.Defer("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state, request_id,"
                 " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time)"
                 " VALUES ($1::uuid, $2, $3, $4, $5::smallint, nullif($6, ''), $7, $8, $1::uuid, 1, $9::timestamptz,"
                 " CASE WHEN $5::smallint = 2 THEN $9::timestamptz END)",
@@ -116,11 +115,9 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
                  pg::TextParam(req.task_queue), pg::Int64Param(state), pg::TextParam(req.request_id),
                  pg::TextParam(req.requester), pg::TextParam(req.admission_approval_id),
                  pg::TextParam(internal::PgTimeParam(now))}));
-  (void)ins;
   CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run_id, 1, events));
   if (!req.pending_admission) {
-    CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run_id, req.task_queue, now));
-    (void)inserted;
+    CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run_id, req.task_queue, now));
   }
   return StartResult{run_id, true, state};
 }
@@ -248,8 +245,8 @@ absl::Status WorkflowClient::Cancel(pg::Connection& conn, const std::string& wor
   e.mutable_workflow_execution_cancel_requested()->set_reason(reason);
   e.mutable_workflow_execution_cancel_requested()->set_identity(identity);
   events.push_back(std::move(e));
-  CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
-  if (inserted) {
+  if (run.workflow_task_attempt == 0) {
+    CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
     HistoryEvent sched = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
     sched.mutable_workflow_task_scheduled()->set_task_queue(run.task_queue);
     sched.mutable_workflow_task_scheduled()->set_attempt(1);
@@ -300,7 +297,7 @@ absl::StatusOr<ListPage> WorkflowClient::List(pg::Connection& conn, const ListRe
   for (auto s : req.states) states.push_back(absl::StrCat(static_cast<int>(s)));
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      conn.Exec(absl::StrCat("SELECT ", internal::kRunColumns,
+      conn.Exec(absl::StrCat("SELECT ", internal::RunColumns(),
                              " FROM cantdo.workflow_runs"
                              " WHERE ($1 = '' OR workflow_type = $1) AND ($2 = '{}' OR state = ANY($2::smallint[]))"
                              " AND ($3 = '' OR workflow_id = $3)"

@@ -5,17 +5,24 @@
 #include "absl/strings/str_join.h"
 #include "cantdo/base/status.hpp"
 #include "cantdo/pg/listener.hpp"
+#include "cantdo/pg/sql_state.hpp"
 #include "time_util.hpp"
 
 namespace cantdo::workflow::internal {
 
 using v1::HistoryEvent;
 
-const char* const kRunColumns =
-    "run_id::text, workflow_id, workflow_type, task_queue, state, coalesce(request_id, ''), requester, "
-    "admission_approval_id, first_run_id::text, next_event_id, (extract(epoch FROM start_time) * 1000000)::bigint, "
-    "(extract(epoch FROM admit_time) * 1000000)::bigint, (extract(epoch FROM close_time) * 1000000)::bigint, "
-    "coalesce(next_run_id::text, ''), encode(coalesce(failure, ''::bytea), 'hex')";
+std::string RunColumns(absl::string_view table) {
+  const std::string t = absl::StrCat(table, ".");
+  return absl::StrCat(t, "run_id::text, ", t, "workflow_id, ", t, "workflow_type, ", t, "task_queue, ", t, "state, ",
+                      "coalesce(", t, "request_id, ''), ", t, "requester, ", t, "admission_approval_id, ", t,
+                      "first_run_id::text, ", t, "next_event_id, (extract(epoch FROM ", t,
+                      "start_time) * 1000000)::bigint, (extract(epoch FROM ", t, "admit_time) * 1000000)::bigint, ",
+                      "(extract(epoch FROM ", t, "close_time) * 1000000)::bigint, coalesce(", t,
+                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ",
+                      "coalesce((SELECT wt.attempt FROM cantdo.workflow_tasks wt WHERE wt.run_id = ", t,
+                      "run_id), 0)");
+}
 
 std::string PgTimeParam(absl::Time t) { return PgTime(t); }
 
@@ -52,12 +59,13 @@ absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row) {
   CANTDO_ASSIGN_OR_RETURN(run.next_run_id, r.GetString(row, 13));
   CANTDO_ASSIGN_OR_RETURN(std::string failure_hex, r.GetString(row, 14));
   run.failure = absl::HexStringToBytes(failure_hex);
+  CANTDO_ASSIGN_OR_RETURN(run.workflow_task_attempt, r.GetInt64(row, 15));
   return run;
 }
 
 absl::StatusOr<std::optional<RunRow>> LoadRun(pg::Connection& conn, const std::string& run_id, bool for_update) {
   CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                          conn.Exec(absl::StrCat("SELECT ", kRunColumns,
+                          conn.Exec(absl::StrCat("SELECT ", RunColumns(),
                                                  " FROM cantdo.workflow_runs WHERE run_id = $1::uuid",
                                                  for_update ? " FOR UPDATE" : ""),
                                     {pg::TextParam(run_id)}));
@@ -72,7 +80,7 @@ absl::StatusOr<std::optional<RunRow>> FindRun(pg::Connection& conn, const std::s
   if (!run_id.empty() && run_id.size() != 36) return std::optional<RunRow>();
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      conn.Exec(absl::StrCat("SELECT ", kRunColumns,
+      conn.Exec(absl::StrCat("SELECT ", RunColumns(),
                              " FROM cantdo.workflow_runs WHERE workflow_id = $1 AND ($2 = '' OR run_id::text = $2)"
                              " ORDER BY (state IN (1, 2)) DESC, start_time DESC LIMIT 1",
                              for_update ? " FOR UPDATE" : ""),
@@ -106,15 +114,6 @@ absl::Status AppendEvents(pg::Connection& conn, const std::string& run_id, int64
                           const std::vector<HistoryEvent>& events) {
   if (events.empty()) return absl::OkStatus();
   const int64_t new_next = expected_next + static_cast<int64_t>(events.size());
-  CANTDO_ASSIGN_OR_RETURN(pg::Result upd,
-                          conn.Exec("UPDATE cantdo.workflow_runs SET next_event_id = $3"
-                                    " WHERE run_id = $1::uuid AND next_event_id = $2",
-                                    {pg::TextParam(run_id), pg::Int64Param(expected_next), pg::Int64Param(new_next)}));
-  if (upd.CommandTuples() != 1) {
-    absl::Status s = absl::AbortedError(absl::StrCat("history of run ", run_id, " moved past event ", expected_next - 1));
-    s = WithReason(std::move(s), "HISTORY_CONFLICT");
-    return WithMetadata(std::move(s), "expected_event_id", absl::StrCat(expected_next));
-  }
   std::vector<std::string> ids, types, times, blobs;
   for (size_t i = 0; i < events.size(); ++i) {
     const HistoryEvent& e = events[i];
@@ -127,15 +126,23 @@ absl::Status AppendEvents(pg::Connection& conn, const std::string& run_id, int64
     blobs.push_back(absl::BytesToHexString(e.SerializeAsString()));
   }
   auto array = [](const std::vector<std::string>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); };
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result ins,
-      conn.Exec("INSERT INTO cantdo.workflow_events (run_id, event_id, event_type, event_time, event)"
-                " SELECT $1::uuid, i, t, ts, decode(b, 'hex')"
-                " FROM unnest($2::bigint[], $3::smallint[], $4::timestamptz[], $5::text[]) AS u(i, t, ts, b)",
-                {pg::TextParam(run_id), pg::TextParam(array(ids)), pg::TextParam(array(types)),
-                 pg::TextParam(array(times)), pg::TextParam(array(blobs))}));
-  (void)ins;
-  return pg::Notify(conn, kEventsChannel, run_id);
+  CANTDO_RETURN_IF_ERROR(conn.Defer("UPDATE cantdo.workflow_runs SET next_event_id = $3"
+                                    " WHERE run_id = $1::uuid AND next_event_id = $2",
+                                    {pg::TextParam(run_id), pg::Int64Param(expected_next), pg::Int64Param(new_next)}));
+  CANTDO_RETURN_IF_ERROR(
+      conn.Defer("INSERT INTO cantdo.workflow_events (run_id, event_id, event_type, event_time, event)"
+                 " SELECT $1::uuid, i, t, ts, decode(b, 'hex')"
+                 " FROM unnest($2::bigint[], $3::smallint[], $4::timestamptz[], $5::text[]) AS u(i, t, ts, b)",
+                 {pg::TextParam(run_id), pg::TextParam(array(ids)), pg::TextParam(array(types)),
+                  pg::TextParam(array(times)), pg::TextParam(array(blobs))}));
+  return conn.Defer("SELECT pg_notify($1, $2)", {pg::TextParam(kEventsChannel), pg::TextParam(run_id)});
+}
+
+bool IsHistoryConflict(const absl::Status& s) {
+  if (s.code() == absl::StatusCode::kAborted && GetReason(s) == "HISTORY_CONFLICT") return true;
+  // A unique violation in an engine transaction: the same event id (or the
+  // task it creates) written twice, i.e. a lost race for the history.
+  return s.code() == absl::StatusCode::kAlreadyExists && pg::SqlStateOf(s) == "23505";
 }
 
 HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type) {
@@ -146,34 +153,28 @@ HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type) {
   return e;
 }
 
-absl::StatusOr<bool> InsertWorkflowTask(pg::Connection& conn, const std::string& run_id,
-                                        const std::string& task_queue, absl::Time visible_at) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                          conn.Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at)"
-                                    " VALUES ($1::uuid, $2, $3::timestamptz) ON CONFLICT DO NOTHING",
+absl::Status InsertWorkflowTask(pg::Connection& conn, const std::string& run_id, const std::string& task_queue,
+                                absl::Time visible_at, int64_t attempt) {
+  CANTDO_RETURN_IF_ERROR(conn.Defer("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
+                                    " VALUES ($1::uuid, $2, $3::timestamptz, $4)",
                                     {pg::TextParam(run_id), pg::TextParam(task_queue),
-                                     pg::TextParam(PgTime(visible_at))}));
-  if (r.CommandTuples() == 0) return false;
-  CANTDO_RETURN_IF_ERROR(pg::Notify(conn, kTasksChannel, task_queue));
-  return true;
+                                     pg::TextParam(PgTime(visible_at)), pg::Int64Param(attempt)}));
+  return conn.Defer("SELECT pg_notify($1, $2)", {pg::TextParam(kTasksChannel), pg::TextParam(task_queue)});
 }
 
 absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::WorkflowExecutionState state,
                       absl::Time close_time, const v1::Failure* failure, const std::string& next_run_id) {
   pg::Param failure_param = pg::NullParam();
   if (failure != nullptr) failure_param = absl::BytesToHexString(failure->SerializeAsString());
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec("UPDATE cantdo.workflow_runs SET state = $2, close_time = $3::timestamptz,"
-                " failure = decode($4, 'hex'), next_run_id = nullif($5, '')::uuid WHERE run_id = $1::uuid",
-                {pg::TextParam(run_id), pg::Int64Param(state), pg::TextParam(PgTime(close_time)), failure_param,
-                 pg::TextParam(next_run_id)}));
-  (void)r;
+  CANTDO_RETURN_IF_ERROR(
+      conn.Defer("UPDATE cantdo.workflow_runs SET state = $2, close_time = $3::timestamptz,"
+                 " failure = decode($4, 'hex'), next_run_id = nullif($5, '')::uuid WHERE run_id = $1::uuid",
+                 {pg::TextParam(run_id), pg::Int64Param(state), pg::TextParam(PgTime(close_time)), failure_param,
+                  pg::TextParam(next_run_id)}));
   for (const char* sql : {"DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
                           "DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid",
                           "DELETE FROM cantdo.workflow_timers WHERE run_id = $1::uuid"}) {
-    CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec(sql, {pg::TextParam(run_id)}));
-    (void)d;
+    CANTDO_RETURN_IF_ERROR(conn.Defer(sql, {pg::TextParam(run_id)}));
   }
   return absl::OkStatus();
 }

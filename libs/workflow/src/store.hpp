@@ -2,6 +2,12 @@
 // Postgres persistence of runs, history, tasks and timers: the SQL of the
 // engine lives here and in V0003__workflow_engine.sql. Every function runs
 // on a connection the caller holds inside a transaction.
+//
+// Writes are deferred (pg::Connection::Defer): they reach the server with
+// the transaction's next statement or its COMMIT, so a workflow task costs
+// its reads plus one round trip for all it writes. An error of a deferred
+// write (e.g. two writers appending the same event id) fails that later
+// statement or the COMMIT, and the transaction rolls back.
 
 #include <cstdint>
 #include <optional>
@@ -34,14 +40,17 @@ struct RunRow {
   std::optional<absl::Time> close_time;
   std::string next_run_id;
   std::string failure;  // serialized Failure, may be empty
+  // The attempt of the run's pending workflow task; 0 if it has none.
+  int64_t workflow_task_attempt = 0;
 
   bool open() const {
     return state == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION || state == v1::WORKFLOW_EXECUTION_STATE_RUNNING;
   }
 };
 
-// The columns RunFromRow expects, in order.
-extern const char* const kRunColumns;
+// The columns RunFromRow expects, in order, of cantdo.workflow_runs under
+// the name `table` (an alias, or the table's own name).
+std::string RunColumns(absl::string_view table = "workflow_runs");
 absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row);
 
 // std::nullopt if no such run.
@@ -54,22 +63,31 @@ absl::StatusOr<std::optional<RunRow>> FindRun(pg::Connection& conn, const std::s
 absl::StatusOr<std::vector<v1::HistoryEvent>> LoadEvents(pg::Connection& conn, const std::string& run_id,
                                                          int64_t from_event_id, int64_t limit = INT64_MAX);
 
-// Appends `events` (their ids must be expected_next, expected_next+1, ...)
-// if the run's next_event_id is still `expected_next`; ABORTED with reason
-// HISTORY_CONFLICT otherwise. Notifies history watchers at commit.
+// Appends `events` (their ids must be expected_next, expected_next+1, ...),
+// deferred. REQUIRES: the caller holds the run's row lock (or created the
+// run in this transaction) and read next_event_id == expected_next under
+// it. Should another writer append the same ids anyway, the history's
+// primary key fails the transaction (a conflict, see IsHistoryConflict).
+// Notifies history watchers at commit.
 absl::Status AppendEvents(pg::Connection& conn, const std::string& run_id, int64_t expected_next,
                           const std::vector<v1::HistoryEvent>& events);
 
 // A new event with id, time and type set; the caller sets the attributes.
 v1::HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type);
 
-// Inserts the run's workflow task unless one exists. Returns whether it was
-// inserted (the caller then appends WorkflowTaskScheduled). Notifies
-// workers of the task queue at commit.
-absl::StatusOr<bool> InsertWorkflowTask(pg::Connection& conn, const std::string& run_id,
-                                        const std::string& task_queue, absl::Time visible_at);
+// Inserts the run's workflow task (deferred) and notifies workers of the
+// task queue at commit. REQUIRES: the run's row lock, and the run has no
+// workflow task (RunRow::workflow_task_attempt == 0); the caller appends
+// WorkflowTaskScheduled.
+absl::Status InsertWorkflowTask(pg::Connection& conn, const std::string& run_id, const std::string& task_queue,
+                                absl::Time visible_at, int64_t attempt = 1);
 
-// Marks the run closed and removes everything that could still wake it.
+// Whether a transaction failed because another writer appended to the same
+// history first (its events' primary key, or the engine's own check).
+bool IsHistoryConflict(const absl::Status& status);
+
+// Marks the run closed and removes everything that could still wake it
+// (deferred).
 absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::WorkflowExecutionState state,
                       absl::Time close_time, const v1::Failure* failure, const std::string& next_run_id);
 

@@ -5,6 +5,7 @@
 #include <list>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <utility>
 
@@ -41,9 +42,7 @@ std::string PgArray(const std::vector<std::string>& v) {
   return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
 }
 
-bool IsHistoryConflict(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kAborted && GetReason(s) == "HISTORY_CONFLICT";
-}
+using internal::IsHistoryConflict;
 
 // A leased activity attempt, ready to run.
 struct ActivityLease {
@@ -160,16 +159,22 @@ class Worker::Impl {
   }
 
   absl::StatusOr<bool> RunOnce() {
-    CANTDO_ASSIGN_OR_RETURN(bool did, RunTaskOnce());
-    if (did) return true;
+    CANTDO_ASSIGN_OR_RETURN(Work did, RunTaskOnce());
+    if (did != Work::kNone) return true;
     CANTDO_ASSIGN_OR_RETURN(bool fired, FireTimers());
     if (fired) return true;
     return ExpireLeases();
   }
 
+  // What RunTaskOnce did: nothing; work from the queues that may have left
+  // more there (look again at once); or work after which the queues were
+  // drained, or that was leased to this worker already (an eager activity
+  // and the chain it continued): further work announces itself.
+  enum class Work { kNone, kMore, kDone };
+
   // A leased activity, a workflow task or an activity task: what a
   // notification on cantdo_workflow_tasks announces.
-  absl::StatusOr<bool> RunTaskOnce() {
+  absl::StatusOr<Work> RunTaskOnce() {
     {
       std::optional<ActivityLease> lease;
       {
@@ -181,17 +186,17 @@ class Worker::Impl {
       }
       if (lease) {
         RunActivityChain(std::move(*lease));
-        return true;
+        return Work::kDone;
       }
     }
-    CANTDO_ASSIGN_OR_RETURN(bool did, PollWorkflowTask());
-    if (did) return true;
+    CANTDO_ASSIGN_OR_RETURN(Work polled, PollWorkflowTask());
+    if (polled != Work::kNone) return polled;
     CANTDO_ASSIGN_OR_RETURN(std::optional<ActivityLease> lease, LeaseActivity());
     if (lease) {
       RunActivityChain(std::move(*lease));
-      return true;
+      return Work::kMore;
     }
-    return false;
+    return Work::kNone;
   }
 
   WorkerStats Stats() const {
@@ -225,7 +230,10 @@ class Worker::Impl {
   // Each idle wake-up costs transactions (an empty lease scan is one), so
   // a notification wakes one thread, which looks for tasks only; the full
   // scan (timers due, expired leases) runs after a quiet poll_interval or
-  // a Wake(). Work found: look again at once.
+  // a Wake(). A task found in the queues: look again at once (a backlog, or
+  // several tasks announced by one transaction's single notification).
+  // Work that was leased here already: wait for the next announcement,
+  // which every task but our own eager ones gets (wake_tokens_, eager_).
   void WorkLoop() {
     bool full_scan = true;
     while (!stopping_.load()) {
@@ -234,14 +242,25 @@ class Worker::Impl {
         absl::MutexLock l(&mu_);
         gen = wake_generation_;
       }
-      auto did = full_scan ? RunOnce() : RunTaskOnce();
+      absl::StatusOr<Work> did = Work::kNone;
+      if (full_scan) {
+        auto any = RunOnce();
+        did = any.ok() ? absl::StatusOr<Work>(*any ? Work::kMore : Work::kNone) : any.status();
+      } else {
+        did = RunTaskOnce();
+      }
       if (!did.ok()) {
         log::Warn("worker task failed", {{"error", did.status().ToString()}, {"identity", options_.identity}});
         absl::SleepFor(absl::Milliseconds(100));
         full_scan = true;
         continue;
       }
-      if (*did) {
+      if (*did == Work::kMore) {
+        // It was announced, most likely: that wake-up is spent.
+        {
+          absl::MutexLock l(&mu_);
+          if (wake_tokens_ > 0) --wake_tokens_;
+        }
         full_scan = false;
         continue;
       }
@@ -268,65 +287,85 @@ class Worker::Impl {
 
   // ---- workflow tasks ----
 
-  // Leases one due workflow task and runs it in the same transaction.
-  absl::StatusOr<bool> PollWorkflowTask() {
+  // Leases due workflow tasks (up to kMaxPollBatch; one after a failed
+  // batch) and runs them in the same transaction. kMore if it took a full
+  // batch (there may be more), kDone if fewer, kNone if none.
+  static constexpr int kMaxPollBatch = 16;
+
+  absl::StatusOr<Work> PollWorkflowTask() {
+    int limit = kMaxPollBatch;
     for (int attempt = 0;; ++attempt) {
-      bool found = false;
+      int found = 0;
       std::vector<ActivityLease> eager;
-      std::function<void()> after_commit;
+      std::vector<std::function<void()>> after;
       absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
-        found = false;
+        found = 0;
         eager.clear();
-        after_commit = nullptr;
-        CANTDO_ASSIGN_OR_RETURN(
-            pg::Result t, conn.Exec("SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
-                                    {pg::TextParam(absl::StrCat(
-                                        absl::ToInt64Milliseconds(options_.workflow_task_timeout)))}));
-        (void)t;
+        after.clear();
+        CANTDO_RETURN_IF_ERROR(conn.Defer("SELECT set_config('idle_in_transaction_session_timeout', $1, true)",
+                                          {pg::TextParam(absl::StrCat(
+                                              absl::ToInt64Milliseconds(options_.workflow_task_timeout)))}));
+        // Each task row and its run's row, locked: the task is leased for
+        // this transaction and nobody else appends to the run meanwhile (a
+        // run busy elsewhere is skipped, its task taken later).
         CANTDO_ASSIGN_OR_RETURN(
             pg::Result r,
-            conn.Exec("SELECT run_id::text, attempt FROM cantdo.workflow_tasks"
-                      " WHERE task_queue = ANY($1::text[]) AND visible_at <= $2::timestamptz"
-                      " ORDER BY visible_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+            conn.Exec(absl::StrCat("SELECT ", internal::RunColumns("r"),
+                                   " FROM cantdo.workflow_tasks t JOIN cantdo.workflow_runs r ON r.run_id = t.run_id"
+                                   " WHERE t.task_queue = ANY($1::text[]) AND t.visible_at <= $2::timestamptz"
+                                   // A literal limit: a parameter would make the
+                                   // planner guess the row count.
+                                   " ORDER BY t.visible_at LIMIT ", limit, " FOR UPDATE OF t, r SKIP LOCKED"),
                       {pg::TextParam(queues_param_), pg::TextParam(PgTime(clock_.Now()))}));
-        if (r.Rows() == 0) return absl::OkStatus();
-        found = true;
-        CANTDO_ASSIGN_OR_RETURN(std::string run_id, r.GetString(0, 0));
-        CANTDO_ASSIGN_OR_RETURN(int64_t task_attempt, r.GetInt64(0, 1));
-        CANTDO_ASSIGN_OR_RETURN(auto run, internal::LoadRun(conn, run_id, false));
-        if (!run || !run->open()) {
-          CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
-                                                          {pg::TextParam(run_id)}));
-          (void)d;
-          return absl::OkStatus();
+        found = r.Rows();
+        for (int i = 0; i < r.Rows(); ++i) {
+          CANTDO_ASSIGN_OR_RETURN(RunRow run, internal::RunFromRow(r, i));
+          if (!run.open()) {
+            CANTDO_RETURN_IF_ERROR(
+                conn.Defer("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid", {pg::TextParam(run.run_id)}));
+            continue;
+          }
+          std::function<void()> after_commit;
+          CANTDO_RETURN_IF_ERROR(RunWorkflowTask(conn, run, static_cast<int>(run.workflow_task_attempt),
+                                                 /*write_scheduled=*/false, /*task_row_exists=*/true, eager,
+                                                 after_commit));
+          if (after_commit) after.push_back(std::move(after_commit));
         }
-        return RunWorkflowTask(conn, *run, static_cast<int>(task_attempt), /*write_scheduled=*/false,
-                               /*task_row_exists=*/true, eager, after_commit);
+        return absl::OkStatus();
       });
-      if (IsHistoryConflict(s) && attempt < 10) {
-        Count(&WorkerStats::history_conflicts);
+      if (!s.ok() && attempt < 10 && (IsHistoryConflict(s) || limit > 1)) {
+        if (IsHistoryConflict(s)) Count(&WorkerStats::history_conflicts);
+        limit = 1;  // one bad run must not hold the others back
         continue;
       }
       CANTDO_RETURN_IF_ERROR(s);
-      if (after_commit) after_commit();
+      for (auto& a : after) a();
       DispatchEager(std::move(eager), /*run_first_here=*/false);
-      return found;
+      if (found == 0) {
+        Count(&WorkerStats::empty_polls);
+        return Work::kNone;
+      }
+      return found == limit ? Work::kMore : Work::kDone;
     }
   }
 
-  // Replays `run` and commits the new workflow task's events and side
-  // effects on `conn`. REQUIRES: the caller holds the run's workflow task
-  // row lock (task_row_exists) or the run row lock. `after_commit` puts the
-  // Replayer back in the cache once the caller committed.
+  // Replays `run` and writes the new workflow task's events and side
+  // effects on `conn` (deferred: they commit with the caller's
+  // transaction). `inputs` are events that this same transaction appends
+  // just before the task (an activity's result): they are written in the
+  // task's batch. REQUIRES: the caller holds the run's row lock, and
+  // `run.next_event_id` is the id `inputs` start at. `after_commit` puts
+  // the Replayer back in the cache once the caller committed.
   absl::Status RunWorkflowTask(pg::Connection& conn, const RunRow& run, int task_attempt, bool write_scheduled,
                                bool task_row_exists, std::vector<ActivityLease>& eager,
-                               std::function<void()>& after_commit) {
+                               std::function<void()>& after_commit, std::vector<HistoryEvent> inputs = {}) {
     const absl::Time now = clock_.Now();
     const WorkflowFunction* fn = registry_.FindWorkflow(run.workflow_type);
     if (fn == nullptr) {
       return FailWorkflowTask(conn, run, task_attempt, task_row_exists,
                               v1::WORKFLOW_TASK_FAILED_CAUSE_UNKNOWN_WORKFLOW_TYPE,
-                              absl::FailedPreconditionError("no code for workflow type " + run.workflow_type));
+                              absl::FailedPreconditionError("no code for workflow type " + run.workflow_type),
+                              std::move(inputs));
     }
     std::unique_ptr<Replayer> replayer = cache_.Take(run.run_id);
     if (replayer && replayer->last_event_id() >= run.next_event_id) replayer.reset();
@@ -336,12 +375,20 @@ class Worker::Impl {
       replayer = std::make_unique<Replayer>(RunInfo{run.workflow_id, run.run_id, run.workflow_type, run.task_queue},
                                             *fn, SecureRandom(), options_.history_warn_events);
     }
-    CANTDO_ASSIGN_OR_RETURN(std::vector<HistoryEvent> events,
-                            internal::LoadEvents(conn, run.run_id, replayer->last_event_id() + 1));
-    int64_t next_id = run.next_event_id;
-    if (!events.empty() && events.back().event_id() + 1 != next_id) {
-      return absl::AbortedError("history changed while loading");  // run row not locked: lost a race
+    // What the Replayer has not seen: committed events (none when it is
+    // cached and current), then this transaction's inputs.
+    std::vector<HistoryEvent> events;
+    if (replayer->last_event_id() + 1 < run.next_event_id) {
+      CANTDO_ASSIGN_OR_RETURN(events, internal::LoadEvents(conn, run.run_id, replayer->last_event_id() + 1,
+                                                           run.next_event_id - replayer->last_event_id() - 1));
+      if (events.empty() || events.back().event_id() + 1 != run.next_event_id) {
+        return absl::DataLossError(absl::StrCat("history of run ", run.run_id, " is shorter than next_event_id ",
+                                                run.next_event_id, " says"));
+      }
     }
+    const int64_t history_next = run.next_event_id;  // where this batch starts
+    const int64_t next_id = history_next + static_cast<int64_t>(inputs.size());
+    events.insert(events.end(), inputs.begin(), inputs.end());
     absl::Status st = replayer->Apply(events);
     const int64_t started_id = next_id + (write_scheduled ? 1 : 0);
     absl::StatusOr<std::vector<HistoryEvent>> commands =
@@ -350,12 +397,13 @@ class Worker::Impl {
       auto cause = GetReason(commands.status()) == "NON_DETERMINISM" ? v1::WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISM
                                                                       : v1::WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_PANIC;
       log::Warn("workflow task failed", {{"run_id", run.run_id}, {"error", commands.status().ToString()}});
-      return FailWorkflowTask(conn, run, task_attempt, task_row_exists, cause, commands.status());
+      return FailWorkflowTask(conn, run, task_attempt, task_row_exists, cause, commands.status(), std::move(inputs));
     }
     Count(&WorkerStats::workflow_tasks);
 
-    // Lay out the batch: [Scheduled], Started, Completed, commands.
-    std::vector<HistoryEvent> batch;
+    // Lay out the batch: inputs, [Scheduled], Started, Completed, commands.
+    const size_t inputs_count = inputs.size();
+    std::vector<HistoryEvent> batch = std::move(inputs);
     int64_t id = next_id;
     if (write_scheduled) {
       HistoryEvent e = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
@@ -419,7 +467,7 @@ class Worker::Impl {
       }
       batch.push_back(c);
     }
-    CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, next_id, batch));
+    CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, history_next, batch));
 
     // Side effects of the commands, in the same transaction.
     bool closed = false;
@@ -429,14 +477,12 @@ class Worker::Impl {
           CANTDO_RETURN_IF_ERROR(ScheduleActivity(conn, run, c, now, eager));
           break;
         case HistoryEvent::kTimerStarted: {
-          CANTDO_ASSIGN_OR_RETURN(
-              pg::Result r,
-              conn.Exec("INSERT INTO cantdo.workflow_timers (run_id, timer_id, started_event_id, task_queue, fire_at)"
-                        " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
-                        {pg::TextParam(run.run_id), pg::TextParam(c.timer_started().timer_id()),
-                         pg::Int64Param(c.event_id()), pg::TextParam(run.task_queue),
-                         pg::TextParam(PgTime(FromProto(c.timer_started().fire_time())))}));
-          (void)r;
+          CANTDO_RETURN_IF_ERROR(
+              conn.Defer("INSERT INTO cantdo.workflow_timers (run_id, timer_id, started_event_id, task_queue, fire_at)"
+                         " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
+                         {pg::TextParam(run.run_id), pg::TextParam(c.timer_started().timer_id()),
+                          pg::Int64Param(c.event_id()), pg::TextParam(run.task_queue),
+                          pg::TextParam(PgTime(FromProto(c.timer_started().fire_time())))}));
           break;
         }
         case HistoryEvent::kWorkflowExecutionCompleted:
@@ -463,11 +509,12 @@ class Worker::Impl {
       }
     }
     if (!closed && task_row_exists) {
-      CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
-                                                      {pg::TextParam(run.run_id)}));
-      (void)d;
+      CANTDO_RETURN_IF_ERROR(
+          conn.Defer("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid", {pg::TextParam(run.run_id)}));
     }
     if (replayer) {
+      // The inputs were fed by Apply; the rest is this task's own batch.
+      batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(inputs_count));
       CANTDO_RETURN_IF_ERROR(replayer->Accept(batch));
       if (!closed && options_.sticky_cache) {
         auto shared = std::make_shared<std::unique_ptr<Replayer>>(std::move(replayer));
@@ -479,36 +526,32 @@ class Worker::Impl {
   }
 
   absl::Status FailWorkflowTask(pg::Connection& conn, const RunRow& run, int task_attempt, bool task_row_exists,
-                                v1::WorkflowTaskFailedCause cause, const absl::Status& error) {
+                                v1::WorkflowTaskFailedCause cause, const absl::Status& error,
+                                std::vector<HistoryEvent> inputs) {
     Count(&WorkerStats::workflow_task_failures);
     const absl::Time now = clock_.Now();
+    // The inputs (an activity's result) are kept whatever the code did.
     // Record the first failure only, so a run stuck on incompatible code
     // does not grow its history on every retry.
+    std::vector<HistoryEvent> events = std::move(inputs);
     if (task_attempt <= 1) {
-      HistoryEvent e = internal::NewEvent(run.next_event_id, now, v1::EVENT_TYPE_WORKFLOW_TASK_FAILED);
+      HistoryEvent e = internal::NewEvent(run.next_event_id + static_cast<int64_t>(events.size()), now,
+                                          v1::EVENT_TYPE_WORKFLOW_TASK_FAILED);
       auto* a = e.mutable_workflow_task_failed();
       a->set_cause(cause);
       *a->mutable_failure() = FailureFromStatus(error, "engine");
       a->set_identity(options_.identity);
-      CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, {e}));
+      events.push_back(std::move(e));
     }
+    CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, events));
     absl::Duration delay = options_.workflow_task_retry_initial * std::pow(2.0, std::min(task_attempt - 1, 20));
     delay = std::min(delay, options_.workflow_task_retry_max);
     if (task_row_exists) {
-      CANTDO_ASSIGN_OR_RETURN(pg::Result u,
-                              conn.Exec("UPDATE cantdo.workflow_tasks SET attempt = attempt + 1,"
-                                        " visible_at = $2::timestamptz WHERE run_id = $1::uuid",
-                                        {pg::TextParam(run.run_id), pg::TextParam(PgTime(now + delay))}));
-      (void)u;
-    } else {
-      CANTDO_ASSIGN_OR_RETURN(pg::Result u,
-                              conn.Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
-                                        " VALUES ($1::uuid, $2, $3::timestamptz, $4)",
-                                        {pg::TextParam(run.run_id), pg::TextParam(run.task_queue),
-                                         pg::TextParam(PgTime(now + delay)), pg::Int64Param(task_attempt + 1)}));
-      (void)u;
+      return conn.Defer("UPDATE cantdo.workflow_tasks SET attempt = attempt + 1,"
+                        " visible_at = $2::timestamptz WHERE run_id = $1::uuid",
+                        {pg::TextParam(run.run_id), pg::TextParam(PgTime(now + delay))});
     }
-    return absl::OkStatus();
+    return internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now + delay, task_attempt + 1);
   }
 
   absl::Status ContinueAsNew(pg::Connection& conn, const RunRow& run, const HistoryEvent& c, absl::Time now) {
@@ -516,16 +559,14 @@ class Worker::Impl {
     const std::string new_run = NewUuid();
     CANTDO_RETURN_IF_ERROR(internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_CONTINUED_AS_NEW, now,
                                               nullptr, new_run));
-    CANTDO_ASSIGN_OR_RETURN(
-        pg::Result ins,
-        conn.Exec("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state,"
-                  " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time)"
-                  " VALUES ($1::uuid, $2, $3, $4, 2, $5, $6, $7::uuid, 1, $8::timestamptz, $8::timestamptz)",
-                  {pg::TextParam(new_run), pg::TextParam(run.workflow_id), pg::TextParam(can.workflow_type()),
-                   pg::TextParam(can.task_queue()), pg::TextParam(run.requester),
-                   pg::TextParam(run.admission_approval_id), pg::TextParam(run.first_run_id),
-                   pg::TextParam(PgTime(now))}));
-    (void)ins;
+    CANTDO_RETURN_IF_ERROR(
+        conn.Defer("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state,"
+                   " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time)"
+                   " VALUES ($1::uuid, $2, $3, $4, 2, $5, $6, $7::uuid, 1, $8::timestamptz, $8::timestamptz)",
+                   {pg::TextParam(new_run), pg::TextParam(run.workflow_id), pg::TextParam(can.workflow_type()),
+                    pg::TextParam(can.task_queue()), pg::TextParam(run.requester),
+                    pg::TextParam(run.admission_approval_id), pg::TextParam(run.first_run_id),
+                    pg::TextParam(PgTime(now))}));
     HistoryEvent started = internal::NewEvent(1, now, v1::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
     auto* a = started.mutable_workflow_execution_started();
     a->set_workflow_type(can.workflow_type());
@@ -538,9 +579,7 @@ class Worker::Impl {
     sched.mutable_workflow_task_scheduled()->set_task_queue(can.task_queue());
     sched.mutable_workflow_task_scheduled()->set_attempt(1);
     CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, new_run, 1, {started, sched}));
-    CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, new_run, can.task_queue(), now));
-    (void)inserted;
-    return absl::OkStatus();
+    return internal::InsertWorkflowTask(conn, new_run, can.task_queue(), now);
   }
 
   // ---- activities ----
@@ -570,9 +609,8 @@ class Worker::Impl {
       lease.started_at = now;
       lease.scheduled = a;
     }
-    CANTDO_ASSIGN_OR_RETURN(
-        pg::Result r,
-        conn.Exec("INSERT INTO cantdo.activity_tasks (run_id, scheduled_event_id, task_queue, activity_type, attempt,"
+    CANTDO_RETURN_IF_ERROR(
+        conn.Defer("INSERT INTO cantdo.activity_tasks (run_id, scheduled_event_id, task_queue, activity_type, attempt,"
                   " visible_at, scheduled_at, lease_id, lease_owner, attempt_started_at, lease_expires_at)"
                   " VALUES ($1::uuid, $2, $3, $4, $5, $6::timestamptz, $6::timestamptz, nullif($7, '')::uuid,"
                   " nullif($8, ''), CASE WHEN $7 = '' THEN NULL ELSE $6::timestamptz END,"
@@ -581,11 +619,11 @@ class Worker::Impl {
                    pg::TextParam(a.activity_type()), pg::Int64Param(take ? 1 : 0), pg::TextParam(PgTime(now)),
                    pg::TextParam(lease.lease_id), pg::TextParam(take ? options_.identity : ""),
                    pg::TextParam(PgTime(now + AttemptLease(a)))}));
-    (void)r;
     if (take) {
       eager.push_back(std::move(lease));
     } else {
-      CANTDO_RETURN_IF_ERROR(pg::Notify(conn, internal::kTasksChannel, a.task_queue()));
+      CANTDO_RETURN_IF_ERROR(conn.Defer("SELECT pg_notify($1, $2)",
+                                        {pg::TextParam(internal::kTasksChannel), pg::TextParam(a.task_queue())}));
     }
     return absl::OkStatus();
   }
@@ -630,6 +668,7 @@ class Worker::Impl {
         (void)u;
         return std::optional<ActivityLease>(std::move(lease));
       }
+      Count(&WorkerStats::empty_polls);
       return std::optional<ActivityLease>();
     });
   }
@@ -638,7 +677,7 @@ class Worker::Impl {
     if (leases.empty()) return;
     Count(&WorkerStats::activities_eager, static_cast<int64_t>(leases.size()));
     size_t start = 0;
-    if (run_first_here) {
+    if (run_first_here && !pending_here_.has_value()) {
       pending_here_ = std::move(leases[0]);
       start = 1;
     }
@@ -684,13 +723,109 @@ class Worker::Impl {
         info, [this, &lease](const Payload*) { return Heartbeat(lease); }, &stopping_);
     Result result = fn != nullptr ? (*fn)(ctx, lease.scheduled.input())
                                   : absl::Status(NonRetryable(absl::UnimplementedError("unknown activity type")));
+    SubmitCompletion(Completion{lease, std::move(result)});
+  }
+
+  // ---- recording activity results: group commit ----
+  //
+  // An attempt's outcome is recorded, with the run's next workflow task, in
+  // a transaction. Threads finishing at the same time share one: the first
+  // to submit becomes the committer and records everything waiting (one
+  // round trip for all the runs' reads, one for all the writes and the
+  // COMMIT), then looks again; the others return at once and find the next
+  // activities of their runs in eager_. So under load a commit, and its WAL
+  // flush, serves many runs.
+
+  struct Completion {
+    ActivityLease lease;
+    Result result;
+  };
+  static constexpr size_t kMaxCommitBatch = 64;
+
+  void SubmitCompletion(Completion c) {
+    {
+      absl::MutexLock l(&commit_mu_);
+      completions_.push_back(std::move(c));
+      if (committing_) return;  // the committer takes it in its next round
+      committing_ = true;
+    }
+    for (;;) {
+      std::vector<Completion> batch;
+      {
+        absl::MutexLock l(&commit_mu_);
+        // One completion per run per transaction: a run's second result
+        // waits for the next round (it needs the first one's history).
+        std::set<std::string> runs;
+        for (auto it = completions_.begin(); it != completions_.end() && batch.size() < kMaxCommitBatch;) {
+          if (runs.insert(it->lease.run_id).second) {
+            batch.push_back(std::move(*it));
+            it = completions_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        if (batch.empty()) {
+          committing_ = false;
+          return;
+        }
+      }
+      if (batch.size() == 1) {
+        CommitOne(batch.front());
+      } else if (!CommitBatch(batch)) {
+        for (const Completion& one : batch) CommitOne(one);  // a conflict or error: each on its own
+      }
+    }
+  }
+
+  // Records several runs' completions in one transaction. False (nothing
+  // committed) if that failed.
+  bool CommitBatch(std::vector<Completion>& batch) {
+    // Runs locked in one order by every committer.
+    std::sort(batch.begin(), batch.end(),
+              [](const Completion& a, const Completion& b) { return a.lease.run_id < b.lease.run_id; });
+    std::vector<ActivityLease> eager;
+    std::vector<std::function<void()>> after;
+    absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
+      eager.clear();
+      after.clear();
+      std::vector<pg::Connection::BatchStatement> reads;
+      for (const Completion& c : batch) {
+        if (c.result.ok()) reads.push_back(CompletionRead(c.lease));
+      }
+      CANTDO_ASSIGN_OR_RETURN(std::vector<pg::Result> rows, conn.ExecBatch(std::move(reads)));
+      size_t next_row = 0;
+      for (const Completion& c : batch) {
+        std::function<void()> after_commit;
+        if (c.result.ok()) {
+          CANTDO_RETURN_IF_ERROR(CompleteSucceeded(conn, c.lease, c.result, rows[next_row++], eager, after_commit));
+        } else {
+          CANTDO_RETURN_IF_ERROR(CompleteActivity(conn, c.lease, c.result, eager, after_commit));
+        }
+        if (after_commit) after.push_back(std::move(after_commit));
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      if (IsHistoryConflict(s)) Count(&WorkerStats::history_conflicts);
+      log::Debug("recording a batch of activity results failed; recording them one by one",
+                 {{"runs", batch.size()}, {"error", s.ToString()}});
+      return false;
+    }
+    Count(&WorkerStats::completion_batches);
+    for (auto& a : after) a();
+    DispatchEager(std::move(eager), /*run_first_here=*/true);
+    return true;
+  }
+
+  void CommitOne(const Completion& c) {
+    const ActivityLease& lease = c.lease;
     for (int attempt = 0; attempt < 20; ++attempt) {
       std::vector<ActivityLease> eager;
       std::function<void()> after_commit;
       absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
         eager.clear();
         after_commit = nullptr;
-        return CompleteActivity(conn, lease, result, eager, after_commit);
+        return CompleteActivity(conn, lease, c.result, eager, after_commit);
       });
       if (s.ok()) {
         if (after_commit) after_commit();
@@ -750,38 +885,74 @@ class Worker::Impl {
   absl::Status CompleteActivity(pg::Connection& conn, const ActivityLease& lease, const Result& result,
                                 std::vector<ActivityLease>& eager, std::function<void()>& after_commit) {
     const absl::Time now = clock_.Now();
+    if (result.ok()) {
+      auto read = CompletionRead(lease);
+      CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(read.sql, read.params));
+      return CompleteSucceeded(conn, lease, result, r, eager, after_commit);
+    }
     CANTDO_ASSIGN_OR_RETURN(
         pg::Result t,
         conn.Exec("SELECT (extract(epoch FROM scheduled_at) * 1000000)::bigint FROM cantdo.activity_tasks"
                   " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid FOR UPDATE",
                   {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
                    pg::TextParam(lease.lease_id)}));
-    if (t.Rows() == 0) {
-      log::Info("activity result dropped: lease lost", {{"run_id", lease.run_id},
-                                                         {"scheduled_event_id", lease.scheduled_event_id}});
-      return absl::OkStatus();
-    }
+    if (t.Rows() == 0) return LeaseLost(lease);
     CANTDO_ASSIGN_OR_RETURN(int64_t scheduled_micros, t.GetInt64(0, 0));
-    if (!result.ok()) {
-      auto delay = RetryAfter(lease.scheduled, lease.attempt, result.status(), absl::FromUnixMicros(scheduled_micros),
-                              now);
-      if (delay.has_value()) {
-        CANTDO_ASSIGN_OR_RETURN(
-            pg::Result u,
-            conn.Exec("UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-                      " visible_at = $3::timestamptz, last_failure = decode($4, 'hex')"
-                      " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
-                      {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
-                       pg::TextParam(PgTime(now + *delay)),
-                       pg::TextParam(absl::BytesToHexString(
-                           FailureFromStatus(result.status(), "activity").SerializeAsString()))}));
-        (void)u;
-        return pg::Notify(conn, internal::kTasksChannel, lease.task_queue);
-      }
+    auto delay = RetryAfter(lease.scheduled, lease.attempt, result.status(), absl::FromUnixMicros(scheduled_micros),
+                            now);
+    if (delay.has_value()) {
+      CANTDO_RETURN_IF_ERROR(
+          conn.Defer("UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+                     " visible_at = $3::timestamptz, last_failure = decode($4, 'hex')"
+                     " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
+                     {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id),
+                      pg::TextParam(PgTime(now + *delay)),
+                      pg::TextParam(absl::BytesToHexString(
+                          FailureFromStatus(result.status(), "activity").SerializeAsString()))}));
+      return conn.Defer("SELECT pg_notify($1, $2)",
+                        {pg::TextParam(internal::kTasksChannel), pg::TextParam(lease.task_queue)});
     }
-    CANTDO_ASSIGN_OR_RETURN(auto run_opt, internal::LoadRun(conn, lease.run_id, /*for_update=*/true));
+    CANTDO_ASSIGN_OR_RETURN(std::optional<RunRow> run_opt, internal::LoadRun(conn, lease.run_id, /*for_update=*/true));
+    CANTDO_RETURN_IF_ERROR(conn.Defer("DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
+                                      " AND scheduled_event_id = $2",
+                                      {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id)}));
     if (!run_opt || !run_opt->open()) return absl::OkStatus();
-    RunRow run = *std::move(run_opt);
+    return RecordOutcome(conn, *std::move(run_opt), lease, result, eager, after_commit);
+  }
+
+  // The read that starts recording a successful attempt: the run, locked,
+  // and the attempt's task taken off the queue if this lease still holds
+  // it (the last column counts that).
+  pg::Connection::BatchStatement CompletionRead(const ActivityLease& lease) const {
+    return {absl::StrCat("WITH done AS (DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
+                         " AND scheduled_event_id = $2 AND lease_id = $3::uuid RETURNING 1)"
+                         " SELECT ", internal::RunColumns(), ", (SELECT count(*) FROM done)"
+                         " FROM cantdo.workflow_runs WHERE run_id = $1::uuid FOR UPDATE"),
+            {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id), pg::TextParam(lease.lease_id)}};
+  }
+
+  // Records a successful attempt, given CompletionRead's result.
+  absl::Status CompleteSucceeded(pg::Connection& conn, const ActivityLease& lease, const Result& result,
+                                 const pg::Result& read, std::vector<ActivityLease>& eager,
+                                 std::function<void()>& after_commit) {
+    if (read.Rows() == 0) return LeaseLost(lease);
+    CANTDO_ASSIGN_OR_RETURN(int64_t taken, read.GetInt64(0, 16));
+    if (taken == 0) return LeaseLost(lease);
+    CANTDO_ASSIGN_OR_RETURN(RunRow run, internal::RunFromRow(read, 0));
+    if (!run.open()) return absl::OkStatus();
+    return RecordOutcome(conn, std::move(run), lease, result, eager, after_commit);
+  }
+
+  absl::Status LeaseLost(const ActivityLease& lease) {
+    log::Info("activity result dropped: lease lost", {{"run_id", lease.run_id},
+                                                       {"scheduled_event_id", lease.scheduled_event_id}});
+    return absl::OkStatus();
+  }
+
+  // Appends the attempt's outcome to the locked `run` and continues it.
+  absl::Status RecordOutcome(pg::Connection& conn, RunRow run, const ActivityLease& lease, const Result& result,
+                             std::vector<ActivityLease>& eager, std::function<void()>& after_commit) {
+    const absl::Time now = clock_.Now();
     std::vector<HistoryEvent> events;
     int64_t id = run.next_event_id;
     HistoryEvent started = internal::NewEvent(id++, now, v1::EVENT_TYPE_ACTIVITY_TASK_STARTED);
@@ -806,49 +977,25 @@ class Worker::Impl {
       e.mutable_activity_task_failed()->set_identity(options_.identity);
       events.push_back(std::move(e));
     }
-    CANTDO_ASSIGN_OR_RETURN(pg::Result d,
-                            conn.Exec("DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
-                                      " AND scheduled_event_id = $2",
-                                      {pg::TextParam(run.run_id), pg::Int64Param(lease.scheduled_event_id)}));
-    (void)d;
     return AppendInputAndContinue(conn, run, std::move(events), eager, after_commit);
   }
 
   // Appends input events to a run whose row the caller has locked, then
-  // either runs its workflow task here (sticky continuation) or schedules
-  // one for any worker.
+  // either runs its workflow task here, in the same batch (sticky
+  // continuation), or schedules one for any worker. Under the run's lock no
+  // other worker is running its workflow task (a poller locks the run too).
   absl::Status AppendInputAndContinue(pg::Connection& conn, RunRow& run, std::vector<HistoryEvent> events,
                                       std::vector<ActivityLease>& eager, std::function<void()>& after_commit) {
     const absl::Time now = clock_.Now();
-    CANTDO_ASSIGN_OR_RETURN(pg::Result wt,
-                            conn.Exec("SELECT attempt FROM cantdo.workflow_tasks WHERE run_id = $1::uuid"
-                                      " FOR UPDATE SKIP LOCKED",
-                                      {pg::TextParam(run.run_id)}));
-    bool task_row = wt.Rows() > 0;
-    int task_attempt = 1;
-    if (task_row) {
-      CANTDO_ASSIGN_OR_RETURN(int64_t a, wt.GetInt64(0, 0));
-      task_attempt = static_cast<int>(a);
-    }
+    const bool task_row = run.workflow_task_attempt > 0;
     const bool inline_task = options_.eager_activities && !stopping_.load() && HandlesQueue(run.task_queue) &&
-                             registry_.FindWorkflow(run.workflow_type) != nullptr && task_attempt == 1;
+                             registry_.FindWorkflow(run.workflow_type) != nullptr && run.workflow_task_attempt <= 1;
     if (inline_task) {
-      if (!task_row) {
-        // Either there is none, or another worker holds it (then its
-        // append will conflict and it will retry, seeing our events).
-        CANTDO_ASSIGN_OR_RETURN(pg::Result any, conn.Exec("SELECT 1 FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
-                                                          {pg::TextParam(run.run_id)}));
-        if (any.Rows() > 0) {
-          CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, events));
-          return absl::OkStatus();
-        }
-      }
-      CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, events));
-      run.next_event_id += static_cast<int64_t>(events.size());
-      return RunWorkflowTask(conn, run, task_attempt, /*write_scheduled=*/!task_row, task_row, eager, after_commit);
+      return RunWorkflowTask(conn, run, 1, /*write_scheduled=*/!task_row, task_row, eager, after_commit,
+                             std::move(events));
     }
-    CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
-    if (inserted) {
+    if (!task_row) {
+      CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
       HistoryEvent sched =
           internal::NewEvent(run.next_event_id + static_cast<int64_t>(events.size()), now,
                              v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
@@ -886,12 +1033,10 @@ class Worker::Impl {
       HistoryEvent e = internal::NewEvent(run->next_event_id, now, v1::EVENT_TYPE_TIMER_FIRED);
       e.mutable_timer_fired()->set_timer_id(timer_id);
       e.mutable_timer_fired()->set_started_event_id(started_id);
-      std::vector<ActivityLease> no_eager;
-      std::function<void()> no_cache;
       // Timers do not run the workflow task inline: keep this short.
-      CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run->run_id, run->task_queue, now));
       std::vector<HistoryEvent> events{e};
-      if (inserted) {
+      if (run->workflow_task_attempt == 0) {
+        CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run->run_id, run->task_queue, now));
         HistoryEvent sched = internal::NewEvent(run->next_event_id + 1, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
         sched.mutable_workflow_task_scheduled()->set_task_queue(run->task_queue);
         sched.mutable_workflow_task_scheduled()->set_attempt(1);
@@ -961,8 +1106,8 @@ class Worker::Impl {
       e.mutable_activity_task_timed_out()->set_timeout_kind(kind);
       *e.mutable_activity_task_timed_out()->mutable_last_failure() = FailureFromStatus(timeout, "engine");
       std::vector<HistoryEvent> evs{e};
-      CANTDO_ASSIGN_OR_RETURN(bool inserted, internal::InsertWorkflowTask(conn, run->run_id, run->task_queue, now));
-      if (inserted) {
+      if (run->workflow_task_attempt == 0) {
+        CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run->run_id, run->task_queue, now));
         HistoryEvent sched = internal::NewEvent(run->next_event_id + 1, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
         sched.mutable_workflow_task_scheduled()->set_task_queue(run->task_queue);
         sched.mutable_workflow_task_scheduled()->set_attempt(1);
@@ -990,6 +1135,10 @@ class Worker::Impl {
   int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;  // Wake(): full scans
   int64_t wake_tokens_ ABSL_GUARDED_BY(mu_) = 0;      // one per task notification
   std::deque<ActivityLease> eager_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex commit_mu_;
+  std::list<Completion> completions_ ABSL_GUARDED_BY(commit_mu_);  // waiting to be recorded
+  bool committing_ ABSL_GUARDED_BY(commit_mu_) = false;            // a thread is recording them
 
   mutable absl::Mutex stats_mu_;
   WorkerStats stats_ ABSL_GUARDED_BY(stats_mu_);

@@ -124,6 +124,27 @@ TEST_CASE("A failing deferred statement stops the batch and is reported by the c
   CHECK(QueryInt(*f.conn, "SELECT count(*) FROM items") == 1);
 }
 
+TEST_CASE("ExecBatch runs several statements in one round trip and returns every result, in order",
+          "[integration][pg]") {
+  Fixture f;
+  Ok(f.conn->Defer("INSERT INTO items VALUES ($1, $2)", {Int64Param(1), TextParam("one")}));
+  const uint64_t before = f.conn->round_trips();
+  auto results = Ok(f.conn->ExecBatch({{"INSERT INTO items VALUES ($1, $2) RETURNING id", {Int64Param(2), TextParam("two")}},
+                                       {kSelectById, {Int64Param(1)}},
+                                       {kSelectById, {Int64Param(2)}}}));
+  CHECK(f.conn->round_trips() == before + 1);
+  REQUIRE(results.size() == 3);
+  CHECK(Ok(results[0].GetInt64(0, 0)) == 2);
+  CHECK(Ok(results[1].GetString(0, 0)) == "one");
+  CHECK(Ok(results[2].GetString(0, 0)) == "two");
+  SECTION("an error stops the batch and nothing of it commits") {
+    auto failed = f.conn->ExecBatch({{"INSERT INTO items VALUES ($1, $2)", {Int64Param(3), TextParam("three")}},
+                                     {"INSERT INTO items VALUES ($1, $2)", {Int64Param(1), TextParam("dup")}}});
+    CHECK(failed.status().code() == absl::StatusCode::kAlreadyExists);
+    CHECK(f.Count() == 2);
+  }
+}
+
 TEST_CASE("Flush sends the deferred statements, Discard drops them, a NUL is refused at once", "[integration][pg]") {
   Fixture f;
   Ok(f.conn->Defer("INSERT INTO items VALUES ($1, $2)", {Int64Param(1), TextParam("one")}));

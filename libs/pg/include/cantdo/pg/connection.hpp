@@ -77,6 +77,16 @@ class Connection {
   absl::StatusOr<Result> Exec(absl::string_view sql, std::initializer_list<Param> params = {});
   absl::StatusOr<Result> Exec(absl::string_view sql, const std::vector<Param>& params);
 
+  // Runs several statements, in order, in one round trip (after any
+  // deferred ones) and returns their results, in order. The first error
+  // stops the batch and is returned; outside an explicit transaction the
+  // batch commits as one implicit transaction.
+  struct BatchStatement {
+    std::string sql;
+    std::vector<Param> params;
+  };
+  absl::StatusOr<std::vector<Result>> ExecBatch(std::vector<BatchStatement> statements);
+
   // Queues a statement to run, in order, with the next round trip (the next
   // Exec, ExecScript or Flush). Its result is read and dropped, so it must
   // be one without many rows (a write, a set_config, a pg_notify). Its error,
@@ -151,9 +161,9 @@ class Connection {
 
   Connection(pg_conn* conn, bool prepare) : conn_(conn), prepare_statements_(prepare) {}
   absl::StatusOr<Result> ExecParams(absl::string_view sql, const Param* params, size_t count);
-  // Sends the deferred statements and then `last` (if any) in one pipeline
-  // and returns `last`'s result (a null Result when there is no `last`).
-  absl::StatusOr<Result> RunPipeline(const Statement* last);
+  // Sends the deferred statements and then `wanted` in one pipeline and
+  // returns the results of `wanted`, in order.
+  absl::StatusOr<std::vector<Result>> RunPipeline(std::vector<Statement> wanted);
   PreparedName NameFor(const std::string& sql, size_t param_count);
   // After a failure to send part of a pipeline: breaks the connection.
   absl::Status AbandonPipeline(absl::string_view what);

@@ -70,6 +70,11 @@ struct WorkerStats {
   int64_t activities_eager = 0;
   int64_t history_conflicts = 0;
   int64_t cache_hits = 0;
+  // Lease scans (a transaction each) that found nothing: the cost of idle
+  // wake-ups.
+  int64_t empty_polls = 0;
+  // Transactions that recorded the results of several runs' activities.
+  int64_t completion_batches = 0;
 };
 
 class Worker {
