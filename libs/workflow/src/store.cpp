@@ -126,16 +126,17 @@ absl::Status AppendEvents(pg::Connection& conn, const std::string& run_id, int64
     blobs.push_back(absl::BytesToHexString(e.SerializeAsString()));
   }
   auto array = [](const std::vector<std::string>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); };
-  CANTDO_RETURN_IF_ERROR(conn.Defer("UPDATE cantdo.workflow_runs SET next_event_id = $3"
-                                    " WHERE run_id = $1::uuid AND next_event_id = $2",
-                                    {pg::TextParam(run_id), pg::Int64Param(expected_next), pg::Int64Param(new_next)}));
-  CANTDO_RETURN_IF_ERROR(
-      conn.Defer("INSERT INTO cantdo.workflow_events (run_id, event_id, event_type, event_time, event)"
-                 " SELECT $1::uuid, i, t, ts, decode(b, 'hex')"
-                 " FROM unnest($2::bigint[], $3::smallint[], $4::timestamptz[], $5::text[]) AS u(i, t, ts, b)",
-                 {pg::TextParam(run_id), pg::TextParam(array(ids)), pg::TextParam(array(types)),
-                  pg::TextParam(array(times)), pg::TextParam(array(blobs))}));
-  return conn.Defer("SELECT pg_notify($1, $2)", {pg::TextParam(kEventsChannel), pg::TextParam(run_id)});
+  // One statement: move next_event_id, insert the events, tell watchers.
+  return conn.Defer(
+      "WITH moved AS (UPDATE cantdo.workflow_runs SET next_event_id = $3"
+      " WHERE run_id = $1::uuid AND next_event_id = $2 RETURNING 1),"
+      " appended AS (INSERT INTO cantdo.workflow_events (run_id, event_id, event_type, event_time, event)"
+      " SELECT $1::uuid, i, t, ts, decode(b, 'hex')"
+      " FROM unnest($4::bigint[], $5::smallint[], $6::timestamptz[], $7::text[]) AS u(i, t, ts, b) RETURNING 1)"
+      " SELECT pg_notify($8, $9)",
+      {pg::TextParam(run_id), pg::Int64Param(expected_next), pg::Int64Param(new_next), pg::TextParam(array(ids)),
+       pg::TextParam(array(types)), pg::TextParam(array(times)), pg::TextParam(array(blobs)),
+       pg::TextParam(kEventsChannel), pg::TextParam(run_id)});
 }
 
 bool IsHistoryConflict(const absl::Status& s) {
@@ -155,28 +156,26 @@ HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type) {
 
 absl::Status InsertWorkflowTask(pg::Connection& conn, const std::string& run_id, const std::string& task_queue,
                                 absl::Time visible_at, int64_t attempt) {
-  CANTDO_RETURN_IF_ERROR(conn.Defer("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
-                                    " VALUES ($1::uuid, $2, $3::timestamptz, $4)",
-                                    {pg::TextParam(run_id), pg::TextParam(task_queue),
-                                     pg::TextParam(PgTime(visible_at)), pg::Int64Param(attempt)}));
-  return conn.Defer("SELECT pg_notify($1, $2)", {pg::TextParam(kTasksChannel), pg::TextParam(task_queue)});
+  return conn.Defer("WITH task AS (INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
+                    " VALUES ($1::uuid, $2, $3::timestamptz, $4) RETURNING 1) SELECT pg_notify($5, $6)",
+                    {pg::TextParam(run_id), pg::TextParam(task_queue), pg::TextParam(PgTime(visible_at)),
+                     pg::Int64Param(attempt), pg::TextParam(kTasksChannel), pg::TextParam(task_queue)});
 }
 
 absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::WorkflowExecutionState state,
                       absl::Time close_time, const v1::Failure* failure, const std::string& next_run_id) {
   pg::Param failure_param = pg::NullParam();
   if (failure != nullptr) failure_param = absl::BytesToHexString(failure->SerializeAsString());
-  CANTDO_RETURN_IF_ERROR(
-      conn.Defer("UPDATE cantdo.workflow_runs SET state = $2, close_time = $3::timestamptz,"
-                 " failure = decode($4, 'hex'), next_run_id = nullif($5, '')::uuid WHERE run_id = $1::uuid",
-                 {pg::TextParam(run_id), pg::Int64Param(state), pg::TextParam(PgTime(close_time)), failure_param,
-                  pg::TextParam(next_run_id)}));
-  for (const char* sql : {"DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid",
-                          "DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid",
-                          "DELETE FROM cantdo.workflow_timers WHERE run_id = $1::uuid"}) {
-    CANTDO_RETURN_IF_ERROR(conn.Defer(sql, {pg::TextParam(run_id)}));
-  }
-  return absl::OkStatus();
+  // One statement: the run closed, its tasks and timers gone.
+  return conn.Defer(
+      "WITH closed AS (UPDATE cantdo.workflow_runs SET state = $2, close_time = $3::timestamptz,"
+      " failure = decode($4, 'hex'), next_run_id = nullif($5, '')::uuid WHERE run_id = $1::uuid RETURNING 1),"
+      " workflow_task AS (DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid RETURNING 1),"
+      " activity_tasks AS (DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid RETURNING 1),"
+      " timers AS (DELETE FROM cantdo.workflow_timers WHERE run_id = $1::uuid RETURNING 1)"
+      " SELECT 1",
+      {pg::TextParam(run_id), pg::Int64Param(state), pg::TextParam(PgTime(close_time)), failure_param,
+       pg::TextParam(next_run_id)});
 }
 
 v1::WorkflowExecution ToExecution(const RunRow& run) {
