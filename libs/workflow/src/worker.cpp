@@ -174,7 +174,10 @@ class Worker::Impl {
 
   // A leased activity, a workflow task or an activity task: what a
   // notification on cantdo_workflow_tasks announces.
-  absl::StatusOr<Work> RunTaskOnce() {
+  // `reserved`: the caller counted itself in polling_ already (a thread
+  // woken for an announcement claims it before letting go of mu_, so one
+  // announcement wakes one thread).
+  absl::StatusOr<Work> RunTaskOnce(bool reserved = false) {
     {
       std::optional<ActivityLease> lease;
       {
@@ -182,6 +185,7 @@ class Worker::Impl {
         if (!eager_.empty()) {
           lease = std::move(eager_.front());
           eager_.pop_front();
+          if (reserved) --polling_;  // not scanning after all
         }
       }
       if (lease) {
@@ -189,14 +193,38 @@ class Worker::Impl {
         return Work::kDone;
       }
     }
+    // Announcements are spent by the tasks taken; a scan that found nothing
+    // spends those made before it began (their tasks were visible to it,
+    // so someone else has them).
+    int64_t announced = 0;
+    {
+      absl::MutexLock l(&mu_);
+      if (!reserved) ++polling_;
+      announced = wake_tokens_;
+    }
+    taken_here_ = 0;
+    std::optional<ActivityLease> activity;
+    absl::StatusOr<Work> found = ScanQueues(activity);
+    {
+      absl::MutexLock l(&mu_);
+      --polling_;
+      const int64_t spent = found.ok() && *found != Work::kNone ? taken_here_ : announced;
+      wake_tokens_ -= std::min(wake_tokens_, spent);
+    }
+    // Outside the scan: an activity may run for long.
+    if (activity) RunActivityChain(*std::move(activity));
+    return found;
+  }
+
+  // Workflow tasks first (run in the scan's transaction), else an activity
+  // task, leased into `activity` for the caller to run.
+  absl::StatusOr<Work> ScanQueues(std::optional<ActivityLease>& activity) {
     CANTDO_ASSIGN_OR_RETURN(Work polled, PollWorkflowTask());
     if (polled != Work::kNone) return polled;
-    CANTDO_ASSIGN_OR_RETURN(std::optional<ActivityLease> lease, LeaseActivity());
-    if (lease) {
-      RunActivityChain(std::move(*lease));
-      return Work::kMore;
-    }
-    return Work::kNone;
+    CANTDO_ASSIGN_OR_RETURN(activity, LeaseActivity());
+    if (!activity) return Work::kNone;
+    ++taken_here_;
+    return Work::kMore;
   }
 
   WorkerStats Stats() const {
@@ -236,6 +264,7 @@ class Worker::Impl {
   // which every task but our own eager ones gets (wake_tokens_, eager_).
   void WorkLoop() {
     bool full_scan = true;
+    bool reserved = false;  // counted in polling_ for an announcement
     while (!stopping_.load()) {
       int64_t gen;
       {
@@ -244,11 +273,16 @@ class Worker::Impl {
       }
       absl::StatusOr<Work> did = Work::kNone;
       if (full_scan) {
+        if (reserved) {
+          absl::MutexLock l(&mu_);
+          --polling_;
+        }
         auto any = RunOnce();
         did = any.ok() ? absl::StatusOr<Work>(*any ? Work::kMore : Work::kNone) : any.status();
       } else {
-        did = RunTaskOnce();
+        did = RunTaskOnce(reserved);
       }
+      reserved = false;
       if (!did.ok()) {
         log::Warn("worker task failed", {{"error", did.status().ToString()}, {"identity", options_.identity}});
         absl::SleepFor(absl::Milliseconds(100));
@@ -256,21 +290,21 @@ class Worker::Impl {
         continue;
       }
       if (*did == Work::kMore) {
-        // It was announced, most likely: that wake-up is spent.
-        {
-          absl::MutexLock l(&mu_);
-          if (wake_tokens_ > 0) --wake_tokens_;
-        }
         full_scan = false;
         continue;
       }
       absl::MutexLock l(&mu_);
       auto woken = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return wake_generation_ != gen || wake_tokens_ > 0 || !eager_.empty() || stopping_.load();
+        // Announced tasks nobody is looking for yet (one notification
+        // wakes one thread, not all), our own eager leases, Wake(), Stop().
+        return wake_generation_ != gen || wake_tokens_ > polling_ || !eager_.empty() || stopping_.load();
       };
       const bool notified = mu_.AwaitWithTimeout(absl::Condition(&woken), options_.poll_interval);
       full_scan = !notified || wake_generation_ != gen;
-      if (wake_tokens_ > 0) --wake_tokens_;
+      if (!full_scan && eager_.empty() && wake_tokens_ > polling_) {
+        ++polling_;
+        reserved = true;
+      }
     }
   }
 
@@ -345,6 +379,7 @@ class Worker::Impl {
         Count(&WorkerStats::empty_polls);
         return Work::kNone;
       }
+      taken_here_ += found;
       return found == limit ? Work::kMore : Work::kDone;
     }
   }
@@ -1133,7 +1168,8 @@ class Worker::Impl {
 
   absl::Mutex mu_;
   int64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;  // Wake(): full scans
-  int64_t wake_tokens_ ABSL_GUARDED_BY(mu_) = 0;      // one per task notification
+  int64_t wake_tokens_ ABSL_GUARDED_BY(mu_) = 0;      // announced tasks not yet taken (one per notification)
+  int64_t polling_ ABSL_GUARDED_BY(mu_) = 0;          // threads scanning the queues now
   std::deque<ActivityLease> eager_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex commit_mu_;
@@ -1145,9 +1181,12 @@ class Worker::Impl {
 
   // The activity this thread leased to itself by sticky continuation.
   static thread_local std::optional<ActivityLease> pending_here_;
+  // Tasks this thread took from the queues in its current round.
+  static thread_local int64_t taken_here_;
 };
 
 thread_local std::optional<ActivityLease> Worker::Impl::pending_here_;
+thread_local int64_t Worker::Impl::taken_here_ = 0;
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(pg::Pool& pool, const Registry& registry, Clock& clock,
                                                        WorkerOptions options) {
