@@ -147,6 +147,11 @@ class CompletionWaiter {
     listener_ = *std::move(l);
     Check(listener_->Listen("cantdo_workflow_events"), "listen");
     reader_ = Connect(dsn);
+    // The waiter's lookup by run id is planned (and, prepared, cached) while
+    // workflow_runs is nearly empty; PostgreSQL then prefers a sequential
+    // scan, which it keeps as the table grows to thousands of rows, making
+    // the observer, not the engine, a large share of the database's work.
+    Check(reader_->Exec("SET enable_seqscan = off").status(), "waiter settings");
     thread_ = std::thread([this] { Loop(); });
   }
   ~CompletionWaiter() {

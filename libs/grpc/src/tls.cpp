@@ -27,6 +27,8 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 ::grpc::ChannelArguments ChannelArgs(const std::string& server_name) {
   ::grpc::ChannelArguments args;
   if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
+  // Small messages: no bandwidth-delay probing (see server.cpp).
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   return args;
 }
 

@@ -3,8 +3,13 @@
 // certificate, health is truthful, reflection works, request ids echo.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/client_context.h>
 
@@ -188,4 +193,58 @@ TEST_CASE("request ids are kept when well-formed and made when not", "[integrati
   REQUIRE(f.Call(channel, "bad id with spaces").ok());
   CHECK(f.service.seen_request_id.size() == 36);
   CHECK(f.echoed_request_id == f.service.seen_request_id);
+}
+
+namespace {
+
+// Records which thread ran each call, by kernel thread id (a pthread id is
+// reused as soon as its thread ends, which would hide the churn).
+class ThreadRecorder final : public bv1::CibaBridgeService::Service {
+ public:
+  ::grpc::Status GetBackchannelAuthentication(::grpc::ServerContext*, const bv1::GetBackchannelAuthenticationRequest*,
+                                              bv1::GetBackchannelAuthenticationResponse*) override {
+    std::lock_guard<std::mutex> lock(mu);
+    threads.insert(gettid());
+    return ::grpc::Status::OK;
+  }
+  std::mutex mu;
+  std::set<pid_t> threads;
+};
+
+}  // namespace
+
+TEST_CASE("request threads are kept between calls, not started and ended per call", "[integration][grpc]") {
+  testing::TestPki pki;
+  ThreadRecorder service;
+  cg::ServerConfig config;
+  config.service_name = "test";
+  config.listen_address = "127.0.0.1:0";
+  config.tls = pki.Issue("ciba-bridge");
+  config.shutdown_grace = absl::Seconds(1);
+  auto server = cg::Server::Start(config, {&service}, [] { return absl::OkStatus(); });
+  REQUIRE(server.ok());
+  const std::string target = "127.0.0.1:" + std::to_string((*server)->port());
+
+  // 8 callers, 100 calls each. gRPC's default (2 idle threads) started a
+  // new thread for about every other call here: hundreds of threads.
+  constexpr int kCallers = 8, kCalls = 100;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&] {
+      auto stub = bv1::CibaBridgeService::NewStub(cg::MakeMtlsChannel(target, pki.Issue("authority")));
+      for (int i = 0; i < kCalls; ++i) {
+        ::grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        bv1::GetBackchannelAuthenticationRequest req;
+        bv1::GetBackchannelAuthenticationResponse resp;
+        if (!stub->GetBackchannelAuthentication(&ctx, req, &resp).ok()) ++failed;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  CHECK(failed == 0);
+  std::lock_guard<std::mutex> lock(service.mu);
+  INFO("distinct request threads: " << service.threads.size());
+  CHECK(service.threads.size() <= static_cast<size_t>(config.idle_request_threads + kCallers));
 }
