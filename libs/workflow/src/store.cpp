@@ -12,16 +12,18 @@ namespace cantdo::workflow::internal {
 
 using v1::HistoryEvent;
 
-std::string RunColumns(absl::string_view table) {
+std::string RunColumns(absl::string_view table, absl::string_view attempt) {
   const std::string t = absl::StrCat(table, ".");
+  const std::string attempt_sql =
+      attempt.empty() ? absl::StrCat("coalesce((SELECT wt.attempt FROM cantdo.workflow_tasks wt WHERE wt.run_id = ", t,
+                                     "run_id), 0)")
+                      : absl::StrCat("coalesce(", attempt, ", 0)");
   return absl::StrCat(t, "run_id::text, ", t, "workflow_id, ", t, "workflow_type, ", t, "task_queue, ", t, "state, ",
                       "coalesce(", t, "request_id, ''), ", t, "requester, ", t, "admission_approval_id, ", t,
                       "first_run_id::text, ", t, "next_event_id, (extract(epoch FROM ", t,
                       "start_time) * 1000000)::bigint, (extract(epoch FROM ", t, "admit_time) * 1000000)::bigint, ",
                       "(extract(epoch FROM ", t, "close_time) * 1000000)::bigint, coalesce(", t,
-                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ",
-                      "coalesce((SELECT wt.attempt FROM cantdo.workflow_tasks wt WHERE wt.run_id = ", t,
-                      "run_id), 0)");
+                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ", attempt_sql);
 }
 
 std::string PgTimeParam(absl::Time t) { return PgTime(t); }
@@ -64,10 +66,11 @@ absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row) {
 }
 
 absl::StatusOr<std::optional<RunRow>> LoadRun(pg::Connection& conn, const std::string& run_id, bool for_update) {
+  // The lock travels with the read (one round trip); the read, a later
+  // statement, sees everything the lock's previous holder committed.
+  if (for_update) CANTDO_RETURN_IF_ERROR(conn.Defer(kLockRunSql, {pg::TextParam(run_id)}));
   CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                          conn.Exec(absl::StrCat("SELECT ", RunColumns(),
-                                                 " FROM cantdo.workflow_runs WHERE run_id = $1::uuid",
-                                                 for_update ? " FOR UPDATE" : ""),
+                          conn.Exec(absl::StrCat("SELECT ", RunColumns(), " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
                                     {pg::TextParam(run_id)}));
   if (r.Rows() == 0) return std::optional<RunRow>();
   CANTDO_ASSIGN_OR_RETURN(RunRow run, RunFromRow(r, 0));
@@ -78,13 +81,19 @@ absl::StatusOr<std::optional<RunRow>> FindRun(pg::Connection& conn, const std::s
                                               const std::string& run_id, bool for_update) {
   // A malformed run id cannot name a run.
   if (!run_id.empty() && run_id.size() != 36) return std::optional<RunRow>();
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec(absl::StrCat("SELECT ", RunColumns(),
-                             " FROM cantdo.workflow_runs WHERE workflow_id = $1 AND ($2 = '' OR run_id::text = $2)"
-                             " ORDER BY (state IN (1, 2)) DESC, start_time DESC LIMIT 1",
-                             for_update ? " FOR UPDATE" : ""),
-                {pg::TextParam(workflow_id), pg::TextParam(run_id)}));
+  constexpr absl::string_view kWhere =
+      " FROM cantdo.workflow_runs WHERE workflow_id = $1 AND ($2 = '' OR run_id::text = $2)"
+      " ORDER BY (state IN (1, 2)) DESC, start_time DESC LIMIT 1";
+  if (for_update) {
+    // Lock, then read in a later statement (see RunColumns).
+    CANTDO_ASSIGN_OR_RETURN(pg::Result locked, conn.Exec(absl::StrCat("SELECT run_id::text", kWhere, " FOR UPDATE"),
+                                                         {pg::TextParam(workflow_id), pg::TextParam(run_id)}));
+    if (locked.Rows() == 0) return std::optional<RunRow>();
+    CANTDO_ASSIGN_OR_RETURN(std::string id, locked.GetString(0, 0));
+    return LoadRun(conn, id, /*for_update=*/false);
+  }
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(absl::StrCat("SELECT ", RunColumns(), kWhere),
+                                                  {pg::TextParam(workflow_id), pg::TextParam(run_id)}));
   if (r.Rows() == 0) return std::optional<RunRow>();
   CANTDO_ASSIGN_OR_RETURN(RunRow run, RunFromRow(r, 0));
   return std::optional<RunRow>(std::move(run));

@@ -49,8 +49,21 @@ struct RunRow {
 };
 
 // The columns RunFromRow expects, in order, of cantdo.workflow_runs under
-// the name `table` (an alias, or the table's own name).
-std::string RunColumns(absl::string_view table = "workflow_runs");
+// the name `table` (an alias, or the table's own name). The last,
+// workflow_task_attempt, is a subquery on cantdo.workflow_tasks unless
+// `attempt` gives it (say, the attempt column of a task row the statement
+// locks).
+//
+// Never in a statement that waits for the run's row lock (FOR UPDATE
+// without SKIP LOCKED): under READ COMMITTED the locked row is re-read once
+// the lock is free, but a subquery keeps the statement's snapshot, taken
+// before the holder committed, and would report a task the holder has
+// already deleted. Lock first (LockRunSql), then read in a later statement.
+std::string RunColumns(absl::string_view table = "workflow_runs", absl::string_view attempt = "");
+// Locks the run $1 (a uuid) and returns no rows; run it, or Defer it,
+// before a RunColumns read of that run.
+inline constexpr absl::string_view kLockRunSql =
+    "SELECT 1 FROM cantdo.workflow_runs WHERE run_id = $1::uuid FOR UPDATE";
 absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row);
 
 // std::nullopt if no such run.

@@ -344,7 +344,7 @@ class Worker::Impl {
         // run busy elsewhere is skipped, its task taken later).
         CANTDO_ASSIGN_OR_RETURN(
             pg::Result r,
-            conn.Exec(absl::StrCat("SELECT ", internal::RunColumns("r"),
+            conn.Exec(absl::StrCat("SELECT ", internal::RunColumns("r", "t.attempt"),
                                    " FROM cantdo.workflow_tasks t JOIN cantdo.workflow_runs r ON r.run_id = t.run_id"
                                    " WHERE t.task_queue = ANY($1::text[]) AND t.visible_at <= $2::timestamptz"
                                    // A literal limit: a parameter would make the
@@ -823,12 +823,19 @@ class Worker::Impl {
     absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
       eager.clear();
       after.clear();
-      std::vector<pg::Connection::BatchStatement> reads;
+      // The runs locked first, in order (one statement), then each read:
+      // later statements, so they see what the locks' holders committed.
+      std::vector<pg::Connection::BatchStatement> reads(1);
+      std::vector<std::string> run_ids;
       for (const Completion& c : batch) {
-        if (c.result.ok()) reads.push_back(CompletionRead(c.lease));
+        if (!c.result.ok()) continue;
+        run_ids.push_back(c.lease.run_id);
+        reads.push_back(CompletionRead(c.lease));
       }
+      reads[0] = {"SELECT 1 FROM cantdo.workflow_runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE",
+                  {pg::TextParam(absl::StrCat("{", absl::StrJoin(run_ids, ","), "}"))}};
       CANTDO_ASSIGN_OR_RETURN(std::vector<pg::Result> rows, conn.ExecBatch(std::move(reads)));
-      size_t next_row = 0;
+      size_t next_row = 1;
       for (const Completion& c : batch) {
         std::function<void()> after_commit;
         if (c.result.ok()) {
@@ -922,6 +929,7 @@ class Worker::Impl {
     const absl::Time now = clock_.Now();
     if (result.ok()) {
       auto read = CompletionRead(lease);
+      CANTDO_RETURN_IF_ERROR(conn.Defer(internal::kLockRunSql, {pg::TextParam(lease.run_id)}));
       CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(read.sql, read.params));
       return CompleteSucceeded(conn, lease, result, r, eager, after_commit);
     }
@@ -955,14 +963,15 @@ class Worker::Impl {
     return RecordOutcome(conn, *std::move(run_opt), lease, result, eager, after_commit);
   }
 
-  // The read that starts recording a successful attempt: the run, locked,
-  // and the attempt's task taken off the queue if this lease still holds
-  // it (the last column counts that).
+  // The read that starts recording a successful attempt: the run, and the
+  // attempt's task taken off the queue if this lease still holds it (the
+  // last column counts that). The caller has locked the run in an earlier
+  // statement (see internal::RunColumns).
   pg::Connection::BatchStatement CompletionRead(const ActivityLease& lease) const {
     return {absl::StrCat("WITH done AS (DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
                          " AND scheduled_event_id = $2 AND lease_id = $3::uuid RETURNING 1)"
                          " SELECT ", internal::RunColumns(), ", (SELECT count(*) FROM done)"
-                         " FROM cantdo.workflow_runs WHERE run_id = $1::uuid FOR UPDATE"),
+                         " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
             {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id), pg::TextParam(lease.lease_id)}};
   }
 

@@ -2,10 +2,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "cantdo/base/status.hpp"
 #include "workflow_env.hpp"
 
@@ -423,6 +427,42 @@ TEST_CASE("Cancel: a waiting run ends CANCELLED, a pending run is closed at once
   env.Start("p", "park", {}, true);
   Ok(env.Tx([&](pg::Connection& c) { return env.client.Cancel(c, "p", "", "no", "op"); }));
   CHECK(env.Describe("p").state() == v1::WORKFLOW_EXECUTION_STATE_CANCELLED);
+}
+
+TEST_CASE("A cancel that waited for the run's lock sees the task its holder removed, and schedules one",
+          "[integration][workflow]") {
+  // Under READ COMMITTED a statement that waits for a row lock re-reads the
+  // locked row but not the rest: a cancel that read the run's pending task
+  // in the locking statement saw the task a worker had just finished and
+  // deleted, scheduled none, and the run never saw its cancellation.
+  Env env;
+  RegisterRecord(env.registry, env.db.Dsn());
+  REQUIRE(env.registry.RegisterWorkflow("park", ParkThenStep).ok());
+  const std::string run = env.Start("c", "park");
+  auto w = env.NewWorker(true);
+  Drain(*w);  // parked on its signal, no task
+  auto holder = env.db.Connect();
+  // A workflow task is pending (committed)...
+  Ok(holder->Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at) VALUES ($1::uuid, 'q', now())",
+                  {pg::TextParam(run)}));
+  // ...and a worker holds the run while it finishes that task.
+  Ok(holder->Exec("BEGIN"));
+  Ok(holder->Exec("SELECT 1 FROM cantdo.workflow_runs WHERE run_id = $1::uuid FOR UPDATE", {pg::TextParam(run)}));
+  Ok(holder->Exec("DELETE FROM cantdo.workflow_tasks WHERE run_id = $1::uuid", {pg::TextParam(run)}));
+  std::atomic<bool> cancelled{false};
+  absl::Status cancel;
+  std::thread canceller([&] {
+    cancel = env.Tx([&](pg::Connection& c) { return env.client.Cancel(c, "c", "", "operator asked", "op"); });
+    cancelled = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  CHECK_FALSE(cancelled);  // waiting for the run's lock
+  Ok(holder->Exec("COMMIT"));
+  canceller.join();
+  Ok(cancel);
+  CHECK(env.Count(absl::StrCat("SELECT count(*) FROM cantdo.workflow_tasks WHERE run_id = '", run, "'")) == 1);
+  Drain(*w);
+  CHECK(env.Describe("c").state() == v1::WORKFLOW_EXECUTION_STATE_CANCELLED);
 }
 
 TEST_CASE("Two workers compete for the same queues: no task runs twice concurrently, all complete",
