@@ -804,6 +804,13 @@ class Worker::Impl {
           return;
         }
       }
+      // More results to record before this thread is free: the next
+      // activity an earlier round leased to it goes to an idle thread
+      // instead (its lease, start-to-close, is already running).
+      if (std::optional<ActivityLease> here = std::exchange(pending_here_, std::nullopt)) {
+        absl::MutexLock l(&mu_);
+        eager_.push_back(std::move(*here));
+      }
       if (batch.size() == 1) {
         CommitOne(batch.front());
       } else if (!CommitBatch(batch)) {
