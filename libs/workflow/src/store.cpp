@@ -65,13 +65,17 @@ absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row) {
   return run;
 }
 
+absl::Status LockRuns(pg::Connection& conn, const std::vector<std::string>& run_ids) {
+  if (run_ids.empty()) return absl::OkStatus();
+  return conn.Defer("SELECT 1 FROM cantdo.workflow_runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE",
+                    {pg::TextParam(absl::StrCat("{", absl::StrJoin(run_ids, ","), "}"))});
+}
+
 absl::StatusOr<std::optional<RunRow>> LoadRun(pg::Connection& conn, const std::string& run_id, bool for_update) {
-  // The lock travels with the read (one round trip); the read, a later
-  // statement, sees everything the lock's previous holder committed.
-  if (for_update) CANTDO_RETURN_IF_ERROR(conn.Defer(kLockRunSql, {pg::TextParam(run_id)}));
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                          conn.Exec(absl::StrCat("SELECT ", RunColumns(), " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
-                                    {pg::TextParam(run_id)}));
+  if (for_update) CANTDO_RETURN_IF_ERROR(LockRuns(conn, {run_id}));  // rides with the read
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r, conn.Exec(absl::StrCat("SELECT ", RunColumns(), " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
+                              {pg::TextParam(run_id)}));
   if (r.Rows() == 0) return std::optional<RunRow>();
   CANTDO_ASSIGN_OR_RETURN(RunRow run, RunFromRow(r, 0));
   return std::optional<RunRow>(std::move(run));

@@ -58,12 +58,13 @@ struct RunRow {
 // without SKIP LOCKED): under READ COMMITTED the locked row is re-read once
 // the lock is free, but a subquery keeps the statement's snapshot, taken
 // before the holder committed, and would report a task the holder has
-// already deleted. Lock first (LockRunSql), then read in a later statement.
+// already deleted. Lock first (LockRuns), then read in a later statement.
 std::string RunColumns(absl::string_view table = "workflow_runs", absl::string_view attempt = "");
-// Locks the run $1 (a uuid) and returns no rows; run it, or Defer it,
-// before a RunColumns read of that run.
-inline constexpr absl::string_view kLockRunSql =
-    "SELECT 1 FROM cantdo.workflow_runs WHERE run_id = $1::uuid FOR UPDATE";
+// Defers locking the runs (FOR UPDATE, in run id order, so concurrent
+// lockers cannot deadlock): the lock travels with the next round trip, and
+// the statements after it see everything the locks' previous holders
+// committed. Nothing is deferred for no runs.
+absl::Status LockRuns(pg::Connection& conn, const std::vector<std::string>& run_ids);
 absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row);
 
 // std::nullopt if no such run.

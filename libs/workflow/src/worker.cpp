@@ -830,19 +830,17 @@ class Worker::Impl {
     absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
       eager.clear();
       after.clear();
-      // The runs locked first, in order (one statement), then each read:
-      // later statements, so they see what the locks' holders committed.
-      std::vector<pg::Connection::BatchStatement> reads(1);
+      std::vector<pg::Connection::BatchStatement> reads;
       std::vector<std::string> run_ids;
       for (const Completion& c : batch) {
         if (!c.result.ok()) continue;
         run_ids.push_back(c.lease.run_id);
         reads.push_back(CompletionRead(c.lease));
       }
-      reads[0] = {"SELECT 1 FROM cantdo.workflow_runs WHERE run_id = ANY($1::uuid[]) ORDER BY run_id FOR UPDATE",
-                  {pg::TextParam(absl::StrCat("{", absl::StrJoin(run_ids, ","), "}"))}};
+      // The runs locked first, then each read: one round trip.
+      CANTDO_RETURN_IF_ERROR(internal::LockRuns(conn, run_ids));
       CANTDO_ASSIGN_OR_RETURN(std::vector<pg::Result> rows, conn.ExecBatch(std::move(reads)));
-      size_t next_row = 1;
+      size_t next_row = 0;
       for (const Completion& c : batch) {
         std::function<void()> after_commit;
         if (c.result.ok()) {
@@ -936,7 +934,7 @@ class Worker::Impl {
     const absl::Time now = clock_.Now();
     if (result.ok()) {
       auto read = CompletionRead(lease);
-      CANTDO_RETURN_IF_ERROR(conn.Defer(internal::kLockRunSql, {pg::TextParam(lease.run_id)}));
+      CANTDO_RETURN_IF_ERROR(internal::LockRuns(conn, {lease.run_id}));
       CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(read.sql, read.params));
       return CompleteSucceeded(conn, lease, result, r, eager, after_commit);
     }
@@ -973,7 +971,7 @@ class Worker::Impl {
   // The read that starts recording a successful attempt: the run, and the
   // attempt's task taken off the queue if this lease still holds it (the
   // last column counts that). The caller has locked the run in an earlier
-  // statement (see internal::RunColumns).
+  // statement (internal::LockRuns).
   pg::Connection::BatchStatement CompletionRead(const ActivityLease& lease) const {
     return {absl::StrCat("WITH done AS (DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
                          " AND scheduled_event_id = $2 AND lease_id = $3::uuid RETURNING 1)"

@@ -48,7 +48,9 @@ struct Fixture {
   std::atomic<bool> ready{true};
   std::unique_ptr<cg::Server> server;
 
-  explicit Fixture(cg::ClientCertPolicy policy = cg::ClientCertPolicy::kRequireAndVerify) {
+  // Serves `other` instead of `service` when given.
+  explicit Fixture(cg::ClientCertPolicy policy = cg::ClientCertPolicy::kRequireAndVerify,
+                   ::grpc::Service* other = nullptr) {
     cg::ServerConfig config;
     config.service_name = "test";
     config.listen_address = "127.0.0.1:0";
@@ -56,7 +58,7 @@ struct Fixture {
     config.client_certs = policy;
     config.readiness_interval = absl::Milliseconds(20);
     config.shutdown_grace = absl::Seconds(1);
-    auto s = cg::Server::Start(config, {&service}, [this]() -> absl::Status {
+    auto s = cg::Server::Start(config, {other != nullptr ? other : &service}, [this]() -> absl::Status {
       return ready ? absl::OkStatus() : absl::UnavailableError("database down");
     });
     REQUIRE(s.ok());
@@ -214,16 +216,9 @@ class ThreadRecorder final : public bv1::CibaBridgeService::Service {
 }  // namespace
 
 TEST_CASE("request threads are kept between calls, not started and ended per call", "[integration][grpc]") {
-  testing::TestPki pki;
-  ThreadRecorder service;
-  cg::ServerConfig config;
-  config.service_name = "test";
-  config.listen_address = "127.0.0.1:0";
-  config.tls = pki.Issue("ciba-bridge");
-  config.shutdown_grace = absl::Seconds(1);
-  auto server = cg::Server::Start(config, {&service}, [] { return absl::OkStatus(); });
-  REQUIRE(server.ok());
-  const std::string target = "127.0.0.1:" + std::to_string((*server)->port());
+  ThreadRecorder recorder;
+  Fixture f(cg::ClientCertPolicy::kRequireAndVerify, &recorder);
+  const cg::TlsMaterial caller = f.pki.Issue("authority");
 
   // 8 callers, 100 calls each. gRPC's default (2 idle threads) started a
   // new thread for about every other call here: hundreds of threads.
@@ -232,7 +227,7 @@ TEST_CASE("request threads are kept between calls, not started and ended per cal
   std::vector<std::thread> callers;
   for (int c = 0; c < kCallers; ++c) {
     callers.emplace_back([&] {
-      auto stub = bv1::CibaBridgeService::NewStub(cg::MakeMtlsChannel(target, pki.Issue("authority")));
+      auto stub = bv1::CibaBridgeService::NewStub(cg::MakeMtlsChannel(f.target(), caller));
       for (int i = 0; i < kCalls; ++i) {
         ::grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -244,7 +239,7 @@ TEST_CASE("request threads are kept between calls, not started and ended per cal
   }
   for (auto& t : callers) t.join();
   CHECK(failed == 0);
-  std::lock_guard<std::mutex> lock(service.mu);
-  INFO("distinct request threads: " << service.threads.size());
-  CHECK(service.threads.size() <= static_cast<size_t>(config.idle_request_threads + kCallers));
+  std::lock_guard<std::mutex> lock(recorder.mu);
+  INFO("distinct request threads: " << recorder.threads.size());
+  CHECK(recorder.threads.size() <= static_cast<size_t>(cg::ServerConfig{}.idle_request_threads + kCallers));
 }
