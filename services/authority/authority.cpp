@@ -858,7 +858,6 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
   v1::ConsumeGrantResponse resp;
   absl::Status refusal;
   std::string handle;
-  cv1::ExecutionCredentialKind kind = cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED;
   // Fast path: a CLAIMED live grant of the caller's is consumed, and
   // recorded, in one statement, unless it is an admission grant (whose
   // consume admits a run in the same transaction) or the consume is not
@@ -876,7 +875,6 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
   bool done = false;
   if (fast) {
     handle = fast->credential_handle;
-    kind = fast->proto.credential_kind();
     *resp.mutable_grant() = std::move(fast->proto);
     done = true;
   }
@@ -895,7 +893,6 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
     if (won.Rows() == 1) {
       CANTDO_ASSIGN_OR_RETURN(GrantRow g, ReadGrant(won, 0));
       handle = g.credential_handle;
-      kind = g.proto.credential_kind();
       *resp.mutable_grant() = g.proto;
       LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, caller.principal(), g.proto);
       rec.detail = {{"outcome_digest", req.outcome_digest()}};
@@ -938,15 +935,9 @@ absl::StatusOr<v1::ConsumeGrantResponse> Authority::ConsumeGrant(const Caller& c
   if (!handle.empty()) {
     // Committed as consumed: the credential goes now (the sweeper retries
     // if this fails).
-    if (CredentialIssuer* issuer = IssuerFor(kind); issuer != nullptr && issuer->Destroy(handle).ok()) {
-      (void)pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
-        CANTDO_RETURN_IF_ERROR(tx.Exec("UPDATE cantdo.grants SET credential_handle = NULL WHERE grant_id = $1::uuid",
-                                       {req.grant_id()})
-                                   .status());
-        LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, "spiffe://cantdo/authority",
-                                       resp.grant());
-        return Ledger::Append(tx, rec, clock_.Now()).status();
-      });
+    if (absl::Status gone = ForgetCredential(resp.grant(), handle, "spiffe://cantdo/authority"); !gone.ok()) {
+      log::Warn("credential not destroyed at consume; the sweeper retries",
+                {{"grant_id", req.grant_id()}, {"error", std::string(gone.message())}});
     }
   }
   return resp;
@@ -1100,18 +1091,24 @@ absl::StatusOr<int> Authority::SweepExpired(int limit) {
         return rows;
       }));
   for (const auto& g : stale) {
-    CredentialIssuer* issuer = IssuerFor(g.proto.credential_kind());
-    if (issuer == nullptr || !issuer->Destroy(g.credential_handle).ok()) continue;
-    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
-      CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec("UPDATE cantdo.grants SET credential_handle = NULL WHERE "
-                                                    "grant_id = $1::uuid AND credential_handle = $2",
-                                                    {g.proto.grant_id(), g.credential_handle}));
-      if (r.CommandTuples() == 0) return absl::OkStatus();
-      return Ledger::Append(tx, GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, actor, g.proto), now).status();
-    }));
+    if (!ForgetCredential(g.proto, g.credential_handle, actor).ok()) continue;  // retried on the next sweep
     ++handled;
   }
   return handled;
+}
+
+absl::Status Authority::ForgetCredential(const cv1::Grant& g, const std::string& handle, const std::string& actor) {
+  CredentialIssuer* issuer = IssuerFor(g.credential_kind());
+  if (issuer == nullptr) return absl::FailedPreconditionError("no issuer for the grant's credential kind");
+  CANTDO_RETURN_IF_ERROR(issuer->Destroy(handle));
+  return pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec("UPDATE cantdo.grants SET credential_handle = NULL WHERE "
+                                                  "grant_id = $1::uuid AND credential_handle = $2",
+                                                  {g.grant_id(), handle}));
+    if (r.CommandTuples() == 0) return absl::OkStatus();  // the other path recorded it
+    return Ledger::Append(tx, GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, actor, g), clock_.Now())
+        .status();
+  });
 }
 
 }  // namespace cantdo::authority

@@ -115,6 +115,11 @@ class Authority {
   absl::Status DecideAfterVerify(pg::Connection& tx, const std::string& approval_id, const v1::CompleteApprovalRequest& req,
                                  v1::CompleteApprovalResponse* out, absl::Status* refusal);
   CredentialIssuer* IssuerFor(common::v1::ExecutionCredentialKind kind) const;
+  // Destroys the credential `handle` released for grant `g` and, if the
+  // grant still names it, clears it and records CREDENTIAL_DESTROYED as
+  // `actor`. The consume path and the sweeper may race to do this for the
+  // same grant; exactly one of them records it.
+  absl::Status ForgetCredential(const common::v1::Grant& g, const std::string& handle, const std::string& actor);
 
   pg::Pool& pool_;
   Clock& clock_;

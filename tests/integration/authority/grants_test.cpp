@@ -1,6 +1,10 @@
 // One-shot grants: claim at execution time releases a short-lived database
 // credential that the target database itself honours; every misuse is
 // refused with its own reason and written to the ledger.
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 #include "authority_harness.hpp"
 
 using namespace cantdo::testing;
@@ -52,6 +56,38 @@ TEST_CASE("claim releases a credential the target database honours, consume dest
   CHECK(h.LedgerCount("CREDENTIAL_DESTROYED") == 1);
   auto admin = TestDatabase::ConnectAdmin();
   (void)admin->Exec("DROP ROLE " + worker_login);
+}
+
+TEST_CASE("a credential is destroyed and recorded once when the sweeper races the consume",
+          "[integration][authority]") {
+  // The consume destroys its grant's credential after it commits; the
+  // sweeper destroys any credential whose grant is no longer CLAIMED. Both
+  // can see the same grant in between: one of them records it.
+  AuthorityHarness h;
+  constexpr int kGrants = 25;
+  std::vector<std::pair<cv1::Grant, std::string>> claimed;
+  for (int i = 0; i < kGrants; ++i) {
+    const std::string step = absl::StrCat("refund-", i);
+    auto g = h.Grant(step);
+    auto c = h.Claim(AuthorityHarness::ClaimFor(g, step));
+    REQUIRE(c.ok());
+    claimed.emplace_back(g, c->credential().postgres_login().user());
+  }
+  std::atomic<bool> stop{false};
+  std::thread sweeper([&] {
+    while (!stop.load()) (void)h.app.authority()->SweepExpired();
+  });
+  for (const auto& [g, user] : claimed) CHECK(h.Consume(g.grant_id()).ok());
+  stop.store(true);
+  sweeper.join();
+  REQUIRE(h.app.authority()->SweepExpired().ok());
+  CHECK(h.LedgerCount("GRANT_CONSUMED") == kGrants);
+  CHECK(h.LedgerCount("CREDENTIAL_DESTROYED") == kGrants);
+  auto conn = h.db.Connect();
+  for (const auto& [g, user] : claimed) {
+    CHECK(*conn->Exec("SELECT count(*) FROM pg_roles WHERE rolname = $1", {user})->GetInt64(0, 0) == 0);
+  }
+  CHECK(*conn->Exec("SELECT count(*) FROM cantdo.grants WHERE credential_handle IS NOT NULL")->GetInt64(0, 0) == 0);
 }
 
 TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[integration][authority]") {
