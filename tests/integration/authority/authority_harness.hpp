@@ -12,6 +12,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "absl/time/clock.h"
 #include "authority/authority_app.hpp"
 #include "cantdo/authority/v1/authority_service.grpc.pb.h"
 #include "cantdo/base/status.hpp"
@@ -176,11 +177,22 @@ class AuthorityHarness {
     req.set_auth_req_id("areq-" + approval_id);
     req.set_outcome(outcome);
     req.set_id_token(id_token);
-    ::grpc::ClientContext ctx;
-    av1::CompleteApprovalResponse resp;
-    auto st = Stub(identity)->CompleteApproval(Ctx(&ctx), req, &resp);
-    if (!st.ok()) return cantdo::grpc::FromGrpcStatus(st);
-    return resp;
+    // The authority asks the bridge from its outbox in the background, so a
+    // result may arrive before it has recorded the auth_req_id: that is
+    // UNAVAILABLE (DEPENDENCY_UNAVAILABLE), and the real bridge retries the
+    // delivery. So does this.
+    const absl::Time give_up = absl::Now() + absl::Seconds(15);
+    while (true) {
+      ::grpc::ClientContext ctx;
+      av1::CompleteApprovalResponse resp;
+      auto st = Stub(identity)->CompleteApproval(Ctx(&ctx), req, &resp);
+      if (st.ok()) return resp;
+      absl::Status status = cantdo::grpc::FromGrpcStatus(st);
+      if (!absl::IsUnavailable(status) || cantdo::GetReason(status) != "DEPENDENCY_UNAVAILABLE" || absl::Now() > give_up) {
+        return status;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
 
   // Request + approve by cfo1: an ISSUED refund grant for `step` (it
