@@ -15,6 +15,13 @@
 // so a claim creates no PostgreSQL role; what is measured is the grant state
 // machine and its ledger entries, the shape pgbench is compared with.
 //
+// The transport floor, measured in the same run: the same client loop
+// against the authority's API served by the same server bootstrap
+// (cantdo::grpc::Server: mutual TLS, the access-log interceptor, the same
+// request threads), whose ClaimGrant and ConsumeGrant check the caller and
+// answer from memory. Its pairs/s is the most any authority on this
+// transport could do on this machine with a database that cost nothing.
+//
 // Output: one JSON document on stdout (every run, plus the median of each
 // figure per client count); progress on stderr. bench/run merges it with
 // the pgbench baseline.
@@ -37,11 +44,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "authority/authority_app.hpp"
 #include "cantdo/authority/v1/authority_service.grpc.pb.h"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/db/migrations.hpp"
+#include "cantdo/grpc/peer_identity.hpp"
+#include "cantdo/grpc/server.hpp"
+#include "cantdo/grpc/status.hpp"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/pg/connection.hpp"
 #include "cantdo/pg/dsn.hpp"
@@ -170,6 +181,49 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
+// The authority's claim and consume with no database behind them: the
+// caller check the real service does, then a grant as the real responses
+// carry it (its bindings and times), built in memory.
+class NoDatabaseAuthority final : public av1::AuthorityService::Service {
+ public:
+  ::grpc::Status ClaimGrant(::grpc::ServerContext* ctx, const av1::ClaimGrantRequest* req,
+                            av1::ClaimGrantResponse* resp) override {
+    if (auto st = cantdo::grpc::RequirePeer(*ctx, {kWorker}); !st.ok()) return cantdo::grpc::ToGrpcStatus(st);
+    Fill(req->grant_id(), cantdo::common::v1::GRANT_STATE_CLAIMED, resp->mutable_grant());
+    return ::grpc::Status::OK;
+  }
+  ::grpc::Status ConsumeGrant(::grpc::ServerContext* ctx, const av1::ConsumeGrantRequest* req,
+                              av1::ConsumeGrantResponse* resp) override {
+    if (auto st = cantdo::grpc::RequirePeer(*ctx, {kWorker}); !st.ok()) return cantdo::grpc::ToGrpcStatus(st);
+    Fill(req->grant_id(), cantdo::common::v1::GRANT_STATE_CONSUMED, resp->mutable_grant());
+    resp->mutable_grant()->set_outcome_digest(req->outcome_digest());
+    return ::grpc::Status::OK;
+  }
+
+ private:
+  // Fields as the real grant of this benchmark has them (approval and
+  // policy hash as long as real ones).
+  static void Fill(const std::string& id, const cantdo::common::v1::GrantState state, cantdo::common::v1::Grant* g) {
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    g->set_grant_id(id);
+    g->set_state(state);
+    g->set_approval_id(id);
+    g->set_workflow_id("wf-bench-0");
+    g->set_run_id("run-1");
+    g->set_step("s-0");
+    g->set_action(kAction);
+    g->set_parameters_hash(std::string(64, '0'));
+    g->add_approver_subjects("dpo1");
+    g->set_policy_version("bench-1");
+    g->set_policy_hash(std::string(64, '0'));
+    g->set_principal(kWorker);
+    g->mutable_issue_time()->set_seconds(now);
+    g->mutable_expire_time()->set_seconds(now + 3600);
+    g->mutable_claim_time()->set_seconds(now);
+    if (state == cantdo::common::v1::GRANT_STATE_CONSUMED) g->mutable_consume_time()->set_seconds(now);
+  }
+};
+
 struct RunResult {
   int clients = 0;
   double seconds = 0;
@@ -184,16 +238,24 @@ struct RunResult {
 
 class Bench {
  public:
-  Bench(std::string target, cantdo::testing::TestPki& pki, std::string db_dsn)
-      : target_(std::move(target)), pki_(pki), db_dsn_(std::move(db_dsn)) {}
+  Bench(std::string target, std::string floor_target, cantdo::testing::TestPki& pki, std::string db_dsn)
+      : target_(std::move(target)), floor_target_(std::move(floor_target)), pki_(pki), db_dsn_(std::move(db_dsn)) {}
 
   // Runs `clients` claim+consume loops for `seconds` (after `warmup`
   // seconds whose pairs are not counted). `budget` grants are minted first;
-  // running out ends the run early and is reported.
-  RunResult Run(int clients, double warmup, double seconds, int budget) {
-    auto conn = Connect(db_dsn_);
+  // running out ends the run early and is reported. `floor`: the same loop
+  // against the no-database server, with made-up grant ids.
+  RunResult Run(int clients, double warmup, double seconds, int budget, bool floor = false) {
     const std::string workflow = absl::StrCat("wf-bench-", batch_++);
-    std::vector<std::string> grants = MintGrants(*conn, workflow, budget);
+    std::vector<std::string> grants;
+    if (floor) {
+      grants.reserve(budget);
+      for (int i = 0; i < budget; ++i) grants.push_back(absl::StrCat("00000000-0000-4000-8000-", 100000000000LL + i));
+    } else {
+      auto conn = Connect(db_dsn_);
+      grants = MintGrants(*conn, workflow, budget);
+    }
+    const std::string& target = floor ? floor_target_ : target_;
     std::atomic<int> next{0};
     std::atomic<bool> measuring{false}, stop{false}, exhausted{false};
     std::atomic<int64_t> errors{0};
@@ -203,7 +265,7 @@ class Bench {
 
     std::vector<std::unique_ptr<av1::AuthorityService::Stub>> stubs;
     for (int c = 0; c < clients; ++c) {
-      stubs.push_back(av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(target_, pki_.Issue("worker"))));
+      stubs.push_back(av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(target, pki_.Issue("worker"))));
     }
     std::vector<std::thread> threads;
     for (int c = 0; c < clients; ++c) {
@@ -292,6 +354,7 @@ class Bench {
 
  private:
   std::string target_;
+  std::string floor_target_;
   cantdo::testing::TestPki& pki_;
   std::string db_dsn_;
   int batch_ = 0;
@@ -346,7 +409,18 @@ int main(int argc, char** argv) {
   std::unique_ptr<cantdo::runtime::RunningService> service = *std::move(started);
   const std::string target = "127.0.0.1:" + std::to_string(service->port());
 
-  Bench bench(target, pki, db_dsn);
+  // The transport floor: the same bootstrap, no database.
+  NoDatabaseAuthority no_database;
+  cantdo::grpc::ServerConfig floor_config;
+  floor_config.service_name = "authority-floor";
+  floor_config.listen_address = "127.0.0.1:0";
+  floor_config.tls = pki.Issue("authority");
+  floor_config.shutdown_grace = absl::Seconds(2);
+  auto floor_server = cantdo::grpc::Server::Start(floor_config, {&no_database}, [] { return absl::OkStatus(); });
+  Check(floor_server.status(), "start the no-database server");
+  const std::string floor_target = "127.0.0.1:" + std::to_string((*floor_server)->port());
+
+  Bench bench(target, floor_target, pki, db_dsn);
   nlohmann::json out = {{"benchmark", "authority_claim_consume"},
                         {"pool_size", options.pool_size},
                         {"duration_s", options.duration_s},
@@ -355,7 +429,7 @@ int main(int argc, char** argv) {
                         {"results", nlohmann::json::array()}};
   double last_rate = 2000;  // pairs/s; raised to what each run measured
   for (int clients : options.clients) {
-    std::vector<RunResult> runs;
+    std::vector<RunResult> runs, floor_runs;
     for (int i = 0; i < options.runs; ++i) {
       // Enough grants for the run at four times the last observed rate (more
       // clients may be much faster; running out would cut the run short).
@@ -367,13 +441,20 @@ int main(int argc, char** argv) {
                 << (r.exhausted ? " (grants exhausted)" : "") << "\n";
       if (r.pairs_per_s > 0) last_rate = r.pairs_per_s;
       runs.push_back(std::move(r));
+      // Ids enough for 20,000 pairs/s, beyond what two calls per pair can do here.
+      const int ids = static_cast<int>(20000 * (options.duration_s + options.warmup_s + 1));
+      RunResult f = bench.Run(clients, options.warmup_s, options.duration_s, ids, /*floor=*/true);
+      std::cerr << "authority_claim_consume: no-database floor clients=" << clients << " run=" << i + 1
+                << " pairs/s=" << f.pairs_per_s << " pair p50=" << f.pair_p50_ms << "ms p99=" << f.pair_p99_ms
+                << "ms errors=" << f.errors << (f.exhausted ? " (ids exhausted)" : "") << "\n";
+      floor_runs.push_back(std::move(f));
     }
-    auto median = [&](double RunResult::*f) {
+    auto median = [](const std::vector<RunResult>& of, double RunResult::*f) {
       std::vector<double> v;
-      for (const auto& r : runs) v.push_back(r.*f);
+      for (const auto& r : of) v.push_back(r.*f);
       return Median(v);
     };
-    nlohmann::json each = nlohmann::json::array();
+    nlohmann::json each = nlohmann::json::array(), floor_each = nlohmann::json::array();
     int64_t errors = 0;
     bool exhausted = false;
     for (const auto& r : runs) {
@@ -381,17 +462,27 @@ int main(int argc, char** argv) {
       errors += r.errors;
       exhausted = exhausted || r.exhausted;
     }
+    for (const auto& r : floor_runs) {
+      floor_each.push_back(ToJson(r));
+      errors += r.errors;
+      exhausted = exhausted || r.exhausted;
+    }
     out["results"].push_back({{"clients", clients},
-                              {"pairs_per_s", median(&RunResult::pairs_per_s)},
-                              {"claim_p50_ms", median(&RunResult::claim_p50_ms)},
-                              {"claim_p99_ms", median(&RunResult::claim_p99_ms)},
-                              {"consume_p50_ms", median(&RunResult::consume_p50_ms)},
-                              {"consume_p99_ms", median(&RunResult::consume_p99_ms)},
-                              {"pair_p50_ms", median(&RunResult::pair_p50_ms)},
-                              {"pair_p99_ms", median(&RunResult::pair_p99_ms)},
+                              {"pairs_per_s", median(runs, &RunResult::pairs_per_s)},
+                              {"claim_p50_ms", median(runs, &RunResult::claim_p50_ms)},
+                              {"claim_p99_ms", median(runs, &RunResult::claim_p99_ms)},
+                              {"consume_p50_ms", median(runs, &RunResult::consume_p50_ms)},
+                              {"consume_p99_ms", median(runs, &RunResult::consume_p99_ms)},
+                              {"pair_p50_ms", median(runs, &RunResult::pair_p50_ms)},
+                              {"pair_p99_ms", median(runs, &RunResult::pair_p99_ms)},
                               {"errors", errors},
                               {"grants_exhausted", exhausted},
-                              {"runs", each}});
+                              {"runs", each},
+                              {"floor",
+                               {{"pairs_per_s", median(floor_runs, &RunResult::pairs_per_s)},
+                                {"pair_p50_ms", median(floor_runs, &RunResult::pair_p50_ms)},
+                                {"pair_p99_ms", median(floor_runs, &RunResult::pair_p99_ms)},
+                                {"runs", floor_each}}}});
   }
   {
     auto conn = Connect(db_dsn);
@@ -400,6 +491,7 @@ int main(int argc, char** argv) {
     out["grants_rows_at_end"] = *r->GetInt64(0, 0);
     out["ledger_rows_at_end"] = *r->GetInt64(0, 1);
   }
+  (*floor_server)->Shutdown();
   service->Shutdown();
   std::cout << out.dump(2) << std::endl;
   return 0;

@@ -136,6 +136,12 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
                      "ours_consume_p50_ms": o["consume_p50_ms"], "ours_consume_p99_ms": o["consume_p99_ms"],
                      "ours_pair_p50_ms": o["pair_p50_ms"], "ours_pair_p99_ms": o["pair_p99_ms"],
                      "pgbench_pair_p50_ms": b["pair_p50_ms"], "pgbench_pair_p99_ms": b["pair_p99_ms"],
+                     # The same calls answered from memory by the same server
+                     # bootstrap: what gRPC and mTLS alone allow here.
+                     "floor_pairs_per_s": o["floor"]["pairs_per_s"],
+                     "floor_pair_p50_ms": o["floor"]["pair_p50_ms"],
+                     "floor_pair_p99_ms": o["floor"]["pair_p99_ms"],
+                     "floor_ratio_to_pgbench": paired_ratio(o["floor"]["runs"], b["runs"], "pairs_per_s"),
                      "errors": o["errors"], "grants_exhausted": o["grants_exhausted"]})
     at8 = next((r for r in rows if r["clients"] == 8), None)
     goal = None
@@ -405,6 +411,11 @@ def print_table(result):
         print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
         if r["errors"] or r["grants_exhausted"]:
             print(f"  warning: {r['errors']} errors, grants exhausted: {r['grants_exhausted']}")
+    print("no-database floor (the same calls answered from memory by the same gRPC/mTLS server):")
+    for r in result["rows"]:
+        print(f"  clients {r['clients']:>3}: {r['floor_pairs_per_s']:.1f} pairs/s "
+              f"({r['floor_ratio_to_pgbench'] or 0:.2f}x pgbench), pair p50 {r['floor_pair_p50_ms']:.2f} ms, "
+              f"p99 {r['floor_pair_p99_ms']:.2f} ms")
     g = result["goal"]
     if g:
         print(f"goal (>= 0.8x pgbench at 8 clients, p99 < 10 ms): {'MET' if g['met'] else 'NOT MET'} "
