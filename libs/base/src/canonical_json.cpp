@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string_view>
 #include <vector>
@@ -92,12 +93,37 @@ std::string EcmaNumber(double v) {
   return negative ? "-" + out : out;
 }
 
+// 2^53: integers up to this magnitude are exact as doubles.
+constexpr uint64_t kExactIntegerLimit = uint64_t{1} << 53;
+constexpr int64_t kExactInteger = int64_t{1} << 53;
+
+bool AllNamesAscii(const nlohmann::json& object) {
+  for (const auto& [name, _] : object.items()) {
+    for (unsigned char c : name) {
+      if (c >= 0x80) return false;
+    }
+  }
+  return true;
+}
+
 absl::Status Append(const nlohmann::json& v, std::string* out) {
   switch (v.type()) {
     case nlohmann::json::value_t::null: out->append("null"); return absl::OkStatus();
     case nlohmann::json::value_t::boolean: out->append(v.get<bool>() ? "true" : "false"); return absl::OkStatus();
     case nlohmann::json::value_t::number_integer:
     case nlohmann::json::value_t::number_unsigned:
+      // An integer a double holds exactly (|v| <= 2^53) prints as its digits
+      // in ECMAScript; larger ones round as doubles do, below.
+      if (v.is_number_unsigned()) {
+        if (const uint64_t u = v.get<uint64_t>(); u <= kExactIntegerLimit) {
+          absl::StrAppend(out, u);
+          return absl::OkStatus();
+        }
+      } else if (const int64_t i = v.get<int64_t>(); i >= -kExactInteger && i <= kExactInteger) {
+        absl::StrAppend(out, i);
+        return absl::OkStatus();
+      }
+      [[fallthrough]];
     case nlohmann::json::value_t::number_float: {
       double d = v.get<double>();
       if (!std::isfinite(d)) return absl::InvalidArgumentError("NaN and infinity are not JSON numbers");
@@ -117,6 +143,21 @@ absl::Status Append(const nlohmann::json& v, std::string* out) {
       return absl::OkStatus();
     }
     case nlohmann::json::value_t::object: {
+      // nlohmann::json keeps members in a std::map, in byte order; for ASCII
+      // names that is the UTF-16 order RFC 8785 asks for.
+      if (AllNamesAscii(v)) {
+        out->push_back('{');
+        bool first = true;
+        for (const auto& [name, member] : v.items()) {
+          if (!first) out->push_back(',');
+          first = false;
+          AppendString(name, out);
+          out->push_back(':');
+          if (auto st = Append(member, out); !st.ok()) return st;
+        }
+        out->push_back('}');
+        return absl::OkStatus();
+      }
       std::vector<std::pair<std::u16string, const std::string*>> keys;
       for (const auto& [k, _] : v.items()) keys.emplace_back(Utf16(k), nullptr);
       std::vector<std::string> names;

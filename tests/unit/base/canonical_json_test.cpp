@@ -27,6 +27,18 @@ TEST_CASE("RFC 8785: numbers as ECMAScript prints them", "[unit][base]") {
   CHECK(C("[333333333.33333329, 9007199254740992]") == "[333333333.3333333,9007199254740992]");
 }
 
+TEST_CASE("RFC 8785: integers print as their digits up to 2^53 and round as doubles beyond", "[unit][base]") {
+  CHECK(C("[9007199254740992, -9007199254740992, 9007199254740993, -9007199254740993, 18446744073709551615]") ==
+        "[9007199254740992,-9007199254740992,9007199254740992,-9007199254740992,18446744073709552000]");
+  CHECK(C("[-9223372036854775808, 1796283986939000]") == "[-9223372036854776000,1796283986939000]");
+}
+
+TEST_CASE("RFC 8785: ASCII names sort by code unit, in nested objects and beside non-ASCII ones", "[unit][base]") {
+  CHECK(C(R"({"b":1,"B":2,"_":3,"a":{"z":1,"Z":[{"y":0,"Y":0}]},"1":4})") ==
+        R"({"1":4,"B":2,"_":3,"a":{"Z":[{"Y":0,"y":0}],"z":1},"b":1})");
+  CHECK(C("{\"\u00e9\":1,\"z\":{\"b\":1,\"a\":2}}") == "{\"z\":{\"a\":2,\"b\":1},\"\u00e9\":1}");
+}
+
 TEST_CASE("RFC 8785: strings escape only what JSON requires", "[unit][base]") {
   CHECK(C(R"(["a\"b\\c\n\u0001/é"])") == "[\"a\\\"b\\\\c\\n\\u0001/\u00e9\"]");
 }
