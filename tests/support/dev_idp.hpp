@@ -21,6 +21,7 @@
 #include "cantdo/http/https_client.hpp"
 #include "support/child_process.hpp"
 #include "support/test_pki.hpp"
+#include "support/wait.hpp"
 
 namespace cantdo::testing {
 
@@ -45,16 +46,6 @@ inline int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   close(fd);
   return ntohs(a.sin_port);
-}
-
-template <typename Pred>
-bool WaitUntil(Pred pred, absl::Duration timeout) {
-  const absl::Time end = absl::Now() + timeout;
-  while (absl::Now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return pred();
 }
 
 // The real provider: node tools/dev-idp/server.js.

@@ -1,5 +1,6 @@
 #include "cantdo/base/canonical_json.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -94,14 +95,11 @@ std::string EcmaNumber(double v) {
 }
 
 // 2^53: integers up to this magnitude are exact as doubles.
-constexpr uint64_t kExactIntegerLimit = uint64_t{1} << 53;
 constexpr int64_t kExactInteger = int64_t{1} << 53;
 
-bool AllNamesAscii(const nlohmann::json& object) {
-  for (const auto& [name, _] : object.items()) {
-    for (unsigned char c : name) {
-      if (c >= 0x80) return false;
-    }
+bool IsAscii(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c >= 0x80) return false;
   }
   return true;
 }
@@ -115,7 +113,7 @@ absl::Status Append(const nlohmann::json& v, std::string* out) {
       // An integer a double holds exactly (|v| <= 2^53) prints as its digits
       // in ECMAScript; larger ones round as doubles do, below.
       if (v.is_number_unsigned()) {
-        if (const uint64_t u = v.get<uint64_t>(); u <= kExactIntegerLimit) {
+        if (const uint64_t u = v.get<uint64_t>(); u <= static_cast<uint64_t>(kExactInteger)) {
           absl::StrAppend(out, u);
           return absl::OkStatus();
         }
@@ -143,36 +141,33 @@ absl::Status Append(const nlohmann::json& v, std::string* out) {
       return absl::OkStatus();
     }
     case nlohmann::json::value_t::object: {
-      // nlohmann::json keeps members in a std::map, in byte order; for ASCII
-      // names that is the UTF-16 order RFC 8785 asks for.
-      if (AllNamesAscii(v)) {
-        out->push_back('{');
-        bool first = true;
-        for (const auto& [name, member] : v.items()) {
-          if (!first) out->push_back(',');
-          first = false;
-          AppendString(name, out);
-          out->push_back(':');
-          if (auto st = Append(member, out); !st.ok()) return st;
-        }
-        out->push_back('}');
-        return absl::OkStatus();
+      // Members in RFC 8785 order, by the UTF-16 code units of their names.
+      // nlohmann::json keeps them in a std::map, in byte order, which for
+      // ASCII names is that order already: only other names are sorted.
+      struct Member {
+        const std::string* name;
+        const nlohmann::json* value;
+        std::u16string order;  // set only when sorting
+      };
+      std::vector<Member> members;
+      members.reserve(v.size());
+      bool ascii = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        members.push_back({&it.key(), &it.value(), {}});
+        ascii = ascii && IsAscii(it.key());
       }
-      std::vector<std::pair<std::u16string, const std::string*>> keys;
-      for (const auto& [k, _] : v.items()) keys.emplace_back(Utf16(k), nullptr);
-      std::vector<std::string> names;
-      names.reserve(v.size());
-      for (const auto& [k, _] : v.items()) names.push_back(k);
-      for (std::size_t i = 0; i < names.size(); ++i) keys[i].second = &names[i];
-      std::sort(keys.begin(), keys.end());
+      if (!ascii) {
+        for (auto& m : members) m.order = Utf16(*m.name);
+        std::sort(members.begin(), members.end(), [](const Member& x, const Member& y) { return x.order < y.order; });
+      }
       out->push_back('{');
       bool first = true;
-      for (const auto& [_, name] : keys) {
+      for (const auto& m : members) {
         if (!first) out->push_back(',');
         first = false;
-        AppendString(*name, out);
+        AppendString(*m.name, out);
         out->push_back(':');
-        if (auto st = Append(v.at(*name), out); !st.ok()) return st;
+        if (auto st = Append(*m.value, out); !st.ok()) return st;
       }
       out->push_back('}');
       return absl::OkStatus();

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <mutex>
 
-#include "absl/time/clock.h"
 #include "authority/authority_app.hpp"
 #include "cantdo/authority/v1/authority_service.grpc.pb.h"
 #include "cantdo/base/status.hpp"
@@ -21,6 +20,7 @@
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 #include "support/token_signer.hpp"
+#include "support/wait.hpp"
 
 namespace cantdo::testing {
 
@@ -181,18 +181,19 @@ class AuthorityHarness {
     // result may arrive before it has recorded the auth_req_id: that is
     // UNAVAILABLE (DEPENDENCY_UNAVAILABLE), and the real bridge retries the
     // delivery. So does this.
-    const absl::Time give_up = absl::Now() + absl::Seconds(15);
-    while (true) {
-      ::grpc::ClientContext ctx;
-      av1::CompleteApprovalResponse resp;
-      auto st = Stub(identity)->CompleteApproval(Ctx(&ctx), req, &resp);
-      if (st.ok()) return resp;
-      absl::Status status = cantdo::grpc::FromGrpcStatus(st);
-      if (!absl::IsUnavailable(status) || cantdo::GetReason(status) != "DEPENDENCY_UNAVAILABLE" || absl::Now() > give_up) {
-        return status;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
+    absl::StatusOr<av1::CompleteApprovalResponse> result;
+    WaitUntil(
+        [&] {
+          ::grpc::ClientContext ctx;
+          av1::CompleteApprovalResponse resp;
+          auto st = Stub(identity)->CompleteApproval(Ctx(&ctx), req, &resp);
+          result = st.ok() ? absl::StatusOr<av1::CompleteApprovalResponse>(std::move(resp))
+                           : cantdo::grpc::FromGrpcStatus(st);
+          return !absl::IsUnavailable(result.status()) ||
+                 cantdo::GetReason(result.status()) != "DEPENDENCY_UNAVAILABLE";
+        },
+        absl::Seconds(15), absl::Milliseconds(20));
+    return result;
   }
 
   // Request + approve by cfo1: an ISSUED refund grant for `step` (it
