@@ -97,7 +97,15 @@ struct GrantRow {
   std::string credential_target;
   std::string claim_key_sha256;
   std::string credential_handle;
+  // The approval's canonical parameters, where the query selects them
+  // (kApprovedParameters after the grant columns).
+  std::string approved_parameters;
 };
+
+// Selected after kGrantColumns of a row aliased g: the parameters exactly as
+// approved.
+constexpr char kApprovedParameters[] =
+    "(SELECT a.parameters FROM cantdo.approvals a WHERE a.approval_id = g.approval_id)";
 
 absl::StatusOr<GrantRow> ReadGrant(const pg::Result& r, int i) {
   GrantRow row;
@@ -141,13 +149,16 @@ absl::StatusOr<GrantRow> ReadGrant(const pg::Result& r, int i) {
   CANTDO_ASSIGN_OR_RETURN(row.credential_target, r.GetString(i, 21));
   CANTDO_ASSIGN_OR_RETURN(row.claim_key_sha256, r.GetString(i, 22));
   CANTDO_ASSIGN_OR_RETURN(row.credential_handle, r.GetString(i, 23));
+  if (r.Columns() > 24) {
+    CANTDO_ASSIGN_OR_RETURN(row.approved_parameters, r.GetString(i, 24));
+  }
   return row;
 }
 
 absl::StatusOr<std::optional<GrantRow>> LoadGrant(pg::Connection& tx, const std::string& grant_id, bool lock) {
   CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r, tx.Exec(absl::StrCat("SELECT ", kGrantColumns, " FROM cantdo.grants WHERE grant_id = $1::uuid",
-                                         lock ? " FOR UPDATE" : ""),
+      pg::Result r, tx.Exec(absl::StrCat("SELECT ", kGrantColumns, ", ", kApprovedParameters,
+                                         " FROM cantdo.grants g WHERE grant_id = $1::uuid", lock ? " FOR UPDATE OF g" : ""),
                             {grant_id}));
   if (r.Rows() == 0) return std::optional<GrantRow>();
   CANTDO_ASSIGN_OR_RETURN(GrantRow g, ReadGrant(r, 0));
@@ -164,6 +175,21 @@ absl::StatusOr<std::optional<ApprovalRow>> LoadApproval(pg::Connection& tx, cons
   if (r.Rows() == 0) return std::optional<ApprovalRow>();
   CANTDO_ASSIGN_OR_RETURN(ApprovalRow a, ReadApproval(r, 0));
   return std::optional<ApprovalRow>(std::move(a));
+}
+
+// The action exactly as approved: the grant's binding with the approval's
+// parameters.
+absl::StatusOr<cv1::ActionRef> ApprovedAction(const GrantRow& g) {
+  cv1::ActionRef a;
+  a.set_action(g.proto.action());
+  a.set_resource(g.proto.resource());
+  a.set_workflow_id(g.proto.workflow_id());
+  a.set_run_id(g.proto.run_id());
+  a.set_step(g.proto.step());
+  if (!google::protobuf::util::JsonStringToMessage(g.approved_parameters, a.mutable_parameters()).ok()) {
+    return absl::DataLossError("the approval's stored parameters do not parse");
+  }
+  return a;
 }
 
 std::string StateName(cv1::GrantState s) { return cv1::GrantState_Name(s).substr(std::string("GRANT_STATE_").size()); }
@@ -701,7 +727,8 @@ absl::StatusOr<std::optional<GrantRow>> TransitionInOneStatement(
   CANTDO_ASSIGN_OR_RETURN(std::string entry, Ledger::GrantEntryInsert("won", kind, actor, detail, now,
                                                                       static_cast<int>(params.size()) + 1, params));
   const std::string sql =
-      absl::StrCat("WITH won AS (", update, " RETURNING *), entry AS (", entry, ") SELECT ", kGrantColumns, " FROM won");
+      absl::StrCat("WITH won AS (", update, " RETURNING *), entry AS (", entry, ") SELECT ", kGrantColumns, ", ",
+                   kApprovedParameters, " FROM won g");
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + absl::Seconds(10)));
   CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(sql, params));
   if (r.Rows() == 0) return std::optional<GrantRow>();
@@ -734,6 +761,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& calle
             cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, caller.principal(),
             {{"reclaim", false}, {"idempotency_key_sha256", key_sha}}, now));
     if (won) {
+      CANTDO_ASSIGN_OR_RETURN(*resp.mutable_action(), ApprovedAction(*won));
       *resp.mutable_grant() = std::move(won->proto);
       return resp;
     }
@@ -839,6 +867,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Authority::ClaimGrant(const Caller& calle
     }
     CANTDO_ASSIGN_OR_RETURN(auto fresh, LoadGrant(tx, req.grant_id(), false));
     *resp.mutable_grant() = fresh->proto;
+    CANTDO_ASSIGN_OR_RETURN(*resp.mutable_action(), ApprovedAction(*fresh));
     LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, caller.principal(), fresh->proto);
     rec.detail = {{"reclaim", reclaim}, {"idempotency_key_sha256", key_sha}};
     if (resp.has_credential()) rec.detail["credential_kind"] = fresh->proto.credential_kind();

@@ -95,6 +95,7 @@ absl::Status ValidateUuidField(const std::string& value, const char* field) {
     fwd.set_on_behalf_of(caller.principal);
     CANTDO_ASSIGN_OR_RETURN(av1::ClaimGrantResponse got, authority_.ClaimGrant(fwd));
     *resp->mutable_grant() = got.grant();
+    *resp->mutable_action() = got.action();
     if (got.has_credential()) *resp->mutable_credential() = got.credential();
     return absl::OkStatus();
   });

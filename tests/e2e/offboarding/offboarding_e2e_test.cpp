@@ -6,7 +6,7 @@
 // by the backend (the authority, or the customer database itself), and the
 // data shows exactly what happened.
 
-#include "e2e_stack.hpp"
+#include "support/e2e_stack.hpp"
 
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"

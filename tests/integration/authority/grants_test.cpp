@@ -90,6 +90,24 @@ TEST_CASE("a credential is destroyed and recorded once when the sweeper races th
   CHECK(*conn->Exec("SELECT count(*) FROM cantdo.grants WHERE credential_handle IS NOT NULL")->GetInt64(0, 0) == 0);
 }
 
+TEST_CASE("a claim answers with the action exactly as approved, parameters included, on both claim paths",
+          "[integration][authority]") {
+  const std::string action = GENERATE(std::string("refund.issue"), std::string("customer_data.delete"));
+  INFO(action);
+  AuthorityHarness h;
+  auto g = h.Grant("refund", 1200, action);
+  auto claimed = h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action));
+  INFO(claimed.status().ToString());
+  REQUIRE(claimed.ok());
+  const auto& a = claimed->action();
+  CHECK(a.action() == action);
+  CHECK(a.workflow_id() == "wf-1");
+  CHECK(a.run_id() == "run-1");
+  CHECK(a.step() == "refund");
+  CHECK(a.parameters().fields().at("customer_id").string_value() == "cust-42");
+  CHECK(a.parameters().fields().at("amount_cents").number_value() == 1200);
+}
+
 TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[integration][authority]") {
   // Both ways a claim can go: a refund grant releases a credential (the
   // full transaction), a deletion grant none (the one-statement path).
