@@ -33,10 +33,4 @@ class AuthorityServiceImpl final : public v1::AuthorityService::Service {
   Clock& clock_;
 };
 
-// SPIFFE ids of the callers the authority knows.
-inline constexpr char kWorkerId[] = "spiffe://cantdo/worker";
-inline constexpr char kGatewayId[] = "spiffe://cantdo/gateway";
-inline constexpr char kBridgeId[] = "spiffe://cantdo/ciba-bridge";
-inline constexpr char kAdminId[] = "spiffe://cantdo/admin";
-
 }  // namespace cantdo::authority

@@ -8,11 +8,10 @@
 namespace cantdo::authority {
 
 absl::StatusOr<std::string> GrpcBridgeStarter::Start(const common::v1::Approval& approval,
-                                                     absl::Duration requested_expiry) {
+                                                     const std::string& login_hint, absl::Duration requested_expiry) {
   bridge::v1::StartBackchannelAuthenticationRequest req;
   req.set_approval_id(approval.approval_id());
-  // DispatchPending passes the approver asked in approvers[0].subject.
-  if (approval.approvers_size() > 0) req.set_login_hint(approval.approvers(0).subject());
+  req.set_login_hint(login_hint);
   req.set_binding_message(approval.binding_message());
   req.set_scope(scope_);
   req.mutable_requested_expiry()->set_seconds(std::max<int64_t>(60, absl::ToInt64Seconds(requested_expiry)));

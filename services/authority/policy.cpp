@@ -161,12 +161,18 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::LoadFile(const std::string& path
   return Parse(s.str(), load_time);
 }
 
+const v1::PolicyRule* Policy::RuleFor(const std::string& action, const std::string& resource) const {
+  for (const auto& rule : proto_.rules()) {
+    if (rule.action() == action && (rule.resource().empty() || rule.resource() == resource)) return &rule;
+  }
+  return nullptr;
+}
+
 absl::StatusOr<Classification> Policy::Classify(const std::string& action, const std::string& resource,
                                                 const nlohmann::json& parameters) const {
-  for (const auto& rule : proto_.rules()) {
-    if (rule.action() != action || (!rule.resource().empty() && rule.resource() != resource)) continue;
-    for (const auto& c : rule.constraints()) CANTDO_RETURN_IF_ERROR(CheckConstraint(c, parameters));
-    return Classification{&rule, rule.decision(), FromProto(rule.approval_timeout()), FromProto(rule.grant_ttl())};
+  if (const v1::PolicyRule* rule = RuleFor(action, resource)) {
+    for (const auto& c : rule->constraints()) CANTDO_RETURN_IF_ERROR(CheckConstraint(c, parameters));
+    return Classification{rule, rule->decision(), FromProto(rule->approval_timeout()), FromProto(rule->grant_ttl())};
   }
   return WithMetadata(
       PermissionDenied("POLICY_ACTION_UNKNOWN",

@@ -38,6 +38,12 @@ class Policy {
   static absl::StatusOr<std::unique_ptr<Policy>> Parse(const std::string& document, absl::Time load_time);
   static absl::StatusOr<std::unique_ptr<Policy>> LoadFile(const std::string& path, absl::Time load_time);
 
+  // The rule that classifies (action, resource): the first whose action is
+  // `action` and whose resource is empty or `resource`; nullptr if none.
+  // Classify and everything else that needs "the rule for this action"
+  // (the grant's lifetime and credential at minting) use this one lookup.
+  const v1::PolicyRule* RuleFor(const std::string& action, const std::string& resource) const;
+
   // The rule for (action, resource) checked against `parameters`:
   // PERMISSION_DENIED with POLICY_ACTION_UNKNOWN (no rule: default deny) or
   // POLICY_PARAMETER_CONSTRAINT (naming the parameter).

@@ -1,0 +1,95 @@
+#pragma once
+// ApprovalStore: approval requests and the results delivered for them
+// (tables cantdo.approvals and cantdo.approval_results, V0002). The only
+// place their SQL lives; rows are read by column name.
+//
+// Every function runs on the caller's connection. Those that write expect
+// the caller's transaction (REQUIRES: inside a transaction), so that a
+// decision and its ledger entry commit or roll back together.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cantdo/common/v1/authorization.pb.h"
+#include "cantdo/pg/connection.hpp"
+
+namespace cantdo::authority {
+
+struct ApprovalRow {
+  // As the API shows it; `approvers` is not filled from the row.
+  common::v1::Approval proto;
+  // The parameters' RFC 8785 text, exactly what parameters_hash hashes.
+  std::string parameters_json;
+  // The approver the request was sent to (the CIBA login hint).
+  std::string approver_subject;
+  // The provider's id for the backchannel request; "" until dispatched.
+  std::string auth_req_id;
+};
+
+// A new approval request, PENDING, due for dispatch at `create_time`.
+struct NewApproval {
+  std::string approval_id, principal, requester;
+  common::v1::ActionRef action;  // its parameters are ignored: see below
+  std::string parameters_json, parameters_hash;
+  std::string required_role, approver_subject, binding_message;
+  std::string policy_version, policy_hash;
+  absl::Time create_time, expire_time;
+};
+
+// A result the bridge delivered, verified or not (the evidence kept).
+struct ApprovalResult {
+  std::string approval_id, auth_req_id;
+  std::string outcome;                    // CibaOutcome name
+  std::string id_token, id_token_sha256;  // "" unless the outcome is APPROVED
+  std::string subject;                    // the verified token's sub, or ""
+  bool verified = false;
+  std::string reason, message;            // why not verified / not approved
+  absl::Time receive_time;
+};
+
+class ApprovalStore {
+ public:
+  // Inserts `a` unless an approval exists for its (principal, workflow_id,
+  // run_id, step, action); returns the stored row either way and sets
+  // `*created`. REQUIRES: inside a transaction.
+  static absl::StatusOr<ApprovalRow> InsertOrFind(pg::Connection& tx, const NewApproval& a, bool* created);
+
+  // The approval, locked FOR UPDATE when `lock`; nullopt if none.
+  static absl::StatusOr<std::optional<ApprovalRow>> Load(pg::Connection& conn, const std::string& approval_id,
+                                                         bool lock);
+
+  // Leases up to `limit` PENDING approvals whose backchannel request is not
+  // yet started and due, for `lease` (so replicas do not send the same one
+  // at once), counting the attempt. REQUIRES: inside a transaction.
+  static absl::StatusOr<std::vector<ApprovalRow>> LeaseDueDispatch(pg::Connection& tx, absl::Time now,
+                                                                   absl::Duration lease, int limit);
+  // Records the provider's auth_req_id once (a later one is ignored).
+  static absl::Status RecordAuthReqId(pg::Connection& conn, const std::string& approval_id,
+                                      const std::string& auth_req_id);
+
+  // Moves up to `limit` PENDING approvals past their expire_time to
+  // EXPIRED (APPROVAL_EXPIRED) and returns them. REQUIRES: inside a
+  // transaction.
+  static absl::StatusOr<std::vector<ApprovalRow>> ExpireOverdue(pg::Connection& tx, absl::Time now, int limit);
+
+  // Sets the terminal `state` (an ApprovalState name without prefix), its
+  // reason and message, and the minted grant ("" for none).
+  // REQUIRES: inside a transaction, the approval locked.
+  static absl::Status Decide(pg::Connection& tx, const std::string& approval_id, const std::string& state,
+                             const std::string& reason, const std::string& message, absl::Time now,
+                             const std::string& grant_id);
+
+  // The result already recorded for (approval_id, auth_req_id), if any.
+  static absl::StatusOr<std::optional<ApprovalResult>> FindResult(pg::Connection& conn,
+                                                                  const std::string& approval_id,
+                                                                  const std::string& auth_req_id);
+  // REQUIRES: inside a transaction.
+  static absl::Status RecordResult(pg::Connection& tx, const ApprovalResult& result);
+  // Whether an ID token with this SHA-256 has approved a request already.
+  static absl::StatusOr<bool> TokenApprovedBefore(pg::Connection& conn, const std::string& id_token_sha256);
+};
+
+}  // namespace cantdo::authority

@@ -1,0 +1,386 @@
+#include "authority/approvals.hpp"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "authority/grant_store.hpp"
+#include "authority/ledger.hpp"
+#include "authority/ledger_records.hpp"
+#include "authority/parameters.hpp"
+#include "authority/pg_time.hpp"
+#include "cantdo/base/ids.hpp"
+#include "cantdo/base/log.hpp"
+#include "cantdo/base/status.hpp"
+#include "cantdo/pg/transaction.hpp"
+
+namespace cantdo::authority {
+namespace {
+
+namespace cv1 = common::v1;
+
+// How long a dispatch attempt holds an approval before another replica (or
+// the next sweep) may try again.
+constexpr absl::Duration kDispatchLease = absl::Seconds(30);
+
+// The approver for `role`: the first in the directory who is not the
+// requester (separation of duties), or a refusal.
+absl::StatusOr<std::string> ChooseApprover(const Policy& policy, const std::string& role, const std::string& requester,
+                                           const std::string& issuer) {
+  const auto& candidates = policy.Approvers(role);
+  for (const auto& s : candidates) {
+    if (s != requester && absl::StrCat("user:", issuer, "#", s) != requester) return s;
+  }
+  if (candidates.empty()) {
+    return PermissionDenied("POLICY_NO_APPROVER", absl::StrCat("no approver has role '", role, "'"));
+  }
+  return PermissionDenied("POLICY_SELF_APPROVAL",
+                          "the only approver for this action is its requester (separation of duties)");
+}
+
+std::string CredentialKindName(cv1::ExecutionCredentialKind kind) {
+  if (kind == cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED) return "";
+  return cv1::ExecutionCredentialKind_Name(kind).substr(std::string("EXECUTION_CREDENTIAL_KIND_").size());
+}
+
+}  // namespace
+
+Approvals::Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
+                     ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge)
+    : pool_(pool),
+      clock_(clock),
+      policy_(policy),
+      tokens_(tokens),
+      verifier_(policy, options.verifier),
+      options_(std::move(options)),
+      sink_(sink),
+      bridge_(bridge) {}
+
+absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& caller,
+                                                               const v1::RequestApprovalRequest& req) {
+  const cv1::ActionRef& action = req.action();
+  CANTDO_ASSIGN_OR_RETURN(CanonicalParameters params, CanonicaliseParameters(action.parameters()));
+  const nlohmann::json params_doc = nlohmann::json::parse(params.json);
+  const absl::Time now = clock_.Now();
+
+  LedgerRecord decision;
+  decision.kind = cv1::LEDGER_EVENT_KIND_DECISION;
+  decision.actor = caller.principal();
+  decision.action = action.action();
+  decision.resource = action.resource();
+  decision.parameters_hash = params.sha256;
+  decision.workflow_id = action.workflow_id();
+  decision.run_id = action.run_id();
+  decision.step = action.step();
+  decision.policy_version = policy_.version();
+  decision.policy_hash = policy_.hash();
+  decision.detail = {{"requester", req.requester()}};
+
+  v1::RequestApprovalResponse resp;
+  resp.set_policy_version(policy_.version());
+  resp.set_policy_hash(policy_.hash());
+  resp.set_parameters_hash(params.sha256);
+
+  absl::StatusOr<Classification> cls = policy_.Classify(action.action(), action.resource(), params_doc);
+  std::string approver;
+  if (cls.ok() && cls->decision == cv1::DECISION_REQUIRE_APPROVAL) {
+    absl::StatusOr<std::string> chosen =
+        ChooseApprover(policy_, cls->rule->required_role(), req.requester(), options_.issuer);
+    if (chosen.ok()) {
+      approver = *chosen;
+    } else {
+      cls = chosen.status();
+    }
+  }
+
+  if (!cls.ok() || cls->decision == cv1::DECISION_ALLOW) {
+    // Denied by policy (recorded, then refused), or allowed (recorded).
+    if (cls.ok()) {
+      decision.decision = cv1::DECISION_ALLOW;
+    } else {
+      decision.decision = cv1::DECISION_DENY;
+      decision.reason = GetReason(cls.status()).value_or("POLICY_ACTION_UNKNOWN");
+      decision.detail["message"] = std::string(cls.status().message());
+    }
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
+      return Ledger::Append(tx, decision, now).status();
+    }));
+    CANTDO_RETURN_IF_ERROR(cls.status());
+    resp.set_decision(cv1::DECISION_ALLOW);
+    return resp;
+  }
+
+  // REQUIRE_APPROVAL: open (or find) the approval.
+  absl::Duration timeout = cls->approval_timeout;
+  if (req.has_approval_timeout()) timeout = std::min(timeout, absl::Seconds(req.approval_timeout().seconds()));
+  NewApproval fresh;
+  fresh.approval_id = NewUuid();
+  fresh.principal = caller.principal();
+  fresh.requester = req.requester();
+  fresh.action = action;
+  fresh.parameters_json = params.json;
+  fresh.parameters_hash = params.sha256;
+  fresh.required_role = cls->rule->required_role();
+  fresh.approver_subject = approver;
+  fresh.binding_message = Policy::BindingMessage(*cls->rule, params_doc);
+  fresh.policy_version = policy_.version();
+  fresh.policy_hash = policy_.hash();
+  fresh.create_time = now;
+  fresh.expire_time = now + timeout;
+  absl::Status refusal;
+  CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    refusal = absl::OkStatus();
+    bool created = false;
+    CANTDO_ASSIGN_OR_RETURN(ApprovalRow row, ApprovalStore::InsertOrFind(tx, fresh, &created));
+    if (!created && (row.proto.parameters_hash() != params.sha256 || row.proto.action().resource() != action.resource())) {
+      refusal = WithReason(
+          absl::AlreadyExistsError("this (workflow, run, step, action) already has an approval for other parameters"),
+          "IDEMPOTENCY_KEY_REUSED");
+      return absl::OkStatus();
+    }
+    resp.set_created(created);
+    resp.set_decision(cv1::DECISION_REQUIRE_APPROVAL);
+    *resp.mutable_approval() = row.proto;
+    if (!row.proto.grant_id().empty()) {
+      CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, row.proto.grant_id(), false));
+      if (g) *resp.mutable_grant() = g->proto;
+    }
+    if (created) {
+      decision.decision = cv1::DECISION_REQUIRE_APPROVAL;
+      decision.approval_id = fresh.approval_id;
+      decision.detail["required_role"] = fresh.required_role;
+      CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, decision, now).status());
+      LedgerRecord requested = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, caller.principal(), row.proto);
+      requested.detail = {{"approver", approver}, {"binding_message", fresh.binding_message}};
+      CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, requested, now).status());
+    }
+    return absl::OkStatus();
+  }));
+  CANTDO_RETURN_IF_ERROR(refusal);
+  // Best effort now; the dispatcher retries whatever this does not send.
+  if (resp.created() && bridge_ != nullptr) (void)DispatchPending(1);
+  return resp;
+}
+
+absl::StatusOr<v1::GetApprovalResponse> Approvals::Get(const Caller& caller, const std::string& approval_id,
+                                                       bool any_principal) {
+  CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+  CANTDO_ASSIGN_OR_RETURN(auto row, ApprovalStore::Load(*conn, approval_id, false));
+  if (!row || (!any_principal && row->proto.principal() != caller.principal())) {
+    return WithReason(absl::NotFoundError(absl::StrCat("no approval ", approval_id)), "APPROVAL_NOT_FOUND");
+  }
+  v1::GetApprovalResponse resp;
+  *resp.mutable_approval() = row->proto;
+  if (!row->proto.grant_id().empty()) {
+    CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(*conn, row->proto.grant_id(), false));
+    if (g) *resp.mutable_grant() = g->proto;
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::CompleteApprovalResponse> Approvals::Complete(const v1::CompleteApprovalRequest& req) {
+  v1::CompleteApprovalResponse resp;
+  absl::Status refusal;
+  CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    resp.Clear();
+    refusal = absl::OkStatus();
+    return Decide(tx, req, &resp, &refusal);
+  }));
+  CANTDO_RETURN_IF_ERROR(refusal);
+  return resp;
+}
+
+absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalRequest& req,
+                               v1::CompleteApprovalResponse* out, absl::Status* refusal) {
+  const absl::Time now = clock_.Now();
+  const std::string& approval_id = req.approval_id();
+  CANTDO_ASSIGN_OR_RETURN(auto row, ApprovalStore::Load(tx, approval_id, /*lock=*/true));
+  if (!row) {
+    *refusal = WithReason(absl::NotFoundError(absl::StrCat("no approval ", approval_id)), "APPROVAL_NOT_FOUND");
+    return absl::OkStatus();
+  }
+  const cv1::Approval& a = row->proto;
+
+  // A result already recorded for this auth_req_id: answer as before.
+  CANTDO_ASSIGN_OR_RETURN(auto prior, ApprovalStore::FindResult(tx, approval_id, req.auth_req_id()));
+  if (prior) {
+    if (!prior->verified && req.outcome() == v1::CIBA_OUTCOME_APPROVED && !prior->reason.empty()) {
+      *refusal = PermissionDenied(prior->reason, prior->message);
+      return absl::OkStatus();
+    }
+    out->set_already_recorded(true);
+    *out->mutable_approval() = a;
+    if (!a.grant_id().empty()) {
+      CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, a.grant_id(), false));
+      if (g) *out->mutable_grant() = g->proto;
+    }
+    return absl::OkStatus();
+  }
+
+  if (row->auth_req_id.empty()) {
+    // The bridge answered before we recorded its auth_req_id (a fast
+    // approver): nothing to compare with yet. Retryable; nothing recorded.
+    return Unavailable("DEPENDENCY_UNAVAILABLE", "this approval's CIBA request is not recorded yet; retry shortly");
+  }
+  if (row->auth_req_id != req.auth_req_id()) {
+    LedgerRecord rec = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REJECTED, kBridgeId, a);
+    rec.reason = "APPROVAL_REQUEST_MISMATCH";
+    rec.detail = {{"message", "result for an auth_req_id this approval did not open"}};
+    CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
+    *refusal = PermissionDenied("APPROVAL_REQUEST_MISMATCH",
+                                "this auth_req_id was not opened for this approval; the approval is unchanged");
+    return absl::OkStatus();
+  }
+  if (a.state() != cv1::APPROVAL_STATE_PENDING) {
+    *refusal = FailedPrecondition("APPROVAL_ALREADY_DECIDED",
+                                  absl::StrCat("approval is already ", cv1::ApprovalState_Name(a.state())));
+    return absl::OkStatus();
+  }
+
+  ApprovalResult result;
+  result.approval_id = approval_id;
+  result.auth_req_id = req.auth_req_id();
+  result.outcome = v1::CibaOutcome_Name(req.outcome());
+  result.receive_time = now;
+  std::string new_state;
+  switch (req.outcome()) {
+    case v1::CIBA_OUTCOME_APPROVED: {
+      result.id_token = req.id_token();
+      result.id_token_sha256 = Sha256Hex(req.id_token());
+      absl::StatusOr<auth::VerifiedToken> token = tokens_.Verify(req.id_token());
+      if (!token.ok() && token.status().code() != absl::StatusCode::kPermissionDenied) {
+        return token.status();  // e.g. keys unreachable: record nothing, the bridge retries
+      }
+      absl::Status check = token.status();
+      if (check.ok()) {
+        result.subject = token->subject;
+        check = verifier_.Check({a.required_role(), row->approver_subject, a.requester(), row->auth_req_id}, *token);
+      }
+      if (check.ok() && policy_.RuleFor(a.action().action(), a.action().resource()) == nullptr) {
+        check = PermissionDenied("POLICY_ACTION_UNKNOWN", "the policy in force has no rule for this action any more");
+      }
+      if (check.ok()) {
+        CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.id_token_sha256));
+        if (used) check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
+      }
+      if (check.ok()) {
+        result.verified = true;
+        new_state = "APPROVED";
+      } else {
+        new_state = "INVALID";
+        result.reason = GetReason(check).value_or("ID_TOKEN_MALFORMED");
+        result.message = std::string(check.message());
+        *refusal = check;
+      }
+      break;
+    }
+    case v1::CIBA_OUTCOME_DENIED:
+      new_state = "DENIED", result.reason = "APPROVAL_DENIED", result.message = "the approver denied the request";
+      break;
+    case v1::CIBA_OUTCOME_EXPIRED:
+      new_state = "EXPIRED", result.reason = "APPROVAL_EXPIRED", result.message = "the approver did not answer in time";
+      break;
+    default:
+      new_state = "INVALID", result.reason = "APPROVAL_PROVIDER_FAILED";
+      result.message = absl::StrCat("identity provider error: ", req.provider_error());
+  }
+  CANTDO_RETURN_IF_ERROR(ApprovalStore::RecordResult(tx, result));
+
+  std::string grant_id;
+  if (result.verified) {
+    CANTDO_ASSIGN_OR_RETURN(grant_id, Mint(tx, *row, result.subject, now));
+  }
+  CANTDO_RETURN_IF_ERROR(
+      ApprovalStore::Decide(tx, approval_id, new_state, result.reason, result.message, now, grant_id));
+  CANTDO_ASSIGN_OR_RETURN(row, ApprovalStore::Load(tx, approval_id, false));
+  *out->mutable_approval() = row->proto;
+  if (result.verified) {
+    auto* v = out->mutable_approval()->add_approvers();
+    v->set_issuer(options_.issuer);
+    v->set_subject(result.subject);
+    v->set_role(a.required_role());
+    v->set_auth_req_id(req.auth_req_id());
+    v->set_id_token_sha256(result.id_token_sha256);
+    v->mutable_verify_time()->set_seconds(absl::ToUnixSeconds(now));
+  }
+
+  LedgerRecord rec = ApprovalRecord(
+      result.verified ? cv1::LEDGER_EVENT_KIND_APPROVAL_VERIFIED : cv1::LEDGER_EVENT_KIND_APPROVAL_REJECTED, kBridgeId,
+      row->proto);
+  rec.reason = result.reason;
+  rec.detail = {{"outcome", result.outcome}, {"auth_req_id", req.auth_req_id()}};
+  if (!result.subject.empty()) rec.detail["approver"] = result.subject;
+  if (!result.id_token_sha256.empty()) rec.detail["id_token_sha256"] = result.id_token_sha256;
+  if (!result.message.empty()) rec.detail["message"] = result.message;
+  CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
+  if (result.verified) {
+    CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, grant_id, false));
+    if (!g) return absl::InternalError("the grant just minted is missing");
+    *out->mutable_grant() = g->proto;
+    LedgerRecord issued = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_ISSUED, kBridgeId, g->proto);
+    issued.detail = {{"principal", g->proto.principal()},
+                     {"approver", result.subject},
+                     {"expire_time", PgTime(absl::FromUnixSeconds(g->proto.expire_time().seconds()))}};
+    CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, issued, now).status());
+  }
+  if (sink_ != nullptr) CANTDO_RETURN_IF_ERROR(sink_->ApprovalDecided(tx, out->approval()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Approvals::Mint(pg::Connection& tx, const ApprovalRow& approval,
+                                            const std::string& approver, absl::Time now) {
+  // The grant carries the policy that decided the request (copied from the
+  // approval), and the lifetime and credential of the rule in force.
+  const cv1::ActionRef& act = approval.proto.action();
+  const v1::PolicyRule* rule = policy_.RuleFor(act.action(), act.resource());
+  if (rule == nullptr) return absl::InternalError("minting a grant for an action the policy has no rule for");
+  NewGrant g;
+  g.grant_id = NewUuid();
+  g.approval_id = approval.proto.approval_id();
+  g.approver_subject = approver;
+  g.issue_time = now;
+  g.expire_time = now + absl::Seconds(rule->grant_ttl().seconds());
+  g.credential_kind = CredentialKindName(rule->credential_kind());
+  if (!g.credential_kind.empty()) g.credential_target = rule->credential_target();
+  CANTDO_RETURN_IF_ERROR(GrantStore::Mint(tx, g));
+  return g.grant_id;
+}
+
+absl::StatusOr<int> Approvals::DispatchPending(int limit) {
+  if (bridge_ == nullptr) return 0;
+  const absl::Time now = clock_.Now();
+  CANTDO_ASSIGN_OR_RETURN(std::vector<ApprovalRow> due,
+                          pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
+                            return ApprovalStore::LeaseDueDispatch(tx, now, kDispatchLease, limit);
+                          }));
+  int sent = 0;
+  for (const ApprovalRow& row : due) {
+    const absl::Duration expiry = absl::FromUnixSeconds(row.proto.expire_time().seconds()) - now;
+    auto auth_req_id = bridge_->Start(row.proto, row.approver_subject, expiry);
+    if (!auth_req_id.ok()) {
+      log::Warn("bridge did not start the approval request; will retry",
+                {{"approval_id", row.proto.approval_id()}, {"error", std::string(auth_req_id.status().message())}});
+      continue;
+    }
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
+      return ApprovalStore::RecordAuthReqId(tx, row.proto.approval_id(), *auth_req_id);
+    }));
+    ++sent;
+  }
+  return sent;
+}
+
+absl::StatusOr<int> Approvals::ExpireOverdue(int limit) {
+  const absl::Time now = clock_.Now();
+  return pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::StatusOr<int> {
+    CANTDO_ASSIGN_OR_RETURN(std::vector<ApprovalRow> expired, ApprovalStore::ExpireOverdue(tx, now, limit));
+    for (const ApprovalRow& a : expired) {
+      LedgerRecord rec = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REJECTED, kAuthorityId, a.proto);
+      rec.reason = "APPROVAL_EXPIRED";
+      CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
+      if (sink_ != nullptr) CANTDO_RETURN_IF_ERROR(sink_->ApprovalDecided(tx, a.proto));
+    }
+    return static_cast<int>(expired.size());
+  });
+}
+
+}  // namespace cantdo::authority

@@ -1,0 +1,68 @@
+#pragma once
+// Approvals: the policy decision for a requested action and, where the
+// policy requires a human, the approval request, its dispatch to the
+// ciba-bridge, and the verification of the result the bridge delivers,
+// which mints the grant. Every decision and every refusal is recorded in
+// the ledger in the transaction that makes it.
+
+#include "absl/status/statusor.h"
+#include "authority/approval_store.hpp"
+#include "authority/approval_verifier.hpp"
+#include "authority/bridge_starter.hpp"
+#include "authority/caller.hpp"
+#include "authority/decision_sink.hpp"
+#include "authority/policy.hpp"
+#include "cantdo/auth/jwt_verifier.hpp"
+#include "cantdo/authority/v1/authority_service.pb.h"
+#include "cantdo/base/clock.hpp"
+#include "cantdo/pg/pool.hpp"
+
+namespace cantdo::authority {
+
+struct ApprovalsOptions {
+  // The identity provider's issuer, as in its ID tokens' iss.
+  std::string issuer;
+  ApprovalVerifierOptions verifier;
+};
+
+class Approvals {
+ public:
+  // Everything must outlive this. `sink` and `bridge` may be null.
+  Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
+            ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge);
+
+  absl::StatusOr<v1::RequestApprovalResponse> Request(const Caller& caller, const v1::RequestApprovalRequest& req);
+  // NOT_FOUND (APPROVAL_NOT_FOUND) for an approval of another principal
+  // unless `any_principal`.
+  absl::StatusOr<v1::GetApprovalResponse> Get(const Caller& caller, const std::string& approval_id,
+                                              bool any_principal);
+  absl::StatusOr<v1::CompleteApprovalResponse> Complete(const v1::CompleteApprovalRequest& req);
+
+  // Starts pending backchannel requests at the bridge (each leased for
+  // kDispatchLease, so replicas do not send the same one at once; the
+  // bridge is idempotent per approval anyway). Returns how many started.
+  absl::StatusOr<int> DispatchPending(int limit);
+  // Expires overdue approvals (ledger APPROVAL_REJECTED, APPROVAL_EXPIRED)
+  // and announces them. Returns how many.
+  absl::StatusOr<int> ExpireOverdue(int limit);
+
+ private:
+  // The decision on one delivered result, in `tx`. A refusal the caller
+  // must see after the transaction commits goes to `*refusal`.
+  absl::Status Decide(pg::Connection& tx, const v1::CompleteApprovalRequest& req, v1::CompleteApprovalResponse* out,
+                      absl::Status* refusal);
+  // Mints the grant of a verified approval. REQUIRES: inside `tx`.
+  absl::StatusOr<std::string> Mint(pg::Connection& tx, const ApprovalRow& approval, const std::string& approver,
+                                   absl::Time now);
+
+  pg::Pool& pool_;
+  Clock& clock_;
+  const Policy& policy_;
+  const auth::JwtVerifier& tokens_;
+  ApprovalVerifier verifier_;
+  ApprovalsOptions options_;
+  DecisionSink* sink_;
+  BridgeStarter* bridge_;
+};
+
+}  // namespace cantdo::authority

@@ -1,0 +1,63 @@
+#pragma once
+// Grants: the one-shot grant lifecycle at execution time. Claim (ISSUED ->
+// CLAIMED, releasing the execution credential), consume (CLAIMED ->
+// CONSUMED, destroying it; for an admission grant, admitting the run in
+// the same transaction) and revoke. Every refusal is committed to the
+// ledger (GRANT_DENIED) before it is returned, through one function.
+//
+// Concurrency: a claim or consume is one conditional UPDATE (GrantStore),
+// so of any number of concurrent callers exactly one wins; the others read
+// the row back, locked, and are refused with the first check that fails.
+
+#include "absl/status/statusor.h"
+#include "authority/caller.hpp"
+#include "authority/credentials.hpp"
+#include "authority/grant_store.hpp"
+#include "authority/ledger.hpp"
+#include "cantdo/authority/v1/authority_service.pb.h"
+#include "cantdo/base/clock.hpp"
+#include "cantdo/pg/pool.hpp"
+
+namespace cantdo::authority {
+
+struct GrantsOptions {
+  // How long a released credential stays valid if never consumed (never
+  // beyond the grant's own expiry).
+  absl::Duration credential_ttl = absl::Minutes(2);
+};
+
+class Grants {
+ public:
+  // Everything must outlive this. Either issuer may be null when the policy
+  // releases no credential of that kind.
+  Grants(pg::Pool& pool, Clock& clock, GrantsOptions options, CredentialIssuer* postgres_credentials,
+         CredentialIssuer* secrets);
+
+  absl::StatusOr<v1::ClaimGrantResponse> Claim(const Caller& caller, const v1::ClaimGrantRequest& req);
+  absl::StatusOr<v1::ConsumeGrantResponse> Consume(const Caller& caller, const v1::ConsumeGrantRequest& req);
+  absl::StatusOr<v1::RevokeGrantResponse> Revoke(const Caller& caller, const v1::RevokeGrantRequest& req);
+
+  // Destroys the credential `handle` released for grant `g` and, if the
+  // grant still names it, clears it and records CREDENTIAL_DESTROYED as
+  // `actor`. The consume and the sweeper may race to do this for the same
+  // grant; exactly one of them records it.
+  absl::Status ForgetCredential(const common::v1::Grant& g, const std::string& handle, const std::string& actor);
+
+ private:
+  CredentialIssuer* IssuerFor(common::v1::ExecutionCredentialKind kind) const;
+  // The one way a refusal is committed: a GRANT_DENIED entry in `tx` with
+  // `reason` about grant `grant_id` (its binding when `current` exists,
+  // else `attempted`'s), returning the PERMISSION_DENIED to answer once
+  // `tx` has committed.
+  absl::StatusOr<absl::Status> Refuse(pg::Connection& tx, const Caller& caller, const std::string& grant_id,
+                                      const GrantRow* current, const LedgerRecord& attempted, const std::string& reason,
+                                      nlohmann::json detail, absl::Time now);
+
+  pg::Pool& pool_;
+  Clock& clock_;
+  GrantsOptions options_;
+  CredentialIssuer* postgres_credentials_;
+  CredentialIssuer* secrets_;
+};
+
+}  // namespace cantdo::authority
