@@ -69,11 +69,20 @@ inline std::string FlowPolicy() {
   return p.dump(2);
 }
 
+struct FlowOptions {
+  // Added to the provider's environment (e.g. IDP_CIBA_MAX_EXPIRY).
+  std::map<std::string, std::string> idp_env;
+  // The authority's policy document.
+  std::string policy = FlowPolicy();
+  // The authority's clock (it must outlive the flow); null: the system
+  // clock. The provider and the bridge keep real time either way.
+  cantdo::Clock* clock = nullptr;
+};
+
 class ApprovalFlow {
  public:
-  // `idp_env` adds to the provider's environment (e.g. IDP_CIBA_MAX_EXPIRY).
-  explicit ApprovalFlow(std::map<std::string, std::string> idp_env = {}) {
-    idp = std::make_unique<DevIdp>(pki, dir.path(), idp_env);
+  explicit ApprovalFlow(FlowOptions options = {}) {
+    idp = std::make_unique<DevIdp>(pki, dir.path(), options.idp_env);
 
     // The two services name each other: the authority's port is chosen
     // first so the bridge can be told where to deliver.
@@ -88,7 +97,7 @@ class ApprovalFlow {
     INFO(Logs());
     REQUIRE(bridge->child().WaitForLogLine("identity provider discovered", absl::Seconds(30)).has_value());
 
-    std::ofstream(dir.path() + "/policy.json") << FlowPolicy();
+    std::ofstream(dir.path() + "/policy.json") << options.policy;
     auto files = pki.WriteFiles(dir.path(), "authority");
     auto& c = app.config();
     c.policy_file = dir.path() + "/policy.json";
@@ -106,7 +115,8 @@ class ApprovalFlow {
     common.tls_ca = files.ca;
     common.db_dsn = authority_login.dsn();
     common.shutdown_grace = absl::Seconds(1);
-    auto started = runtime::StartService(app, common, cantdo::SystemClock());
+    auto started =
+        runtime::StartService(app, common, options.clock != nullptr ? *options.clock : cantdo::SystemClock());
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     authority = *std::move(started);

@@ -141,7 +141,7 @@ TEST_CASE("nobody answers: the provider expires the request and the approval is 
   // The provider caps requested_expiry at 5 s; the authority's own deadline
   // (the rule's 72 h) is far away, so EXPIRED can only come from the provider
   // through the bridge.
-  ApprovalFlow f(std::map<std::string, std::string>{{"IDP_CIBA_MAX_EXPIRY", "5"}});
+  ApprovalFlow f({.idp_env = {{"IDP_CIBA_MAX_EXPIRY", "5"}}});
   INFO(f.Logs());
   auto [approval_id, auth_req_id] = OpenRefund(f, "refund");
   CHECK(f.idp->Device("GET", "/requests/" + auth_req_id).at("status") == "pending");
