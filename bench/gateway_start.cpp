@@ -276,9 +276,17 @@ int main(int argc, char** argv) {
 
   cantdo::testing::TempDir dir;
   cantdo::testing::TestPki pki;
+  // Hundreds of admissions a second from one operator, all to one ops
+  // manager who never answers, is exactly what the approval limits refuse
+  // (docs/security.md): the benchmark switches them off (docs/benchmarks.md).
+  const nlohmann::json off = nullptr;
   nlohmann::json policy = {{"version", "bench-1"},
                            {"role_claim", "https://cantdo.dev/roles"},
                            {"approvers", {{"ops_manager", {"ops1"}}}},
+                           {"limits",
+                            {{"requester", {{"max_requests", off}}},
+                             {"approver", {{"max_requests", off}, {"max_pending", off}}},
+                             {"denials", {{"max_denials", off}}}}},
                            {"rules",
                             {{{"action", "workflow.start"},
                               {"resource", "customer_offboarding"},

@@ -2,7 +2,9 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "authority/binding_message.hpp"
 #include "authority/pg_time.hpp"
 #include "cantdo/base/status.hpp"
 
@@ -17,6 +19,24 @@ constexpr char kColumns[] =
     "binding_message, policy_version, policy_hash, " CANTDO_PG_US("create_time", "create_us") ", "
     CANTDO_PG_US("decide_time", "decide_us") ", " CANTDO_PG_US("expire_time", "expire_us") ", "
     "coalesce(auth_req_id, '') AS auth_req_id, coalesce(grant_id::text, '') AS grant_id";
+
+// The approval with a request's idempotency key, in any state.
+const std::string& FindByKeySql() {
+  static const std::string sql = absl::StrCat("SELECT ", kColumns,
+                                              " FROM cantdo.approvals WHERE principal = $1 AND workflow_id = $2 AND "
+                                              "run_id = $3 AND step = $4 AND action = $5");
+  return sql;
+}
+
+// The pending approval an identical collapsible request is answered with
+// (none unless $6: the request is collapsible).
+const std::string& FindIdenticalSql() {
+  static const std::string sql = absl::StrCat("SELECT ", kColumns,
+                                              " FROM cantdo.approvals WHERE $6 AND state = 'PENDING' AND collapsible "
+                                              "AND principal = $1 AND requester = $2 AND action = $3 AND resource = $4 "
+                                              "AND parameters_hash = $5");
+  return sql;
+}
 
 absl::StatusOr<ApprovalRow> Read(const pg::Result& r, int i) {
   ApprovalRow row;
@@ -57,7 +77,39 @@ absl::StatusOr<ApprovalRow> Read(const pg::Result& r, int i) {
   SetMicros(a.mutable_expire_time(), expire_us);
   CANTDO_ASSIGN_OR_RETURN(row.auth_req_id, text("auth_req_id"));
   CANTDO_ASSIGN_OR_RETURN(*a.mutable_grant_id(), text("grant_id"));
+  // Approvals opened before codes existed do not show one.
+  const std::string code = BindingCode(a.approval_id());
+  if (absl::EndsWith(a.binding_message(), BindingCodeSuffix(code))) a.set_binding_code(code);
   return row;
+}
+
+absl::StatusOr<std::optional<ApprovalRow>> ReadOptional(const pg::Result& r) {
+  if (r.Rows() == 0) return std::optional<ApprovalRow>();
+  CANTDO_ASSIGN_OR_RETURN(ApprovalRow row, Read(r, 0));
+  return std::optional<ApprovalRow>(std::move(row));
+}
+
+// Seeds of the advisory lock keys (hashtextextended(key, seed)) of
+// LockAndRead, distinct from each other and from the workflow
+// engine's (4), so a requester and an approver never share a lock.
+constexpr int64_t kAccountableLockSeed = 2601;
+constexpr int64_t kApproverLockSeed = 2602;
+constexpr char kLockSql[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))";
+// At most this many denials are read for a cool-down check. A pair cannot
+// reach it in window + cool-down without limits far above the defaults.
+constexpr int64_t kMaxDenialsRead = 10000;
+
+// The approval `a` would duplicate (ApprovalStore::InsertOrFind says which).
+absl::StatusOr<std::optional<ApprovalRow>> FindExisting(pg::Connection& conn, const NewApproval& a) {
+  const cv1::ActionRef& act = a.action;
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result by_key,
+      conn.Exec(FindByKeySql(), {a.principal, act.workflow_id(), act.run_id(), act.step(), act.action()}));
+  if (by_key.Rows() > 0 || !a.collapsible) return ReadOptional(by_key);
+  CANTDO_ASSIGN_OR_RETURN(pg::Result identical,
+                          conn.Exec(FindIdenticalSql(), {a.principal, a.requester, act.action(), act.resource(),
+                                                         a.parameters_hash, pg::BoolParam(a.collapsible)}));
+  return ReadOptional(identical);
 }
 
 absl::StatusOr<std::vector<ApprovalRow>> ReadAll(const pg::Result& r) {
@@ -71,6 +123,66 @@ absl::StatusOr<std::vector<ApprovalRow>> ReadAll(const pg::Result& r) {
 
 }  // namespace
 
+absl::StatusOr<RequestScope> ApprovalStore::LockAndRead(pg::Connection& tx, const NewApproval& a,
+                                                       const v1::ApprovalLimits& limits, absl::Time now) {
+  RequestScope scope;
+  const bool limited = limits.requester().max_requests() > 0 || limits.approver().max_requests() > 0 ||
+                       limits.approver_max_pending() > 0 || limits.max_denials() > 0;
+  if (!limited && !a.collapsible) return scope;
+  const cv1::ActionRef& act = a.action;
+  const auto since = [&](const google::protobuf::Duration& window) {
+    return PgTime(now - absl::Seconds(window.seconds()));
+  };
+  // Only the newest denials in window + cool-down can matter (CooldownEnd).
+  const absl::Time denials_since =
+      now - absl::Seconds(limits.denial_window().seconds()) - absl::Seconds(limits.denial_cooldown().seconds());
+  std::vector<pg::Connection::BatchStatement> batch = {
+      {kLockSql, {a.accountable, pg::Int64Param(kAccountableLockSeed)}},
+      {kLockSql, {a.approver_subject, pg::Int64Param(kApproverLockSeed)}},
+      {FindByKeySql(), {a.principal, act.workflow_id(), act.run_id(), act.step(), act.action()}},
+      {FindIdenticalSql(), {a.principal, a.requester, act.action(), act.resource(), a.parameters_hash,
+                        pg::BoolParam(a.collapsible)}},
+      // Each count stops at its limit (LIMIT 0 when the limit is off).
+      {"WITH r AS (SELECT create_time FROM cantdo.approvals WHERE accountable = $1 AND create_time > $3 "
+       "ORDER BY create_time DESC LIMIT $4), "
+       "a AS (SELECT create_time FROM cantdo.approvals WHERE approver_subject = $2 AND create_time > $5 "
+       "ORDER BY create_time DESC LIMIT $6), "
+       "p AS (SELECT 1 FROM cantdo.approvals WHERE approver_subject = $2 AND state = 'PENDING' LIMIT $7) "
+       "SELECT (SELECT count(*) FROM r) AS requester_count, " CANTDO_PG_US("(SELECT min(create_time) FROM r)",
+                                                                          "requester_oldest_us") ", "
+       "(SELECT count(*) FROM a) AS approver_count, " CANTDO_PG_US("(SELECT min(create_time) FROM a)",
+                                                                  "approver_oldest_us") ", "
+       "(SELECT count(*) FROM p) AS approver_pending",
+       {a.accountable, a.approver_subject, since(limits.requester().window()),
+        pg::Int64Param(limits.requester().max_requests()), since(limits.approver().window()),
+        pg::Int64Param(limits.approver().max_requests()), pg::Int64Param(limits.approver_max_pending())}},
+      {"SELECT " CANTDO_PG_US("decide_time", "decide_us") " FROM cantdo.approvals WHERE accountable = $1 AND "
+       "approver_subject = $2 AND state = 'DENIED' AND decide_time > $3 ORDER BY decide_time DESC LIMIT $4",
+       {a.accountable, a.approver_subject, PgTime(denials_since),
+        pg::Int64Param(limits.max_denials() > 0 ? kMaxDenialsRead : 0)}},
+  };
+  CANTDO_ASSIGN_OR_RETURN(std::vector<pg::Result> r, tx.ExecBatch(std::move(batch)));
+  const pg::Result& by_key = r[2];
+  const pg::Result& identical = r[3];
+  CANTDO_ASSIGN_OR_RETURN(scope.existing, ReadOptional(by_key.Rows() > 0 ? by_key : identical));
+
+  const pg::Result& counts = r[4];
+  LimitFacts& facts = scope.facts;
+  CANTDO_ASSIGN_OR_RETURN(facts.requester.count, counts.GetInt64(0, "requester_count"));
+  CANTDO_ASSIGN_OR_RETURN(int64_t requester_oldest_us, counts.GetInt64(0, "requester_oldest_us"));
+  facts.requester.oldest = absl::FromUnixMicros(requester_oldest_us);
+  CANTDO_ASSIGN_OR_RETURN(facts.approver.count, counts.GetInt64(0, "approver_count"));
+  CANTDO_ASSIGN_OR_RETURN(int64_t approver_oldest_us, counts.GetInt64(0, "approver_oldest_us"));
+  facts.approver.oldest = absl::FromUnixMicros(approver_oldest_us);
+  CANTDO_ASSIGN_OR_RETURN(facts.approver_pending, counts.GetInt64(0, "approver_pending"));
+  const pg::Result& denials = r[5];
+  for (int i = 0; i < denials.Rows(); ++i) {
+    CANTDO_ASSIGN_OR_RETURN(int64_t decide_us, denials.GetInt64(i, "decide_us"));
+    facts.denials.push_back(absl::FromUnixMicros(decide_us));
+  }
+  return scope;
+}
+
 absl::StatusOr<ApprovalRow> ApprovalStore::InsertOrFind(pg::Connection& tx, const NewApproval& a, bool* created) {
   const cv1::ActionRef& act = a.action;
   CANTDO_ASSIGN_OR_RETURN(
@@ -78,24 +190,21 @@ absl::StatusOr<ApprovalRow> ApprovalStore::InsertOrFind(pg::Connection& tx, cons
       tx.Exec(absl::StrCat(
                   "INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action, "
                   "resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message, "
-                  "policy_version, policy_hash, create_time, expire_time, next_dispatch_time) "
-                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'PENDING',$11,$12,$13,$14,$15,$16,$17,$16) "
-                  "ON CONFLICT (principal, workflow_id, run_id, step, action) DO NOTHING RETURNING ",
+                  "policy_version, policy_hash, create_time, expire_time, next_dispatch_time, accountable, "
+                  "collapsible) "
+                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'PENDING',$11,$12,$13,$14,$15,$16,$17,$16,$18,$19) "
+                  "ON CONFLICT DO NOTHING RETURNING ",
                   kColumns),
               {a.approval_id, a.principal, a.requester, act.workflow_id(), act.run_id(), act.step(), act.action(),
                act.resource(), a.parameters_json, a.parameters_hash, a.required_role, a.approver_subject,
-               a.binding_message, a.policy_version, a.policy_hash, PgTime(a.create_time), PgTime(a.expire_time)}));
+               a.binding_message, a.policy_version, a.policy_hash, PgTime(a.create_time), PgTime(a.expire_time),
+               a.accountable, pg::BoolParam(a.collapsible)}));
   *created = ins.Rows() == 1;
   if (*created) return Read(ins, 0);
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result existing,
-      tx.Exec(absl::StrCat("SELECT ", kColumns,
-                           " FROM cantdo.approvals WHERE principal = $1 AND workflow_id = $2 AND run_id = $3 AND "
-                           "step = $4 AND action = $5"),
-              {a.principal, act.workflow_id(), act.run_id(), act.step(), act.action()}));
+  CANTDO_ASSIGN_OR_RETURN(std::optional<ApprovalRow> existing, FindExisting(tx, a));
   // Lost a race with a concurrent insert that has not committed: retry.
-  if (existing.Rows() != 1) return absl::AbortedError("approval vanished; retry");
-  return Read(existing, 0);
+  if (!existing) return absl::AbortedError("approval vanished; retry");
+  return *std::move(existing);
 }
 
 absl::StatusOr<std::optional<ApprovalRow>> ApprovalStore::Load(pg::Connection& conn, const std::string& approval_id,
@@ -104,9 +213,7 @@ absl::StatusOr<std::optional<ApprovalRow>> ApprovalStore::Load(pg::Connection& c
                                                                " FROM cantdo.approvals WHERE approval_id = $1::uuid",
                                                                lock ? " FOR UPDATE" : ""),
                                                   {approval_id}));
-  if (r.Rows() == 0) return std::optional<ApprovalRow>();
-  CANTDO_ASSIGN_OR_RETURN(ApprovalRow row, Read(r, 0));
-  return std::optional<ApprovalRow>(std::move(row));
+  return ReadOptional(r);
 }
 
 absl::StatusOr<std::vector<ApprovalRow>> ApprovalStore::LeaseDueDispatch(pg::Connection& tx, absl::Time now,

@@ -1,6 +1,7 @@
 #pragma once
 // ApprovalStore: approval requests and the results delivered for them
-// (tables cantdo.approvals and cantdo.approval_results, V0002). The only
+// (tables cantdo.approvals and cantdo.approval_results, V0002; V0011 adds
+// what the spam limits and the collapse read). The only
 // place their SQL lives; rows are read by column name.
 //
 // Every function runs on the caller's connection. Those that write expect
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "authority/approval_limits.hpp"
 #include "cantdo/common/v1/authorization.pb.h"
 #include "cantdo/pg/connection.hpp"
 
@@ -37,6 +39,13 @@ struct NewApproval {
   std::string required_role, approver_subject, binding_message;
   std::string policy_version, policy_hash;
   absl::Time create_time, expire_time;
+  // Whom the approval counts against (AccountablePrincipal).
+  std::string accountable;
+  // Whether an identical request of the same principal under another
+  // (workflow, run, step) is answered with this approval while it is
+  // PENDING: true only for external principals (on_behalf_of), never for
+  // a workflow run's own approvals.
+  bool collapsible = false;
 };
 
 // A result the bridge delivered, verified or not (the evidence kept).
@@ -50,11 +59,35 @@ struct ApprovalResult {
   absl::Time receive_time;
 };
 
+// What a new approval request must be checked against (LockAndRead).
+struct RequestScope {
+  // The approval the request would duplicate (InsertOrFind), if any.
+  std::optional<ApprovalRow> existing;
+  // What the limits are checked against, as of now.
+  LimitFacts facts;
+};
+
 class ApprovalStore {
  public:
-  // Inserts `a` unless an approval exists for its (principal, workflow_id,
-  // run_id, step, action); returns the stored row either way and sets
-  // `*created`. REQUIRES: inside a transaction.
+  // Serialises, until the transaction ends, every request counted against
+  // `a.accountable` and every request sent to `a.approver_subject`
+  // (transaction-scoped advisory locks, always in this order), then reads
+  // the approval `a` would duplicate (see InsertOrFind) and the facts of
+  // every limit that is on, in one round trip. Under the locks, READ COMMITTED statements see
+  // every approval the request could race with, so checking and inserting
+  // in the same transaction is exact. Reads and locks nothing when no limit
+  // is on and `a` is not collapsible (InsertOrFind still finds a duplicate
+  // by its key). REQUIRES: inside a READ COMMITTED transaction, before
+  // InsertOrFind.
+  static absl::StatusOr<RequestScope> LockAndRead(pg::Connection& tx, const NewApproval& a,
+                                                  const v1::ApprovalLimits& limits, absl::Time now);
+
+  // Inserts `a` unless it would duplicate an approval, and returns the
+  // stored row either way, setting `*created`. `a` duplicates the approval
+  // with its (principal, workflow_id, run_id, step, action), in any state,
+  // or, if `a.collapsible`, a PENDING collapsible one with its principal,
+  // requester, action, resource and parameters_hash (a concurrent insert
+  // that wins is found after it commits). REQUIRES: inside a transaction.
   static absl::StatusOr<ApprovalRow> InsertOrFind(pg::Connection& tx, const NewApproval& a, bool* created);
 
   // The approval, locked FOR UPDATE when `lock`; nullopt if none.

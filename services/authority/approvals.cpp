@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "authority/approval_limits.hpp"
+#include "authority/binding_message.hpp"
 #include "authority/grant_store.hpp"
 #include "authority/ledger.hpp"
 #include "authority/ledger_records.hpp"
@@ -121,16 +123,29 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
   fresh.parameters_hash = params.sha256;
   fresh.required_role = cls->rule->required_role();
   fresh.approver_subject = approver;
-  fresh.binding_message = Policy::BindingMessage(*cls->rule, params_doc);
+  CANTDO_ASSIGN_OR_RETURN(fresh.binding_message, cls->binding->Compose(params_doc, BindingCode(fresh.approval_id)));
   fresh.policy_version = policy_.version();
   fresh.policy_hash = policy_.hash();
   fresh.create_time = now;
   fresh.expire_time = now + timeout;
+  fresh.accountable = AccountablePrincipal(caller, req.requester());
+  // Only an external principal's approvals collapse: a workflow run waits
+  // for, and claims the grant of, an approval bound to that run.
+  fresh.collapsible = !caller.on_behalf_of.empty();
   absl::Status refusal;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     refusal = absl::OkStatus();
+    CANTDO_ASSIGN_OR_RETURN(RequestScope scope, ApprovalStore::LockAndRead(tx, fresh, policy_.limits(), now));
     bool created = false;
-    CANTDO_ASSIGN_OR_RETURN(ApprovalRow row, ApprovalStore::InsertOrFind(tx, fresh, &created));
+    ApprovalRow row;
+    if (scope.existing) {
+      row = *std::move(scope.existing);
+    } else {
+      // Only a request that would ring someone is limited.
+      refusal = RefuseOverLimit(tx, fresh, scope.facts, decision, now);
+      if (!refusal.ok()) return absl::OkStatus();
+      CANTDO_ASSIGN_OR_RETURN(row, ApprovalStore::InsertOrFind(tx, fresh, &created));
+    }
     if (!created && (row.proto.parameters_hash() != params.sha256 || row.proto.action().resource() != action.resource())) {
       refusal = WithReason(
           absl::AlreadyExistsError("this (workflow, run, step, action) already has an approval for other parameters"),
@@ -159,6 +174,20 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
   // Best effort now; the dispatcher retries whatever this does not send.
   if (resp.created() && bridge_ != nullptr) (void)DispatchPending(1);
   return resp;
+}
+
+absl::Status Approvals::RefuseOverLimit(pg::Connection& tx, const NewApproval& fresh, const LimitFacts& facts,
+                                        const LedgerRecord& decision, absl::Time now) {
+  absl::Status limited = CheckLimits(policy_.limits(), facts, now, fresh.accountable, fresh.required_role);
+  if (limited.ok()) return limited;
+  LedgerRecord denied = decision;
+  denied.decision = cv1::DECISION_DENY;
+  denied.reason = GetReason(limited).value_or("INTERNAL_ERROR");
+  for (const auto& [key, value] : GetMetadata(limited)) denied.detail[key] = value;
+  denied.detail["approver"] = fresh.approver_subject;
+  denied.detail["message"] = std::string(limited.message());
+  CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, denied, now).status());
+  return limited;
 }
 
 absl::StatusOr<v1::GetApprovalResponse> Approvals::Get(const Caller& caller, const std::string& approval_id,

@@ -11,6 +11,7 @@
 #include "authority/bridge_starter.hpp"
 #include "authority/caller.hpp"
 #include "authority/decision_sink.hpp"
+#include "authority/ledger.hpp"
 #include "authority/policy.hpp"
 #include "cantdo/auth/jwt_verifier.hpp"
 #include "cantdo/authority/v1/authority_service.pb.h"
@@ -31,6 +32,10 @@ class Approvals {
   Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
             ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge);
 
+  // The policy's decision; for REQUIRE_APPROVAL the approval: the one
+  // already opened for this (principal, workflow, run, step, action), or an
+  // identical PENDING one of the same external principal (collapsed), or a
+  // new one if the policy's limits allow (approval_limits.hpp).
   absl::StatusOr<v1::RequestApprovalResponse> Request(const Caller& caller, const v1::RequestApprovalRequest& req);
   // NOT_FOUND (APPROVAL_NOT_FOUND) for an approval of another principal
   // unless `any_principal`.
@@ -51,6 +56,12 @@ class Approvals {
   // must see after the transaction commits goes to `*refusal`.
   absl::Status Decide(pg::Connection& tx, const v1::CompleteApprovalRequest& req, v1::CompleteApprovalResponse* out,
                       absl::Status* refusal);
+  // OK if the approval `fresh` may be opened under the policy's limits,
+  // given `facts`; otherwise its refusal, after recording it in `tx` as
+  // `decision` with decision DENY and the refusal's reason. REQUIRES:
+  // inside `tx`, `facts` read by ApprovalStore::LockAndRead in it.
+  absl::Status RefuseOverLimit(pg::Connection& tx, const NewApproval& fresh, const LimitFacts& facts,
+                               const LedgerRecord& decision, absl::Time now);
   // Mints the grant of a verified approval. REQUIRES: inside `tx`.
   absl::StatusOr<std::string> Mint(pg::Connection& tx, const ApprovalRow& approval, const std::string& approver,
                                    absl::Time now);

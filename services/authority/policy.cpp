@@ -1,10 +1,10 @@
 #include "authority/policy.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
 
@@ -30,6 +30,87 @@ absl::Status ParseDurationField(const nlohmann::json& j, const char* name, googl
 }
 
 absl::Duration FromProto(const google::protobuf::Duration& d) { return absl::Seconds(d.seconds()); }
+
+// Defaults of the "limits" section: numbers of human attention. An
+// approver is asked at most 30 times an hour and has at most 20 requests
+// pending; one principal opens at most 20 approvals an hour, so no single
+// requester can use up an approver alone; 3 denials of one principal by
+// one approver within a day keep that principal away from them for a day.
+constexpr int64_t kDefaultRequesterRequests = 20;
+constexpr absl::Duration kDefaultRequesterWindow = absl::Hours(1);
+constexpr int64_t kDefaultApproverRequests = 30;
+constexpr absl::Duration kDefaultApproverWindow = absl::Hours(1);
+constexpr int64_t kDefaultApproverPending = 20;
+constexpr int64_t kDefaultMaxDenials = 3;
+constexpr absl::Duration kDefaultDenialWindow = absl::Hours(24);
+constexpr absl::Duration kDefaultDenialCooldown = absl::Hours(24);
+// Upper bounds that keep the limit queries (which read up to a limit's
+// number of rows) cheap; a deployment needing more sets null: no limit.
+constexpr int64_t kMaxRequestsLimit = 100000;
+constexpr int64_t kMaxDenialsLimit = 100;
+
+// `j` has only members named in `allowed` (a typo must not silently leave
+// a limit at its default).
+absl::Status OnlyKeys(const nlohmann::json& j, std::initializer_list<std::string_view> allowed,
+                      const std::string& where) {
+  if (!j.is_object()) return Bad(where, "must be an object");
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return Bad(where, "unknown member \"" + key + "\"");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A limit's number: `fallback` when absent, 0 (no limit) when null.
+absl::Status ParseCount(const nlohmann::json& j, const char* name, int64_t fallback, int64_t maximum,
+                        const std::string& where, int64_t* out) {
+  *out = fallback;
+  if (!j.contains(name)) return absl::OkStatus();
+  if (j[name].is_null()) {
+    *out = 0;
+    return absl::OkStatus();
+  }
+  if (!j[name].is_number_integer() || j[name].get<int64_t>() < 1 || j[name].get<int64_t>() > maximum) {
+    return Bad(where, absl::StrCat(name, " must be an integer from 1 to ", maximum, ", or null for no limit"));
+  }
+  *out = j[name].get<int64_t>();
+  return absl::OkStatus();
+}
+
+absl::Status ParseRateLimit(const nlohmann::json& limits, const char* name, int64_t requests, absl::Duration window,
+                            std::initializer_list<std::string_view> members, v1::ApprovalRateLimit* out) {
+  const std::string where = absl::StrCat("limits.", name);
+  const nlohmann::json section = limits.value(name, nlohmann::json::object());
+  CANTDO_RETURN_IF_ERROR(OnlyKeys(section, members, where));
+  int64_t max_requests = 0;
+  CANTDO_RETURN_IF_ERROR(ParseCount(section, "max_requests", requests, kMaxRequestsLimit, where, &max_requests));
+  out->set_max_requests(max_requests);
+  return ParseDurationField(section, "window", out->mutable_window(), where, window);
+}
+
+// The "limits" section (policy.hpp shows it), defaults for what is absent.
+absl::Status ParseLimits(const nlohmann::json& doc, v1::ApprovalLimits* out) {
+  const nlohmann::json limits = doc.value("limits", nlohmann::json::object());
+  CANTDO_RETURN_IF_ERROR(OnlyKeys(limits, {"requester", "approver", "denials"}, "limits"));
+  CANTDO_RETURN_IF_ERROR(ParseRateLimit(limits, "requester", kDefaultRequesterRequests, kDefaultRequesterWindow,
+                                        {"max_requests", "window"}, out->mutable_requester()));
+  CANTDO_RETURN_IF_ERROR(ParseRateLimit(limits, "approver", kDefaultApproverRequests, kDefaultApproverWindow,
+                                        {"max_requests", "window", "max_pending"}, out->mutable_approver()));
+  int64_t count = 0;
+  CANTDO_RETURN_IF_ERROR(ParseCount(limits.value("approver", nlohmann::json::object()), "max_pending",
+                                    kDefaultApproverPending, kMaxRequestsLimit, "limits.approver", &count));
+  out->set_approver_max_pending(count);
+  const nlohmann::json denials = limits.value("denials", nlohmann::json::object());
+  CANTDO_RETURN_IF_ERROR(OnlyKeys(denials, {"max_denials", "window", "cooldown"}, "limits.denials"));
+  CANTDO_RETURN_IF_ERROR(
+      ParseCount(denials, "max_denials", kDefaultMaxDenials, kMaxDenialsLimit, "limits.denials", &count));
+  out->set_max_denials(static_cast<int32_t>(count));
+  CANTDO_RETURN_IF_ERROR(
+      ParseDurationField(denials, "window", out->mutable_denial_window(), "limits.denials", kDefaultDenialWindow));
+  return ParseDurationField(denials, "cooldown", out->mutable_denial_cooldown(), "limits.denials",
+                            kDefaultDenialCooldown);
+}
 
 const nlohmann::json* Pointer(const nlohmann::json& doc, const std::string& pointer) {
   try {
@@ -84,6 +165,13 @@ absl::Status ParseRule(const nlohmann::json& r, std::size_t index, v1::PolicyRul
       if (c.contains("allowed_values")) {
         for (const auto& v : c["allowed_values"]) pc->add_allowed_values(v.get<std::string>());
       }
+      if (c.contains("pattern")) {
+        if (!c["pattern"].is_string()) return Bad(where, "a constraint's pattern must be a string");
+        pc->set_pattern(c["pattern"].get<std::string>());
+        if (absl::Status st = DisplayPattern::Parse(pc->pattern()).status(); !st.ok()) {
+          return Bad(where, std::string(st.message()));
+        }
+      }
       const std::string effect = c.value("effect", "DENY");
       if (effect != "DENY") return Bad(where, "constraint effect must be DENY (dual control is not supported yet)");
       pc->set_effect(v1::CONSTRAINT_EFFECT_DENY);
@@ -112,6 +200,12 @@ absl::Status CheckConstraint(const v1::ParameterConstraint& c, const nlohmann::j
     bool found = false;
     for (const auto& a : c.allowed_values()) found |= (a == v->get<std::string>());
     if (!found) return refuse("is not an allowed value");
+  }
+  if (!c.pattern().empty()) {
+    if (!v->is_string()) return refuse("must be a string");
+    // Parsed when the policy loaded, so this cannot fail.
+    CANTDO_ASSIGN_OR_RETURN(DisplayPattern pattern, DisplayPattern::Parse(c.pattern()));
+    if (!pattern.Matches(v->get<std::string>())) return refuse(absl::StrCat("does not match ", c.pattern()));
   }
   return absl::OkStatus();
 }
@@ -143,13 +237,26 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Parse(const std::string& documen
   }
   if (!doc.contains("rules") || !doc["rules"].is_array()) return Bad("rules", "must be an array");
   std::size_t i = 0;
-  for (const auto& r : doc["rules"]) CANTDO_RETURN_IF_ERROR(ParseRule(r, i++, proto.add_rules()));
+  for (const auto& r : doc["rules"]) {
+    v1::PolicyRule* rule = proto.add_rules();
+    CANTDO_RETURN_IF_ERROR(ParseRule(r, i, rule));
+    std::optional<BindingTemplate> binding;
+    if (rule->decision() == common::v1::DECISION_REQUIRE_APPROVAL) {
+      absl::StatusOr<BindingTemplate> parsed =
+          BindingTemplate::Parse(rule->binding_message_template(), rule->constraints());
+      if (!parsed.ok()) return Bad(absl::StrCat("rules[", i, "]"), std::string(parsed.status().message()));
+      binding = *std::move(parsed);
+    }
+    p->bindings_.push_back(std::move(binding));
+    ++i;
+  }
   for (const auto& rule : proto.rules()) {
     if (rule.decision() == common::v1::DECISION_REQUIRE_APPROVAL && p->approvers_[rule.required_role()].empty()) {
       return Bad("approvers", absl::StrCat("no approver for role '", rule.required_role(), "' (needed by ",
                                            rule.action(), ")"));
     }
   }
+  CANTDO_RETURN_IF_ERROR(ParseLimits(doc, proto.mutable_limits()));
   return p;
 }
 
@@ -161,18 +268,27 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::LoadFile(const std::string& path
   return Parse(s.str(), load_time);
 }
 
-const v1::PolicyRule* Policy::RuleFor(const std::string& action, const std::string& resource) const {
-  for (const auto& rule : proto_.rules()) {
-    if (rule.action() == action && (rule.resource().empty() || rule.resource() == resource)) return &rule;
+int Policy::RuleIndex(const std::string& action, const std::string& resource) const {
+  for (int i = 0; i < proto_.rules_size(); ++i) {
+    const auto& rule = proto_.rules(i);
+    if (rule.action() == action && (rule.resource().empty() || rule.resource() == resource)) return i;
   }
-  return nullptr;
+  return -1;
+}
+
+const v1::PolicyRule* Policy::RuleFor(const std::string& action, const std::string& resource) const {
+  const int i = RuleIndex(action, resource);
+  return i < 0 ? nullptr : &proto_.rules(i);
 }
 
 absl::StatusOr<Classification> Policy::Classify(const std::string& action, const std::string& resource,
                                                 const nlohmann::json& parameters) const {
-  if (const v1::PolicyRule* rule = RuleFor(action, resource)) {
-    for (const auto& c : rule->constraints()) CANTDO_RETURN_IF_ERROR(CheckConstraint(c, parameters));
-    return Classification{rule, rule->decision(), FromProto(rule->approval_timeout()), FromProto(rule->grant_ttl())};
+  if (const int i = RuleIndex(action, resource); i >= 0) {
+    const v1::PolicyRule& rule = proto_.rules(i);
+    for (const auto& c : rule.constraints()) CANTDO_RETURN_IF_ERROR(CheckConstraint(c, parameters));
+    const auto& binding = bindings_[static_cast<std::size_t>(i)];
+    return Classification{&rule, rule.decision(), FromProto(rule.approval_timeout()), FromProto(rule.grant_ttl()),
+                          binding ? &*binding : nullptr};
   }
   return WithMetadata(
       PermissionDenied("POLICY_ACTION_UNKNOWN",
@@ -185,24 +301,6 @@ const std::vector<std::string>& Policy::Approvers(const std::string& role) const
   static const std::vector<std::string> kNone;
   auto it = approvers_.find(role);
   return it == approvers_.end() ? kNone : it->second;
-}
-
-std::string Policy::BindingMessage(const v1::PolicyRule& rule, const nlohmann::json& parameters) {
-  std::string text = rule.binding_message_template();
-  if (parameters.is_object()) {
-    for (const auto& [k, v] : parameters.items()) {
-      std::string value = v.is_string() ? v.get<std::string>() : v.dump();
-      text = absl::StrReplaceAll(text, {{absl::StrCat("{", k, "}"), value}});
-    }
-  }
-  std::string out;
-  for (char c : text) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    std::string_view(" +-_.,:#").find(c) != std::string_view::npos;
-    out.push_back(ok ? c : '-');
-    if (out.size() == 64) break;
-  }
-  return out;
 }
 
 }  // namespace cantdo::authority

@@ -327,7 +327,10 @@ async function main() {
         async processLoginHintToken() { throw new errors.InvalidRequest('login_hint_token is not supported here'); },
         async verifyUserCode() {},
         async validateRequestContext() {},
-        // Auth0's rule for binding_message: 1-64 of A-Za-z0-9 +-_.,:#.
+        // Auth0's rule for binding_message: 1-64 of A-Za-z0-9 +-_.,:#. The
+        // authority composes nothing else (services/authority/binding_message.hpp
+        // checks the same rule when the policy loads); anything else that
+        // arrives here is refused, as Auth0 would.
         async validateBindingMessage(ctx, message) {
           if (message === undefined) throw new errors.InvalidBindingMessage('binding_message is required');
           if (!/^[A-Za-z0-9 +\-_.,:#]{1,64}$/.test(message)) {

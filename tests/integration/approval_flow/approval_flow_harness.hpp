@@ -61,11 +61,14 @@ inline std::string FlowPolicy() {
          {"required_role", "cfo"},
          {"grant_ttl", "10m"},
          {"binding_message", "Refund {amount_cents} cents to {customer_id}"},
-         {"constraints", {{{"pointer", "/amount_cents"}, {"required", true}, {"minimum", 1}, {"maximum", 500000}}}}},
+         {"constraints",
+          {{{"pointer", "/amount_cents"}, {"required", true}, {"minimum", 1}, {"maximum", 500000}},
+           {{"pointer", "/customer_id"}, {"required", true}, {"pattern", "^cus_[0-9a-z]{1,24}$"}}}}},
         {{"action", "ledger.export"},
          {"decision", "REQUIRE_APPROVAL"},
          {"required_role", "auditor"},
-         {"binding_message", "Export ledger for {customer_id}"}}}}};
+         {"binding_message", "Export ledger for {customer_id}"},
+         {"constraints", {{{"pointer", "/customer_id"}, {"required", true}, {"pattern", "^cus_[0-9a-z]{1,24}$"}}}}}}}};
   return p.dump(2);
 }
 

@@ -55,8 +55,9 @@ TEST_CASE("the CFO approves on the device: the authority verifies the provider's
   const std::string auth_req_id = f.idp->WaitForPending("auth0|cfo");
   CHECK(f.AuthReqId(approval_id) == auth_req_id);
   auto pending = f.idp->Device("GET", "/requests/" + auth_req_id);
-  CHECK(pending.at("binding_message") == "Refund 12500 cents to cus_42");
-  CHECK(requested->approval().binding_message() == "Refund 12500 cents to cus_42");
+  const std::string shown = "Refund 12500 cents to cus_42 #" + requested->approval().binding_code();
+  CHECK(pending.at("binding_message") == shown);
+  CHECK(requested->approval().binding_message() == shown);
   f.idp->Device("POST", "/requests/" + auth_req_id + "/approve");
 
   auto decided = f.WaitDecided(approval_id, absl::Seconds(30));

@@ -49,11 +49,14 @@ TEST_CASE("an irreversible action opens an approval and asks the right approver"
   CHECK(r->created());
   CHECK(r->approval().state() == cv1::APPROVAL_STATE_PENDING);
   CHECK(r->approval().required_role() == "cfo");
-  CHECK(r->approval().binding_message() == "Refund 1200 to cust-42");
+  // The policy's message, ending in the approval's code.
+  const std::string code = r->approval().binding_code();
+  CHECK(code.size() == 4);
+  CHECK(r->approval().binding_message() == "Refund 1200 to cust-42 #" + code);
   std::lock_guard<std::mutex> lock(h.bridge.mu);
   REQUIRE(h.bridge.requests.size() == 1);
   CHECK(h.bridge.requests[0].login_hint() == "cfo1");
-  CHECK(h.bridge.requests[0].binding_message() == "Refund 1200 to cust-42");
+  CHECK(h.bridge.requests[0].binding_message() == "Refund 1200 to cust-42 #" + code);
 }
 
 TEST_CASE("RequestApproval is idempotent per (principal, workflow, run, step, action)", "[integration][authority]") {

@@ -108,6 +108,12 @@ class AuthorityHarness {
         {"version", "test-1"},
         {"role_claim", "https://cantdo.dev/roles"},
         {"approvers", {{"cfo", {"cfo1", "cfo2"}}, {"dpo", {"dpo1"}}, {"ops_manager", {"ops1"}}}},
+        // The concurrency test opens 1,000 approvals for one requester
+        // and approver at one instant of the fake clock: spam by the
+        // defaults' measure. tests/security/approval_spam tests the limits.
+        {"limits",
+         {{"requester", {{"max_requests", 100000}}},
+          {"approver", {{"max_requests", 100000}, {"max_pending", 100000}}}}},
         {"rules",
          {{{"action", "access.revoke"}, {"decision", "ALLOW"}},
           {{"action", "refund.issue"},
@@ -116,7 +122,9 @@ class AuthorityHarness {
            {"grant_ttl", "10m"},
            {"binding_message", "Refund {amount_cents} to {customer_id}"},
            {"credential", {{"kind", "POSTGRES_ROLE"}, {"target", group}}},
-           {"constraints", {{{"pointer", "/amount_cents"}, {"required", true}, {"minimum", 1}, {"maximum", 500000}}}}},
+           {"constraints",
+            {{{"pointer", "/amount_cents"}, {"required", true}, {"minimum", 1}, {"maximum", 500000}},
+             {{"pointer", "/customer_id"}, {"required", true}, {"pattern", "^cust-[0-9]{1,8}$"}}}}},
           {{"action", "customer_data.delete"}, {"decision", "REQUIRE_APPROVAL"}, {"required_role", "dpo"}},
           {{"action", "workflow.start"},
            {"resource", "customer_offboarding"},
