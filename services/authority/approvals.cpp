@@ -253,13 +253,15 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       absl::Status check = token.status();
       if (check.ok()) {
         result.subject = token->subject;
-        check = verifier_.Check({a.required_role(), row->approver_subject, a.requester(), row->auth_req_id}, *token);
+        result.token_id = TokenId(*token);
+        check = verifier_.Check(
+            {a.required_role(), row->approver_subject, a.requester(), row->auth_req_id, row->dispatch_time}, *token);
       }
       if (check.ok() && policy_.RuleFor(a.action().action(), a.action().resource()) == nullptr) {
         check = PermissionDenied("POLICY_ACTION_UNKNOWN", "the policy in force has no rule for this action any more");
       }
-      if (check.ok()) {
-        CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.id_token_sha256));
+      if (check.ok() && !result.token_id.empty()) {
+        CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.token_id));
         if (used) check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
       }
       if (check.ok()) {
@@ -283,7 +285,16 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       new_state = "INVALID", result.reason = "APPROVAL_PROVIDER_FAILED";
       result.message = absl::StrCat("identity provider error: ", req.provider_error());
   }
-  CANTDO_RETURN_IF_ERROR(ApprovalStore::RecordResult(tx, result));
+  if (absl::Status recorded = ApprovalStore::RecordResult(tx, result); !recorded.ok()) {
+    // The same distinguishable token won a concurrent delivery for another
+    // approval: retryable, and the retry is refused with the final answer
+    // (a final ALREADY_EXISTS here once left approvals PENDING forever).
+    if (absl::IsAlreadyExists(recorded)) {
+      return WithReason(absl::AbortedError("a concurrent result carried the same ID token; retry"),
+                        "APPROVAL_RESULT_CONFLICT");
+    }
+    return recorded;
+  }
 
   std::string grant_id;
   if (result.verified) {

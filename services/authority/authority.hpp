@@ -31,8 +31,10 @@ namespace cantdo::authority {
 struct AuthorityOptions {
   // The identity provider's issuer, as in its ID tokens' iss.
   std::string issuer;
-  // Require the CIBA auth_req_id claim in ID tokens (ApprovalVerifierOptions).
+  // Require the CIBA auth_req_id claim in ID tokens, and the clock skew
+  // allowed between a request's dispatch and its token (ApprovalVerifierOptions).
   bool require_auth_req_id_claim = false;
+  absl::Duration approval_clock_skew = absl::Seconds(5);
   // How long a released credential stays valid if never consumed.
   absl::Duration credential_ttl = absl::Minutes(2);
 };
