@@ -4,6 +4,7 @@
 #include "authority/ledger_records.hpp"
 #include "authority/parameters.hpp"
 #include "authority/pg_time.hpp"
+#include "cantdo/base/fail_point.hpp"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
@@ -184,6 +185,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
       const absl::Time until = std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
       CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer->Issue(g, grant->credential_target, until));
       issued_handle = cred.handle;
+      FailPoint("authority.claim.after_credential_created");
       *resp.mutable_credential() = std::move(cred.credential);
       CANTDO_RETURN_IF_ERROR(GrantStore::SetCredentialHandle(tx, req.grant_id(), issued_handle));
     }
