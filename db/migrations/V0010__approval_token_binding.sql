@@ -18,9 +18,14 @@ UPDATE cantdo.approvals SET dispatch_time = create_time WHERE auth_req_id IS NOT
 -- oidc-provider in poll/ping mode) cannot be told apart from the identical
 -- token the same approver got for another request in the same second, so
 -- V0002's rule "one token hash approves one request" lost genuine
--- approvals; such tokens are bound by subject, auth_req_id and time
--- instead.
+-- approvals; such a token approves another request only if that request
+-- had been sent before the token first approved one (authority clock on
+-- both sides), besides the subject, auth_req_id and dispatch-time checks.
 ALTER TABLE cantdo.approval_results ADD COLUMN token_id text;
 DROP INDEX cantdo.approval_results_token_once;
 CREATE UNIQUE INDEX approval_results_token_id_once ON cantdo.approval_results (token_id)
   WHERE verified AND token_id IS NOT NULL;
+-- A token without a token_id may approve another request only if that
+-- request was already sent when the token first approved something (only
+-- then can the provider have issued the identical token for it too).
+CREATE INDEX approval_results_token_sha256 ON cantdo.approval_results (id_token_sha256) WHERE verified;

@@ -193,4 +193,15 @@ absl::StatusOr<bool> ApprovalStore::TokenApprovedBefore(pg::Connection& conn, co
   return r.Rows() > 0;
 }
 
+absl::StatusOr<std::optional<absl::Time>> ApprovalStore::FirstApprovalBy(pg::Connection& conn,
+                                                                         const std::string& id_token_sha256) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r, conn.Exec(absl::StrCat("SELECT ", CANTDO_PG_US("min(receive_time)", "first_us"),
+                                           " FROM cantdo.approval_results WHERE id_token_sha256 = $1 AND verified"),
+                              {id_token_sha256}));
+  CANTDO_ASSIGN_OR_RETURN(int64_t first_us, r.GetInt64(0, "first_us"));
+  if (first_us == 0) return std::optional<absl::Time>();
+  return std::optional<absl::Time>(absl::FromUnixMicros(first_us));
+}
+
 }  // namespace cantdo::authority

@@ -97,6 +97,10 @@ class ApprovalStore {
   static absl::Status RecordResult(pg::Connection& tx, const ApprovalResult& result);
   // Whether a token with this (non-empty) token_id has approved a request.
   static absl::StatusOr<bool> TokenApprovedBefore(pg::Connection& conn, const std::string& token_id);
+  // When a token with these bytes (its SHA-256) first approved a request,
+  // if it ever did.
+  static absl::StatusOr<std::optional<absl::Time>> FirstApprovalBy(pg::Connection& conn,
+                                                                   const std::string& id_token_sha256);
 };
 
 }  // namespace cantdo::authority

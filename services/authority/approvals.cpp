@@ -37,11 +37,6 @@ absl::StatusOr<std::string> ChooseApprover(const Policy& policy, const std::stri
                           "the only approver for this action is its requester (separation of duties)");
 }
 
-std::string CredentialKindName(cv1::ExecutionCredentialKind kind) {
-  if (kind == cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED) return "";
-  return cv1::ExecutionCredentialKind_Name(kind).substr(std::string("EXECUTION_CREDENTIAL_KIND_").size());
-}
-
 }  // namespace
 
 Approvals::Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
@@ -261,8 +256,19 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
         check = PermissionDenied("POLICY_ACTION_UNKNOWN", "the policy in force has no rule for this action any more");
       }
       if (check.ok() && !result.token_id.empty()) {
+        // The provider made the token distinguishable: it approves once.
         CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.token_id));
         if (used) check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
+      } else if (check.ok()) {
+        // Identical tokens for several requests exist only for requests
+        // that were all pending when the provider issued them: one that
+        // already approved something approves only requests sent before.
+        CANTDO_ASSIGN_OR_RETURN(std::optional<absl::Time> first,
+                                ApprovalStore::FirstApprovalBy(tx, result.id_token_sha256));
+        if (first && row->dispatch_time >= *first) {
+          check = PermissionDenied("APPROVAL_REQUEST_MISMATCH",
+                                   "this ID token already approved a request, before this one was sent");
+        }
       }
       if (check.ok()) {
         result.verified = true;

@@ -10,7 +10,7 @@ Authority::Authority(pg::Pool& pool, Clock& clock, const Policy& policy, const a
                  ApprovalsOptions{options.issuer, ApprovalVerifierOptions{options.require_auth_req_id_claim,
                                                                            options.approval_clock_skew}}, sink,
                  bridge),
-      grants_(pool, clock, GrantsOptions{options.credential_ttl}, postgres_credentials, secrets),
+      grants_(pool, clock, GrantsOptions{options.credential_ttl, options.credential_orphan_grace}, postgres_credentials, secrets),
       sweeper_(pool, clock, approvals_, grants_) {}
 
 }  // namespace cantdo::authority

@@ -35,8 +35,10 @@ struct AuthorityOptions {
   // allowed between a request's dispatch and its token (ApprovalVerifierOptions).
   bool require_auth_req_id_claim = false;
   absl::Duration approval_clock_skew = absl::Seconds(5);
-  // How long a released credential stays valid if never consumed.
+  // How long a released credential stays valid if never consumed, and how
+  // old an unowned credential's intent must be before it is swept.
   absl::Duration credential_ttl = absl::Minutes(2);
+  absl::Duration credential_orphan_grace = absl::Minutes(1);
 };
 
 class Authority {

@@ -75,6 +75,7 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.require_auth_req_id_claim = config_.require_auth_req_id_claim;
   options.approval_clock_skew = config_.approval_clock_skew;
   options.credential_ttl = config_.credential_ttl;
+  options.credential_orphan_grace = config_.credential_orphan_grace;
   authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
                                            postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
   service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock);

@@ -33,13 +33,16 @@ absl::StatusOr<pg::Connection*> PostgresRoleIssuer::Conn() {
   return conn_.get();
 }
 
-absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Grant& grant, const std::string& group,
-                                                           absl::Time valid_until) {
-  // Role names are ours: a fixed prefix (so a sweeper can find orphans),
-  // part of the grant id, and randomness.
-  std::string grant_part = grant.grant_id().substr(0, 8);
-  std::string role = absl::StrCat("cantdo_x_", grant_part, "_", absl::AsciiStrToLower(NewSecret(6)));
+std::string PostgresRoleIssuer::NewHandle(const common::v1::Grant& grant) {
+  // Role names are ours: a fixed prefix, part of the grant id (so a role
+  // can be told to belong to its grant), and randomness.
+  std::string role = absl::StrCat("cantdo_x_", grant.grant_id().substr(0, 8), "_", absl::AsciiStrToLower(NewSecret(6)));
   for (char& c : role) if (c == '-') c = '_';
+  return role;
+}
+
+absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Grant& grant, const std::string& role,
+                                                           const std::string& group, absl::Time valid_until) {
   const std::string password = NewSecret(24);
   const std::string until = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", valid_until, absl::UTCTimeZone());
 
@@ -146,8 +149,8 @@ absl::Status StaticSecretIssuer::Put(pg::Connection& conn, const std::string& ke
       .status();
 }
 
-absl::StatusOr<IssuedCredential> StaticSecretIssuer::Issue(const common::v1::Grant& grant, const std::string& name,
-                                                           absl::Time valid_until) {
+absl::StatusOr<IssuedCredential> StaticSecretIssuer::Issue(const common::v1::Grant& grant, const std::string&,
+                                                           const std::string& name, absl::Time valid_until) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r, conn->Exec("SELECT version, encode(nonce, 'hex'), encode(ciphertext, 'hex') FROM cantdo.secrets "

@@ -31,9 +31,14 @@ struct IssuedCredential {
 class CredentialIssuer {
  public:
   virtual ~CredentialIssuer() = default;
+  // A fresh handle for a credential of `grant` (e.g. the login role's
+  // name), chosen before the credential exists so that the authority can
+  // record it durably first; "" if this kind leaves nothing to destroy.
+  virtual std::string NewHandle(const common::v1::Grant& grant) = 0;
+  // Creates the credential named `handle` (from NewHandle).
   // REQUIRES: grant.credential_kind() is this issuer's kind.
-  virtual absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& target,
-                                                 absl::Time valid_until) = 0;
+  virtual absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
+                                                 const std::string& target, absl::Time valid_until) = 0;
   // Idempotent: destroying what is already gone is OK.
   virtual absl::Status Destroy(const std::string& handle) = 0;
 };
@@ -49,8 +54,10 @@ struct PostgresTarget {
 class PostgresRoleIssuer final : public CredentialIssuer {
  public:
   explicit PostgresRoleIssuer(PostgresTarget target) : target_(std::move(target)) {}
-  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& target,
-                                         absl::Time valid_until) override;
+  // cantdo_x_<first 8 characters of the grant id>_<random>.
+  std::string NewHandle(const common::v1::Grant& grant) override;
+  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
+                                         const std::string& target, absl::Time valid_until) override;
   absl::Status Destroy(const std::string& handle) override;
 
  private:
@@ -64,8 +71,9 @@ class StaticSecretIssuer final : public CredentialIssuer {
  public:
   // `key` is 32 raw bytes (AES-256).
   StaticSecretIssuer(pg::Pool& pool, std::string key) : pool_(pool), key_(std::move(key)) {}
-  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& target,
-                                         absl::Time valid_until) override;
+  std::string NewHandle(const common::v1::Grant&) override { return ""; }
+  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
+                                         const std::string& target, absl::Time valid_until) override;
   absl::Status Destroy(const std::string&) override { return absl::OkStatus(); }
 
   // Stores a new version of secret `name` (admin tooling and tests).

@@ -125,6 +125,11 @@ absl::StatusOr<std::optional<GrantRow>> UpdateAndRecord(pg::Pool& pool, const st
 
 }  // namespace
 
+std::string CredentialKindName(cv1::ExecutionCredentialKind kind) {
+  if (kind == cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED) return "";
+  return cv1::ExecutionCredentialKind_Name(kind).substr(std::string("EXECUTION_CREDENTIAL_KIND_").size());
+}
+
 absl::StatusOr<cv1::ActionRef> ApprovedAction(const GrantRow& g) {
   cv1::ActionRef a;
   a.set_action(g.proto.action());

@@ -47,6 +47,10 @@ struct NewGrant {
   std::string credential_target;
 };
 
+// How a credential kind is stored (grants.credential_kind,
+// credential_intents.kind): the enum name without its prefix, "" for none.
+std::string CredentialKindName(common::v1::ExecutionCredentialKind kind);
+
 // The action exactly as approved: the grant's binding with the approval's
 // parameters.
 absl::StatusOr<common::v1::ActionRef> ApprovedAction(const GrantRow& grant);

@@ -1,6 +1,7 @@
 #include "authority/grants.hpp"
 
 #include "absl/strings/str_cat.h"
+#include "authority/credential_intent_store.hpp"
 #include "authority/ledger_records.hpp"
 #include "authority/parameters.hpp"
 #include "authority/pg_time.hpp"
@@ -93,6 +94,29 @@ CredentialIssuer* Grants::IssuerFor(cv1::ExecutionCredentialKind kind) const {
   }
 }
 
+absl::StatusOr<IssuedCredential> Grants::MakeCredential(CredentialIssuer& issuer, const GrantRow& grant,
+                                                        absl::Time until, std::vector<std::string>* made) {
+  const cv1::Grant& g = grant.proto;
+  const std::string handle = issuer.NewHandle(g);
+  if (!handle.empty()) {
+    // Durable before the credential exists: whatever happens next (a
+    // rollback, a retry, a crash), the sweeper finds it.
+    CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    CANTDO_RETURN_IF_ERROR(CredentialIntentStore::Record(
+        *conn, {handle, g.grant_id(), CredentialKindName(g.credential_kind())}, clock_.Now()));
+    made->push_back(handle);
+  }
+  CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer.Issue(g, handle, grant.credential_target, until));
+  FailPoint("authority.claim.after_credential_created");
+  return cred;
+}
+
+absl::Status Grants::DestroyUnowned(CredentialIssuer& issuer, const std::string& handle) {
+  CANTDO_RETURN_IF_ERROR(issuer.Destroy(handle));
+  CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+  return CredentialIntentStore::Forget(*conn, handle).status();
+}
+
 absl::StatusOr<absl::Status> Grants::Refuse(pg::Connection& tx, const Caller& caller, const std::string& grant_id,
                                             const GrantRow* current, const LedgerRecord& attempted,
                                             const std::string& reason, nlohmann::json detail, absl::Time now) {
@@ -132,6 +156,9 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     }
   }
   absl::Status refusal;
+  // Credentials made by any attempt of the transaction below (it may run
+  // more than once), and the one the committed attempt owns.
+  std::vector<std::string> made;
   std::string issued_handle;
   CredentialIssuer* issuer = nullptr;
   absl::Status st = pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
@@ -183,9 +210,8 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
         CANTDO_RETURN_IF_ERROR(issuer->Destroy(grant->credential_handle));
       }
       const absl::Time until = std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
-      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer->Issue(g, grant->credential_target, until));
+      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, MakeCredential(*issuer, *grant, until, &made));
       issued_handle = cred.handle;
-      FailPoint("authority.claim.after_credential_created");
       *resp.mutable_credential() = std::move(cred.credential);
       CANTDO_RETURN_IF_ERROR(GrantStore::SetCredentialHandle(tx, req.grant_id(), issued_handle));
     }
@@ -198,11 +224,17 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     if (resp.has_credential()) rec.detail["credential_kind"] = fresh->proto.credential_kind();
     return Ledger::Append(tx, rec, now).status();
   });
-  if (!st.ok()) {
-    // The claim rolled back: a credential made for it must not outlive it.
-    if (!issued_handle.empty() && issuer != nullptr) (void)issuer->Destroy(issued_handle);
-    return st;
+  // A credential no committed claim owns (an attempt that was retried, or a
+  // claim that rolled back) must not outlive it; if destroying it fails
+  // here, the sweeper destroys it through its intent.
+  for (const std::string& handle : made) {
+    if (st.ok() && handle == issued_handle) continue;
+    if (absl::Status gone = DestroyUnowned(*issuer, handle); !gone.ok()) {
+      log::Warn("credential of an uncommitted claim not destroyed; the sweeper retries",
+                {{"grant_id", req.grant_id()}, {"error", std::string(gone.message())}});
+    }
   }
+  CANTDO_RETURN_IF_ERROR(st);
   CANTDO_RETURN_IF_ERROR(refusal);
   return resp;
 }
@@ -317,11 +349,39 @@ absl::Status Grants::ForgetCredential(const cv1::Grant& g, const std::string& ha
   if (issuer == nullptr) return absl::FailedPreconditionError("no issuer for the grant's credential kind");
   CANTDO_RETURN_IF_ERROR(issuer->Destroy(handle));
   return pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    CANTDO_RETURN_IF_ERROR(CredentialIntentStore::Forget(tx, handle).status());
     CANTDO_ASSIGN_OR_RETURN(bool cleared, GrantStore::ForgetCredentialHandle(tx, g.grant_id(), handle));
     if (!cleared) return absl::OkStatus();  // the other path recorded it
     return Ledger::Append(tx, GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, actor, g), clock_.Now())
         .status();
   });
+}
+
+absl::StatusOr<int> Grants::DestroyOrphanCredentials(int limit) {
+  std::vector<CredentialIntent> orphans;
+  {
+    CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    CANTDO_ASSIGN_OR_RETURN(orphans, CredentialIntentStore::Orphans(
+                                         *conn, clock_.Now() - options_.credential_orphan_grace, limit));
+  }
+  int destroyed = 0;
+  for (const CredentialIntent& orphan : orphans) {
+    cv1::ExecutionCredentialKind kind = cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED;
+    cv1::ExecutionCredentialKind_Parse("EXECUTION_CREDENTIAL_KIND_" + orphan.kind, &kind);
+    CredentialIssuer* issuer = IssuerFor(kind);
+    if (issuer == nullptr || !issuer->Destroy(orphan.handle).ok()) continue;  // the next sweep retries
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+      CANTDO_ASSIGN_OR_RETURN(bool mine, CredentialIntentStore::Forget(tx, orphan.handle));
+      if (!mine) return absl::OkStatus();  // another replica recorded it
+      CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, orphan.grant_id, false));
+      if (!g) return absl::InternalError("an intent's grant is missing");
+      LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, kAuthorityId, g->proto);
+      rec.detail = {{"orphan", true}};
+      return Ledger::Append(tx, rec, clock_.Now()).status();
+    }));
+    ++destroyed;
+  }
+  return destroyed;
 }
 
 }  // namespace cantdo::authority

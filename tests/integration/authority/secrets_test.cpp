@@ -40,12 +40,12 @@ TEST_CASE("a stored secret is encrypted at rest and released by the issuer", "[i
   StaticSecretIssuer issuer(**pool, kKey);
   cantdo::common::v1::Grant g;
   g.set_grant_id("g-1");
-  auto cred = issuer.Issue(g, "stripe", absl::Now() + absl::Minutes(1));
+  auto cred = issuer.Issue(g, "", "stripe", absl::Now() + absl::Minutes(1));
   REQUIRE(cred.ok());
   CHECK(cred->credential.static_secret().value() == "sk_live_v2");
   CHECK(cred->credential.static_secret().version() == 2);
-  CHECK(cantdo::GetReason(issuer.Issue(g, "nope", absl::Now()).status()) ==
+  CHECK(cantdo::GetReason(issuer.Issue(g, "", "nope", absl::Now()).status()) ==
         std::optional<std::string>("CREDENTIAL_UNAVAILABLE"));
   StaticSecretIssuer wrong_key(**pool, std::string(32, 'z'));
-  CHECK_FALSE(wrong_key.Issue(g, "stripe", absl::Now()).ok());
+  CHECK_FALSE(wrong_key.Issue(g, "", "stripe", absl::Now()).ok());
 }
