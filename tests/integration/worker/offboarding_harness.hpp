@@ -13,6 +13,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <thread>
 
@@ -65,6 +66,9 @@ class OffboardingHarness {
     bool start_worker = true;
     absl::Duration approval_deadline = absl::Hours(72);
     int approval_rerequests = 2;
+    // Changes the shipped policy (deploy/policy.json) before the authority
+    // loads it.
+    std::function<void(nlohmann::json&)> policy;
   };
 
   OffboardingHarness() : OffboardingHarness(Options{}) {}
@@ -100,6 +104,7 @@ class OffboardingHarness {
     nlohmann::json policy = nlohmann::json::parse(policy_in);
     // The shipped policy, with this test's approver directory.
     policy["approvers"] = {{"ops_manager", {"ops1"}}, {"cfo", {"cfo1"}}, {"dpo", {"dpo1"}}};
+    if (options.policy) options.policy(policy);
     std::ofstream(dir.path() + "/policy.json") << policy.dump(2);
 
     std::smatch m;
