@@ -22,16 +22,14 @@ std::string StateName(cv1::GrantState s) { return cv1::GrantState_Name(s).substr
 // binding (the gateway requests it when it creates the run).
 bool IsAdmissionGrant(const cv1::Grant& g) { return g.action() == "workflow.start" && g.step() == "admission"; }
 
-// Admits the grant's run through cantdo.workflow_admit (V0005), in `tx`.
+// Admits the grant's run through cantdo.workflow_admit (V0008), in `tx`.
 // Returns the function's outcome (ADMITTED or ALREADY_ADMITTED); any other
 // outcome fails the transaction, so the grant is not consumed for a run that
 // cannot run (closed meanwhile, gated by another approval).
 absl::StatusOr<std::string> AdmitRun(pg::Connection& tx, const cv1::Grant& g, absl::Time now) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2, $3, $4::text,"
-              " (SELECT approver_subjects FROM cantdo.grants WHERE grant_id = $4::text::uuid), $5::timestamptz)",
-              {g.workflow_id(), g.run_id(), g.approval_id(), g.grant_id(), PgTime(now)}));
+      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2::timestamptz)", {g.grant_id(), PgTime(now)}));
   CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
   if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return outcome;
   const char* reason = outcome == "NOT_FOUND" ? "WORKFLOW_NOT_FOUND"

@@ -5,6 +5,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
 
@@ -98,6 +99,17 @@ absl::Status ValidatePositiveDuration(const google::protobuf::Duration& value, c
     return InvalidArgument(field, absl::StrCat(field, " must be positive"));
   }
   return absl::OkStatus();
+}
+
+absl::Status RefuseReservedSignalName(const std::string& value, const std::string& field) {
+  static constexpr char kReservedPrefix[] = "cantdo.";
+  if (!absl::StartsWith(value, kReservedPrefix)) return absl::OkStatus();
+  absl::Status s = WithReason(absl::InvalidArgumentError(absl::StrCat(
+                                  field, " \"", value, "\" is reserved: names under \"", kReservedPrefix,
+                                  "\" are sent by cantdo itself (approval decisions come from the authority)")),
+                              "SIGNAL_NAME_RESERVED");
+  s = WithMetadata(std::move(s), "field", field);
+  return WithMetadata(std::move(s), "prefix", kReservedPrefix);
 }
 
 absl::Status ValidatePlatformAction(const common::v1::ActionRef& a, const std::string& field) {

@@ -34,6 +34,10 @@ absl::Status ValidateStructSize(const google::protobuf::Struct& value, const std
 absl::Status ValidateAnySize(const google::protobuf::Any& value, const std::string& field, std::size_t max_bytes);
 // Seconds/nanos well-formed; positive when set.
 absl::Status ValidatePositiveDuration(const google::protobuf::Duration& value, const std::string& field);
+// Signal names under "cantdo." are the system's (the authority's
+// "cantdo.approval_decided"): INVALID_ARGUMENT, reason SIGNAL_NAME_RESERVED,
+// metadata field=<field>, prefix="cantdo.".
+absl::Status RefuseReservedSignalName(const std::string& value, const std::string& field);
 // An agent platform's action: action and step required, workflow_id (the
 // external reference) required, run_id optional.
 absl::Status ValidatePlatformAction(const common::v1::ActionRef& action, const std::string& field);
