@@ -182,7 +182,9 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
         CANTDO_RETURN_IF_ERROR(issuer->Destroy(grant->credential_handle));
       }
       const absl::Time until = std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
-      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer->Issue(g, grant->credential_target, until));
+      // Scoped to the action exactly as approved (the authority's record).
+      CANTDO_ASSIGN_OR_RETURN(cv1::ActionRef approved, ApprovedAction(*grant));
+      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer->Issue(g, grant->credential_target, until, approved));
       issued_handle = cred.handle;
       *resp.mutable_credential() = std::move(cred.credential);
       CANTDO_RETURN_IF_ERROR(GrantStore::SetCredentialHandle(tx, req.grant_id(), issued_handle));
