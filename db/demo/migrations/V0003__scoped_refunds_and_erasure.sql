@@ -59,6 +59,27 @@ GRANT UPDATE (billing_name, billing_email, billing_address) ON platform.invoices
 GRANT UPDATE (card_last4, payer_name) ON platform.payments TO platform_scoped_actions;
 GRANT UPDATE (content) ON platform.billing_exports TO platform_scoped_actions;
 
+-- Both functions start here: the calling login's scope for `p_action`
+-- (one use spent), which must name this customer, and the customer's row,
+-- locked, so a refund and an erasure of one customer do not interleave.
+-- Runs as its caller, the functions' owner.
+CREATE FUNCTION platform.take_for_customer(p_action text, p_customer_id text) RETURNS cantdo_scope.credentials
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  s cantdo_scope.credentials;
+BEGIN
+  s := cantdo_scope.take(p_action);
+  PERFORM cantdo_scope.require_equal(s, 'customer_id', p_customer_id);
+  PERFORM 1 FROM platform.customers c WHERE c.customer_id = p_customer_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = format('no customer %s', p_customer_id);
+  END IF;
+  RETURN s;
+END
+$$;
+
 -- Writes a refund against the customer's latest payment. Idempotent per
 -- key: a retry (after a crash, with a re-claimed grant's fresh login)
 -- returns the refund its grant already wrote.
@@ -73,13 +94,9 @@ DECLARE
   r platform.refunds;
   customer_currency text;
 BEGIN
-  s := cantdo_scope.take('refund.issue');
-  PERFORM cantdo_scope.require_equal(s, 'customer_id', p_customer_id);
+  s := platform.take_for_customer('refund.issue', p_customer_id);
   PERFORM cantdo_scope.require_at_most(s, 'amount_cents', p_amount_cents);
   SELECT c.currency INTO customer_currency FROM platform.customers c WHERE c.customer_id = p_customer_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = format('no customer %s', p_customer_id);
-  END IF;
   IF s.parameters ? 'currency' THEN
     PERFORM cantdo_scope.require_equal(s, 'currency', p_currency);
   ELSIF p_currency IS DISTINCT FROM customer_currency THEN
@@ -126,12 +143,7 @@ DECLARE
   n_payments int;
   n_exports int;
 BEGIN
-  s := cantdo_scope.take('customer_data.delete');
-  PERFORM cantdo_scope.require_equal(s, 'customer_id', p_customer_id);
-  PERFORM 1 FROM platform.customers c WHERE c.customer_id = p_customer_id FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = format('no customer %s', p_customer_id);
-  END IF;
+  s := platform.take_for_customer('customer_data.delete', p_customer_id);
   SELECT * INTO e FROM platform.erasures x WHERE x.customer_id = p_customer_id;
   IF FOUND THEN
     RETURN e;
@@ -165,9 +177,10 @@ BEGIN
 END
 $$;
 
+ALTER FUNCTION platform.take_for_customer(text, text) OWNER TO platform_scoped_actions;
 ALTER FUNCTION platform.issue_refund(text, bigint, text, text, text) OWNER TO platform_scoped_actions;
 ALTER FUNCTION platform.erase_customer_data(text, text) OWNER TO platform_scoped_actions;
-REVOKE ALL ON FUNCTION platform.issue_refund(text, bigint, text, text, text),
+REVOKE ALL ON FUNCTION platform.take_for_customer(text, text), platform.issue_refund(text, bigint, text, text, text),
   platform.erase_customer_data(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION platform.issue_refund(text, bigint, text, text, text) TO may_issue_refunds;
 GRANT EXECUTE ON FUNCTION platform.erase_customer_data(text, text) TO may_erase_customer_data;

@@ -55,8 +55,7 @@ class CredentialAttack {
     av1::RequestApprovalResponse requested;
     {
       ::grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-      auto st = Worker()->RequestApproval(&ctx, req, &requested);
+      auto st = Worker()->RequestApproval(WithDeadline(&ctx), req, &requested);
       INFO(st.error_message());
       REQUIRE(st.ok());
     }
@@ -67,8 +66,7 @@ class CredentialAttack {
     claim.set_idempotency_key("attack-claim");
     av1::ClaimGrantResponse claimed;
     ::grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    auto st = Worker()->ClaimGrant(&ctx, claim, &claimed);
+    auto st = Worker()->ClaimGrant(WithDeadline(&ctx), claim, &claimed);
     INFO(st.error_message());
     REQUIRE(st.ok());
     REQUIRE(claimed.credential().has_postgres_login());
@@ -81,8 +79,7 @@ class CredentialAttack {
     req.set_outcome_digest(std::string(64, 'a'));
     av1::ConsumeGrantResponse resp;
     ::grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    auto st = Worker()->ConsumeGrant(&ctx, req, &resp);
+    auto st = Worker()->ConsumeGrant(WithDeadline(&ctx), req, &resp);
     return st.ok() ? absl::OkStatus() : cantdo::grpc::FromGrpcStatus(st);
   }
 
@@ -146,6 +143,11 @@ class CredentialAttack {
     a.set_step(step);
     (*a.mutable_parameters()->mutable_fields())["customer_id"].set_string_value(customer_id);
     return a;
+  }
+
+  static ::grpc::ClientContext* WithDeadline(::grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return ctx;
   }
 
   std::unique_ptr<av1::AuthorityService::Stub> Worker() {

@@ -17,6 +17,40 @@ constexpr int64_t kAttackCents = 9'999'999;
 std::string Approved() { return demo::CustomerId(42); }
 std::string Victim() { return demo::CustomerId(43); }
 
+// A refund or an erasure login for the approved customer, claimed, with a
+// session open on it.
+struct Released {
+  av1::ClaimGrantResponse claimed;
+  std::unique_ptr<pg::Connection> open;
+  int64_t users = 0;  // the approved customer's, at the claim
+};
+
+Released ClaimAndOpen(CredentialAttack& a, bool refund) {
+  Released r;
+  r.claimed = refund ? a.ApproveAndClaim(a.Refund(Approved(), kApprovedCents), "cfo1", "cfo")
+                     : a.ApproveAndClaim(a.Erasure(Approved()), "dpo1", "dpo");
+  auto open = CredentialAttack::LogIn(r.claimed.credential().postgres_login());
+  INFO(open.status().ToString());
+  REQUIRE(open.ok());
+  r.open = *std::move(open);
+  r.users = a.Users(Approved());
+  return r;
+}
+
+// The login is gone, and the session opened with it changes nothing.
+void CheckPowerless(CredentialAttack& a, Released& r, bool refund) {
+  const auto& login = r.claimed.credential().postgres_login();
+  CHECK_FALSE(CredentialAttack::LogIn(login).ok());
+  CHECK_FALSE(a.RoleExists(login.user()));
+  const absl::Status late =
+      refund ? CredentialAttack::TryRefund(*r.open, Approved(), kApprovedCents, a.Currency(Approved()), "late")
+             : CredentialAttack::TryErase(*r.open, Approved(), "late");
+  INFO(late.ToString());
+  CHECK_FALSE(late.ok());
+  CHECK(a.RefundRows(Approved()) == 0);
+  CHECK(a.Users(Approved()) == r.users);
+}
+
 }  // namespace
 
 TEST_CASE("credentials: a refund login refunds the approved customer once, at most the approved amount, nothing else",
@@ -121,53 +155,26 @@ TEST_CASE("credentials: an erasure login erases its approved customer and no oth
 
 TEST_CASE("credentials: after consume the login cannot log in, and its open session can do nothing",
           "[security][credentials]") {
-  const std::string kind = GENERATE(std::string("refund"), std::string("erasure"));
-  INFO(kind);
+  const bool refund = GENERATE(true, false);
+  INFO((refund ? "refund" : "erasure"));
   CredentialAttack a;
-  const bool refund = kind == "refund";
-  auto claimed = refund ? a.ApproveAndClaim(a.Refund(Approved(), kApprovedCents), "cfo1", "cfo")
-                        : a.ApproveAndClaim(a.Erasure(Approved()), "dpo1", "dpo");
-  const auto& login = claimed.credential().postgres_login();
-  auto open = CredentialAttack::LogIn(login);
-  REQUIRE(open.ok());
-  const int64_t users = a.Users(Approved());
-
-  REQUIRE(a.Consume(claimed.grant().grant_id()).ok());
-  auto again = CredentialAttack::LogIn(login);
-  CHECK_FALSE(again.ok());
-  CHECK_FALSE(a.RoleExists(login.user()));
-  const std::string currency = a.Currency(Approved());
-  CHECK_FALSE((refund ? CredentialAttack::TryRefund(**open, Approved(), kApprovedCents, currency, "late")
-                      : CredentialAttack::TryErase(**open, Approved(), "late"))
-                  .ok());
-  CHECK(a.RefundRows(Approved()) == 0);
-  CHECK(a.Users(Approved()) == users);
+  Released r = ClaimAndOpen(a, refund);
+  REQUIRE(a.Consume(r.claimed.grant().grant_id()).ok());
+  CheckPowerless(a, r, refund);
 }
 
 TEST_CASE("credentials: after the grant expires the login cannot log in, and its open session can do nothing",
           "[security][credentials]") {
-  const std::string kind = GENERATE(std::string("refund"), std::string("erasure"));
-  INFO(kind);
+  const bool refund = GENERATE(true, false);
+  INFO((refund ? "refund" : "erasure"));
   CredentialAttack a;
-  const bool refund = kind == "refund";
-  auto claimed = refund ? a.ApproveAndClaim(a.Refund(Approved(), kApprovedCents), "cfo1", "cfo")
-                        : a.ApproveAndClaim(a.Erasure(Approved()), "dpo1", "dpo");
-  const auto& login = claimed.credential().postgres_login();
-  auto open = CredentialAttack::LogIn(login);
-  REQUIRE(open.ok());
-  const int64_t users = a.Users(Approved());
-
+  Released r = ClaimAndOpen(a, refund);
   // Past the grant's expiry (deploy/policy.json: grant_ttl 15m); the
   // authority's sweeper expires it and destroys its credential.
   a.h.clock.Advance(absl::Minutes(16));
-  REQUIRE(WaitUntil([&] { return !a.RoleExists(login.user()); }, absl::Seconds(30)));
-  CHECK_FALSE(CredentialAttack::LogIn(login).ok());
-  const std::string currency = a.Currency(Approved());
-  CHECK_FALSE((refund ? CredentialAttack::TryRefund(**open, Approved(), kApprovedCents, currency, "late")
-                      : CredentialAttack::TryErase(**open, Approved(), "late"))
-                  .ok());
-  CHECK(a.RefundRows(Approved()) == 0);
-  CHECK(a.Users(Approved()) == users);
+  const std::string user = r.claimed.credential().postgres_login().user();
+  REQUIRE(WaitUntil([&] { return !a.RoleExists(user); }, absl::Seconds(30)));
+  CheckPowerless(a, r, refund);
 }
 
 TEST_CASE("credentials: once the credential's own lifetime is over the login can do nothing, the grant still "
