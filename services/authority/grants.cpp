@@ -93,7 +93,8 @@ CredentialIssuer* Grants::IssuerFor(cv1::ExecutionCredentialKind kind) const {
 }
 
 absl::StatusOr<IssuedCredential> Grants::MakeCredential(CredentialIssuer& issuer, const GrantRow& grant,
-                                                        absl::Time until, std::vector<std::string>* made) {
+                                                        absl::Time until, const cv1::ActionRef& approved,
+                                                        std::vector<std::string>* made) {
   const cv1::Grant& g = grant.proto;
   const std::string handle = issuer.NewHandle(g);
   if (!handle.empty()) {
@@ -104,7 +105,7 @@ absl::StatusOr<IssuedCredential> Grants::MakeCredential(CredentialIssuer& issuer
         *conn, {handle, g.grant_id(), CredentialKindName(g.credential_kind())}, clock_.Now()));
     made->push_back(handle);
   }
-  CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer.Issue(g, handle, grant.credential_target, until));
+  CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer.Issue(g, handle, grant.credential_target, until, approved));
   FailPoint("authority.claim.after_credential_created");
   return cred;
 }
@@ -208,7 +209,9 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
         CANTDO_RETURN_IF_ERROR(issuer->Destroy(grant->credential_handle));
       }
       const absl::Time until = std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
-      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, MakeCredential(*issuer, *grant, until, &made));
+      // Scoped to the action exactly as approved (the authority's record).
+      CANTDO_ASSIGN_OR_RETURN(cv1::ActionRef approved, ApprovedAction(*grant));
+      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, MakeCredential(*issuer, *grant, until, approved, &made));
       issued_handle = cred.handle;
       *resp.mutable_credential() = std::move(cred.credential);
       CANTDO_RETURN_IF_ERROR(GrantStore::SetCredentialHandle(tx, req.grant_id(), issued_handle));

@@ -57,7 +57,9 @@ class Grants {
   // Creates the credential of `g` for a claim in progress: its intent is
   // recorded (committed on its own) first, and its handle appended to
   // `*made` before it exists.
+  // `approved` is what the credential may do (see CredentialIssuer::Issue).
   absl::StatusOr<IssuedCredential> MakeCredential(CredentialIssuer& issuer, const GrantRow& g, absl::Time until,
+                                                  const common::v1::ActionRef& approved,
                                                   std::vector<std::string>* made);
   // Destroys a credential no committed claim owns and forgets its intent.
   absl::Status DestroyUnowned(CredentialIssuer& issuer, const std::string& handle);
