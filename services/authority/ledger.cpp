@@ -1,8 +1,9 @@
 #include "authority/ledger.hpp"
 
 #include "absl/strings/match.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "authority/caller.hpp"
 #include "cantdo/base/canonical_json.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/fields/principal.hpp"
@@ -28,7 +29,6 @@ constexpr char kColumns[] =
 constexpr absl::string_view kKindPrefix = "LEDGER_EVENT_KIND_";
 constexpr absl::string_view kDecisionPrefix = "DECISION_";
 constexpr absl::string_view kServicePrefix = "spiffe://";
-constexpr char kGatewayService[] = "spiffe://cantdo/gateway";
 
 struct Row {
   int64_t sequence = 0;  // 0 while pending
@@ -175,7 +175,7 @@ LedgerEntry ToProto(const Row& r) {
 
 std::string DefaultActingService(const std::string& actor) {
   if (absl::StartsWith(actor, kServicePrefix)) return actor;
-  if (fields::RequireExternalPrincipal(actor, "actor").ok()) return kGatewayService;
+  if (fields::RequireExternalPrincipal(actor, "actor").ok()) return kGatewayId;
   return "";
 }
 
