@@ -22,7 +22,7 @@ TEST_CASE("A start without the ops manager's approval never gets a task and refu
   const std::string run_id = started->execution().run_id();
   CHECK(started->created());
   CHECK(started->execution().state() == wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
-  CHECK(started->execution().requester() == "spiffe://cantdo/operator");
+  CHECK(started->execution().requester() == "cert:spiffe://cantdo/operator");
   CHECK(started->admission_approval().state() == cantdo::common::v1::APPROVAL_STATE_PENDING);
   CHECK(started->admission_approval().required_role() == "ops_manager");
   CHECK(started->admission_approval().principal() == "spiffe://cantdo/gateway");
