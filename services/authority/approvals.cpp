@@ -60,6 +60,7 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
   LedgerRecord decision;
   decision.kind = cv1::LEDGER_EVENT_KIND_DECISION;
   decision.actor = caller.principal();
+  decision.acting_service = caller.identity;
   decision.action = action.action();
   decision.resource = action.resource();
   decision.parameters_hash = params.sha256;
@@ -145,6 +146,7 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       decision.detail["required_role"] = fresh.required_role;
       CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, decision, now).status());
       LedgerRecord requested = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, caller.principal(), row.proto);
+      requested.acting_service = caller.identity;
       requested.detail = {{"approver", approver}, {"binding_message", fresh.binding_message}};
       CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, requested, now).status());
     }

@@ -123,6 +123,7 @@ absl::StatusOr<absl::Status> Grants::Refuse(pg::Connection& tx, const Caller& ca
       current != nullptr ? GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_DENIED, caller.principal(), current->proto) : attempted;
   rec.kind = cv1::LEDGER_EVENT_KIND_GRANT_DENIED;
   rec.actor = caller.principal();
+  rec.acting_service = caller.identity;
   rec.grant_id = grant_id;
   rec.reason = reason;
   rec.detail = std::move(detail);
@@ -136,6 +137,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
   PresentedClaim presented;
   presented.grant_id = req.grant_id();
   presented.principal = caller.principal();
+  presented.acting_service = caller.identity;
   presented.action = req.action();
   presented.parameters_hash = params.sha256;
   presented.claim_key_sha256 = Sha256Hex(req.idempotency_key());
@@ -221,6 +223,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     *resp.mutable_grant() = fresh->proto;
     CANTDO_ASSIGN_OR_RETURN(*resp.mutable_action(), ApprovedAction(*fresh));
     LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, caller.principal(), fresh->proto);
+    rec.acting_service = caller.identity;
     rec.detail = {{"reclaim", reclaim}, {"idempotency_key_sha256", presented.claim_key_sha256}};
     if (resp.has_credential()) rec.detail["credential_kind"] = fresh->proto.credential_kind();
     return Ledger::Append(tx, rec, now).status();
@@ -250,7 +253,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
   // consume admits a run in the same transaction) or the consume is not
   // the first (the transaction below tells a repeat from a reuse).
   CANTDO_ASSIGN_OR_RETURN(std::optional<GrantRow> fast,
-                          GrantStore::ConsumeInOneStatement(pool_, req.grant_id(), caller.principal(),
+                          GrantStore::ConsumeInOneStatement(pool_, req.grant_id(), caller.principal(), caller.identity,
                                                             req.outcome_digest(), clock_.Now(), consumed_detail));
   if (fast) {
     handle = fast->credential_handle;
@@ -268,6 +271,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
         handle = won->credential_handle;
         *resp.mutable_grant() = won->proto;
         LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, caller.principal(), won->proto);
+        rec.acting_service = caller.identity;
         rec.detail = consumed_detail;
         if (IsAdmissionGrant(won->proto)) {
           // Consuming a workflow.start grant IS the admission: the run gets
@@ -331,6 +335,7 @@ absl::StatusOr<v1::RevokeGrantResponse> Grants::Revoke(const Caller& caller, con
     if (!fresh) return absl::InternalError("the revoked grant is missing");
     *resp.mutable_grant() = fresh->proto;
     LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_REVOKED, caller.principal(), fresh->proto);
+    rec.acting_service = caller.identity;
     rec.detail = {{"reason", req.reason()}};
     return Ledger::Append(tx, rec, now).status();
   }));
