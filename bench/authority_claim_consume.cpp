@@ -10,10 +10,17 @@
 //
 // Setup is NOT measured and does not go through the CIBA path: before each
 // run the grants the run may use are inserted with SQL (an APPROVED approval
-// and an ISSUED grant each, no ledger entry for the issue). The grants are
-// for `customer_data.delete`, whose rule releases no execution credential,
-// so a claim creates no PostgreSQL role; what is measured is the grant state
-// machine and its ledger entries, the shape pgbench is compared with.
+// and an ISSUED grant each, no ledger entry for the issue). Two kinds:
+// - plain: `customer_data.delete` grants that release no execution
+//   credential, so a claim creates no PostgreSQL role; what is measured is
+//   the grant state machine and its ledger entries, the shape pgbench is
+//   compared with;
+// - scoped: `refund.issue` grants whose claim releases a scoped PostgreSQL
+//   login on the demo customer platform (a second database of the same
+//   server, migrated with db/demo/migrations, which include the
+//   scoped-credentials template): each claim creates the role and records
+//   its scope in one transaction there, each consume deletes the scope and
+//   drops the role (docs/scoped-credentials.md). The login is never used.
 //
 // The transport floor, measured in the same run: the same client loop
 // against the authority's API served by the same server bootstrap
@@ -32,12 +39,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/client_context.h>
 #include <nlohmann/json.hpp>
 
@@ -50,6 +60,7 @@
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/db/migrations.hpp"
+#include "cantdo/demo/demo_platform.hpp"
 #include "cantdo/grpc/peer_identity.hpp"
 #include "cantdo/grpc/server.hpp"
 #include "cantdo/grpc/status.hpp"
@@ -65,8 +76,15 @@ namespace av1 = cantdo::authority::v1;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kDatabase[] = "cantdo_bench_authority";
+constexpr char kPlatformDatabase[] = "cantdo_bench_platform";
 constexpr char kWorker[] = "spiffe://cantdo/worker";
 constexpr char kAction[] = "customer_data.delete";
+constexpr char kScopedAction[] = "refund.issue";
+// deploy/policy.json's credential target for refunds.
+constexpr char kScopedGroup[] = "may_issue_refunds";
+// What a refund's approval binds, in canonical JSON (RFC 8785: sorted
+// names, no spaces), as the authority hashes it.
+constexpr char kScopedParameters[] = R"({"amount_cents":29973,"currency":"EUR","customer_id":"cus_000042"})";
 constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
 
 struct Options {
@@ -122,39 +140,58 @@ std::unique_ptr<cantdo::pg::Connection> Connect(const std::string& dsn) {
   return *std::move(c);
 }
 
-// A fresh, migrated database; returns its DSN.
-std::string CreateDatabase(const std::string& admin_dsn) {
+// A fresh database named `name`, with `migrate` applied; returns its DSN.
+std::string CreateDatabase(const std::string& admin_dsn, const std::string& name,
+                           const std::function<absl::Status(cantdo::pg::Connection&)>& migrate) {
   auto admin = Connect(admin_dsn);
-  Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop database");
-  Check(admin->Exec(absl::StrCat("CREATE DATABASE ", kDatabase)).status(), "create database");
-  auto dsn = cantdo::pg::ReplaceDatabase(admin_dsn, kDatabase);
+  Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name, " WITH (FORCE)")).status(), "drop database");
+  Check(admin->Exec(absl::StrCat("CREATE DATABASE ", name)).status(), "create database");
+  auto dsn = cantdo::pg::ReplaceDatabase(admin_dsn, name);
   Check(dsn.status(), "dsn");
   auto conn = Connect(*dsn);
-  Check(cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(*conn).status(), "migrate");
+  Check(migrate(*conn), "migrate " + name);
   return *dsn;
+}
+
+// What a run's grants are for.
+enum class Kind { kPlain, kScoped, kFloor };
+
+struct GrantShape {
+  std::string action;
+  std::string parameters;  // canonical JSON, as approved
+  std::string role;        // the approver's
+  std::string credential_kind;
+  std::string credential_target;
+};
+
+GrantShape ShapeOf(Kind kind) {
+  if (kind == Kind::kScoped) return {kScopedAction, kScopedParameters, "cfo", "POSTGRES_ROLE", kScopedGroup};
+  return {kAction, "{}", "dpo", "", ""};
 }
 
 // Inserts `n` ISSUED grants (with their APPROVED approvals) for the worker,
 // in workflow `workflow`, steps s-0..s-(n-1); returns their ids in order.
-std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::string& workflow, int n) {
+std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::string& workflow, int n,
+                                    const GrantShape& shape) {
   const std::string count = std::to_string(n);
   Check(conn.Exec("INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action, "
                   "resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message, "
                   "policy_version, policy_hash, create_time, decide_time, expire_time, grant_id) "
-                  "SELECT md5('a' || $1 || i)::uuid, $2, 'ops1', $1, 'run-1', 's-' || i, $3, '', '{}', "
-                  "encode(sha256('{}'), 'hex'), 'APPROVED', 'dpo', 'dpo1', 'Delete data', 'bench-1', 'bench', "
-                  "now(), now(), now() + interval '1 hour', md5('g' || $1 || i)::uuid "
+                  "SELECT md5('a' || $1 || i)::uuid, $2, 'ops1', $1, 'run-1', 's-' || i, $3, '', $5::text, "
+                  "encode(sha256(convert_to($5::text, 'UTF8')), 'hex'), 'APPROVED', $6, $6 || '1', 'Bench', 'bench-1', "
+                  "'bench', now(), now(), now() + interval '1 hour', md5('g' || $1 || i)::uuid "
                   "FROM generate_series(0, $4::int - 1) AS i",
-                  {workflow, kWorker, kAction, count})
+                  {workflow, kWorker, shape.action, count, shape.parameters, shape.role})
             .status(),
         "insert approvals");
   Check(conn.Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, "
                   "resource, parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, "
-                  "expire_time) "
+                  "expire_time, credential_kind, credential_target) "
                   "SELECT md5('g' || $1 || i)::uuid, md5('a' || $1 || i)::uuid, 'ISSUED', $1, 'run-1', 's-' || i, "
-                  "$3, '', encode(sha256('{}'), 'hex'), ARRAY['dpo1'], 'bench-1', 'bench', $2, now(), "
-                  "now() + interval '1 hour' FROM generate_series(0, $4::int - 1) AS i",
-                  {workflow, kWorker, kAction, count})
+                  "$3, '', encode(sha256(convert_to($5::text, 'UTF8')), 'hex'), ARRAY[$6 || '1'], 'bench-1', 'bench', $2, "
+                  "now(), now() + interval '1 hour', $7, $8 FROM generate_series(0, $4::int - 1) AS i",
+                  {workflow, kWorker, shape.action, count, shape.parameters, shape.role, shape.credential_kind,
+                   shape.credential_target})
             .status(),
         "insert grants");
   Check(conn.Exec("ANALYZE cantdo.grants").status(), "analyze");
@@ -242,18 +279,23 @@ class Bench {
       : target_(std::move(target)), floor_target_(std::move(floor_target)), pki_(pki), db_dsn_(std::move(db_dsn)) {}
 
   // Runs `clients` claim+consume loops for `seconds` (after `warmup`
-  // seconds whose pairs are not counted). `budget` grants are minted first;
-  // running out ends the run early and is reported. `floor`: the same loop
-  // against the no-database server, with made-up grant ids.
-  RunResult Run(int clients, double warmup, double seconds, int budget, bool floor = false) {
+  // seconds whose pairs are not counted). `budget` grants of `kind` are
+  // minted first; running out ends the run early and is reported.
+  // Kind::kFloor: the same loop against the no-database server, with
+  // made-up grant ids.
+  RunResult Run(int clients, double warmup, double seconds, int budget, Kind kind) {
+    const bool floor = kind == Kind::kFloor;
     const std::string workflow = absl::StrCat("wf-bench-", batch_++);
+    const GrantShape shape = ShapeOf(kind);
+    google::protobuf::Struct parameters;
+    if (!google::protobuf::util::JsonStringToMessage(shape.parameters, &parameters).ok()) Die("bad parameters");
     std::vector<std::string> grants;
     if (floor) {
       grants.reserve(budget);
       for (int i = 0; i < budget; ++i) grants.push_back(absl::StrCat("00000000-0000-4000-8000-", 100000000000LL + i));
     } else {
       auto conn = Connect(db_dsn_);
-      grants = MintGrants(*conn, workflow, budget);
+      grants = MintGrants(*conn, workflow, budget, shape);
     }
     const std::string& target = floor ? floor_target_ : target_;
     std::atomic<int> next{0};
@@ -284,7 +326,8 @@ class Bench {
           }
           av1::ClaimGrantRequest claim;
           claim.set_grant_id(grants[i]);
-          claim.mutable_action()->set_action(kAction);
+          claim.mutable_action()->set_action(shape.action);
+          *claim.mutable_action()->mutable_parameters() = parameters;
           claim.mutable_action()->set_workflow_id(workflow);
           claim.mutable_action()->set_run_id("run-1");
           claim.mutable_action()->set_step(absl::StrCat("s-", i));
@@ -375,15 +418,28 @@ nlohmann::json ToJson(const RunResult& r) {
 
 int main(int argc, char** argv) {
   const Options options = ParseArgs(argc, argv);
-  const std::string db_dsn = CreateDatabase(options.admin_dsn);
+  const std::string db_dsn = CreateDatabase(options.admin_dsn, kDatabase, [](cantdo::pg::Connection& conn) {
+    return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
+  });
+  // The target of the scoped credentials: the demo platform's schema (no
+  // customers needed; the logins are never used).
+  const std::string platform_dsn = CreateDatabase(options.admin_dsn, kPlatformDatabase,
+                                                  [](cantdo::pg::Connection& conn) {
+                                                    return cantdo::demo::Migrate(conn).status();
+                                                  });
 
   cantdo::testing::TempDir dir;
   cantdo::testing::TestPki pki;
   nlohmann::json policy = {
       {"version", "bench-1"},
       {"role_claim", "https://cantdo.dev/roles"},
-      {"approvers", {{"dpo", {"dpo1"}}}},
-      {"rules", {{{"action", kAction}, {"decision", "REQUIRE_APPROVAL"}, {"required_role", "dpo"}}}}};
+      {"approvers", {{"dpo", {"dpo1"}}, {"cfo", {"cfo1"}}}},
+      {"rules",
+       {{{"action", kAction}, {"decision", "REQUIRE_APPROVAL"}, {"required_role", "dpo"}},
+        {{"action", kScopedAction},
+         {"decision", "REQUIRE_APPROVAL"},
+         {"required_role", "cfo"},
+         {"credential", {{"kind", "POSTGRES_ROLE"}, {"target", kScopedGroup}}}}}}};
   std::ofstream(dir.path() + "/policy.json") << policy.dump(2);
   std::ofstream(dir.path() + "/jwks.json") << R"({"keys":[]})";
   auto files = pki.WriteFiles(dir.path(), "authority");
@@ -394,6 +450,9 @@ int main(int argc, char** argv) {
   c.oidc_issuer = "https://idp.bench/";
   c.oidc_audience = "cantdo-authority";
   c.oidc_jwks_uri = dir.path() + "/jwks.json";
+  // The released logins' host and port are never used here.
+  c.target_db_admin_dsn = platform_dsn;
+  c.target_db_name = kPlatformDatabase;
   cantdo::runtime::CommonConfig common;
   common.listen = "127.0.0.1:0";
   common.tls_cert = files.cert;
@@ -427,62 +486,66 @@ int main(int argc, char** argv) {
                         {"warmup_s", options.warmup_s},
                         {"runs", options.runs},
                         {"results", nlohmann::json::array()}};
-  double last_rate = 2000;  // pairs/s; raised to what each run measured
+  // pairs/s of each kind; raised to what each run measured
+  std::map<Kind, double> last_rate = {{Kind::kPlain, 2000}, {Kind::kScoped, 2000}};
   for (int clients : options.clients) {
-    std::vector<RunResult> runs, floor_runs;
+    std::map<Kind, std::vector<RunResult>> runs;
     for (int i = 0; i < options.runs; ++i) {
-      // Enough grants for the run at four times the last observed rate (more
-      // clients may be much faster; running out would cut the run short).
-      const int budget =
-          static_cast<int>(std::max(2000.0, 4.0 * last_rate * (options.duration_s + options.warmup_s + 1)));
-      RunResult r = bench.Run(clients, options.warmup_s, options.duration_s, budget);
-      std::cerr << "authority_claim_consume: clients=" << clients << " run=" << i + 1 << " pairs/s=" << r.pairs_per_s
-                << " pair p50=" << r.pair_p50_ms << "ms p99=" << r.pair_p99_ms << "ms errors=" << r.errors
-                << (r.exhausted ? " (grants exhausted)" : "") << "\n";
-      if (r.pairs_per_s > 0) last_rate = r.pairs_per_s;
-      runs.push_back(std::move(r));
+      for (Kind kind : {Kind::kPlain, Kind::kScoped}) {
+        const char* name = kind == Kind::kScoped ? "scoped credentials " : "";
+        // Enough grants for the run at four times the last observed rate
+        // (more clients may be much faster; running out would cut the run
+        // short).
+        const int budget = static_cast<int>(
+            std::max(2000.0, 4.0 * last_rate[kind] * (options.duration_s + options.warmup_s + 1)));
+        RunResult r = bench.Run(clients, options.warmup_s, options.duration_s, budget, kind);
+        std::cerr << "authority_claim_consume: " << name << "clients=" << clients << " run=" << i + 1
+                  << " pairs/s=" << r.pairs_per_s << " claim p99=" << r.claim_p99_ms
+                  << "ms consume p99=" << r.consume_p99_ms << "ms pair p50=" << r.pair_p50_ms
+                  << "ms p99=" << r.pair_p99_ms << "ms errors=" << r.errors
+                  << (r.exhausted ? " (grants exhausted)" : "") << "\n";
+        if (r.pairs_per_s > 0) last_rate[kind] = r.pairs_per_s;
+        runs[kind].push_back(std::move(r));
+      }
       // Ids enough for 20,000 pairs/s, beyond what two calls per pair can do here.
       const int ids = static_cast<int>(20000 * (options.duration_s + options.warmup_s + 1));
-      RunResult f = bench.Run(clients, options.warmup_s, options.duration_s, ids, /*floor=*/true);
+      RunResult f = bench.Run(clients, options.warmup_s, options.duration_s, ids, Kind::kFloor);
       std::cerr << "authority_claim_consume: no-database floor clients=" << clients << " run=" << i + 1
                 << " pairs/s=" << f.pairs_per_s << " pair p50=" << f.pair_p50_ms << "ms p99=" << f.pair_p99_ms
                 << "ms errors=" << f.errors << (f.exhausted ? " (ids exhausted)" : "") << "\n";
-      floor_runs.push_back(std::move(f));
+      runs[Kind::kFloor].push_back(std::move(f));
     }
-    auto median = [](const std::vector<RunResult>& of, double RunResult::*f) {
-      std::vector<double> v;
-      for (const auto& r : of) v.push_back(r.*f);
-      return Median(v);
-    };
-    nlohmann::json each = nlohmann::json::array(), floor_each = nlohmann::json::array();
     int64_t errors = 0;
     bool exhausted = false;
-    for (const auto& r : runs) {
-      each.push_back(ToJson(r));
-      errors += r.errors;
-      exhausted = exhausted || r.exhausted;
-    }
-    for (const auto& r : floor_runs) {
-      floor_each.push_back(ToJson(r));
-      errors += r.errors;
-      exhausted = exhausted || r.exhausted;
-    }
-    out["results"].push_back({{"clients", clients},
-                              {"pairs_per_s", median(runs, &RunResult::pairs_per_s)},
-                              {"claim_p50_ms", median(runs, &RunResult::claim_p50_ms)},
-                              {"claim_p99_ms", median(runs, &RunResult::claim_p99_ms)},
-                              {"consume_p50_ms", median(runs, &RunResult::consume_p50_ms)},
-                              {"consume_p99_ms", median(runs, &RunResult::consume_p99_ms)},
-                              {"pair_p50_ms", median(runs, &RunResult::pair_p50_ms)},
-                              {"pair_p99_ms", median(runs, &RunResult::pair_p99_ms)},
-                              {"errors", errors},
-                              {"grants_exhausted", exhausted},
-                              {"runs", each},
-                              {"floor",
-                               {{"pairs_per_s", median(floor_runs, &RunResult::pairs_per_s)},
-                                {"pair_p50_ms", median(floor_runs, &RunResult::pair_p50_ms)},
-                                {"pair_p99_ms", median(floor_runs, &RunResult::pair_p99_ms)},
-                                {"runs", floor_each}}}});
+    // The medians of one kind's runs, and the runs.
+    auto summary = [&](const std::vector<RunResult>& of) {
+      auto median = [&](double RunResult::*f) {
+        std::vector<double> v;
+        for (const auto& r : of) v.push_back(r.*f);
+        return Median(v);
+      };
+      nlohmann::json each = nlohmann::json::array();
+      for (const auto& r : of) {
+        each.push_back(ToJson(r));
+        errors += r.errors;
+        exhausted = exhausted || r.exhausted;
+      }
+      return nlohmann::json{{"pairs_per_s", median(&RunResult::pairs_per_s)},
+                            {"claim_p50_ms", median(&RunResult::claim_p50_ms)},
+                            {"claim_p99_ms", median(&RunResult::claim_p99_ms)},
+                            {"consume_p50_ms", median(&RunResult::consume_p50_ms)},
+                            {"consume_p99_ms", median(&RunResult::consume_p99_ms)},
+                            {"pair_p50_ms", median(&RunResult::pair_p50_ms)},
+                            {"pair_p99_ms", median(&RunResult::pair_p99_ms)},
+                            {"runs", each}};
+    };
+    nlohmann::json row = summary(runs[Kind::kPlain]);
+    row["clients"] = clients;
+    row["scoped"] = summary(runs[Kind::kScoped]);
+    row["floor"] = summary(runs[Kind::kFloor]);
+    row["errors"] = errors;
+    row["grants_exhausted"] = exhausted;
+    out["results"].push_back(std::move(row));
   }
   {
     auto conn = Connect(db_dsn);
@@ -490,6 +553,14 @@ int main(int argc, char** argv) {
     Check(r.status(), "counts");
     out["grants_rows_at_end"] = *r->GetInt64(0, 0);
     out["ledger_rows_at_end"] = *r->GetInt64(0, 1);
+    // Every scoped login consumed is gone, with its scope.
+    auto platform = Connect(platform_dsn);
+    auto left = platform->Exec(
+        "SELECT (SELECT count(*) FROM cantdo_scope.credentials), (SELECT count(*) FROM pg_roles WHERE rolname LIKE "
+        "'cantdo\\_x\\_%')");
+    Check(left.status(), "scoped credentials left");
+    out["scoped_credentials_left"] = *left->GetInt64(0, 0);
+    out["scoped_roles_left"] = *left->GetInt64(0, 1);
   }
   (*floor_server)->Shutdown();
   service->Shutdown();

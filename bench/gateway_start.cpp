@@ -52,6 +52,7 @@
 #include "cantdo/db/migrations.hpp"
 #include "cantdo/gateway/v1/workflow_service.grpc.pb.h"
 #include "cantdo/grpc/tls.hpp"
+#include "cantdo/offboarding/v1/offboarding.pb.h"
 #include "cantdo/pg/connection.hpp"
 #include "cantdo/pg/dsn.hpp"
 #include "cantdo/pg/migrator.hpp"
@@ -224,8 +225,9 @@ class LoadGenerator {
       if (call->counted) ++r.sent;
       call->request.set_workflow_type("customer_offboarding");
       call->request.set_request_id(absl::StrCat("bench-", run, "-", i));
-      (*call->request.mutable_parameters()->mutable_fields())["customer_id"].set_string_value(
-          absl::StrCat("cus_", run, "_", i));
+      cantdo::offboarding::v1::OffboardingInput input;
+      input.set_customer_id(absl::StrCat("cus_", run, "_", i));
+      call->request.mutable_input()->PackFrom(input);
       call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       auto& stub = stubs_[static_cast<size_t>(i) % stubs_.size()];
       ++outstanding;

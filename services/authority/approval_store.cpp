@@ -18,7 +18,8 @@ constexpr char kColumns[] =
     "parameters, parameters_hash, state, state_reason, state_message, required_role, approver_subject, "
     "binding_message, policy_version, policy_hash, " CANTDO_PG_US("create_time", "create_us") ", "
     CANTDO_PG_US("decide_time", "decide_us") ", " CANTDO_PG_US("expire_time", "expire_us") ", "
-    "coalesce(auth_req_id, '') AS auth_req_id, coalesce(grant_id::text, '') AS grant_id";
+    "coalesce(auth_req_id, '') AS auth_req_id, coalesce(grant_id::text, '') AS grant_id, "
+    CANTDO_PG_US("coalesce(dispatch_time, create_time)", "dispatch_us");
 
 // The approval with a request's idempotency key, in any state.
 const std::string& FindByKeySql() {
@@ -77,6 +78,8 @@ absl::StatusOr<ApprovalRow> Read(const pg::Result& r, int i) {
   SetMicros(a.mutable_expire_time(), expire_us);
   CANTDO_ASSIGN_OR_RETURN(row.auth_req_id, text("auth_req_id"));
   CANTDO_ASSIGN_OR_RETURN(*a.mutable_grant_id(), text("grant_id"));
+  CANTDO_ASSIGN_OR_RETURN(int64_t dispatch_us, r.GetInt64(i, "dispatch_us"));
+  row.dispatch_time = absl::FromUnixMicros(dispatch_us);
   // Approvals opened before codes existed do not show one.
   const std::string code = BindingCode(a.approval_id());
   if (absl::EndsWith(a.binding_message(), BindingCodeSuffix(code))) a.set_binding_code(code);
@@ -221,7 +224,8 @@ absl::StatusOr<std::vector<ApprovalRow>> ApprovalStore::LeaseDueDispatch(pg::Con
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
       tx.Exec(absl::StrCat("UPDATE cantdo.approvals SET next_dispatch_time = $1::timestamptz + $3::interval, "
-                           "dispatch_attempts = dispatch_attempts + 1 WHERE approval_id IN (SELECT approval_id FROM "
+                           "dispatch_attempts = dispatch_attempts + 1, dispatch_time = coalesce(dispatch_time, $1) "
+                           "WHERE approval_id IN (SELECT approval_id FROM "
                            "cantdo.approvals WHERE state = 'PENDING' AND auth_req_id IS NULL AND next_dispatch_time "
                            "<= $1 ORDER BY next_dispatch_time LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
                            kColumns),
@@ -281,17 +285,30 @@ absl::Status ApprovalStore::RecordResult(pg::Connection& tx, const ApprovalResul
   auto or_null = [](const std::string& s) { return s.empty() ? pg::NullParam() : pg::Param(s); };
   return tx
       .Exec("INSERT INTO cantdo.approval_results (approval_id, auth_req_id, outcome, id_token, id_token_sha256, "
-            "subject, verified, reason, message, receive_time) VALUES ($1::uuid,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            "subject, verified, reason, message, receive_time, token_id) "
+            "VALUES ($1::uuid,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
             {r.approval_id, r.auth_req_id, r.outcome, or_null(r.id_token), or_null(r.id_token_sha256),
-             or_null(r.subject), pg::BoolParam(r.verified), r.reason, r.message, PgTime(r.receive_time)})
+             or_null(r.subject), pg::BoolParam(r.verified), r.reason, r.message, PgTime(r.receive_time),
+             or_null(r.token_id)})
       .status();
 }
 
-absl::StatusOr<bool> ApprovalStore::TokenApprovedBefore(pg::Connection& conn, const std::string& id_token_sha256) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT 1 FROM cantdo.approval_results WHERE id_token_sha256 = $1 "
+absl::StatusOr<bool> ApprovalStore::TokenApprovedBefore(pg::Connection& conn, const std::string& token_id) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT 1 FROM cantdo.approval_results WHERE token_id = $1 "
                                                   "AND verified",
-                                                  {id_token_sha256}));
+                                                  {token_id}));
   return r.Rows() > 0;
+}
+
+absl::StatusOr<std::optional<absl::Time>> ApprovalStore::FirstApprovalBy(pg::Connection& conn,
+                                                                         const std::string& id_token_sha256) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r, conn.Exec(absl::StrCat("SELECT ", CANTDO_PG_US("min(receive_time)", "first_us"),
+                                           " FROM cantdo.approval_results WHERE id_token_sha256 = $1 AND verified"),
+                              {id_token_sha256}));
+  CANTDO_ASSIGN_OR_RETURN(int64_t first_us, r.GetInt64(0, "first_us"));
+  if (first_us == 0) return std::optional<absl::Time>();
+  return std::optional<absl::Time>(absl::FromUnixMicros(first_us));
 }
 
 }  // namespace cantdo::authority

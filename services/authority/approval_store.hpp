@@ -29,6 +29,9 @@ struct ApprovalRow {
   std::string approver_subject;
   // The provider's id for the backchannel request; "" until dispatched.
   std::string auth_req_id;
+  // When the authority first asked the bridge to send the request (the
+  // creation time until then): no token issued earlier answers it.
+  absl::Time dispatch_time;
 };
 
 // A new approval request, PENDING, due for dispatch at `create_time`.
@@ -54,6 +57,7 @@ struct ApprovalResult {
   std::string outcome;                    // CibaOutcome name
   std::string id_token, id_token_sha256;  // "" unless the outcome is APPROVED
   std::string subject;                    // the verified token's sub, or ""
+  std::string token_id;                   // TokenId() of the token, or ""
   bool verified = false;
   std::string reason, message;            // why not verified / not approved
   absl::Time receive_time;
@@ -96,7 +100,8 @@ class ApprovalStore {
 
   // Leases up to `limit` PENDING approvals whose backchannel request is not
   // yet started and due, for `lease` (so replicas do not send the same one
-  // at once), counting the attempt. REQUIRES: inside a transaction.
+  // at once), counting the attempt; the first attempt sets dispatch_time.
+  // REQUIRES: inside a transaction.
   static absl::StatusOr<std::vector<ApprovalRow>> LeaseDueDispatch(pg::Connection& tx, absl::Time now,
                                                                    absl::Duration lease, int limit);
   // Records the provider's auth_req_id once (a later one is ignored).
@@ -119,10 +124,16 @@ class ApprovalStore {
   static absl::StatusOr<std::optional<ApprovalResult>> FindResult(pg::Connection& conn,
                                                                   const std::string& approval_id,
                                                                   const std::string& auth_req_id);
-  // REQUIRES: inside a transaction.
+  // ALREADY_EXISTS if a verified result with the same non-empty token_id
+  // exists (a concurrent delivery of the same token won). REQUIRES: inside
+  // a transaction.
   static absl::Status RecordResult(pg::Connection& tx, const ApprovalResult& result);
-  // Whether an ID token with this SHA-256 has approved a request already.
-  static absl::StatusOr<bool> TokenApprovedBefore(pg::Connection& conn, const std::string& id_token_sha256);
+  // Whether a token with this (non-empty) token_id has approved a request.
+  static absl::StatusOr<bool> TokenApprovedBefore(pg::Connection& conn, const std::string& token_id);
+  // When a token with these bytes (its SHA-256) first approved a request,
+  // if it ever did.
+  static absl::StatusOr<std::optional<absl::Time>> FirstApprovalBy(pg::Connection& conn,
+                                                                   const std::string& id_token_sha256);
 };
 
 }  // namespace cantdo::authority

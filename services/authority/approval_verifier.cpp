@@ -1,6 +1,7 @@
 #include "authority/approval_verifier.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
@@ -22,7 +23,24 @@ bool HasRole(const nlohmann::json& claims, const std::string& claim, const std::
   return false;
 }
 
+// A NumericDate claim, if present and numeric.
+std::optional<absl::Time> TimeClaim(const nlohmann::json& claims, const char* name) {
+  if (!claims.contains(name) || !claims[name].is_number()) return std::nullopt;
+  return absl::FromUnixSeconds(claims[name].get<int64_t>());
+}
+
 }  // namespace
+
+std::string TokenId(const auth::VerifiedToken& token) {
+  const auto& claims = token.claims;
+  if (claims.contains("jti") && claims["jti"].is_string() && !claims["jti"].get<std::string>().empty()) {
+    return absl::StrCat("jti:", claims["jti"].get<std::string>());
+  }
+  if (claims.contains(kAuthReqIdClaim) && claims[kAuthReqIdClaim].is_string()) {
+    return absl::StrCat("auth_req_id:", claims[kAuthReqIdClaim].get<std::string>());
+  }
+  return "";
+}
 
 absl::Status ApprovalVerifier::Check(const ApprovalFacts& request, const auth::VerifiedToken& token) const {
   const auto& claims = token.claims;
@@ -45,6 +63,16 @@ absl::Status ApprovalVerifier::Check(const ApprovalFacts& request, const auth::V
   }
   if (token.subject != request.approver_subject) {
     return PermissionDenied("APPROVAL_REQUEST_MISMATCH", "the ID token is not from the approver who was asked");
+  }
+  const absl::Time earliest = request.dispatch_time - options_.clock_skew;
+  const std::optional<absl::Time> iat = TimeClaim(claims, "iat");
+  const std::optional<absl::Time> auth_time = TimeClaim(claims, "auth_time");
+  if ((iat && *iat < earliest) || (auth_time && *auth_time < earliest)) {
+    return PermissionDenied("ID_TOKEN_ISSUED_BEFORE_REQUEST",
+                            absl::StrCat("the ID token was issued at ",
+                                         absl::FormatTime(std::min(iat.value_or(earliest), auth_time.value_or(earliest))),
+                                         ", before this approval's CIBA request was sent (",
+                                         absl::FormatTime(request.dispatch_time), ")"));
   }
   return absl::OkStatus();
 }

@@ -39,11 +39,6 @@ absl::StatusOr<std::string> ChooseApprover(const Policy& policy, const std::stri
                           "the only approver for this action is its requester (separation of duties)");
 }
 
-std::string CredentialKindName(cv1::ExecutionCredentialKind kind) {
-  if (kind == cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED) return "";
-  return cv1::ExecutionCredentialKind_Name(kind).substr(std::string("EXECUTION_CREDENTIAL_KIND_").size());
-}
-
 }  // namespace
 
 Approvals::Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
@@ -67,6 +62,7 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
   LedgerRecord decision;
   decision.kind = cv1::LEDGER_EVENT_KIND_DECISION;
   decision.actor = caller.principal();
+  decision.acting_service = caller.identity;
   decision.action = action.action();
   decision.resource = action.resource();
   decision.parameters_hash = params.sha256;
@@ -165,6 +161,7 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       decision.detail["required_role"] = fresh.required_role;
       CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, decision, now).status());
       LedgerRecord requested = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, caller.principal(), row.proto);
+      requested.acting_service = caller.identity;
       requested.detail = {{"approver", approver}, {"binding_message", fresh.binding_message}};
       CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, requested, now).status());
     }
@@ -282,14 +279,27 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       absl::Status check = token.status();
       if (check.ok()) {
         result.subject = token->subject;
-        check = verifier_.Check({a.required_role(), row->approver_subject, a.requester(), row->auth_req_id}, *token);
+        result.token_id = TokenId(*token);
+        check = verifier_.Check(
+            {a.required_role(), row->approver_subject, a.requester(), row->auth_req_id, row->dispatch_time}, *token);
       }
       if (check.ok() && policy_.RuleFor(a.action().action(), a.action().resource()) == nullptr) {
         check = PermissionDenied("POLICY_ACTION_UNKNOWN", "the policy in force has no rule for this action any more");
       }
-      if (check.ok()) {
-        CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.id_token_sha256));
+      if (check.ok() && !result.token_id.empty()) {
+        // The provider made the token distinguishable: it approves once.
+        CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.token_id));
         if (used) check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
+      } else if (check.ok()) {
+        // Identical tokens for several requests exist only for requests
+        // that were all pending when the provider issued them: one that
+        // already approved something approves only requests sent before.
+        CANTDO_ASSIGN_OR_RETURN(std::optional<absl::Time> first,
+                                ApprovalStore::FirstApprovalBy(tx, result.id_token_sha256));
+        if (first && row->dispatch_time >= *first) {
+          check = PermissionDenied("APPROVAL_REQUEST_MISMATCH",
+                                   "this ID token already approved a request, before this one was sent");
+        }
       }
       if (check.ok()) {
         result.verified = true;
@@ -312,7 +322,16 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       new_state = "INVALID", result.reason = "APPROVAL_PROVIDER_FAILED";
       result.message = absl::StrCat("identity provider error: ", req.provider_error());
   }
-  CANTDO_RETURN_IF_ERROR(ApprovalStore::RecordResult(tx, result));
+  if (absl::Status recorded = ApprovalStore::RecordResult(tx, result); !recorded.ok()) {
+    // The same distinguishable token won a concurrent delivery for another
+    // approval: retryable, and the retry is refused with the final answer
+    // (a final ALREADY_EXISTS here once left approvals PENDING forever).
+    if (absl::IsAlreadyExists(recorded)) {
+      return WithReason(absl::AbortedError("a concurrent result carried the same ID token; retry"),
+                        "APPROVAL_RESULT_CONFLICT");
+    }
+    return recorded;
+  }
 
   std::string grant_id;
   if (result.verified) {

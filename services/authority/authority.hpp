@@ -31,10 +31,14 @@ namespace cantdo::authority {
 struct AuthorityOptions {
   // The identity provider's issuer, as in its ID tokens' iss.
   std::string issuer;
-  // Require the CIBA auth_req_id claim in ID tokens (ApprovalVerifierOptions).
+  // Require the CIBA auth_req_id claim in ID tokens, and the clock skew
+  // allowed between a request's dispatch and its token (ApprovalVerifierOptions).
   bool require_auth_req_id_claim = false;
-  // How long a released credential stays valid if never consumed.
+  absl::Duration approval_clock_skew = absl::Seconds(5);
+  // How long a released credential stays valid if never consumed, and how
+  // old an unowned credential's intent must be before it is swept.
   absl::Duration credential_ttl = absl::Minutes(2);
+  absl::Duration credential_orphan_grace = absl::Minutes(1);
 };
 
 class Authority {

@@ -18,6 +18,8 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .String("oidc-ca-file", &c.oidc_ca_file, "CA bundle for the JWKS URI (default: the system's)")
       .Bool("require-auth-req-id-claim", &c.require_auth_req_id_claim,
             "require the CIBA auth_req_id claim in ID tokens (push-mode providers send it)")
+      .Duration("approval-clock-skew", &c.approval_clock_skew,
+                "how much earlier than its CIBA request an approver's ID token may say it was issued")
       .String("bridge-address", &c.bridge_address, "host:port of cantdo-ciba-bridge (mTLS)")
       .String("bridge-server-name", &c.bridge_server_name, "TLS name to expect from the bridge (default: its host)")
       .String("target-db-admin-dsn", &c.target_db_admin_dsn,
@@ -27,6 +29,8 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .String("target-db-name", &c.target_db_name, "database the released Postgres credentials connect to")
       .String("secrets-key", &c.secrets_key, "base64 AES-256 key for stored static secrets (set via environment)")
       .Duration("credential-ttl", &c.credential_ttl, "lifetime of a released credential if never consumed")
+      .Duration("credential-orphan-grace", &c.credential_orphan_grace,
+                "age after which a credential no committed claim owns is destroyed by the sweeper")
       .Duration("background-interval", &c.background_interval, "how often to dispatch and sweep")
       .Duration("ledger-chain-interval", &c.ledger_chain_interval,
                 "how often pending ledger entries are hash-chained (at most this long unhashed)")
@@ -69,7 +73,9 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   AuthorityOptions options;
   options.issuer = config_.oidc_issuer;
   options.require_auth_req_id_claim = config_.require_auth_req_id_claim;
+  options.approval_clock_skew = config_.approval_clock_skew;
   options.credential_ttl = config_.credential_ttl;
+  options.credential_orphan_grace = config_.credential_orphan_grace;
   authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
                                            postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
   service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock);

@@ -22,6 +22,9 @@ struct AuthorityConfig {
   std::string oidc_jwks_uri;        // https://... or a file path
   std::string oidc_ca_file;         // CA bundle for an https JWKS URI
   bool require_auth_req_id_claim = false;
+  // How much earlier than its request's dispatch an approver's token may say
+  // it was issued.
+  absl::Duration approval_clock_skew = absl::Seconds(5);
   std::string bridge_address;       // host:port of the ciba-bridge; empty: none
   std::string bridge_server_name;
   std::string target_db_admin_dsn;  // CREATEROLE connection for POSTGRES_ROLE credentials
@@ -30,6 +33,10 @@ struct AuthorityConfig {
   std::string target_db_name;
   std::string secrets_key;          // base64 (32 bytes) for STATIC_SECRET credentials
   absl::Duration credential_ttl = absl::Minutes(2);
+  // How old a recorded credential intent must be, with no committed claim
+  // owning its credential, before the sweeper destroys that credential
+  // (longer than any claim transaction takes).
+  absl::Duration credential_orphan_grace = absl::Minutes(1);
   absl::Duration background_interval = absl::Seconds(2);
   // How often pending ledger entries are chained (readers chain first
   // anyway; this bounds how long an entry stays unhashed).

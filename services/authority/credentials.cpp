@@ -1,5 +1,6 @@
 #include "authority/credentials.hpp"
 
+#include <google/protobuf/util/json_util.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/pg/sql_state.hpp"
 
 namespace cantdo::authority {
 namespace {
@@ -22,34 +24,85 @@ absl::Status CredentialError(absl::string_view what) {
 // (base64url / digits / ISO time), never caller input.
 std::string Literal(const std::string& s) { return "'" + s + "'"; }
 
+// Sessions one released login may hold at once (concurrent sessions spend
+// its scope's uses one after the other; see the template).
+constexpr int kConnectionLimit = 4;
+// Scoped-function calls a released login may make: one grant authorizes
+// one execution. A re-claim after a crash gets a fresh login and use.
+constexpr int kUsesPerCredential = 1;
+// Connections the issuer keeps to the target database, and how long a
+// claim waits for one or for a new one to open.
+constexpr int kTargetConnections = 4;
+constexpr absl::Duration kTargetTimeout = absl::Seconds(5);
+
+// db/templates/scoped_credentials.sql: the scope of a released login.
+constexpr char kRecordScope[] =
+    "INSERT INTO cantdo_scope.credentials (role_name, grant_id, approval_id, approved_by, action, resource, "
+    "parameters, uses_left, valid_until) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::int, $9::timestamptz)";
+constexpr char kForgetScope[] = "DELETE FROM cantdo_scope.credentials WHERE role_name = $1";
+// Destroys of one role (the consume's and the sweeper's, or two replicas')
+// take their steps one at a time: a transaction-scoped advisory lock on the
+// role name, in a lock class of its own (the bytes of "cred").
+constexpr int64_t kCredentialLockClass = 0x63726564;
+constexpr char kLockRole[] = "SELECT pg_advisory_xact_lock($2::int, hashtext($1))";
+constexpr absl::string_view kUndefinedObject = "42704";
+
 }  // namespace
 
-absl::StatusOr<pg::Connection*> PostgresRoleIssuer::Conn() {
-  if (!conn_ || !conn_->IsHealthy()) {
-    auto c = pg::Connection::Connect(target_.admin_dsn, absl::Seconds(5));
-    if (!c.ok()) return CredentialError(c.status().message());
-    conn_ = *std::move(c);
+absl::StatusOr<pg::PooledConnection> PostgresRoleIssuer::Conn() {
+  pg::Pool* pool = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!pool_) {
+      pg::PoolOptions options;
+      options.dsn = target_.admin_dsn;
+      options.max_size = kTargetConnections;
+      options.connect_timeout = kTargetTimeout;
+      options.application_name = "cantdo-authority-credentials";
+      options.validate_on_create = false;  // the target may come up after the authority
+      auto created = pg::Pool::Create(std::move(options));
+      if (!created.ok()) return CredentialError(created.status().message());
+      pool_ = *std::move(created);
+    }
+    pool = pool_.get();
   }
-  return conn_.get();
+  auto conn = pool->Acquire(absl::Now() + kTargetTimeout);
+  if (!conn.ok()) return CredentialError(conn.status().message());
+  return conn;
 }
 
-absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Grant& grant, const std::string& group,
-                                                           absl::Time valid_until) {
-  // Role names are ours: a fixed prefix (so a sweeper can find orphans),
-  // part of the grant id, and randomness.
-  std::string grant_part = grant.grant_id().substr(0, 8);
-  std::string role = absl::StrCat("cantdo_x_", grant_part, "_", absl::AsciiStrToLower(NewSecret(6)));
+std::string PostgresRoleIssuer::NewHandle(const common::v1::Grant& grant) {
+  // Role names are ours: a fixed prefix, part of the grant id (so a role
+  // can be told to belong to its grant), and randomness.
+  std::string role = absl::StrCat("cantdo_x_", grant.grant_id().substr(0, 8), "_", absl::AsciiStrToLower(NewSecret(6)));
   for (char& c : role) if (c == '-') c = '_';
+  return role;
+}
+
+absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Grant& grant, const std::string& role,
+                                                           const std::string& group, absl::Time valid_until,
+                                                           const common::v1::ActionRef& approved) {
   const std::string password = NewSecret(24);
   const std::string until = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", valid_until, absl::UTCTimeZone());
+  std::string parameters;
+  if (!google::protobuf::util::MessageToJsonString(approved.parameters(), &parameters).ok()) {
+    return CredentialError("the approved parameters cannot be rendered as JSON");
+  }
+  const std::string approver = grant.approver_subjects_size() > 0 ? grant.approver_subjects(0) : std::string();
 
-  absl::MutexLock lock(&mu_);
-  CANTDO_ASSIGN_OR_RETURN(pg::Connection * conn, Conn());
+  CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, Conn());
   CANTDO_ASSIGN_OR_RETURN(std::string role_q, conn->QuoteIdentifier(role));
   CANTDO_ASSIGN_OR_RETURN(std::string group_q, conn->QuoteIdentifier(group));
-  auto st = conn->Exec(absl::StrCat("CREATE ROLE ", role_q, " LOGIN CONNECTION LIMIT 4 PASSWORD ", Literal(password),
-                                    " VALID UNTIL ", Literal(until), " IN ROLE ", group_q));
-  if (!st.ok()) return CredentialError(st.status().message());
+  // One implicit transaction, one round trip: the login and its scope exist
+  // together or not at all.
+  auto created = conn->ExecBatch(
+      {{absl::StrCat("CREATE ROLE ", role_q, " LOGIN CONNECTION LIMIT ", kConnectionLimit, " PASSWORD ",
+                     Literal(password), " VALID UNTIL ", Literal(until), " IN ROLE ", group_q),
+        {}},
+       {kRecordScope,
+        {role, grant.grant_id(), grant.approval_id(), approver, approved.action(), approved.resource(), parameters,
+         std::to_string(kUsesPerCredential), until}}});
+  if (!created.ok()) return CredentialError(created.status().message());
 
   IssuedCredential out;
   out.handle = role;
@@ -70,16 +123,26 @@ absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Gra
 }
 
 absl::Status PostgresRoleIssuer::Destroy(const std::string& role) {
-  absl::MutexLock lock(&mu_);
-  CANTDO_ASSIGN_OR_RETURN(pg::Connection * conn, Conn());
+  CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, Conn());
   CANTDO_ASSIGN_OR_RETURN(pg::Result exists, conn->Exec("SELECT 1 FROM pg_roles WHERE rolname = $1", {role}));
-  if (exists.Rows() == 0) return absl::OkStatus();
+  if (exists.Rows() == 0) return conn->Exec(kForgetScope, {role}).status();
   CANTDO_ASSIGN_OR_RETURN(std::string role_q, conn->QuoteIdentifier(role));
-  // No new logins, end the ones in progress, then drop.
-  CANTDO_RETURN_IF_ERROR(conn->Exec(absl::StrCat("ALTER ROLE ", role_q, " NOLOGIN")).status());
-  CANTDO_RETURN_IF_ERROR(
-      conn->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", {role}).status());
-  auto dropped = conn->Exec(absl::StrCat("DROP ROLE IF EXISTS ", role_q));
+  // The scope goes and no new session can start, in one transaction: from
+  // its commit on, a session still open can do nothing. Then the open
+  // sessions end and the role goes. A role a concurrent destroy dropped in
+  // between is gone, which is what was asked.
+  const pg::Param lock_class = pg::Int64Param(kCredentialLockClass);
+  auto revoked = conn->ExecBatch({{kLockRole, {role, lock_class}},
+                                  {kForgetScope, {role}},
+                                  {absl::StrCat("ALTER ROLE ", role_q, " NOLOGIN"), {}}});
+  if (!revoked.ok()) {
+    if (pg::SqlStateOf(revoked.status()) == kUndefinedObject) return absl::OkStatus();
+    return CredentialError(revoked.status().message());
+  }
+  auto dropped = conn->ExecBatch(
+      {{kLockRole, {role, lock_class}},
+       {"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", {role}},
+       {absl::StrCat("DROP ROLE IF EXISTS ", role_q), {}}});
   if (!dropped.ok()) return CredentialError(dropped.status().message());
   return absl::OkStatus();
 }
@@ -146,8 +209,9 @@ absl::Status StaticSecretIssuer::Put(pg::Connection& conn, const std::string& ke
       .status();
 }
 
-absl::StatusOr<IssuedCredential> StaticSecretIssuer::Issue(const common::v1::Grant& grant, const std::string& name,
-                                                           absl::Time valid_until) {
+absl::StatusOr<IssuedCredential> StaticSecretIssuer::Issue(const common::v1::Grant& grant, const std::string&,
+                                                           const std::string& name, absl::Time valid_until,
+                                                           const common::v1::ActionRef&) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r, conn->Exec("SELECT version, encode(nonce, 'hex'), encode(ciphertext, 'hex') FROM cantdo.secrets "

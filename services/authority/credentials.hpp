@@ -1,15 +1,25 @@
 #pragma once
 // Execution credentials ("our Token Vault"): they exist only between a
-// grant's claim and its consume (or expiry).
+// grant's claim and its consume (or expiry), and can do no more than the
+// approval they were released for (docs/scoped-credentials.md).
 //
-// PostgresRoleIssuer works like Vault's database secrets engine: at claim it
-// creates a login role with a random password, VALID UNTIL shortly ahead,
-// member of one privilege group (e.g. may_issue_refunds) on the target
-// database; Destroy revokes it, ends its sessions and drops it. The
-// connection it uses needs CREATEROLE and ADMIN OPTION on the groups.
+// PostgresRoleIssuer works like Vault's database secrets engine, scoped to
+// the approved values: at claim it creates, in one transaction on the target
+// database, a login role with a random password, VALID UNTIL shortly ahead,
+// member of one privilege group (e.g. may_issue_refunds), and the role's
+// scope in cantdo_scope.credentials (the action and parameters exactly as
+// approved, one use). The target database installs
+// db/templates/scoped_credentials.sql and gives the group nothing but
+// EXECUTE on SECURITY DEFINER functions that check each call against the
+// caller's scope; a target without it refuses the scope, and the claim
+// fails. Destroy deletes the scope and revokes the login in one
+// transaction, ends its sessions and drops it. The login it uses needs
+// CREATEROLE, the right to grant the groups, and membership in
+// cantdo_credential_issuer.
 //
 // StaticSecretIssuer releases a stored secret (AES-256-GCM at rest, key from
-// the environment) for HTTP targets; nothing to destroy.
+// the environment) for HTTP targets; nothing to destroy. Such a secret is as
+// broad as its target allows: nothing here can scope it.
 
 #include <memory>
 #include <string>
@@ -31,15 +41,24 @@ struct IssuedCredential {
 class CredentialIssuer {
  public:
   virtual ~CredentialIssuer() = default;
+  // A fresh handle for a credential of `grant` (e.g. the login role's
+  // name), chosen before the credential exists so that the authority can
+  // record it durably first; "" if this kind leaves nothing to destroy.
+  virtual std::string NewHandle(const common::v1::Grant& grant) = 0;
+  // Creates the credential named `handle` (from NewHandle). `approved` is
+  // the grant's action exactly as approved (the authority's record of the
+  // approval's parameters, as ClaimGrant answers it): what a scoped
+  // credential may do.
   // REQUIRES: grant.credential_kind() is this issuer's kind.
-  virtual absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& target,
-                                                 absl::Time valid_until) = 0;
+  virtual absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
+                                                 const std::string& target, absl::Time valid_until,
+                                                 const common::v1::ActionRef& approved) = 0;
   // Idempotent: destroying what is already gone is OK.
   virtual absl::Status Destroy(const std::string& handle) = 0;
 };
 
 struct PostgresTarget {
-  std::string admin_dsn;  // CREATEROLE connection to the target cluster
+  std::string admin_dsn;  // CREATEROLE login on the target database (see above)
   std::string host;       // what the credential's user connects to
   int port = 5432;
   std::string dbname;
@@ -49,23 +68,34 @@ struct PostgresTarget {
 class PostgresRoleIssuer final : public CredentialIssuer {
  public:
   explicit PostgresRoleIssuer(PostgresTarget target) : target_(std::move(target)) {}
-  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& target,
-                                         absl::Time valid_until) override;
+  // cantdo_x_<first 8 characters of the grant id>_<random>.
+  std::string NewHandle(const common::v1::Grant& grant) override;
+  // `target` is the privilege group; the handle is the role name.
+  // UNAVAILABLE (CREDENTIAL_UNAVAILABLE) if the target cannot be reached or
+  // refuses the role or its scope; then neither exists.
+  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
+                                         const std::string& target, absl::Time valid_until,
+                                         const common::v1::ActionRef& approved) override;
   absl::Status Destroy(const std::string& handle) override;
 
  private:
-  absl::StatusOr<pg::Connection*> Conn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Connections to the target, opened on first use, so claims on different
+  // grants do not queue behind one another.
+  absl::StatusOr<pg::PooledConnection> Conn();
   PostgresTarget target_;
   absl::Mutex mu_;
-  std::unique_ptr<pg::Connection> conn_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<pg::Pool> pool_ ABSL_GUARDED_BY(mu_);
 };
 
 class StaticSecretIssuer final : public CredentialIssuer {
  public:
   // `key` is 32 raw bytes (AES-256).
   StaticSecretIssuer(pg::Pool& pool, std::string key) : pool_(pool), key_(std::move(key)) {}
-  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& target,
-                                         absl::Time valid_until) override;
+  std::string NewHandle(const common::v1::Grant&) override { return ""; }
+  // `approved` is not used: a static secret cannot be scoped.
+  absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
+                                         const std::string& target, absl::Time valid_until,
+                                         const common::v1::ActionRef& approved) override;
   absl::Status Destroy(const std::string&) override { return absl::OkStatus(); }
 
   // Stores a new version of secret `name` (admin tooling and tests).

@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "authority/caller.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/workflow/client.hpp"
@@ -15,6 +16,12 @@ absl::Status NotifyDecisionSink::ApprovalDecided(pg::Connection& tx, const commo
 
 absl::Status WorkflowSignalSink::ApprovalDecided(pg::Connection& tx, const common::v1::Approval& approval) {
   CANTDO_RETURN_IF_ERROR(notify_.ApprovalDecided(tx, approval));
+  // Only the engine's own requests signal engine runs: an approval the
+  // worker opened for a step of its run. The gateway's approvals only
+  // notify: admission (the gateway admits those runs itself) and agent
+  // platforms, whose workflow_id and run_id are their own references and
+  // may name any run.
+  if (approval.principal() != kWorkerId) return absl::OkStatus();
   // Engine run ids are UUIDs; anything else names no run of ours (an agent
   // platform's own reference), so there is nothing to signal.
   const std::string& run_id = approval.action().run_id();

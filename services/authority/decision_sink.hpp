@@ -21,7 +21,9 @@ class NotifyDecisionSink final : public DecisionSink {
   absl::Status ApprovalDecided(pg::Connection& tx, const common::v1::Approval& approval) override;
 };
 
-// Signals the run that asked (workflow_id/run_id of the approval) with
+// For an approval the worker asked for (principal spiffe://cantdo/worker;
+// no other principal's approval ever signals a run), signals the run that
+// asked (workflow_id/run_id of the approval) with
 // signal "cantdo.approval_decided", signal_id = approval id, payload a
 // cantdo.common.v1.ApprovalDecidedSignal, through the engine's signal path
 // (cantdo.workflow_signal, in the deciding transaction), and NOTIFYs

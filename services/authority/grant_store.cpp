@@ -112,10 +112,11 @@ absl::StatusOr<std::vector<GrantRow>> ReadAll(const pg::Result& r) {
 // Returns the grant as updated, or nothing if no row matched.
 absl::StatusOr<std::optional<GrantRow>> UpdateAndRecord(pg::Pool& pool, const std::string& update,
                                                         std::vector<pg::Param> params, cv1::LedgerEventKind kind,
-                                                        const std::string& actor, const nlohmann::json& detail,
-                                                        absl::Time now) {
-  CANTDO_ASSIGN_OR_RETURN(std::string entry, Ledger::GrantEntryInsert("won", kind, actor, detail, now,
-                                                                      static_cast<int>(params.size()) + 1, params));
+                                                        const std::string& actor, const std::string& acting_service,
+                                                        const nlohmann::json& detail, absl::Time now) {
+  CANTDO_ASSIGN_OR_RETURN(std::string entry,
+                          Ledger::GrantEntryInsert("won", kind, actor, detail, now,
+                                                   static_cast<int>(params.size()) + 1, params, acting_service));
   const std::string sql =
       absl::StrCat("WITH won AS (", update, " RETURNING g.*), entry AS (", entry, ") SELECT ", kColumns, " FROM won g");
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + absl::Seconds(10)));
@@ -124,6 +125,11 @@ absl::StatusOr<std::optional<GrantRow>> UpdateAndRecord(pg::Pool& pool, const st
 }
 
 }  // namespace
+
+std::string CredentialKindName(cv1::ExecutionCredentialKind kind) {
+  if (kind == cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED) return "";
+  return cv1::ExecutionCredentialKind_Name(kind).substr(std::string("EXECUTION_CREDENTIAL_KIND_").size());
+}
 
 absl::StatusOr<cv1::ActionRef> ApprovedAction(const GrantRow& g) {
   cv1::ActionRef a;
@@ -170,7 +176,7 @@ absl::StatusOr<std::optional<GrantRow>> GrantStore::ClaimIfIssued(pg::Connection
 absl::StatusOr<std::optional<GrantRow>> GrantStore::ClaimInOneStatement(pg::Pool& pool, const PresentedClaim& c,
                                                                         absl::Time now, const nlohmann::json& detail) {
   return UpdateAndRecord(pool, absl::StrCat(kClaimUpdate, " AND g.credential_kind = ''"), ClaimParams(c, now),
-                         cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, c.principal, detail, now);
+                         cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, c.principal, c.acting_service, detail, now);
 }
 
 absl::Status GrantStore::TouchClaim(pg::Connection& tx, const std::string& grant_id, absl::Time now) {
@@ -197,13 +203,14 @@ absl::StatusOr<std::optional<GrantRow>> GrantStore::ConsumeIfClaimed(pg::Connect
 
 absl::StatusOr<std::optional<GrantRow>> GrantStore::ConsumeInOneStatement(pg::Pool& pool, const std::string& grant_id,
                                                                           const std::string& principal,
+                                                                          const std::string& acting_service,
                                                                           const std::string& outcome_digest,
                                                                           absl::Time now,
                                                                           const nlohmann::json& detail) {
   return UpdateAndRecord(pool,
                          absl::StrCat(kConsumeUpdate, " AND NOT (g.action = 'workflow.start' AND g.step = 'admission')"),
                          {grant_id, principal, PgTime(now), outcome_digest}, cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED,
-                         principal, detail, now);
+                         principal, acting_service, detail, now);
 }
 
 absl::Status GrantStore::Revoke(pg::Connection& tx, const std::string& grant_id, const std::string& reason,

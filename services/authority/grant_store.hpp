@@ -34,6 +34,7 @@ struct GrantRow {
 // What a claimer presents: every field must equal the grant's.
 struct PresentedClaim {
   std::string grant_id, principal;
+  std::string acting_service;  // the calling service (Caller::identity), for the ledger
   common::v1::ActionRef action;  // parameters are compared by hash
   std::string parameters_hash;
   std::string claim_key_sha256;
@@ -46,6 +47,10 @@ struct NewGrant {
   std::string credential_kind;  // ExecutionCredentialKind name without prefix, or ""
   std::string credential_target;
 };
+
+// How a credential kind is stored (grants.credential_kind,
+// credential_intents.kind): the enum name without its prefix, "" for none.
+std::string CredentialKindName(common::v1::ExecutionCredentialKind kind);
 
 // The action exactly as approved: the grant's binding with the approval's
 // parameters.
@@ -79,8 +84,10 @@ class GrantStore {
                                                                   const std::string& outcome_digest, absl::Time now);
   // The same with its GRANT_CONSUMED ledger entry as one statement, for
   // grants whose consume does nothing else (not admission grants).
+  // `acting_service` is the calling service, for the ledger entry.
   static absl::StatusOr<std::optional<GrantRow>> ConsumeInOneStatement(pg::Pool& pool, const std::string& grant_id,
                                                                        const std::string& principal,
+                                                                       const std::string& acting_service,
                                                                        const std::string& outcome_digest,
                                                                        absl::Time now, const nlohmann::json& detail);
 

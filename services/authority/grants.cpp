@@ -1,9 +1,11 @@
 #include "authority/grants.hpp"
 
 #include "absl/strings/str_cat.h"
+#include "authority/credential_intent_store.hpp"
 #include "authority/ledger_records.hpp"
 #include "authority/parameters.hpp"
 #include "authority/pg_time.hpp"
+#include "cantdo/base/fail_point.hpp"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
@@ -20,16 +22,14 @@ std::string StateName(cv1::GrantState s) { return cv1::GrantState_Name(s).substr
 // binding (the gateway requests it when it creates the run).
 bool IsAdmissionGrant(const cv1::Grant& g) { return g.action() == "workflow.start" && g.step() == "admission"; }
 
-// Admits the grant's run through cantdo.workflow_admit (V0005), in `tx`.
+// Admits the grant's run through cantdo.workflow_admit (V0008), in `tx`.
 // Returns the function's outcome (ADMITTED or ALREADY_ADMITTED); any other
 // outcome fails the transaction, so the grant is not consumed for a run that
 // cannot run (closed meanwhile, gated by another approval).
 absl::StatusOr<std::string> AdmitRun(pg::Connection& tx, const cv1::Grant& g, absl::Time now) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2, $3, $4::text,"
-              " (SELECT approver_subjects FROM cantdo.grants WHERE grant_id = $4::text::uuid), $5::timestamptz)",
-              {g.workflow_id(), g.run_id(), g.approval_id(), g.grant_id(), PgTime(now)}));
+      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2::timestamptz)", {g.grant_id(), PgTime(now)}));
   CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
   if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return outcome;
   const char* reason = outcome == "NOT_FOUND" ? "WORKFLOW_NOT_FOUND"
@@ -92,6 +92,30 @@ CredentialIssuer* Grants::IssuerFor(cv1::ExecutionCredentialKind kind) const {
   }
 }
 
+absl::StatusOr<IssuedCredential> Grants::MakeCredential(CredentialIssuer& issuer, const GrantRow& grant,
+                                                        absl::Time until, const cv1::ActionRef& approved,
+                                                        std::vector<std::string>* made) {
+  const cv1::Grant& g = grant.proto;
+  const std::string handle = issuer.NewHandle(g);
+  if (!handle.empty()) {
+    // Durable before the credential exists: whatever happens next (a
+    // rollback, a retry, a crash), the sweeper finds it.
+    CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    CANTDO_RETURN_IF_ERROR(CredentialIntentStore::Record(
+        *conn, {handle, g.grant_id(), CredentialKindName(g.credential_kind())}, clock_.Now()));
+    made->push_back(handle);
+  }
+  CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer.Issue(g, handle, grant.credential_target, until, approved));
+  FailPoint("authority.claim.after_credential_created");
+  return cred;
+}
+
+absl::Status Grants::DestroyUnowned(CredentialIssuer& issuer, const std::string& handle) {
+  CANTDO_RETURN_IF_ERROR(issuer.Destroy(handle));
+  CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+  return CredentialIntentStore::Forget(*conn, handle).status();
+}
+
 absl::StatusOr<absl::Status> Grants::Refuse(pg::Connection& tx, const Caller& caller, const std::string& grant_id,
                                             const GrantRow* current, const LedgerRecord& attempted,
                                             const std::string& reason, nlohmann::json detail, absl::Time now) {
@@ -99,6 +123,7 @@ absl::StatusOr<absl::Status> Grants::Refuse(pg::Connection& tx, const Caller& ca
       current != nullptr ? GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_DENIED, caller.principal(), current->proto) : attempted;
   rec.kind = cv1::LEDGER_EVENT_KIND_GRANT_DENIED;
   rec.actor = caller.principal();
+  rec.acting_service = caller.identity;
   rec.grant_id = grant_id;
   rec.reason = reason;
   rec.detail = std::move(detail);
@@ -112,6 +137,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
   PresentedClaim presented;
   presented.grant_id = req.grant_id();
   presented.principal = caller.principal();
+  presented.acting_service = caller.identity;
   presented.action = req.action();
   presented.parameters_hash = params.sha256;
   presented.claim_key_sha256 = Sha256Hex(req.idempotency_key());
@@ -131,6 +157,9 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     }
   }
   absl::Status refusal;
+  // Credentials made by any attempt of the transaction below (it may run
+  // more than once), and the one the committed attempt owns.
+  std::vector<std::string> made;
   std::string issued_handle;
   CredentialIssuer* issuer = nullptr;
   absl::Status st = pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
@@ -182,7 +211,9 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
         CANTDO_RETURN_IF_ERROR(issuer->Destroy(grant->credential_handle));
       }
       const absl::Time until = std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
-      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, issuer->Issue(g, grant->credential_target, until));
+      // Scoped to the action exactly as approved (the authority's record).
+      CANTDO_ASSIGN_OR_RETURN(cv1::ActionRef approved, ApprovedAction(*grant));
+      CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, MakeCredential(*issuer, *grant, until, approved, &made));
       issued_handle = cred.handle;
       *resp.mutable_credential() = std::move(cred.credential);
       CANTDO_RETURN_IF_ERROR(GrantStore::SetCredentialHandle(tx, req.grant_id(), issued_handle));
@@ -192,15 +223,22 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     *resp.mutable_grant() = fresh->proto;
     CANTDO_ASSIGN_OR_RETURN(*resp.mutable_action(), ApprovedAction(*fresh));
     LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CLAIMED, caller.principal(), fresh->proto);
+    rec.acting_service = caller.identity;
     rec.detail = {{"reclaim", reclaim}, {"idempotency_key_sha256", presented.claim_key_sha256}};
     if (resp.has_credential()) rec.detail["credential_kind"] = fresh->proto.credential_kind();
     return Ledger::Append(tx, rec, now).status();
   });
-  if (!st.ok()) {
-    // The claim rolled back: a credential made for it must not outlive it.
-    if (!issued_handle.empty() && issuer != nullptr) (void)issuer->Destroy(issued_handle);
-    return st;
+  // A credential no committed claim owns (an attempt that was retried, or a
+  // claim that rolled back) must not outlive it; if destroying it fails
+  // here, the sweeper destroys it through its intent.
+  for (const std::string& handle : made) {
+    if (st.ok() && handle == issued_handle) continue;
+    if (absl::Status gone = DestroyUnowned(*issuer, handle); !gone.ok()) {
+      log::Warn("credential of an uncommitted claim not destroyed; the sweeper retries",
+                {{"grant_id", req.grant_id()}, {"error", std::string(gone.message())}});
+    }
   }
+  CANTDO_RETURN_IF_ERROR(st);
   CANTDO_RETURN_IF_ERROR(refusal);
   return resp;
 }
@@ -215,7 +253,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
   // consume admits a run in the same transaction) or the consume is not
   // the first (the transaction below tells a repeat from a reuse).
   CANTDO_ASSIGN_OR_RETURN(std::optional<GrantRow> fast,
-                          GrantStore::ConsumeInOneStatement(pool_, req.grant_id(), caller.principal(),
+                          GrantStore::ConsumeInOneStatement(pool_, req.grant_id(), caller.principal(), caller.identity,
                                                             req.outcome_digest(), clock_.Now(), consumed_detail));
   if (fast) {
     handle = fast->credential_handle;
@@ -233,6 +271,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
         handle = won->credential_handle;
         *resp.mutable_grant() = won->proto;
         LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, caller.principal(), won->proto);
+        rec.acting_service = caller.identity;
         rec.detail = consumed_detail;
         if (IsAdmissionGrant(won->proto)) {
           // Consuming a workflow.start grant IS the admission: the run gets
@@ -296,6 +335,7 @@ absl::StatusOr<v1::RevokeGrantResponse> Grants::Revoke(const Caller& caller, con
     if (!fresh) return absl::InternalError("the revoked grant is missing");
     *resp.mutable_grant() = fresh->proto;
     LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_REVOKED, caller.principal(), fresh->proto);
+    rec.acting_service = caller.identity;
     rec.detail = {{"reason", req.reason()}};
     return Ledger::Append(tx, rec, now).status();
   }));
@@ -315,11 +355,39 @@ absl::Status Grants::ForgetCredential(const cv1::Grant& g, const std::string& ha
   if (issuer == nullptr) return absl::FailedPreconditionError("no issuer for the grant's credential kind");
   CANTDO_RETURN_IF_ERROR(issuer->Destroy(handle));
   return pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    CANTDO_RETURN_IF_ERROR(CredentialIntentStore::Forget(tx, handle).status());
     CANTDO_ASSIGN_OR_RETURN(bool cleared, GrantStore::ForgetCredentialHandle(tx, g.grant_id(), handle));
     if (!cleared) return absl::OkStatus();  // the other path recorded it
     return Ledger::Append(tx, GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, actor, g), clock_.Now())
         .status();
   });
+}
+
+absl::StatusOr<int> Grants::DestroyOrphanCredentials(int limit) {
+  std::vector<CredentialIntent> orphans;
+  {
+    CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    CANTDO_ASSIGN_OR_RETURN(orphans, CredentialIntentStore::Orphans(
+                                         *conn, clock_.Now() - options_.credential_orphan_grace, limit));
+  }
+  int destroyed = 0;
+  for (const CredentialIntent& orphan : orphans) {
+    cv1::ExecutionCredentialKind kind = cv1::EXECUTION_CREDENTIAL_KIND_UNSPECIFIED;
+    cv1::ExecutionCredentialKind_Parse("EXECUTION_CREDENTIAL_KIND_" + orphan.kind, &kind);
+    CredentialIssuer* issuer = IssuerFor(kind);
+    if (issuer == nullptr || !issuer->Destroy(orphan.handle).ok()) continue;  // the next sweep retries
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+      CANTDO_ASSIGN_OR_RETURN(bool mine, CredentialIntentStore::Forget(tx, orphan.handle));
+      if (!mine) return absl::OkStatus();  // another replica recorded it
+      CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, orphan.grant_id, false));
+      if (!g) return absl::InternalError("an intent's grant is missing");
+      LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_CREDENTIAL_DESTROYED, kAuthorityId, g->proto);
+      rec.detail = {{"orphan", true}};
+      return Ledger::Append(tx, rec, clock_.Now()).status();
+    }));
+    ++destroyed;
+  }
+  return destroyed;
 }
 
 }  // namespace cantdo::authority

@@ -24,6 +24,9 @@ struct GrantsOptions {
   // How long a released credential stays valid if never consumed (never
   // beyond the grant's own expiry).
   absl::Duration credential_ttl = absl::Minutes(2);
+  // How old an intent no committed claim owns must be before its credential
+  // is destroyed as an orphan (longer than any claim transaction takes).
+  absl::Duration credential_orphan_grace = absl::Minutes(1);
 };
 
 class Grants {
@@ -43,8 +46,23 @@ class Grants {
   // grant; exactly one of them records it.
   absl::Status ForgetCredential(const common::v1::Grant& g, const std::string& handle, const std::string& actor);
 
+  // Destroys the credentials of intents older than the orphan grace that no
+  // committed claim owns (a claim that rolled back, was retried, or whose
+  // authority died before it committed), each recorded as
+  // CREDENTIAL_DESTROYED (detail orphan = true). Returns how many.
+  absl::StatusOr<int> DestroyOrphanCredentials(int limit);
+
  private:
   CredentialIssuer* IssuerFor(common::v1::ExecutionCredentialKind kind) const;
+  // Creates the credential of `g` for a claim in progress: its intent is
+  // recorded (committed on its own) first, and its handle appended to
+  // `*made` before it exists.
+  // `approved` is what the credential may do (see CredentialIssuer::Issue).
+  absl::StatusOr<IssuedCredential> MakeCredential(CredentialIssuer& issuer, const GrantRow& g, absl::Time until,
+                                                  const common::v1::ActionRef& approved,
+                                                  std::vector<std::string>* made);
+  // Destroys a credential no committed claim owns and forgets its intent.
+  absl::Status DestroyUnowned(CredentialIssuer& issuer, const std::string& handle);
   // The one way a refusal is committed: a GRANT_DENIED entry in `tx` with
   // `reason` about grant `grant_id` (its binding when `current` exists,
   // else `attempted`'s), returning the PERMISSION_DENIED to answer once

@@ -1,8 +1,12 @@
 #include "authority/ledger.hpp"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "authority/caller.hpp"
 #include "cantdo/base/canonical_json.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/fields/principal.hpp"
 #include "cantdo/pg/transaction.hpp"
 
 namespace cantdo::authority {
@@ -13,20 +17,87 @@ using common::v1::LedgerEntry;
 // 'ledger' in ASCII: the advisory lock key that serialises appends.
 constexpr int64_t kLedgerLockKey = 0x6c6564676572;
 
-// What a deciding transaction writes; the chainer adds sequence, prev_hash
-// and hash.
+// What a deciding transaction writes (the authority's role may INSERT these
+// columns only, V0009); the chainer adds sequence, prev_hash and hash.
 constexpr char kContentColumns[] =
     "time_us, kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, "
-    "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail";
+    "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, acting_service";
 constexpr char kColumns[] =
     "sequence, time_us, kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, "
-    "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, prev_hash, hash";
+    "grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, acting_service, prev_hash, hash";
+
+constexpr absl::string_view kKindPrefix = "LEDGER_EVENT_KIND_";
+constexpr absl::string_view kDecisionPrefix = "DECISION_";
+constexpr absl::string_view kServicePrefix = "spiffe://";
 
 struct Row {
-  int64_t sequence = 0;
+  int64_t sequence = 0;  // 0 while pending
   int64_t time_us = 0;
   std::string kind, actor, action, resource, parameters_hash, workflow_id, run_id, step, grant_id, approval_id,
-      decision, reason, policy_version, policy_hash, detail, prev_hash, hash;
+      decision, reason, policy_version, policy_hash, detail, acting_service, prev_hash, hash;
+};
+
+// The text columns of a row, by name.
+struct TextColumn {
+  const char* name;
+  std::string Row::*field;
+};
+constexpr TextColumn kContentText[] = {
+    {"kind", &Row::kind},
+    {"actor", &Row::actor},
+    {"action", &Row::action},
+    {"resource", &Row::resource},
+    {"parameters_hash", &Row::parameters_hash},
+    {"workflow_id", &Row::workflow_id},
+    {"run_id", &Row::run_id},
+    {"step", &Row::step},
+    {"grant_id", &Row::grant_id},
+    {"approval_id", &Row::approval_id},
+    {"decision", &Row::decision},
+    {"reason", &Row::reason},
+    {"policy_version", &Row::policy_version},
+    {"policy_hash", &Row::policy_hash},
+    {"detail", &Row::detail},
+    {"acting_service", &Row::acting_service},
+};
+constexpr int kContentTextCount = sizeof(kContentText) / sizeof(kContentText[0]);
+
+// Where each column is in a result of `SELECT kColumns`, looked up by name
+// once per result rather than once per cell.
+class RowReader {
+ public:
+  static absl::StatusOr<RowReader> Of(const pg::Result& res) {
+    RowReader r(res);
+    CANTDO_ASSIGN_OR_RETURN(r.sequence_, res.ColumnIndex("sequence"));
+    CANTDO_ASSIGN_OR_RETURN(r.time_us_, res.ColumnIndex("time_us"));
+    CANTDO_ASSIGN_OR_RETURN(r.prev_hash_, res.ColumnIndex("prev_hash"));
+    CANTDO_ASSIGN_OR_RETURN(r.hash_, res.ColumnIndex("hash"));
+    for (int c = 0; c < kContentTextCount; ++c) {
+      CANTDO_ASSIGN_OR_RETURN(r.text_[c], res.ColumnIndex(kContentText[c].name));
+    }
+    return r;
+  }
+
+  // Row `i`; a pending row has sequence 0 and empty hashes.
+  absl::StatusOr<Row> Read(int i) const {
+    Row r;
+    CANTDO_ASSIGN_OR_RETURN(r.time_us, res_.GetInt64(i, time_us_));
+    for (int c = 0; c < kContentTextCount; ++c) {
+      CANTDO_ASSIGN_OR_RETURN(r.*kContentText[c].field, res_.GetString(i, text_[c]));
+    }
+    if (!res_.IsNull(i, sequence_)) {
+      CANTDO_ASSIGN_OR_RETURN(r.sequence, res_.GetInt64(i, sequence_));
+      CANTDO_ASSIGN_OR_RETURN(r.prev_hash, res_.GetString(i, prev_hash_));
+      CANTDO_ASSIGN_OR_RETURN(r.hash, res_.GetString(i, hash_));
+    }
+    return r;
+  }
+
+ private:
+  explicit RowReader(const pg::Result& res) : res_(res) {}
+  const pg::Result& res_;
+  int sequence_ = 0, time_us_ = 0, prev_hash_ = 0, hash_ = 0;
+  int text_[kContentTextCount] = {};
 };
 
 absl::StatusOr<std::string> HashOf(const Row& r) {
@@ -39,30 +110,27 @@ absl::StatusOr<std::string> HashOf(const Row& r) {
       {"approval_id", r.approval_id}, {"decision", r.decision}, {"reason", r.reason},
       {"policy_version", r.policy_version}, {"policy_hash", r.policy_hash}, {"detail", detail},
       {"prev_hash", r.prev_hash}};
+  // Absent rather than empty, so entries from before V0009 keep their hash.
+  if (!r.acting_service.empty()) o["acting_service"] = r.acting_service;
   return CanonicalJsonSha256(o);
 }
 
+// "GRANT_CLAIMED" for LEDGER_EVENT_KIND_GRANT_CLAIMED; "" for a value the
+// enum does not have.
 std::string KindName(common::v1::LedgerEventKind k) {
-  std::string n = common::v1::LedgerEventKind_Name(k);
-  return n.substr(std::string("LEDGER_EVENT_KIND_").size());
+  if (!common::v1::LedgerEventKind_IsValid(k)) return "";
+  const std::string& n = common::v1::LedgerEventKind_Name(k);
+  return n.size() > kKindPrefix.size() ? n.substr(kKindPrefix.size()) : "";
 }
 
 std::string DecisionName(common::v1::Decision d) {
-  if (d == common::v1::DECISION_UNSPECIFIED) return "";
-  return common::v1::Decision_Name(d).substr(std::string("DECISION_").size());
+  if (d == common::v1::DECISION_UNSPECIFIED || !common::v1::Decision_IsValid(d)) return "";
+  return common::v1::Decision_Name(d).substr(kDecisionPrefix.size());
 }
 
-absl::StatusOr<Row> ReadRow(const pg::Result& res, int i) {
-  Row r;
-  CANTDO_ASSIGN_OR_RETURN(r.sequence, res.GetInt64(i, 0));
-  CANTDO_ASSIGN_OR_RETURN(r.time_us, res.GetInt64(i, 1));
-  std::string* fields[] = {&r.kind, &r.actor, &r.action, &r.resource, &r.parameters_hash, &r.workflow_id,
-                           &r.run_id, &r.step, &r.grant_id, &r.approval_id, &r.decision, &r.reason,
-                           &r.policy_version, &r.policy_hash, &r.detail, &r.prev_hash, &r.hash};
-  for (int c = 0; c < 17; ++c) {
-    CANTDO_ASSIGN_OR_RETURN(*fields[c], res.GetString(i, c + 2));
-  }
-  return r;
+// A filter time in Unix microseconds, clamped to what int64 holds.
+int64_t Micros(const google::protobuf::Timestamp& t) {
+  return absl::ToUnixMicros(absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()));
 }
 
 LedgerEntry ToProto(const Row& r) {
@@ -71,7 +139,7 @@ LedgerEntry ToProto(const Row& r) {
   e.mutable_time()->set_seconds(r.time_us / 1000000);
   e.mutable_time()->set_nanos(static_cast<int>((r.time_us % 1000000) * 1000));
   common::v1::LedgerEventKind kind;
-  if (common::v1::LedgerEventKind_Parse("LEDGER_EVENT_KIND_" + r.kind, &kind)) e.set_kind(kind);
+  if (common::v1::LedgerEventKind_Parse(std::string(kKindPrefix) + r.kind, &kind)) e.set_kind(kind);
   e.set_actor(r.actor);
   e.set_action(r.action);
   e.set_resource(r.resource);
@@ -82,7 +150,7 @@ LedgerEntry ToProto(const Row& r) {
   e.set_grant_id(r.grant_id);
   e.set_approval_id(r.approval_id);
   common::v1::Decision d;
-  if (!r.decision.empty() && common::v1::Decision_Parse("DECISION_" + r.decision, &d)) e.set_decision(d);
+  if (!r.decision.empty() && common::v1::Decision_Parse(std::string(kDecisionPrefix) + r.decision, &d)) e.set_decision(d);
   common::v1::ErrorReason reason;
   if (!r.reason.empty() && common::v1::ErrorReason_Parse(r.reason, &reason)) e.set_reason(reason);
   e.set_policy_version(r.policy_version);
@@ -99,27 +167,36 @@ LedgerEntry ToProto(const Row& r) {
   }
   e.set_prev_hash(r.prev_hash);
   e.set_hash(r.hash);
+  e.set_acting_service(r.acting_service);
   return e;
 }
 
 }  // namespace
 
+std::string DefaultActingService(const std::string& actor) {
+  if (absl::StartsWith(actor, kServicePrefix)) return actor;
+  if (fields::RequireExternalPrincipal(actor, "actor").ok()) return kGatewayId;
+  return "";
+}
+
 absl::StatusOr<std::string> Ledger::GrantEntryInsert(const std::string& grant_cte, common::v1::LedgerEventKind kind,
                                                      const std::string& actor, const nlohmann::json& detail,
-                                                     absl::Time now, int first_param, std::vector<pg::Param>& params) {
+                                                     absl::Time now, int first_param, std::vector<pg::Param>& params,
+                                                     const std::string& acting_service) {
   CANTDO_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(detail.is_object() ? detail : nlohmann::json::object()));
   const int p = first_param;
   params.push_back(pg::Int64Param(absl::ToUnixMicros(now)));
   params.push_back(KindName(kind));
   params.push_back(actor);
   params.push_back(std::move(canonical));
+  params.push_back(acting_service.empty() ? DefaultActingService(actor) : acting_service);
   // The columns GrantRecord copies from the grant, as ReadGrant renders
   // them (uuid as text); decision and reason are empty for grant records.
   return absl::StrCat("INSERT INTO cantdo.ledger (", kContentColumns, ") SELECT $", p, "::bigint, $", p + 1, ", $",
                       p + 2,
                       ", g.action, g.resource, g.parameters_hash, g.workflow_id, g.run_id, g.step, g.grant_id::text, "
                       "g.approval_id::text, '', '', g.policy_version, g.policy_hash, $",
-                      p + 3, " FROM ", grant_cte, " g");
+                      p + 3, ", $", p + 4, " FROM ", grant_cte, " g");
 }
 
 absl::StatusOr<int64_t> Ledger::Append(pg::Connection& tx, const LedgerRecord& rec, absl::Time now) {
@@ -131,10 +208,11 @@ absl::StatusOr<int64_t> Ledger::Append(pg::Connection& tx, const LedgerRecord& r
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result res,
       tx.Exec(absl::StrCat("INSERT INTO cantdo.ledger (", kContentColumns,
-                           ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING entry_id"),
+                           ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING entry_id"),
               {pg::Int64Param(r.time_us), r.kind, rec.actor, rec.action, rec.resource, rec.parameters_hash,
                rec.workflow_id, rec.run_id, rec.step, rec.grant_id, rec.approval_id, r.decision, rec.reason,
-               rec.policy_version, rec.policy_hash, r.detail}));
+               rec.policy_version, rec.policy_hash, r.detail,
+               rec.acting_service.empty() ? DefaultActingService(rec.actor) : rec.acting_service}));
   return res.GetInt64(0, 0);
 }
 
@@ -158,18 +236,13 @@ absl::StatusOr<int> Ledger::ChainPending(pg::Connection& conn, int limit) {
                              " FROM cantdo.ledger WHERE sequence IS NULL ORDER BY entry_id LIMIT $1"),
                 {pg::Int64Param(limit)}));
     if (pending.Rows() == 0) return 0;
+    CANTDO_ASSIGN_OR_RETURN(const RowReader reader, RowReader::Of(pending));
+    CANTDO_ASSIGN_OR_RETURN(const int entry_id_column, pending.ColumnIndex("entry_id"));
     // One UPDATE for the batch: arrays of entry ids, sequences, hashes.
     std::string ids = "{", seqs = "{", prevs = "{", hashes = "{";
     for (int i = 0; i < pending.Rows(); ++i) {
-      CANTDO_ASSIGN_OR_RETURN(int64_t entry_id, pending.GetInt64(i, 0));
-      Row r;
-      CANTDO_ASSIGN_OR_RETURN(r.time_us, pending.GetInt64(i, 2));
-      std::string* fields[] = {&r.kind, &r.actor, &r.action, &r.resource, &r.parameters_hash, &r.workflow_id,
-                               &r.run_id, &r.step, &r.grant_id, &r.approval_id, &r.decision, &r.reason,
-                               &r.policy_version, &r.policy_hash, &r.detail};
-      for (int c = 0; c < 15; ++c) {
-        CANTDO_ASSIGN_OR_RETURN(*fields[c], pending.GetString(i, c + 3));
-      }
+      CANTDO_ASSIGN_OR_RETURN(int64_t entry_id, pending.GetInt64(i, entry_id_column));
+      CANTDO_ASSIGN_OR_RETURN(Row r, reader.Read(i));
       r.sequence = ++sequence;
       r.prev_hash = prev_hash;
       CANTDO_ASSIGN_OR_RETURN(r.hash, HashOf(r));
@@ -245,8 +318,11 @@ absl::StatusOr<common::v1::LedgerVerification> Ledger::Verify(pg::Connection& co
                                "ORDER BY sequence LIMIT ",
                                kBatch),
                   {pg::Int64Param(expected), pg::Int64Param(end)}));
+    if (batch.Rows() == 0) break;
+    absl::StatusOr<RowReader> reader = RowReader::Of(batch);
+    if (!reader.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(reader.status().message()));
     for (int i = 0; i < batch.Rows(); ++i) {
-      auto row = ReadRow(batch, i);
+      auto row = reader->Read(i);
       if (!row.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(row.status().message()));
       if (row->sequence != expected) {
         return fail(expected, common::v1::LEDGER_PROBLEM_SEQUENCE_GAP,
@@ -281,8 +357,8 @@ absl::StatusOr<std::vector<LedgerEntry>> Ledger::List(pg::Connection& conn, cons
     if (!kinds.empty()) kinds += ",";
     kinds += KindName(static_cast<common::v1::LedgerEventKind>(k));
   }
-  const int64_t start_us = filter.has_start_time() ? filter.start_time().seconds() * 1000000 : 0;
-  const int64_t end_us = filter.has_end_time() ? filter.end_time().seconds() * 1000000 : 0;
+  const int64_t start_us = filter.has_start_time() ? Micros(filter.start_time()) : 0;
+  const int64_t end_us = filter.has_end_time() ? Micros(filter.end_time()) : 0;
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result res,
       conn.Exec(absl::StrCat(
@@ -296,8 +372,10 @@ absl::StatusOr<std::vector<LedgerEntry>> Ledger::List(pg::Connection& conn, cons
                  filter.approval_id(), kinds, pg::Int64Param(start_us), pg::Int64Param(end_us),
                  pg::Int64Param(limit)}));
   std::vector<LedgerEntry> out;
+  if (res.Rows() == 0) return out;
+  CANTDO_ASSIGN_OR_RETURN(const RowReader reader, RowReader::Of(res));
   for (int i = 0; i < res.Rows(); ++i) {
-    CANTDO_ASSIGN_OR_RETURN(Row r, ReadRow(res, i));
+    CANTDO_ASSIGN_OR_RETURN(Row r, reader.Read(i));
     out.push_back(ToProto(r));
   }
   return out;

@@ -4,14 +4,18 @@
 // Entry hash = lowercase hex SHA-256 of the RFC 8785 canonical JSON of the
 // object {sequence, time_us, kind, actor, action, resource, parameters_hash,
 // workflow_id, run_id, step, grant_id, approval_id, decision, reason,
-// policy_version, policy_hash, detail, prev_hash} (detail is a JSON object;
-// every other member a string or an integer). prev_hash of entry 1 is 64
-// zeros. docs/security.md has a worked example.
+// policy_version, policy_hash, detail, prev_hash} plus acting_service when
+// it is not empty (entries from before V0009 have none; their hashes are
+// as they were). detail is a JSON object; every other member a string or an
+// integer. prev_hash of entry 1 is 64 zeros. docs/security.md has a worked
+// example.
 //
-// Entries are written pending by the deciding transaction and chained
-// shortly after by ChainPending (V0006 explains why and what keeps the
-// table append-only). List and Verify read chained entries only; callers
-// that must see their own writes call ChainAll first.
+// Entries enter through one path (V0009): Append (or GrantEntryInsert)
+// writes an entry pending, content only, in the deciding transaction; the
+// chainer (ChainPending) gives it the next sequence and its hashes. The
+// database refuses any other write of the chain columns (V0006, V0007,
+// V0009). List and Verify read chained entries only; callers that must see
+// their own writes call ChainAll first.
 
 #include <cstdint>
 #include <string>
@@ -30,7 +34,13 @@ inline constexpr char kGenesisHash[] = "0000000000000000000000000000000000000000
 
 struct LedgerRecord {
   common::v1::LedgerEventKind kind = common::v1::LEDGER_EVENT_KIND_UNSPECIFIED;
+  // The principal the entry is about: the calling service itself, or the
+  // external caller the gateway acted for (Caller::principal()).
   std::string actor;
+  // The service whose verified certificate made the call (Caller::identity),
+  // e.g. spiffe://cantdo/gateway when actor is platform:acme. Empty: Append
+  // records DefaultActingService(actor).
+  std::string acting_service;
   std::string action, resource, parameters_hash;
   std::string workflow_id, run_id, step;
   std::string grant_id, approval_id;
@@ -39,6 +49,13 @@ struct LedgerRecord {
   std::string policy_version, policy_hash;
   nlohmann::json detail = nlohmann::json::object();
 };
+
+// The acting service of an entry whose record names none: the actor itself
+// when it is a service (a spiffe:// id); the gateway when the actor is an
+// external principal (cantdo/fields/principal.hpp), since the gateway is the
+// only service the authority lets act for one (authority_service.cpp,
+// Authenticate); "" otherwise.
+std::string DefaultActingService(const std::string& actor);
 
 class Ledger {
  public:
@@ -53,12 +70,14 @@ class Ledger {
   // a data-modifying CTE) of one pending entry per row of the CTE named
   // `grant_cte`, which must have the columns of cantdo.grants (e.g. an
   // UPDATE ... RETURNING *). The entry is exactly what Append writes for
-  // GrantRecord(kind, actor, grant) with `detail`. Its parameters are
-  // $first_param.. and are appended to `params`.
+  // GrantRecord(kind, actor, grant) with `detail` and `acting_service`
+  // (empty: DefaultActingService(actor)). Its parameters are $first_param..
+  // and are appended to `params`.
   static absl::StatusOr<std::string> GrantEntryInsert(const std::string& grant_cte,
                                                       common::v1::LedgerEventKind kind, const std::string& actor,
                                                       const nlohmann::json& detail, absl::Time now, int first_param,
-                                                      std::vector<pg::Param>& params);
+                                                      std::vector<pg::Param>& params,
+                                                      const std::string& acting_service = "");
 
   // Chains up to `limit` pending entries, in entry_id order, in a
   // transaction of its own on `conn` (not inside another transaction):
@@ -77,7 +96,9 @@ class Ledger {
                                                                absl::Time now);
 
   // Entries in increasing sequence order from `start_sequence`, matching
-  // `filter`, at most `limit`.
+  // `filter`, at most `limit`. Kinds outside LedgerEventKind match nothing;
+  // times beyond what microseconds can hold are clamped, never overflow
+  // (the gRPC edge refuses both first: fields::ValidateLedgerFilter).
   static absl::StatusOr<std::vector<common::v1::LedgerEntry>> List(pg::Connection& conn,
                                                                    const common::v1::LedgerFilter& filter,
                                                                    int64_t start_sequence, int limit);

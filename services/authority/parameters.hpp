@@ -1,21 +1,16 @@
 #pragma once
 // An action's parameters as the authority binds them: their RFC 8785
-// canonical JSON and its SHA-256 (docs/security.md, "Decisions").
+// canonical JSON and its SHA-256 (docs/security.md, "Decisions"). The rule is
+// libs/fields' (the gateway validates with the same one): INVALID_FIELD
+// (field action.parameters) for NaN, infinities, a value without a kind,
+// nesting beyond 32 levels or more than 64 KiB of canonical JSON, never a
+// hash of what JSON cannot carry.
 
-#include <string>
-
-#include <google/protobuf/struct.pb.h>
-
-#include "absl/status/statusor.h"
+#include "cantdo/fields/parameters.hpp"
 
 namespace cantdo::authority {
 
-struct CanonicalParameters {
-  std::string json;    // RFC 8785 text
-  std::string sha256;  // lowercase hex SHA-256 of `json`
-};
-
-// INVALID_FIELD (field action.parameters) if they cannot be canonicalised.
-absl::StatusOr<CanonicalParameters> CanonicaliseParameters(const google::protobuf::Struct& parameters);
+using fields::CanonicalParameters;
+using fields::CanonicaliseParameters;
 
 }  // namespace cantdo::authority

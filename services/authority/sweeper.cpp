@@ -11,7 +11,8 @@ absl::StatusOr<int> Sweeper::Sweep(int limit) {
   CANTDO_ASSIGN_OR_RETURN(int approvals, approvals_.ExpireOverdue(limit));
   CANTDO_ASSIGN_OR_RETURN(int grants, ExpireGrants(limit));
   CANTDO_ASSIGN_OR_RETURN(int credentials, DestroyStaleCredentials(limit));
-  return approvals + grants + credentials;
+  CANTDO_ASSIGN_OR_RETURN(int orphans, grants_.DestroyOrphanCredentials(limit));
+  return approvals + grants + credentials + orphans;
 }
 
 absl::StatusOr<int> Sweeper::ExpireGrants(int limit) {

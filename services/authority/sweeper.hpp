@@ -2,8 +2,10 @@
 // Sweeper: the authority's background clean-up, safe to run from several
 // replicas at once (every row it takes is locked SKIP LOCKED or moved by a
 // conditional UPDATE): approvals nobody decided in time expire, grants past
-// their lifetime expire, and credentials whose grant is no longer CLAIMED
-// are destroyed. Each with its ledger entry, as the authority.
+// their lifetime expire, credentials whose grant is no longer CLAIMED are
+// destroyed, and so are credentials no committed claim ever owned (found by
+// their intents, Grants::DestroyOrphanCredentials). Each with its ledger
+// entry, as the authority.
 
 #include "absl/status/statusor.h"
 #include "authority/approvals.hpp"

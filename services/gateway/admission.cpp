@@ -34,6 +34,24 @@ cv1::ErrorReason RejectionReason(const cv1::Approval& a) {
 
 }  // namespace
 
+absl::StatusOr<google::protobuf::Struct> StartParameters(const workflow::WorkflowType& type,
+                                                         const v1::StartWorkflowRequest& request) {
+  CANTDO_ASSIGN_OR_RETURN(google::protobuf::Struct derived, workflow::AdmissionParameters(type, request.input()));
+  if (request.parameters().fields().empty()) return derived;
+  CANTDO_ASSIGN_OR_RETURN(std::string want, workflow::CanonicalParameters(derived));
+  auto given = workflow::CanonicalParameters(request.parameters());
+  if (!given.ok()) return InvalidArgument("parameters", given.status().message());
+  if (*given != want) {
+    absl::Status s = WithReason(
+        absl::InvalidArgumentError(absl::StrCat("parameters ", *given, " are not what the input asks approval for (",
+                                                want, "); omit them, or send exactly these")),
+        "WORKFLOW_PARAMETERS_MISMATCH");
+    s = WithMetadata(std::move(s), "field", "parameters");
+    return WithMetadata(std::move(s), "derived", want);
+  }
+  return derived;
+}
+
 absl::Status Admission::Process(const std::string& workflow_id, const std::string& run_id,
                                 const std::string& approval_id) {
   av1::GetApprovalRequest get;

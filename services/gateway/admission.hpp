@@ -1,12 +1,15 @@
 #pragma once
-// Admission: moves runs out of PENDING_ADMISSION once the authority has
-// decided their workflow.start approval.
+// Admission: asks for a start's workflow.start approval of exactly what
+// the run will act on (StartParameters), and moves runs out of
+// PENDING_ADMISSION once the authority has decided that approval.
 //
 // The gateway is the principal of every admission approval (it requested
 // it as spiffe://cantdo/gateway). For an APPROVED approval it claims the
 // grant (idempotency key = run id) and consumes it; the authority admits
-// the run inside the consuming transaction (cantdo.workflow_admit), so the
-// run's first task exists if and only if the grant is CONSUMED. A DENIED,
+// the run inside the consuming transaction (cantdo.workflow_admit, V0008:
+// only the authority's database role may, and only with that consumed
+// grant), so the run's first task exists if and only if the grant is
+// CONSUMED. The gateway's own database login cannot admit a run. A DENIED,
 // EXPIRED, INVALID or CANCELLED approval (or a grant that expired or was
 // revoked before it could be claimed) closes the run REJECTED.
 //
@@ -32,18 +35,32 @@
 #include <string>
 #include <thread>
 
+#include <google/protobuf/struct.pb.h>
+
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "cantdo/base/clock.hpp"
+#include "cantdo/gateway/v1/workflow_service.pb.h"
 #include "cantdo/pg/pool.hpp"
+#include "cantdo/workflow/admission.hpp"
 #include "cantdo/workflow/client.hpp"
 #include "gateway/authority_client.hpp"
 #include "gateway/run_grants.hpp"
 
 namespace cantdo::gateway {
 
-inline constexpr char kAdmissionStep[] = "admission";
-inline constexpr char kAdmissionAction[] = "workflow.start";
+using workflow::kAdmissionAction;
+using workflow::kAdmissionStep;
+
+// The parameters a start's admission approval asks for: what `type`
+// derives from the request's input (INVALID_FIELD "input..." when the
+// input is not the type's message or cannot be admitted). A request that
+// names parameters too must name exactly these, compared as canonical
+// JSON: INVALID_ARGUMENT, reason WORKFLOW_PARAMETERS_MISMATCH (metadata
+// `derived`), otherwise. So what the approver is shown is what the run
+// will act on, whatever the caller sends.
+absl::StatusOr<google::protobuf::Struct> StartParameters(const workflow::WorkflowType& type,
+                                                         const v1::StartWorkflowRequest& request);
 
 class Admission {
  public:

@@ -19,10 +19,6 @@ template <typename Fn>
   return cantdo::grpc::ToGrpcStatus(fn());
 }
 
-absl::Status ValidateUuidField(const std::string& value, const char* field) {
-  return ValidateRunId(value, field, true);
-}
-
 }  // namespace
 
 ::grpc::Status AuthorizationServiceImpl::RequestAuthorization(::grpc::ServerContext* ctx,
@@ -30,12 +26,7 @@ absl::Status ValidateUuidField(const std::string& value, const char* field) {
                                                               v1::RequestAuthorizationResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, guard_.Admit(*ctx, {Role::kAgentPlatform}));
-    CANTDO_RETURN_IF_ERROR(ValidatePlatformAction(req->action(), "action"));
-    CANTDO_RETURN_IF_ERROR(ValidateText(req->requester(), "requester", true, 256));
-    if (req->has_approval_timeout() &&
-        (req->approval_timeout().seconds() < 60 || req->approval_timeout().seconds() > 7 * 86400)) {
-      return InvalidArgument("approval_timeout", "approval_timeout must be between 1 minute and 7 days");
-    }
+    CANTDO_RETURN_IF_ERROR(ValidateRequestAuthorization(*req));
     av1::RequestApprovalRequest fwd;
     *fwd.mutable_action() = req->action();
     fwd.set_requester(req->requester());
@@ -54,13 +45,7 @@ absl::Status ValidateUuidField(const std::string& value, const char* field) {
                                                           v1::GetAuthorizationResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, guard_.Admit(*ctx, {Role::kAgentPlatform}));
-    CANTDO_RETURN_IF_ERROR(ValidateUuidField(req->approval_id(), "approval_id"));
-    absl::Duration wait;
-    if (req->has_wait()) {
-      if (req->wait().seconds() < 0 || req->wait().nanos() < 0) return InvalidArgument("wait", "wait must not be negative");
-      wait = absl::Seconds(req->wait().seconds()) + absl::Nanoseconds(req->wait().nanos());
-      if (wait > absl::Seconds(60)) return InvalidArgument("wait", "wait must be at most 60s");
-    }
+    CANTDO_ASSIGN_OR_RETURN(const absl::Duration wait, ValidateGetAuthorization(*req));
     absl::Time end = absl::Now() + wait;
     const absl::Time call_deadline = absl::FromChrono(ctx->deadline());
     if (call_deadline < end) end = call_deadline - absl::Milliseconds(100);
@@ -85,9 +70,7 @@ absl::Status ValidateUuidField(const std::string& value, const char* field) {
                                                     v1::ClaimGrantResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, guard_.Admit(*ctx, {Role::kAgentPlatform}));
-    CANTDO_RETURN_IF_ERROR(ValidateUuidField(req->grant_id(), "grant_id"));
-    CANTDO_RETURN_IF_ERROR(ValidatePlatformAction(req->action(), "action"));
-    CANTDO_RETURN_IF_ERROR(ValidateKey(req->idempotency_key(), "idempotency_key", true));
+    CANTDO_RETURN_IF_ERROR(ValidateClaimGrant(*req));
     av1::ClaimGrantRequest fwd;
     fwd.set_grant_id(req->grant_id());
     *fwd.mutable_action() = req->action();
@@ -105,14 +88,10 @@ absl::Status ValidateUuidField(const std::string& value, const char* field) {
                                                       v1::ConsumeGrantResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_ASSIGN_OR_RETURN(Caller caller, guard_.Admit(*ctx, {Role::kAgentPlatform}));
-    CANTDO_RETURN_IF_ERROR(ValidateUuidField(req->grant_id(), "grant_id"));
-    const std::string& d = req->outcome_digest();
-    if (d.size() != 64 || d.find_first_not_of("0123456789abcdef") != std::string::npos) {
-      return InvalidArgument("outcome_digest", "outcome_digest must be a lowercase hex SHA-256 (64 characters)");
-    }
+    CANTDO_RETURN_IF_ERROR(ValidateConsumeGrant(*req));
     av1::ConsumeGrantRequest fwd;
     fwd.set_grant_id(req->grant_id());
-    fwd.set_outcome_digest(d);
+    fwd.set_outcome_digest(req->outcome_digest());
     fwd.set_on_behalf_of(caller.principal);
     CANTDO_ASSIGN_OR_RETURN(av1::ConsumeGrantResponse got, authority_.ConsumeGrant(fwd));
     *resp->mutable_grant() = got.grant();

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cantdo/base/status.hpp"
+#include "cantdo/fields/principal.hpp"
 #include "cantdo/grpc/peer_identity.hpp"
 
 namespace cantdo::gateway {
@@ -82,8 +83,8 @@ std::string PrincipalFromClaims(const nlohmann::json& claims) {
   };
   const std::string client_id = str("client_id");
   const std::string sub = str("sub");
-  if (!client_id.empty() && (sub.empty() || sub == client_id)) return absl::StrCat("platform:", client_id);
-  return absl::StrCat("user:", str("iss"), "#", sub);
+  if (!client_id.empty() && (sub.empty() || sub == client_id)) return fields::PlatformPrincipal(client_id);
+  return fields::UserPrincipal(str("iss"), sub);
 }
 
 std::set<Role> RolesFromClaims(const nlohmann::json& claims, const std::string& claim) {
@@ -117,6 +118,9 @@ absl::StatusOr<Caller> CallerAuthenticator::Authenticate(const ::grpc::ServerCon
 absl::StatusOr<Caller> CallerAuthenticator::Authenticate(const std::string& spiffe_id,
                                                          const std::vector<std::string>& authorization) const {
   Caller caller;
+  // The callers file names certificate callers by their SPIFFE id, token
+  // callers by their principal.
+  std::string directory_key;
   if (!authorization.empty()) {
     if (authorization.size() > 1) return Unauthenticated("malformed", "more than one authorization header");
     const std::string& h = authorization[0];
@@ -133,13 +137,15 @@ absl::StatusOr<Caller> CallerAuthenticator::Authenticate(const std::string& spif
     caller.principal = PrincipalFromClaims(verified->claims);
     caller.roles = RolesFromClaims(verified->claims, roles_claim_);
     caller.credential = "bearer";
+    directory_key = caller.principal;
   } else if (!spiffe_id.empty()) {
-    caller.principal = spiffe_id;
+    caller.principal = fields::CertificatePrincipal(spiffe_id);
     caller.credential = "certificate";
+    directory_key = spiffe_id;
   } else {
     return Unauthenticated("missing", "present a client certificate or an authorization: Bearer token");
   }
-  if (auto it = directory_.find(caller.principal); it != directory_.end()) {
+  if (auto it = directory_.find(directory_key); it != directory_.end()) {
     caller.roles.insert(it->second.begin(), it->second.end());
   }
   return caller;

@@ -3,7 +3,10 @@
 //
 // Two kinds of credentials:
 //   - a client certificate, verified by TLS against the deployment CA; the
-//     principal is its spiffe:// URI SAN;
+//     principal is "cert:<its spiffe:// URI SAN>" (cantdo/fields/principal.hpp:
+//     never the bare SPIFFE id of an internal service, even for a
+//     certificate that carries one); the callers file names it by the URI
+//     SAN;
 //   - `authorization: Bearer <JWT>`, an OAuth access token (client
 //     credentials) or ID token of the configured identity provider, verified
 //     with libs/auth (issuer, audience, algorithm allow-list, JWKS). The
@@ -17,7 +20,8 @@
 // ignored.
 //
 // Roles are the union of those in the token's role claim (bearer only) and
-// those the callers file lists for the principal.
+// those the callers file lists for the caller (by URI SAN for a
+// certificate, by principal for a token).
 
 #include <map>
 #include <optional>
@@ -40,13 +44,17 @@ std::string RoleName(Role role);
 std::optional<Role> ParseRole(const std::string& name);
 
 struct Caller {
+  // An external principal (cantdo/fields/principal.hpp): what the gateway
+  // names in the authority's on_behalf_of.
   std::string principal;
   std::set<Role> roles;
   std::string credential;  // "certificate" or "bearer"
 };
 
-// principal -> roles, from the callers file:
-//   {"callers": [{"principal": "spiffe://cantdo/operator", "roles": ["operator"]}, ...]}
+// caller -> roles, from the callers file, where a certificate caller is
+// named by its URI SAN and a token caller by its principal:
+//   {"callers": [{"principal": "spiffe://cantdo/operator", "roles": ["operator"]},
+//                {"principal": "platform:acme", "roles": ["agent_platform"]}, ...]}
 using CallerDirectory = std::map<std::string, std::set<Role>>;
 absl::StatusOr<CallerDirectory> ParseCallers(const std::string& json_text);
 absl::StatusOr<CallerDirectory> LoadCallersFile(const std::string& path);

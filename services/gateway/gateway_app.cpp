@@ -5,11 +5,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/http/https_client.hpp"
+#include "cantdo/workflow_types/catalog.hpp"
 #include "gateway/validation.hpp"
 
 namespace cantdo::gateway {
@@ -62,6 +64,15 @@ absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
   // descriptor it fetches from here.
   (void)offboarding::v1::OffboardingInput::descriptor();
   CANTDO_ASSIGN_OR_RETURN(auto types, ParseWorkflowTypes(config_.workflow_types));
+  // A start derives its approval's parameters from the type's declaration:
+  // a type without one could not be admitted safely.
+  for (const auto& [type, queue] : types) {
+    if (workflow_types::FindWorkflowType(type) == nullptr) {
+      return InvalidArgument("workflow-types",
+                             absl::StrCat("workflow type ", type, " is not declared (libs/workflow/types); declared: ",
+                                          absl::StrJoin(workflow_types::WorkflowTypeNames(), ", ")));
+    }
+  }
   CallerDirectory directory;
   if (!config_.callers_file.empty()) {
     CANTDO_ASSIGN_OR_RETURN(directory, LoadCallersFile(config_.callers_file));

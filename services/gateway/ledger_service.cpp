@@ -2,6 +2,7 @@
 
 #include "cantdo/base/status.hpp"
 #include "cantdo/grpc/status.hpp"
+#include "gateway/validation.hpp"
 
 namespace cantdo::gateway {
 
@@ -11,8 +12,7 @@ namespace av1 = authority::v1;
                                                     v1::ListLedgerEntriesResponse* resp) {
   return cantdo::grpc::ToGrpcStatus([&]() -> absl::Status {
     CANTDO_RETURN_IF_ERROR(guard_.Admit(*ctx, {Role::kOperator, Role::kAuditor}).status());
-    if (req->page_size() < 0) return InvalidArgument("page_size", "page_size must not be negative");
-    if (req->start_sequence() < 0) return InvalidArgument("start_sequence", "start_sequence must not be negative");
+    CANTDO_RETURN_IF_ERROR(ValidateListLedgerEntries(*req));
     av1::ListLedgerEntriesRequest fwd;
     fwd.set_page_size(req->page_size());
     fwd.set_page_token(req->page_token());
@@ -29,8 +29,7 @@ namespace av1 = authority::v1;
                                                v1::VerifyLedgerResponse* resp) {
   return cantdo::grpc::ToGrpcStatus([&]() -> absl::Status {
     CANTDO_RETURN_IF_ERROR(guard_.Admit(*ctx, {Role::kOperator, Role::kAuditor}).status());
-    if (req->start_sequence() < 0) return InvalidArgument("start_sequence", "start_sequence must not be negative");
-    if (req->end_sequence() < 0) return InvalidArgument("end_sequence", "end_sequence must not be negative");
+    CANTDO_RETURN_IF_ERROR(ValidateVerifyLedger(*req));
     av1::VerifyLedgerRequest fwd;
     fwd.set_start_sequence(req->start_sequence());
     fwd.set_end_sequence(req->end_sequence());

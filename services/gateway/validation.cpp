@@ -5,8 +5,10 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
+#include "cantdo/fields/field_rules.hpp"
 
 namespace cantdo::gateway {
 namespace {
@@ -100,13 +102,67 @@ absl::Status ValidatePositiveDuration(const google::protobuf::Duration& value, c
   return absl::OkStatus();
 }
 
+absl::Status RefuseReservedSignalName(const std::string& value, const std::string& field) {
+  static constexpr char kReservedPrefix[] = "cantdo.";
+  if (!absl::StartsWith(value, kReservedPrefix)) return absl::OkStatus();
+  absl::Status s = WithReason(absl::InvalidArgumentError(absl::StrCat(
+                                  field, " \"", value, "\" is reserved: names under \"", kReservedPrefix,
+                                  "\" are sent by cantdo itself (approval decisions come from the authority)")),
+                              "SIGNAL_NAME_RESERVED");
+  s = WithMetadata(std::move(s), "field", field);
+  return WithMetadata(std::move(s), "prefix", kReservedPrefix);
+}
+
 absl::Status ValidatePlatformAction(const common::v1::ActionRef& a, const std::string& field) {
-  CANTDO_RETURN_IF_ERROR(ValidateKey(a.action(), field + ".action", true, 128));
-  CANTDO_RETURN_IF_ERROR(ValidateText(a.resource(), field + ".resource", false, 256));
-  CANTDO_RETURN_IF_ERROR(ValidateKey(a.workflow_id(), field + ".workflow_id", true, 256));
-  CANTDO_RETURN_IF_ERROR(ValidateKey(a.run_id(), field + ".run_id", false, 256));
-  CANTDO_RETURN_IF_ERROR(ValidateKey(a.step(), field + ".step", true, 128));
-  return ValidateStructSize(a.parameters(), field + ".parameters", 64 * 1024);
+  return fields::ValidateActionRef(a, field, fields::ActionBinding::kPlatform);
+}
+
+namespace {
+
+constexpr std::size_t kMaxRequesterLength = 256;
+constexpr std::size_t kMaxIdempotencyKeyLength = 128;
+// Ledger page tokens are the authority's (it checks them); the gateway
+// passes them on and bounds their size.
+constexpr std::size_t kMaxLedgerPageTokenLength = 64;
+
+}  // namespace
+
+absl::Status ValidateRequestAuthorization(const v1::RequestAuthorizationRequest& req) {
+  CANTDO_RETURN_IF_ERROR(ValidatePlatformAction(req.action(), "action"));
+  CANTDO_RETURN_IF_ERROR(fields::RequireSingleLine(req.requester(), "requester", true, kMaxRequesterLength));
+  if (req.has_approval_timeout()) {
+    CANTDO_RETURN_IF_ERROR(fields::RequireDurationWithin(req.approval_timeout(), "approval_timeout",
+                                                         fields::kMinApprovalTimeout, fields::kMaxApprovalTimeout));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> ValidateGetAuthorization(const v1::GetAuthorizationRequest& req) {
+  CANTDO_RETURN_IF_ERROR(fields::RequireUuid(req.approval_id(), "approval_id", true));
+  if (!req.has_wait()) return absl::ZeroDuration();
+  CANTDO_RETURN_IF_ERROR(fields::RequireDurationWithin(req.wait(), "wait", absl::ZeroDuration(), kMaxAuthorizationWait));
+  return absl::Seconds(req.wait().seconds()) + absl::Nanoseconds(req.wait().nanos());
+}
+
+absl::Status ValidateClaimGrant(const v1::ClaimGrantRequest& req) {
+  CANTDO_RETURN_IF_ERROR(fields::RequireUuid(req.grant_id(), "grant_id", true));
+  CANTDO_RETURN_IF_ERROR(ValidatePlatformAction(req.action(), "action"));
+  return fields::RequirePrintableAscii(req.idempotency_key(), "idempotency_key", true, kMaxIdempotencyKeyLength);
+}
+
+absl::Status ValidateConsumeGrant(const v1::ConsumeGrantRequest& req) {
+  CANTDO_RETURN_IF_ERROR(fields::RequireUuid(req.grant_id(), "grant_id", true));
+  return fields::RequireSha256Hex(req.outcome_digest(), "outcome_digest");
+}
+
+absl::Status ValidateListLedgerEntries(const v1::ListLedgerEntriesRequest& req) {
+  CANTDO_RETURN_IF_ERROR(
+      fields::RequirePrintableAscii(req.page_token(), "page_token", false, kMaxLedgerPageTokenLength));
+  return fields::ValidateLedgerQuery(req.page_size(), req.start_sequence(), req.filter());
+}
+
+absl::Status ValidateVerifyLedger(const v1::VerifyLedgerRequest& req) {
+  return fields::ValidateLedgerRange(req.start_sequence(), req.end_sequence());
 }
 
 }  // namespace cantdo::gateway

@@ -11,7 +11,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "cantdo/common/v1/authorization.pb.h"
+#include "cantdo/gateway/v1/authorization_service.pb.h"
+#include "cantdo/gateway/v1/ledger_service.pb.h"
 
 namespace cantdo::gateway {
 
@@ -34,8 +37,29 @@ absl::Status ValidateStructSize(const google::protobuf::Struct& value, const std
 absl::Status ValidateAnySize(const google::protobuf::Any& value, const std::string& field, std::size_t max_bytes);
 // Seconds/nanos well-formed; positive when set.
 absl::Status ValidatePositiveDuration(const google::protobuf::Duration& value, const std::string& field);
+// Signal names under "cantdo." are the system's (the authority's
+// "cantdo.approval_decided"): INVALID_ARGUMENT, reason SIGNAL_NAME_RESERVED,
+// metadata field=<field>, prefix="cantdo.".
+absl::Status RefuseReservedSignalName(const std::string& value, const std::string& field);
 // An agent platform's action: action and step required, workflow_id (the
-// external reference) required, run_id optional.
+// external reference) required, run_id optional; each field as
+// cantdo/fields (fields::ValidateActionRef, kPlatform) checks it, parameters
+// included (finite numbers, nesting, 64 KiB).
 absl::Status ValidatePlatformAction(const common::v1::ActionRef& action, const std::string& field);
+
+// ---- AuthorizationService and LedgerService requests, whole: each field
+// as documented in authorization_service.proto and ledger_service.proto.
+// Pure, so fuzz/ runs exactly what the handlers run.
+
+// GetAuthorizationRequest.wait: at most this long.
+inline constexpr absl::Duration kMaxAuthorizationWait = absl::Seconds(60);
+
+absl::Status ValidateRequestAuthorization(const v1::RequestAuthorizationRequest& req);
+// The wait to long-poll for (zero when unset).
+absl::StatusOr<absl::Duration> ValidateGetAuthorization(const v1::GetAuthorizationRequest& req);
+absl::Status ValidateClaimGrant(const v1::ClaimGrantRequest& req);
+absl::Status ValidateConsumeGrant(const v1::ConsumeGrantRequest& req);
+absl::Status ValidateListLedgerEntries(const v1::ListLedgerEntriesRequest& req);
+absl::Status ValidateVerifyLedger(const v1::VerifyLedgerRequest& req);
 
 }  // namespace cantdo::gateway

@@ -12,6 +12,7 @@
 #include "cantdo/base/status.hpp"
 #include "cantdo/grpc/status.hpp"
 #include "cantdo/pg/transaction.hpp"
+#include "cantdo/workflow_types/catalog.hpp"
 #include "gateway/validation.hpp"
 
 namespace cantdo::gateway {
@@ -146,13 +147,17 @@ absl::StatusOr<cv1::Approval> WorkflowServiceImpl::ApprovalOf(const std::string&
 absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWorkflowRequest& req,
                                         v1::StartWorkflowResponse* resp) {
   auto queue = options_.task_queues.find(req.workflow_type());
-  if (queue == options_.task_queues.end()) {
+  const workflow::WorkflowType* type = workflow_types::FindWorkflowType(req.workflow_type());
+  if (queue == options_.task_queues.end() || type == nullptr) {
     absl::Status s = WithReason(absl::InvalidArgumentError(absl::StrCat("no worker registers workflow type ",
                                                                         req.workflow_type())),
                                 "WORKFLOW_TYPE_UNKNOWN");
     return WithMetadata(std::move(s), "workflow_type", req.workflow_type());
   }
   const std::string task_queue = req.task_queue().empty() ? queue->second : req.task_queue();
+  // What the approver will be shown is what the run will act on: derived
+  // from the input, before anything exists.
+  CANTDO_ASSIGN_OR_RETURN(const google::protobuf::Struct parameters, StartParameters(*type, req));
 
   // 1. A request id already used: its run, if the request is the same.
   std::string workflow_id = req.workflow_id();
@@ -191,14 +196,22 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   action->set_workflow_id(workflow_id);
   action->set_run_id(run_id);
   action->set_step(kAdmissionStep);
-  *action->mutable_parameters() = req.parameters();
+  *action->mutable_parameters() = parameters;
   ask.set_requester(caller.principal);
   CANTDO_ASSIGN_OR_RETURN(av1::RequestApprovalResponse asked, authority_.RequestApproval(ask));
-  const bool allowed = asked.decision() == cv1::DECISION_ALLOW;
+  if (asked.decision() != cv1::DECISION_REQUIRE_APPROVAL) {
+    // Only an approval's consumed grant admits a run (V0008): a policy that
+    // lets a start through without one is a misconfiguration, not a pass.
+    absl::Status s = FailedPrecondition(
+        "WORKFLOW_ADMISSION_REQUIRES_APPROVAL",
+        absl::StrCat("the policy answered ", cv1::Decision_Name(asked.decision()), " for workflow.start of ",
+                     req.workflow_type(), "; every run needs an approval: make the rule REQUIRE_APPROVAL"));
+    s = WithMetadata(std::move(s), "workflow_type", req.workflow_type());
+    return WithMetadata(std::move(s), "decision", cv1::Decision_Name(asked.decision()));
+  }
   const std::string approval_id = asked.approval().approval_id();
 
-  // 4. Create the run, pending admission (admitted at once only when the
-  // policy says the start needs no approval).
+  // 4. Create the run, pending admission.
   workflow::StartRequest start;
   start.workflow_id = workflow_id;
   start.run_id = run_id;
@@ -209,7 +222,7 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   start.requester = caller.principal;
   start.admission_approval_id = approval_id;
   start.pending_admission = true;
-  start.parameters = req.parameters();
+  start.parameters = parameters;
   start.memo = req.memo();
   workflow::StartResult started;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
@@ -223,12 +236,6 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
     const bool exists = workflows_.Describe(tx, workflow_id, run_id).ok();
     if (!exists) CANTDO_RETURN_IF_ERROR(CheckReuse(tx, workflow_id, req.id_reuse_policy()));
     CANTDO_ASSIGN_OR_RETURN(started, workflows_.Start(tx, start));
-    if (allowed && started.created) {
-      workflow::AdmitRequest admit;
-      admit.workflow_id = workflow_id;
-      admit.run_id = run_id;
-      CANTDO_RETURN_IF_ERROR(workflows_.Admit(tx, admit));
-    }
     CANTDO_ASSIGN_OR_RETURN(*resp->mutable_execution(), workflows_.Describe(tx, workflow_id, run_id));
     return absl::OkStatus();
   }));
@@ -239,7 +246,7 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
                                  {"requester", caller.principal}, {"created", started.created}});
   // Decided before the run existed (a retry, or a very fast approver): the
   // notification found nothing to admit, so do it now (the sweep would too).
-  if (!allowed && asked.approval().state() != cv1::APPROVAL_STATE_PENDING) {
+  if (asked.approval().state() != cv1::APPROVAL_STATE_PENDING) {
     if (absl::Status st = admission_.Process(workflow_id, run_id, approval_id); !st.ok()) {
       log::Warn("admission after start failed", {{"run_id", run_id}, {"error", st.ToString()}});
     }
@@ -409,6 +416,7 @@ absl::Status WorkflowServiceImpl::Watch(::grpc::ServerContext& ctx, const v1::Wa
     CANTDO_RETURN_IF_ERROR(ValidateWorkflowId(req->workflow_id(), "workflow_id", true));
     CANTDO_RETURN_IF_ERROR(ValidateRunId(req->run_id(), "run_id", false));
     CANTDO_RETURN_IF_ERROR(ValidateName(req->signal_name(), "signal_name", true));
+    CANTDO_RETURN_IF_ERROR(RefuseReservedSignalName(req->signal_name(), "signal_name"));
     CANTDO_RETURN_IF_ERROR(ValidateKey(req->signal_id(), "signal_id", true));
     CANTDO_RETURN_IF_ERROR(ValidateAnySize(req->payload(), "payload", 1024 * 1024));
     workflow::SignalRequest signal;

@@ -2,14 +2,18 @@
 // cantdo.gateway.v1.WorkflowService (proto/cantdo/gateway/v1/workflow_service.proto).
 //
 // StartWorkflow, in this order, so that the policy can refuse a start
-// before anything exists and a retry converges on the same run:
+// before anything exists and a retry converges on the same run (first of
+// all, a type this deployment does not declare, an input that is not the
+// type's, or parameters that disagree with the input are refused):
 //   1. a request_id already used returns its run (created = false);
 //   2. the run id is chosen now: derived from (workflow_id, request_id)
 //      when there is a request_id (so a retry after a crash between the
 //      next two steps names the same run), random otherwise;
-//   3. the authority is asked for the workflow.start approval (idempotent
-//      per gateway, workflow_id, run_id, step, action); a policy refusal
-//      ends the call with nothing created;
+//   3. the authority is asked for the workflow.start approval of the
+//      parameters the workflow type derives from the input (StartParameters;
+//      idempotent per gateway, workflow_id, run_id, step, action); a policy
+//      refusal, or a policy that would let the start through without an
+//      approval, ends the call with nothing created;
 //   4. the run is created PENDING_ADMISSION in one transaction (workflow id
 //      reuse policy rechecked under the workflow id's lock).
 // An approval whose run could not be created (a concurrent start won the

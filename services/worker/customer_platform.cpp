@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
+#include "cantdo/pg/sql_state.hpp"
 #include "cantdo/pg/transaction.hpp"
 
 namespace cantdo::worker {
@@ -12,15 +13,31 @@ std::string Ts(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t
 void Set(StepEffect& e, const std::string& key, const std::string& value) { (*e.mutable_details())[key] = value; }
 void Set(StepEffect& e, const std::string& key, int64_t value) { Set(e, key, std::to_string(value)); }
 
+absl::Status CustomerNotFound(const std::string& customer_id) {
+  return WithMetadata(
+      WithReason(absl::NotFoundError(absl::StrCat("no customer ", customer_id)), "CUSTOMER_NOT_FOUND"),
+      "customer_id", customer_id);
+}
+
 absl::Status RequireCustomer(pg::Connection& tx, const std::string& customer_id) {
   CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec("SELECT 1 FROM platform.customers WHERE customer_id = $1",
                                                  {customer_id}));
-  if (r.Rows() == 0) {
-    return WithMetadata(
-        WithReason(absl::NotFoundError(absl::StrCat("no customer ", customer_id)), "CUSTOMER_NOT_FOUND"),
-        "customer_id", customer_id);
-  }
+  if (r.Rows() == 0) return CustomerNotFound(customer_id);
   return absl::OkStatus();
+}
+
+// What the platform's scoped functions answer (db/demo/migrations/V0003):
+// 42501 for anything outside the credential's scope, P0002 for an unknown
+// customer.
+constexpr absl::string_view kScopeRefused = "42501";
+constexpr absl::string_view kNoSuchRow = "P0002";
+
+absl::StatusOr<pg::Result> AsGrant(absl::StatusOr<pg::Result> r, const std::string& customer_id) {
+  if (r.ok()) return r;
+  const std::string state = pg::SqlStateOf(r.status());
+  if (state == kScopeRefused) return WithReason(r.status(), "CREDENTIAL_SCOPE_EXCEEDED");
+  if (state == kNoSuchRow) return CustomerNotFound(customer_id);
+  return r.status();
 }
 
 // Reads the columns named in `keys` (in order) of row 0 into details.
@@ -33,13 +50,25 @@ absl::Status ReadDetails(const pg::Result& r, std::initializer_list<const char*>
   return absl::OkStatus();
 }
 
-constexpr char kRefundColumns[] =
-    "SELECT refund_id::text, amount_cents, currency, payment_id, created_by::text FROM platform.refunds "
-    "WHERE idempotency_key = $1";
-
+// A refund row and an erasure row, as the functions return them and the
+// tables hold them, and the details they become.
+constexpr char kRefundColumns[] = "refund_id::text, amount_cents, currency, payment_id, created_by::text";
+constexpr std::initializer_list<const char*> kRefundDetails = {"refund_id", "amount_cents", "currency", "payment_id",
+                                                                "written_by"};
 constexpr char kErasureColumns[] =
-    "SELECT users_deleted, sessions_deleted, api_keys_deleted, invoices_anonymised, payments_anonymised, "
-    "exports_redacted, created_by::text FROM platform.erasures WHERE customer_id = $1";
+    "users_deleted, sessions_deleted, api_keys_deleted, invoices_anonymised, payments_anonymised, "
+    "exports_redacted, created_by::text";
+constexpr std::initializer_list<const char*> kErasureDetails = {
+    "users_deleted",       "sessions_deleted",    "api_keys_deleted", "invoices_anonymised",
+    "payments_anonymised", "exports_redacted", "written_by"};
+
+// The row a read found, if any, as details.
+absl::StatusOr<std::optional<StepEffect>> Found(const pg::Result& r, std::initializer_list<const char*> keys) {
+  if (r.Rows() == 0) return std::optional<StepEffect>();
+  StepEffect e;
+  CANTDO_RETURN_IF_ERROR(ReadDetails(r, keys, e));
+  return std::optional<StepEffect>(std::move(e));
+}
 
 std::string QuoteDsnValue(const std::string& v) {
   std::string out = "'";
@@ -155,93 +184,43 @@ WHERE s.customer_id = $1 AND s.status = 'canceled'
 
 absl::StatusOr<std::optional<StepEffect>> CustomerPlatform::FindRefund(const std::string& idempotency_key) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(kRefundColumns, {idempotency_key}));
-  if (r.Rows() == 0) return std::optional<StepEffect>();
-  StepEffect e;
-  CANTDO_RETURN_IF_ERROR(ReadDetails(r, {"refund_id", "amount_cents", "currency", "payment_id", "written_by"}, e));
-  return std::optional<StepEffect>(std::move(e));
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn->Exec(absl::StrCat("SELECT ", kRefundColumns, " FROM platform.refunds WHERE idempotency_key = $1"),
+                 {idempotency_key}));
+  return Found(r, kRefundDetails);
 }
 
 absl::StatusOr<std::optional<StepEffect>> CustomerPlatform::FindErasure(const std::string& customer_id) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(kErasureColumns, {customer_id}));
-  if (r.Rows() == 0) return std::optional<StepEffect>();
-  StepEffect e;
-  CANTDO_RETURN_IF_ERROR(ReadDetails(r,
-                                     {"users_deleted", "sessions_deleted", "api_keys_deleted", "invoices_anonymised",
-                                      "payments_anonymised", "exports_redacted", "written_by"},
-                                     e));
-  return std::optional<StepEffect>(std::move(e));
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn->Exec(absl::StrCat("SELECT ", kErasureColumns, " FROM platform.erasures WHERE customer_id = $1"),
+                 {customer_id}));
+  return Found(r, kErasureDetails);
 }
 
 absl::StatusOr<StepEffect> CustomerPlatform::WriteRefund(pg::Connection& as_grant, const RefundRecord& refund) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      AsGrant(as_grant.Exec(absl::StrCat("SELECT ", kRefundColumns,
+                                         " FROM platform.issue_refund($1, $2::bigint, $3, $4, $5)"),
+                            {refund.customer_id, std::to_string(refund.amount_cents), refund.currency,
+                             refund.reason, refund.idempotency_key}),
+              refund.customer_id));
   StepEffect e;
-  CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(as_grant, {}, [&](pg::Connection& tx) -> absl::Status {
-    e.Clear();
-    CANTDO_RETURN_IF_ERROR(tx.Exec(R"sql(
-INSERT INTO platform.refunds (customer_id, payment_id, amount_cents, currency, reason, idempotency_key, grant_id,
-                              approval_id, approved_by)
-SELECT $1, (SELECT payment_id FROM platform.payments WHERE customer_id = $1 ORDER BY paid_at DESC, payment_id DESC
-            LIMIT 1),
-       $2::bigint, $3, $4, $5, $6, $7, $8
-ON CONFLICT (idempotency_key) DO NOTHING)sql",
-                                   {refund.customer_id, std::to_string(refund.amount_cents), refund.currency,
-                                    refund.reason, refund.idempotency_key, refund.grant_id, refund.approval_id,
-                                    refund.approved_by})
-                               .status());
-    CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec(kRefundColumns, {refund.idempotency_key}));
-    if (r.Rows() != 1) return absl::AbortedError("refund vanished; retry");
-    return ReadDetails(r, {"refund_id", "amount_cents", "currency", "payment_id", "written_by"}, e);
-  }));
+  CANTDO_RETURN_IF_ERROR(ReadDetails(r, kRefundDetails, e));
   return e;
 }
 
 absl::StatusOr<StepEffect> CustomerPlatform::EraseCustomer(pg::Connection& as_grant, const ErasureRecord& erasure) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      AsGrant(as_grant.Exec(absl::StrCat("SELECT ", kErasureColumns, " FROM platform.erase_customer_data($1, $2)"),
+                            {erasure.customer_id, erasure.idempotency_key}),
+              erasure.customer_id));
   StepEffect e;
-  const std::string& id = erasure.customer_id;
-  CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(as_grant, {}, [&](pg::Connection& tx) -> absl::Status {
-    e.Clear();
-    CANTDO_RETURN_IF_ERROR(RequireCustomer(tx, id));
-    CANTDO_ASSIGN_OR_RETURN(pg::Result done, tx.Exec(kErasureColumns, {id}));
-    if (done.Rows() == 0) {
-      // Personal data goes; accounting records stay, stripped of it.
-      CANTDO_ASSIGN_OR_RETURN(pg::Result sessions, tx.Exec("DELETE FROM platform.sessions WHERE customer_id = $1", {id}));
-      CANTDO_ASSIGN_OR_RETURN(pg::Result keys, tx.Exec("DELETE FROM platform.api_keys WHERE customer_id = $1", {id}));
-      CANTDO_ASSIGN_OR_RETURN(pg::Result users, tx.Exec("DELETE FROM platform.users WHERE customer_id = $1", {id}));
-      CANTDO_RETURN_IF_ERROR(
-          tx.Exec("UPDATE platform.customers SET company_name = 'erased customer ' || customer_id, "
-                  "contact_name = NULL, contact_email = NULL, phone = NULL, address_line = NULL, postal_code = NULL, "
-                  "city = NULL, vat_id = NULL, status = 'closed', anonymised_at = now() WHERE customer_id = $1",
-                  {id})
-              .status());
-      CANTDO_ASSIGN_OR_RETURN(
-          pg::Result invoices,
-          tx.Exec("UPDATE platform.invoices SET billing_name = NULL, billing_email = NULL, billing_address = NULL "
-                  "WHERE customer_id = $1",
-                  {id}));
-      CANTDO_ASSIGN_OR_RETURN(
-          pg::Result payments,
-          tx.Exec("UPDATE platform.payments SET payer_name = NULL, card_last4 = NULL WHERE customer_id = $1", {id}));
-      CANTDO_ASSIGN_OR_RETURN(
-          pg::Result exports,
-          tx.Exec("UPDATE platform.billing_exports SET content = NULL WHERE customer_id = $1 AND content IS NOT NULL",
-                  {id}));
-      CANTDO_RETURN_IF_ERROR(
-          tx.Exec("INSERT INTO platform.erasures (customer_id, idempotency_key, grant_id, approval_id, approved_by, "
-                  "users_deleted, sessions_deleted, api_keys_deleted, invoices_anonymised, payments_anonymised, "
-                  "exports_redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                  {id, erasure.idempotency_key, erasure.grant_id, erasure.approval_id, erasure.approved_by,
-                   std::to_string(users.CommandTuples()), std::to_string(sessions.CommandTuples()),
-                   std::to_string(keys.CommandTuples()), std::to_string(invoices.CommandTuples()),
-                   std::to_string(payments.CommandTuples()), std::to_string(exports.CommandTuples())})
-              .status());
-      CANTDO_ASSIGN_OR_RETURN(done, tx.Exec(kErasureColumns, {id}));
-    }
-    return ReadDetails(done,
-                       {"users_deleted", "sessions_deleted", "api_keys_deleted", "invoices_anonymised",
-                        "payments_anonymised", "exports_redacted", "written_by"},
-                       e);
-  }));
+  CANTDO_RETURN_IF_ERROR(ReadDetails(r, kErasureDetails, e));
   return e;
 }
 

@@ -6,9 +6,12 @@
 // - the worker's own login (a member of cantdo_demo_worker), pooled: it may
 //   revoke access, export billing data and cancel subscriptions, and read;
 // - a connection opened with the short-lived credential a claimed grant
-//   released (a login IN ROLE may_issue_refunds / may_erase_customer_data):
-//   the only way to write a refund or erase a customer. The static
-//   functions take that connection; they cannot get it any other way.
+//   released (a login IN ROLE may_issue_refunds / may_erase_customer_data,
+//   whose only privilege is EXECUTE on the platform's scoped function for
+//   that action, db/demo/migrations/V0003): the only way to write a refund
+//   or erase a customer, and only with the values the approval bound, once
+//   (docs/scoped-credentials.md). The static functions take that
+//   connection; they cannot get it any other way.
 //
 // Every operation is idempotent: retried after a crash it changes nothing
 // twice and reports the same effect (refunds and exports are keyed by the
@@ -28,23 +31,20 @@ namespace cantdo::worker {
 
 using offboarding::v1::StepEffect;
 
+// The values come from the claimed grant's action exactly as approved; the
+// platform checks them against the credential's scope and records the
+// grant, approval and approver from that scope, not from the caller.
 struct RefundRecord {
   std::string customer_id;
   int64_t amount_cents = 0;
   std::string currency;
-  std::string reason;
+  std::string reason;  // a free-text label, not bound by the approval
   std::string idempotency_key;
-  std::string grant_id;
-  std::string approval_id;
-  std::string approved_by;
 };
 
 struct ErasureRecord {
   std::string customer_id;
   std::string idempotency_key;
-  std::string grant_id;
-  std::string approval_id;
-  std::string approved_by;
 };
 
 class CustomerPlatform {
@@ -73,9 +73,15 @@ class CustomerPlatform {
   absl::StatusOr<std::optional<StepEffect>> FindRefund(const std::string& idempotency_key);
   absl::StatusOr<std::optional<StepEffect>> FindErasure(const std::string& customer_id);
 
-  // `as_grant` is logged in with a released credential. Writes the refund
-  // against the customer's latest payment, once per idempotency key.
-  // Details: refund_id, amount_cents, currency, payment_id, written_by.
+  // `as_grant` is logged in with a released credential. Both call the
+  // platform's scoped function, which refuses what the credential's scope
+  // does not allow: PERMISSION_DENIED, reason CREDENTIAL_SCOPE_EXCEEDED
+  // (another customer, a larger amount, another action, its one use
+  // spent); an unknown customer is CUSTOMER_NOT_FOUND.
+  //
+  // Writes the refund against the customer's latest payment (once per
+  // idempotency key, and at most one per grant). Details: refund_id,
+  // amount_cents, currency, payment_id, written_by.
   static absl::StatusOr<StepEffect> WriteRefund(pg::Connection& as_grant, const RefundRecord& refund);
 
   // Erases the customer's personal data: users, sessions and API keys are

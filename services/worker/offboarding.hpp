@@ -3,12 +3,18 @@
 //
 // Workflow "customer_offboarding", input cantdo.offboarding.v1.OffboardingInput,
 // result cantdo.offboarding.v1.OffboardingResult:
+//   0. the customer is the one its admission approved (the run's
+//      WorkflowExecutionAdmitted record, declared in libs/workflow/types);
+//      a run whose input names another fails (WORKFLOW_INPUT_NOT_APPROVED)
+//      before any step;
 //   1. revoke_access, export_billing, cancel_subscriptions: each asks the
 //      authority first (RequestApproval -> ALLOW, recorded in the ledger),
 //      then acts with the worker's own platform login;
 //   2. issue_refund (refund.issue, role cfo) and delete_customer_data
 //      (customer_data.delete, role dpo): RequestApproval -> wait durably for
-//      the signal "cantdo.approval_decided" (or the deadline) -> on APPROVED
+//      the signal "cantdo.approval_decided" (or the deadline), which only
+//      wakes the workflow: it asks the authority (GetApproval) what was
+//      decided, whatever the signal says -> on APPROVED
 //      one activity claims the grant, acts with the released credential and
 //      consumes the grant. A denial skips the step (result
 //      PARTIALLY_DENIED, run COMPLETED); no decision before the deadline
@@ -25,12 +31,13 @@
 #include "absl/time/time.h"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/workflow/registry.hpp"
+#include "cantdo/workflow_types/catalog.hpp"
 #include "worker/authority_client.hpp"
 #include "worker/customer_platform.hpp"
 
 namespace cantdo::worker {
 
-inline constexpr char kOffboardingWorkflowType[] = "customer_offboarding";
+inline constexpr const char* kOffboardingWorkflowType = workflow_types::kCustomerOffboarding;
 inline constexpr char kApprovalDecidedSignal[] = "cantdo.approval_decided";
 
 struct OffboardingOptions {

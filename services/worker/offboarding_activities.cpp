@@ -69,8 +69,12 @@ int64_t IntParam(const cv1::ActionRef& a, const std::string& key) {
   return it == a.parameters().fields().end() ? 0 : static_cast<int64_t>(it->second.number_value());
 }
 
-using ActWithCredential = std::function<absl::StatusOr<StepEffect>(pg::Connection&, const std::string& approver)>;
-using FindEarlier = std::function<absl::StatusOr<std::optional<StepEffect>>()>;
+// Both act on `approved`, the grant's action exactly as approved (what
+// ClaimGrant answers with, from the authority's record of the approval),
+// never on the values the activity was handed.
+using ActWithCredential =
+    std::function<absl::StatusOr<StepEffect>(pg::Connection&, const cv1::ActionRef& approved)>;
+using FindEarlier = std::function<absl::StatusOr<std::optional<StepEffect>>(const cv1::ActionRef& approved)>;
 
 // Claim -> act with the released credential -> consume. See the header.
 absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContext& ctx, const ov1::GuardedAction& in,
@@ -84,11 +88,13 @@ absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContex
   if (!claim.ok()) {
     if (GetReason(claim.status()).value_or("") == "GRANT_ALREADY_CONSUMED") {
       // Consumed by an earlier attempt of this very activity that died
-      // before its result was recorded: its write is there.
-      CANTDO_ASSIGN_OR_RETURN(std::optional<StepEffect> earlier, find_earlier());
+      // before its result was recorded: its write is there, found by the
+      // approved values in the authority's record of this grant's approval.
+      auto approval = authority.GetApproval(in.approval_id());
+      if (!approval.ok()) return Classify(approval.status());
+      if (approval->approval().grant_id() != in.grant_id()) return Classify(claim.status());
+      CANTDO_ASSIGN_OR_RETURN(std::optional<StepEffect> earlier, find_earlier(approval->approval().action()));
       if (earlier.has_value()) {
-        auto approval = authority.GetApproval(in.approval_id());
-        if (!approval.ok()) return Classify(approval.status());
         if (approval->approval().approvers_size() > 0) {
           earlier->set_approver_subject(approval->approval().approvers(0).subject());
         }
@@ -109,7 +115,7 @@ absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContex
   {
     auto conn = pg::Connection::Connect(DsnForLogin(claim->credential().postgres_login()), absl::Seconds(10));
     if (!conn.ok()) return Classify(conn.status());
-    effect = act(**conn, approver);
+    effect = act(**conn, claim->action());
   }  // closed before the consume drops the login
   if (!effect.ok()) return Classify(effect.status());
   FailPoint(fail_point);
@@ -163,39 +169,34 @@ absl::Status RegisterOffboardingActivities(workflow::Registry& registry, Authori
   CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(
       kIssueRefundActivity, [&authority, &platform](ActivityContext& ctx, const Payload& p) -> Result {
         CANTDO_ASSIGN_OR_RETURN(auto in, Input<ov1::GuardedAction>(p));
-        RefundRecord refund;
-        refund.customer_id = StringParam(in.action(), "customer_id");
-        refund.amount_cents = IntParam(in.action(), "amount_cents");
-        refund.currency = StringParam(in.action(), "currency");
-        refund.reason = in.reason().empty() ? "customer offboarding: unused subscription period" : in.reason();
-        refund.idempotency_key = ctx.idempotency_key();
-        refund.grant_id = in.grant_id();
-        refund.approval_id = in.approval_id();
+        const std::string reason =
+            in.reason().empty() ? "customer offboarding: unused subscription period" : in.reason();
+        const std::string key = ctx.idempotency_key();
         return PackEffect(RunGuarded(
             authority, ctx, in, "offboarding.issue_refund.after_write",
-            [&refund](pg::Connection& conn, const std::string& approver) {
-              RefundRecord r = refund;
-              r.approved_by = approver;
-              return CustomerPlatform::WriteRefund(conn, r);
+            [&](pg::Connection& conn, const cv1::ActionRef& approved) {
+              RefundRecord refund;
+              refund.customer_id = StringParam(approved, "customer_id");
+              refund.amount_cents = IntParam(approved, "amount_cents");
+              refund.currency = StringParam(approved, "currency");
+              refund.reason = reason;
+              refund.idempotency_key = key;
+              return CustomerPlatform::WriteRefund(conn, refund);
             },
-            [&]() { return platform.FindRefund(refund.idempotency_key); }));
+            [&](const cv1::ActionRef&) { return platform.FindRefund(key); }));
       }));
   CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(
       kEraseCustomerDataActivity, [&authority, &platform](ActivityContext& ctx, const Payload& p) -> Result {
         CANTDO_ASSIGN_OR_RETURN(auto in, Input<ov1::GuardedAction>(p));
-        ErasureRecord erasure;
-        erasure.customer_id = StringParam(in.action(), "customer_id");
-        erasure.idempotency_key = ctx.idempotency_key();
-        erasure.grant_id = in.grant_id();
-        erasure.approval_id = in.approval_id();
+        const std::string key = ctx.idempotency_key();
         return PackEffect(RunGuarded(
             authority, ctx, in, "offboarding.erase_customer_data.after_write",
-            [&erasure](pg::Connection& conn, const std::string& approver) {
-              ErasureRecord e = erasure;
-              e.approved_by = approver;
-              return CustomerPlatform::EraseCustomer(conn, e);
+            [&](pg::Connection& conn, const cv1::ActionRef& approved) {
+              return CustomerPlatform::EraseCustomer(conn, ErasureRecord{StringParam(approved, "customer_id"), key});
             },
-            [&]() { return platform.FindErasure(erasure.customer_id); }));
+            [&](const cv1::ActionRef& approved) {
+              return platform.FindErasure(StringParam(approved, "customer_id"));
+            }));
       }));
   return absl::OkStatus();
 }

@@ -11,11 +11,15 @@
 //   offboarding.erase_customer_data GuardedAction -> StepEffect
 //
 // The two guarded activities claim the grant (idempotency key: the
-// activity's), open a connection with the released credential, act,
-// and consume the grant with the SHA-256 of the effect. Retried after a
+// activity's), open a connection with the released credential, act with
+// the values of the action exactly as approved (the claim's answer, never
+// the GuardedAction's copy, which only names the grant to claim), and
+// consume the grant with the SHA-256 of the effect. The platform checks
+// those values again against the credential's scope. Retried after a
 // crash they re-claim with the same key (the authority allows exactly
 // that), find their earlier write, and consume; after a crash past the
-// consume they find the write with the worker's own login.
+// consume they find the write with the worker's own login, by the
+// approved values the authority returns for the grant's approval.
 //
 // Errors the authority or platform will repeat (PERMISSION_DENIED,
 // INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...) are non-retryable;

@@ -7,7 +7,9 @@
 #include "cantdo/authority/v1/authority_service.pb.h"
 #include "cantdo/base/status.hpp"
 #include "cantdo/offboarding/v1/offboarding.pb.h"
+#include "cantdo/workflow/admission.hpp"
 #include "cantdo/workflow/payload.hpp"
+#include "cantdo/workflow_types/catalog.hpp"
 #include "worker/offboarding.hpp"
 #include "worker/offboarding_activities.hpp"
 
@@ -97,6 +99,23 @@ Task<absl::Status> RunAllowedStep(WorkflowContext& ctx, LowRiskStep s, std::stri
   co_return absl::OkStatus();
 }
 
+// Asks the authority for an approval's state (the GetApproval activity):
+// the only source of a decision the workflow acts on.
+Task<absl::Status> LookUpApproval(WorkflowContext& ctx, std::string approval_id, ActivityOptions ao,
+                                  cv1::ApprovalState* state, cv1::ErrorReason* reason, std::string* grant_id,
+                                  ov1::StepResult* out) {
+  Future looked = ctx.ExecuteActivity(kGetApprovalActivity, workflow::PackString(approval_id), ao);
+  Result current = co_await looked;
+  if (!current.ok()) co_return current.status();
+  auto got = Unpack<av1::GetApprovalResponse>(*current);
+  if (!got.ok()) co_return got.status();
+  *state = got->approval().state();
+  *reason = got->approval().state_reason();
+  *grant_id = got->approval().grant_id();
+  out->set_message(got->approval().state_message());
+  co_return absl::OkStatus();
+}
+
 struct IrreversibleStep {
   std::string step;
   std::string action;
@@ -149,10 +168,13 @@ Task<absl::Status> RunApprovedStep(WorkflowContext& ctx, IrreversibleStep s, std
     cv1::ErrorReason reason = approval.state_reason();
     std::string grant_id = approval.grant_id();
 
-    // Wait for the authority's signal. Signals are buffered, so a decision
-    // made before this point is delivered here too; signals of earlier
-    // approvals (e.g. the EXPIRED of a previous attempt) are skipped.
+    // Wait for the authority's decision signal, which is only a wake-up:
+    // what was decided is what the authority says when asked (GetApproval),
+    // never what a signal's payload claims. Signals are buffered, so a
+    // decision made before this point wakes it too; signals naming other
+    // approvals (e.g. the EXPIRED of a previous attempt) are skipped unasked.
     const absl::Time wait_until = TimeOf(approval.expire_time()) + opt.decision_grace;
+    bool asked_authority = false;
     while (state == cv1::APPROVAL_STATE_PENDING) {
       const absl::Duration left = wait_until - ctx.Now();
       if (left <= absl::ZeroDuration()) break;
@@ -162,25 +184,18 @@ Task<absl::Status> RunApprovedStep(WorkflowContext& ctx, IrreversibleStep s, std
         if (got.status().code() == absl::StatusCode::kDeadlineExceeded) break;
         co_return got.status();  // cancelled
       }
-      auto decided = Unpack<cv1::ApprovalDecidedSignal>(*got);
-      if (!decided.ok() || decided->approval_id() != approval_id) continue;
-      state = decided->state();
-      reason = decided->state_reason();
-      grant_id = decided->grant_id();
+      auto hint = Unpack<cv1::ApprovalDecidedSignal>(*got);
+      if (!hint.ok() || hint->approval_id() != approval_id) continue;
+      absl::Status looked = co_await LookUpApproval(ctx, approval_id, ao, &state, &reason, &grant_id, out);
+      if (!looked.ok()) co_return looked;
+      asked_authority = true;
     }
-    if (state == cv1::APPROVAL_STATE_PENDING || state == cv1::APPROVAL_STATE_DENIED ||
-        state == cv1::APPROVAL_STATE_INVALID) {
-      // No signal by the deadline (ask the authority), or a refusal (read
-      // its message for the result).
-      Future looked = ctx.ExecuteActivity(kGetApprovalActivity, workflow::PackString(approval_id), ao);
-      Result current = co_await looked;
-      if (!current.ok()) co_return current.status();
-      auto got = Unpack<av1::GetApprovalResponse>(*current);
-      if (!got.ok()) co_return got.status();
-      state = got->approval().state();
-      reason = got->approval().state_reason();
-      grant_id = got->approval().grant_id();
-      out->set_message(got->approval().state_message());
+    if (state == cv1::APPROVAL_STATE_PENDING ||
+        (!asked_authority && (state == cv1::APPROVAL_STATE_DENIED || state == cv1::APPROVAL_STATE_INVALID))) {
+      // No decision by the deadline (ask before giving up on it), or a
+      // refusal known from the request only (read its message).
+      absl::Status looked = co_await LookUpApproval(ctx, approval_id, ao, &state, &reason, &grant_id, out);
+      if (!looked.ok()) co_return looked;
     }
     out->set_approval_state(state);
     out->set_approval_reason(reason);
@@ -229,15 +244,23 @@ absl::Status FailedAt(const absl::Status& cause, const ov1::OffboardingResult& r
 }
 
 Task<Result> Offboarding(WorkflowContext& ctx, Payload payload, OffboardingOptions opt) {
+  // The customer is the one the ops manager approved, from the run's
+  // admission record; a run whose input names anyone else (or that was
+  // never admitted with parameters) fails here, before any step.
+  auto approved = workflow::ApprovedParameters(workflow_types::CustomerOffboarding(), payload, ctx.admission());
+  if (!approved.ok()) co_return approved.status();
+  auto approved_customer = approved->fields().find("customer_id");
+  if (approved_customer == approved->fields().end() || approved_customer->second.string_value().empty()) {
+    co_return FailedPrecondition("WORKFLOW_INPUT_NOT_APPROVED", "the admission approved no customer");
+  }
+  const std::string customer_id = approved_customer->second.string_value();
   auto input = Unpack<ov1::OffboardingInput>(payload);
   if (!input.ok()) co_return InvalidArgument("input", input.status().message());
-  if (input->customer_id().empty()) co_return InvalidArgument("input.customer_id", "required");
   if (input->refund_amount_cents() < 0) co_return InvalidArgument("input.refund_amount_cents", "must be >= 0");
   // The recorded starter (the operator the gateway authenticated) wins over
   // whatever the input says.
   const std::string requester = ctx.requester().empty() ? input->requester() : ctx.requester();
   if (requester.empty()) co_return InvalidArgument("requester", "the run names no requester");
-  const std::string customer_id = input->customer_id();
 
   ActivityOptions ao;
   ao.start_to_close_timeout = opt.activity_timeout;

@@ -7,14 +7,23 @@
 // The first start binds a free loopback port; Restart() comes back on the
 // same port, so peers configured with the address keep working. Kill() is
 // SIGKILL (a crash); Stop() is SIGTERM (a graceful shutdown).
+//
+// A sanitizer report (AddressSanitizer, LeakSanitizer, UndefinedBehavior-
+// Sanitizer) in any of the service's logs fails the test when the
+// ServiceProcess goes away: a service that crashed or leaked under the
+// sanitizers is a failure even if every assertion of the test held.
 
 #include <catch2/catch.hpp>
 
 #include <signal.h>
 
+#include <fstream>
 #include <map>
 #include <memory>
+#include <regex>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +31,20 @@
 #include "support/test_pki.hpp"
 
 namespace cantdo::testing {
+
+// The lines of `log` that start a sanitizer report: ASan's and LSan's
+// "ERROR: ...Sanitizer", UBSan's "<file>:<line>:<col>: runtime error:" and
+// its SUMMARY line.
+inline std::vector<std::string> SanitizerReports(const std::string& log) {
+  static const std::regex kReport(
+      R"(ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: UndefinedBehaviorSanitizer|^\S+:\d+:\d+: runtime error: )");
+  std::vector<std::string> out;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (std::regex_search(line, kReport)) out.push_back(line);
+  }
+  return out;
+}
 
 class ServiceProcess {
  public:
@@ -43,7 +66,23 @@ class ServiceProcess {
   ~ServiceProcess() {
     if (child_ && running_) {
       child_->Signal(SIGTERM);
-      if (!child_->Wait(absl::Seconds(10))) child_->Signal(SIGKILL);
+      if (!child_->Wait(absl::Seconds(10))) {
+        child_->Signal(SIGKILL);
+        child_->Wait(absl::Seconds(10));
+      }
+    }
+    // After the exit, so LeakSanitizer's report at exit is in the log too.
+    for (int start = 1; start <= starts_; ++start) {
+      std::ifstream in(LogPath(start));
+      std::stringstream log;
+      log << in.rdbuf();
+      const std::vector<std::string> reports = SanitizerReports(log.str());
+      if (!reports.empty()) {
+        std::string text = log.str();
+        if (text.size() > 20000) text = "..." + text.substr(text.size() - 20000);
+        FAIL_CHECK(name_ << " (start " << start << ") reported under the sanitizers: " << reports.front()
+                         << "\n---- " << LogPath(start) << "\n" << text);
+      }
     }
   }
   ServiceProcess(const ServiceProcess&) = delete;
@@ -57,7 +96,7 @@ class ServiceProcess {
     for (auto& [k, v] : once) env[k] = v;
     child_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{BuildDir() + "/services/" + name_ + "/cantdo-" + name_}, env,
-        dir_ + "/" + name_ + "-" + std::to_string(starts_) + ".log");
+        LogPath(starts_));
     running_ = true;
     auto line = child_->WaitForLogLine("\"msg\":\"listening\"", absl::Seconds(60));
     INFO(name_ << " log:\n" << child_->Log());
@@ -95,6 +134,8 @@ class ServiceProcess {
   ChildProcess& child() { return *child_; }
 
  private:
+  std::string LogPath(int start) const { return dir_ + "/" + name_ + "-" + std::to_string(start) + ".log"; }
+
   std::string dir_, name_;
   std::map<std::string, std::string> env_;
   std::unique_ptr<ChildProcess> child_;

@@ -38,6 +38,15 @@
 //                         cantdo-gateway, default https://gateway.cantdo.dev
 //   IDP_M2M_CLIENT_SECRET secret of the client-credentials clients below,
 //                         default IDP_CLIENT_SECRET
+//   IDP_ID_TOKEN_JTI      1: CIBA ID tokens carry a unique `jti` (Okta, Keycloak
+//                         do; Auth0 and plain oidc-provider do not), default 0
+//   IDP_ID_TOKEN_AUTH_REQ_ID  1: CIBA ID tokens carry the claim
+//                         urn:openid:params:jwt:claim:auth_req_id naming the
+//                         request they answer (CIBA Core requires it in push
+//                         mode only), default 0
+//   With both 0 the tokens of one approver approving several requests within
+//   the same second are byte-identical, as with Auth0: the authority must
+//   tell requests apart without them (docs/security.md).
 //
 // Besides the bridge's CIBA client it registers client-credentials clients
 // whose access tokens are JWTs for the gateway (RFC 9068, signed RS256,
@@ -92,6 +101,8 @@ const minPollSeconds = Number(env.IDP_CIBA_MIN_POLL ?? intervalSeconds);
 const maxExpiry = Number(env.IDP_CIBA_MAX_EXPIRY ?? 600);
 const defaultExpiry = Number(env.IDP_CIBA_DEFAULT_EXPIRY ?? 300);
 const gatewayAudience = env.IDP_GATEWAY_AUDIENCE || 'https://gateway.cantdo.dev';
+const idTokenJti = env.IDP_ID_TOKEN_JTI === '1';
+const idTokenAuthReqId = env.IDP_ID_TOKEN_AUTH_REQ_ID === '1';
 const m2mSecret = env.IDP_M2M_CLIENT_SECRET || env.IDP_CLIENT_SECRET;
 
 // Machine clients (client credentials) and the gateway roles their tokens carry.
@@ -373,6 +384,18 @@ async function main() {
       ctx.body = out;
     },
   });
+
+  // What a CIBA ID token may carry beyond the library's claims (see
+  // IDP_ID_TOKEN_JTI and IDP_ID_TOKEN_AUTH_REQ_ID above).
+  const issueIdToken = provider.IdToken.prototype.issue;
+  provider.IdToken.prototype.issue = async function issueWithRequestBinding(options) {
+    const params = this.ctx?.oidc?.params;
+    if (options?.use === 'idtoken' && params?.grant_type === 'urn:openid:params:grant-type:ciba') {
+      if (idTokenJti) this.set('jti', crypto.randomUUID());
+      if (idTokenAuthReqId) this.set('urn:openid:params:jwt:claim:auth_req_id', params.auth_req_id);
+    }
+    return issueIdToken.call(this, options);
+  };
 
   // interval and slow_down around the library's endpoints. The form body is
   // read here (and handed on as req.body, which the library accepts) so the

@@ -6,6 +6,11 @@
 //
 // Exit codes: 0 the chain verifies, 1 it does not (the first bad sequence is
 // printed), 2 usage or connection problems.
+//
+// It recomputes each entry's hash with the authority's own code
+// (Ledger::Verify): the document of docs/security.md, acting_service
+// included for entries that record one (V0009 onwards). Needs a database
+// at the schema this binary was built for.
 
 #include <cstdio>
 #include <iostream>

@@ -104,7 +104,10 @@ bool IsAscii(const std::string& s) {
   return true;
 }
 
-absl::Status Append(const nlohmann::json& v, std::string* out) {
+absl::Status Append(const nlohmann::json& v, std::string* out, int depth) {
+  if (depth > kMaxCanonicalJsonDepth) {
+    return absl::InvalidArgumentError(absl::StrCat("JSON nested deeper than ", kMaxCanonicalJsonDepth, " levels"));
+  }
   switch (v.type()) {
     case nlohmann::json::value_t::null: out->append("null"); return absl::OkStatus();
     case nlohmann::json::value_t::boolean: out->append(v.get<bool>() ? "true" : "false"); return absl::OkStatus();
@@ -135,7 +138,7 @@ absl::Status Append(const nlohmann::json& v, std::string* out) {
       for (const auto& e : v) {
         if (!first) out->push_back(',');
         first = false;
-        if (auto st = Append(e, out); !st.ok()) return st;
+        if (auto st = Append(e, out, depth + 1); !st.ok()) return st;
       }
       out->push_back(']');
       return absl::OkStatus();
@@ -167,7 +170,7 @@ absl::Status Append(const nlohmann::json& v, std::string* out) {
         first = false;
         AppendString(*m.name, out);
         out->push_back(':');
-        if (auto st = Append(*m.value, out); !st.ok()) return st;
+        if (auto st = Append(*m.value, out, depth + 1); !st.ok()) return st;
       }
       out->push_back('}');
       return absl::OkStatus();
@@ -181,7 +184,7 @@ absl::Status Append(const nlohmann::json& v, std::string* out) {
 
 absl::StatusOr<std::string> CanonicalJson(const nlohmann::json& value) {
   std::string out;
-  if (auto st = Append(value, &out); !st.ok()) return st;
+  if (auto st = Append(value, &out, 0); !st.ok()) return st;
   return out;
 }
 

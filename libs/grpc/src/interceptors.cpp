@@ -96,7 +96,48 @@ class LoggingInterceptorFactory final : public ::grpc::experimental::ServerInter
   }
 };
 
+// gRPC's sync server deserializes the request before any hook runs; when
+// that fails it hands POST_RECV_MESSAGE a null message and sends its own
+// INTERNAL status without calling the handler.
+class UnparseableRequestInterceptor final : public ::grpc::experimental::Interceptor {
+ public:
+  explicit UnparseableRequestInterceptor(::grpc::experimental::ServerRpcInfo* info) : info_(info) {}
+
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) && m->GetRecvMessage() == nullptr) {
+      unparseable_ = true;
+    }
+    if (unparseable_ && m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
+        m->GetSendStatus().error_code() == ::grpc::StatusCode::INTERNAL) {
+      const std::string method = info_->method() ? info_->method() : "";
+      absl::Status st = WithReason(
+          absl::InvalidArgumentError("the request message could not be parsed as " + method + "'s request type"),
+          "REQUEST_UNPARSEABLE");
+      m->ModifySendStatus(ToGrpcStatus(WithMetadata(std::move(st), "method", method)));
+    }
+    m->Proceed();
+  }
+
+ private:
+  ::grpc::experimental::ServerRpcInfo* info_;
+  bool unparseable_ = false;
+};
+
+class UnparseableRequestInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
+    using Type = ::grpc::experimental::ServerRpcInfo::Type;
+    // One request message per call; elsewhere a null message is a stream's end.
+    if (info->type() != Type::UNARY && info->type() != Type::SERVER_STREAMING) return nullptr;
+    return new UnparseableRequestInterceptor(info);
+  }
+};
+
 }  // namespace
+
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeUnparseableRequestInterceptorFactory() {
+  return std::make_unique<UnparseableRequestInterceptorFactory>();
+}
 
 std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeLoggingInterceptorFactory() {
   return std::make_unique<LoggingInterceptorFactory>();

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
   // flow-control windows for bulk transfers) only adds writes and wake-ups.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeUnparseableRequestInterceptorFactory());
   interceptors.push_back(MakeLoggingInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 

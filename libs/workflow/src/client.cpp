@@ -122,45 +122,6 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   return StartResult{run_id, true, state};
 }
 
-absl::Status WorkflowClient::Admit(pg::Connection& conn, const AdmitRequest& req) const {
-  CANTDO_RETURN_IF_ERROR(internal::RequireTransaction(conn));
-  // One implementation of admission: the SECURITY DEFINER function
-  // cantdo.workflow_admit (V0005), which the authority also calls in the
-  // transaction that consumes a run's workflow.start grant.
-  std::vector<std::string> quoted;
-  for (const auto& s : req.approver_subjects) {
-    std::string q = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') q += '\\';
-      q += c;
-    }
-    quoted.push_back(q + "\"");
-  }
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec("SELECT outcome, coalesce(run_id::text, ''), coalesce(state, 0)"
-                " FROM cantdo.workflow_admit($1, $2, $3, $4, $5::text[], $6::timestamptz)",
-                {pg::TextParam(req.workflow_id), pg::TextParam(req.run_id), pg::TextParam(req.approval_id),
-                 pg::TextParam(req.grant_id), pg::TextParam(absl::StrCat("{", absl::StrJoin(quoted, ","), "}")),
-                 pg::TextParam(internal::PgTimeParam(clock_.Now()))}));
-  CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
-  if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return absl::OkStatus();
-  if (outcome == "NOT_FOUND") return NotFound(req.workflow_id, req.run_id);
-  RunRow run;
-  CANTDO_ASSIGN_OR_RETURN(run.run_id, r.GetString(0, 1));
-  run.workflow_id = req.workflow_id;
-  CANTDO_ASSIGN_OR_RETURN(int64_t state, r.GetInt64(0, 2));
-  run.state = static_cast<v1::WorkflowExecutionState>(state);
-  if (outcome == "APPROVAL_MISMATCH") {
-    absl::Status s = FailedPrecondition("WORKFLOW_NOT_ADMITTED",
-                                        absl::StrCat("run ", run.run_id, " is gated by another approval than ",
-                                                     req.approval_id));
-    s = WithMetadata(std::move(s), "workflow_id", req.workflow_id);
-    return WithMetadata(std::move(s), "admission_approval_id", req.approval_id);
-  }
-  return AlreadyClosed(run);
-}
-
 absl::Status WorkflowClient::RejectAdmission(pg::Connection& conn, const std::string& workflow_id,
                                              const std::string& run_id, common::v1::ErrorReason reason,
                                              const std::string& approval_id, const std::string& message) const {

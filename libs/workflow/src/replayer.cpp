@@ -156,9 +156,11 @@ class RunState {
       } else if (e.has_workflow_execution_terminated() || e.has_workflow_execution_timed_out() ||
                  e.has_workflow_execution_admission_rejected()) {
         closed_ = true;
+      } else if (e.has_workflow_execution_admitted() && !admitted_.has_value()) {
+        admitted_ = e.workflow_execution_admitted();
       }
-      // WorkflowTaskScheduled/Completed/Failed, ActivityTaskStarted and
-      // Admitted carry no information for the code.
+      // WorkflowTaskScheduled/Completed/Failed and ActivityTaskStarted carry
+      // no information for the code.
     }
     return absl::OkStatus();
   }
@@ -202,6 +204,13 @@ class RunState {
 
   const RunInfo& info() const { return info_; }
   const std::string& requester() const { return requester_; }
+  // The run's own admission record wins over one its Started event carries
+  // (set only by continue-as-new, which writes no record of its own).
+  const v1::WorkflowExecutionAdmittedEventAttributes* admission() const {
+    if (admitted_.has_value()) return &*admitted_;
+    if (carried_admission_.has_value()) return &*carried_admission_;
+    return nullptr;
+  }
   absl::Time now() const { return now_; }
   bool cancel_requested() const { return cancel_requested_; }
   int64_t history_length() const { return history_length_; }
@@ -254,16 +263,18 @@ class RunState {
     return Future(fut);
   }
 
-  Future WaitSignal(absl::string_view name, std::optional<absl::Duration> timeout) {
+  // `whole`: resolve with the packed SignalReceivedEventAttributes, else
+  // with its payload.
+  Future WaitSignal(absl::string_view name, std::optional<absl::Duration> timeout, bool whole) {
     auto& buffered = signal_buffer_[std::string(name)];
     if (!buffered.empty()) {
-      Result r = std::move(buffered.front());
+      Result r = SignalResult(buffered.front(), whole);
       buffered.pop_front();
       return Resolved(std::move(r));
     }
     if (cancel_requested_) return Resolved(absl::CancelledError("workflow cancellation requested"));
     auto fut = NewFuture();
-    signal_waiters_[std::string(name)].push_back(fut);
+    signal_waiters_[std::string(name)].push_back({fut, whole});
     cancellable_.push_back(fut);
     if (timeout.has_value()) StartTimer(*timeout, fut);
     return Future(fut);
@@ -352,6 +363,17 @@ class RunState {
     std::shared_ptr<FutureState> future;
     std::shared_ptr<FutureState> linked;  // a WaitSignal this timer times out
   };
+  struct SignalWaiter {
+    std::shared_ptr<FutureState> future;
+    bool whole;  // ReceiveSignal: the whole signal, not only its payload
+  };
+
+  static Result SignalResult(const v1::SignalReceivedEventAttributes& s, bool whole) {
+    if (!whole) return s.payload();
+    Payload any;
+    any.PackFrom(s);
+    return any;
+  }
 
   std::shared_ptr<FutureState> NewFuture() {
     auto f = std::make_shared<FutureState>();
@@ -389,6 +411,9 @@ class RunState {
         if (root_.has_value()) return;
         input_ = e.workflow_execution_started().input();
         requester_ = e.workflow_execution_started().requester();
+        if (e.workflow_execution_started().has_admission()) {
+          carried_admission_ = e.workflow_execution_started().admission();
+        }
         root_.emplace(fn_(ctx_, input_));
         // Start it through the ready queue so exceptions surface in Drain.
         auto w = std::make_shared<Waiter>(Waiter{root_->handle(), false});
@@ -424,12 +449,12 @@ class RunState {
       case HistoryEvent::kSignalReceived: {
         const auto& s = e.signal_received();
         auto& waiters = signal_waiters_[s.signal_name()];
-        while (!waiters.empty() && waiters.front()->result.has_value()) waiters.pop_front();  // timed out
+        while (!waiters.empty() && waiters.front().future->result.has_value()) waiters.pop_front();  // timed out
         if (!waiters.empty()) {
-          waiters.front()->Resolve(s.payload());
+          waiters.front().future->Resolve(SignalResult(s, waiters.front().whole));
           waiters.pop_front();
         } else {
-          signal_buffer_[s.signal_name()].push_back(s.payload());
+          signal_buffer_[s.signal_name()].push_back(s);
         }
         return;
       }
@@ -460,6 +485,7 @@ class RunState {
       c->set_workflow_type(info_.workflow_type);
       c->set_task_queue(info_.task_queue);
       *c->mutable_input() = *continue_as_new_input_;
+      if (const auto* admitted = admission()) *c->mutable_admission() = *admitted;
     } else if (result.ok()) {
       cmd.set_event_type(v1::EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
       *cmd.mutable_workflow_execution_completed()->mutable_result() = *result;
@@ -501,6 +527,8 @@ class RunState {
   ReadyQueue ready_;
   Payload input_;
   std::string requester_;
+  std::optional<v1::WorkflowExecutionAdmittedEventAttributes> admitted_;          // the first Admitted event
+  std::optional<v1::WorkflowExecutionAdmittedEventAttributes> carried_admission_;  // Started.admission
   std::optional<Task<Result>> root_;
   int64_t last_event_id_ = 0;
   int64_t history_length_ = 0;
@@ -518,8 +546,8 @@ class RunState {
   std::map<std::string, int> versions_;
   std::map<int64_t, std::shared_ptr<FutureState>> activities_;  // by scheduled event id
   std::map<std::string, Timer> timers_;
-  std::map<std::string, std::deque<Result>> signal_buffer_;
-  std::map<std::string, std::deque<std::shared_ptr<FutureState>>> signal_waiters_;
+  std::map<std::string, std::deque<v1::SignalReceivedEventAttributes>> signal_buffer_;
+  std::map<std::string, std::deque<SignalWaiter>> signal_waiters_;
   std::vector<std::shared_ptr<FutureState>> cancellable_;
   int64_t activity_seq_ = 0;
   int64_t timer_seq_ = 0;
@@ -536,6 +564,7 @@ const std::string& WorkflowContext::run_id() const { return state_->info().run_i
 const std::string& WorkflowContext::workflow_type() const { return state_->info().workflow_type; }
 const std::string& WorkflowContext::task_queue() const { return state_->info().task_queue; }
 const std::string& WorkflowContext::requester() const { return state_->requester(); }
+const v1::WorkflowExecutionAdmittedEventAttributes* WorkflowContext::admission() const { return state_->admission(); }
 Future WorkflowContext::ExecuteActivity(absl::string_view type, const Payload& input, const ActivityOptions& o) {
   return state_->ExecuteActivity(type, input, o);
 }
@@ -543,10 +572,13 @@ Future WorkflowContext::ExecuteActivity(absl::string_view type, const Payload& i
   static const ActivityOptions kDefaults;
   return state_->ExecuteActivity(type, input, kDefaults);
 }
-Future WorkflowContext::WaitSignal(absl::string_view name) { return state_->WaitSignal(name, std::nullopt); }
+Future WorkflowContext::WaitSignal(absl::string_view name) { return state_->WaitSignal(name, std::nullopt, false); }
 Future WorkflowContext::Sleep(absl::Duration d) { return state_->StartTimer(d); }
 Future WorkflowContext::WaitSignal(absl::string_view name, std::optional<absl::Duration> timeout) {
-  return state_->WaitSignal(name, timeout);
+  return state_->WaitSignal(name, timeout, false);
+}
+Future WorkflowContext::ReceiveSignal(absl::string_view name, std::optional<absl::Duration> timeout) {
+  return state_->WaitSignal(name, timeout, true);
 }
 absl::Time WorkflowContext::Now() const { return state_->now(); }
 std::string WorkflowContext::NewUuid() { return state_->NewUuid(); }

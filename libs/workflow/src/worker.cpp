@@ -610,6 +610,9 @@ class Worker::Impl {
     a->set_requester(run.requester);
     a->set_continued_from_run_id(run.run_id);
     a->set_first_run_id(run.first_run_id);
+    // The chain's admission, so the new run's code sees what was approved
+    // (it gets no WorkflowExecutionAdmitted event of its own).
+    if (can.has_admission()) *a->mutable_admission() = can.admission();
     HistoryEvent sched = internal::NewEvent(2, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
     sched.mutable_workflow_task_scheduled()->set_task_queue(can.task_queue());
     sched.mutable_workflow_task_scheduled()->set_attempt(1);

@@ -1,4 +1,7 @@
 // Policy decisions and approvals through the real authority over mTLS.
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 #include "authority_harness.hpp"
 
 using namespace cantdo::testing;
@@ -189,18 +192,55 @@ TEST_CASE("an ID token approves one request only, even without the auth_req_id c
         std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
   CHECK(h.GrantCount() == 0);
 
-  // Configured for a provider without the claim (oidc-provider, the local
-  // IdP): the token still approves one request only.
+  // Configured for a provider without the claim: a token the provider made
+  // distinguishable by its jti still approves one request only.
   AuthorityHarness lax(/*require_auth_req_id_claim=*/false);
   auto c = lax.Request(AuthorityHarness::RefundRequest("c"));
   auto d = lax.Request(AuthorityHarness::RefundRequest("d"));
   auto lax_claims = lax.Claims("cfo1", c->approval().approval_id());
   lax_claims.erase("urn:openid:params:jwt:claim:auth_req_id");
+  lax_claims["jti"] = "token-1";
   const std::string lax_token = lax.idp.Sign(lax_claims);
   REQUIRE(lax.Complete(c->approval().approval_id(), lax_token).ok());
   auto replay = lax.Complete(d->approval().approval_id(), lax_token);
   CHECK(cantdo::GetReason(replay.status()) == std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
   CHECK(lax.GrantCount() == 1);
+}
+
+TEST_CASE("two concurrent deliveries of one jti token to two approvals: one grant, the other refused, none pending",
+          "[integration][authority]") {
+  AuthorityHarness h(/*require_auth_req_id_claim=*/false);
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    auto a = h.Request(AuthorityHarness::RefundRequest(absl::StrCat("a", round)));
+    auto b = h.Request(AuthorityHarness::RefundRequest(absl::StrCat("b", round)));
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    auto claims = h.Claims("cfo1", a->approval().approval_id());
+    claims.erase("urn:openid:params:jwt:claim:auth_req_id");
+    claims["jti"] = absl::StrCat("token-", round);
+    const std::string token = h.idp.Sign(claims);
+    // Delivered as the bridge does: retried while the answer is retryable.
+    auto deliver = [&](const std::string& id) {
+      absl::StatusOr<av1::CompleteApprovalResponse> r;
+      do {
+        r = h.Complete(id, token);
+      } while (absl::IsAborted(r.status()));
+      return r;
+    };
+    absl::StatusOr<av1::CompleteApprovalResponse> ra, rb;
+    std::thread ta([&] { ra = deliver(a->approval().approval_id()); });
+    std::thread tb([&] { rb = deliver(b->approval().approval_id()); });
+    ta.join();
+    tb.join();
+    INFO(ra.status().ToString() << " / " << rb.status().ToString());
+    CHECK(ra.ok() != rb.ok());
+    const auto& refused = ra.ok() ? rb.status() : ra.status();
+    CHECK(cantdo::GetReason(refused) == std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
+  }
+  CHECK(h.GrantCount() == kRounds);
+  auto conn = h.db.Connect();
+  CHECK(*conn->Exec("SELECT count(*) FROM cantdo.approvals WHERE state = 'PENDING'")->GetInt64(0, 0) == 0);
 }
 
 TEST_CASE("a denial or expiry from the provider mints nothing", "[integration][authority]") {

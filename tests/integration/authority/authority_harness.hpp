@@ -17,6 +17,7 @@
 #include "cantdo/base/status.hpp"
 #include "cantdo/bridge/v1/ciba_bridge_service.grpc.pb.h"
 #include "cantdo/grpc/status.hpp"
+#include "support/scoped_credentials_template.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 #include "support/token_signer.hpp"
@@ -52,6 +53,9 @@ class AuthorityHarness {
   explicit AuthorityHarness(bool require_auth_req_id_claim = true) : db(TestDatabase::kMigrated), clock(absl::Now()) {
     auto conn = db.Connect();
     // The target system: a refunds table; the privilege group may insert.
+    // Released logins are scoped (docs/scoped-credentials.md): the target
+    // has the template, or no claim can release one.
+    InstallScopedCredentials(*conn);
     group = db.Name() + "_may_issue_refunds";
     REQUIRE(conn->Exec("CREATE ROLE " + group + " NOLOGIN").ok());
     REQUIRE(conn->Exec("CREATE TABLE public.refunds (id serial primary key, customer_id text, amount_cents bigint)").ok());

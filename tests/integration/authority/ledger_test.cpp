@@ -239,6 +239,9 @@ TEST_CASE("the authority may chain a pending entry once, and nothing else: no ed
 
 TEST_CASE("chaining an entry while changing any one of its content columns is refused, for every column",
           "[integration][authority]") {
+  // A well-formed first link (V0009 refuses any other), so only a content
+  // change can be what is refused.
+  constexpr char kFirstLink[] = "sequence = 1, prev_hash = repeat('0', 64), hash = repeat('a', 64)";
   TestDatabase db(TestDatabase::kMigrated);
   auto owner = db.Connect();
   cantdo::authority::LedgerRecord rec;
@@ -261,13 +264,10 @@ TEST_CASE("chaining an entry while changing any one of its content columns is re
     INFO(col);
     const std::string changed = type == "text" ? col + " || 'x'" : col + " + 1";
     const std::string set = col == "entry_id" ? "entry_id = DEFAULT" : col + " = " + changed;
-    auto r = owner->Exec(absl::StrCat("UPDATE cantdo.ledger SET sequence = 1, prev_hash = 'p', hash = 'h', ", set,
-                                      " WHERE entry_id = ", *id));
+    auto r = owner->Exec(absl::StrCat("UPDATE cantdo.ledger SET ", kFirstLink, ", ", set, " WHERE entry_id = ", *id));
     CHECK_FALSE(r.ok());
   }
   // And the same UPDATE without a content change goes through: the refusals
   // above were the trigger's, not a broken statement's.
-  CHECK(owner->Exec(absl::StrCat("UPDATE cantdo.ledger SET sequence = 1, prev_hash = 'p', hash = 'h' WHERE entry_id = ",
-                                 *id))
-            .ok());
+  CHECK(owner->Exec(absl::StrCat("UPDATE cantdo.ledger SET ", kFirstLink, " WHERE entry_id = ", *id)).ok());
 }

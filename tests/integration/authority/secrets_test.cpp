@@ -40,12 +40,13 @@ TEST_CASE("a stored secret is encrypted at rest and released by the issuer", "[i
   StaticSecretIssuer issuer(**pool, kKey);
   cantdo::common::v1::Grant g;
   g.set_grant_id("g-1");
-  auto cred = issuer.Issue(g, "stripe", absl::Now() + absl::Minutes(1));
+  const cantdo::common::v1::ActionRef approved;  // a static secret is as broad as its target: nothing to scope
+  auto cred = issuer.Issue(g, "", "stripe", absl::Now() + absl::Minutes(1), approved);
   REQUIRE(cred.ok());
   CHECK(cred->credential.static_secret().value() == "sk_live_v2");
   CHECK(cred->credential.static_secret().version() == 2);
-  CHECK(cantdo::GetReason(issuer.Issue(g, "nope", absl::Now()).status()) ==
+  CHECK(cantdo::GetReason(issuer.Issue(g, "", "nope", absl::Now(), approved).status()) ==
         std::optional<std::string>("CREDENTIAL_UNAVAILABLE"));
   StaticSecretIssuer wrong_key(**pool, std::string(32, 'z'));
-  CHECK_FALSE(wrong_key.Issue(g, "stripe", absl::Now()).ok());
+  CHECK_FALSE(wrong_key.Issue(g, "", "stripe", absl::Now(), approved).ok());
 }

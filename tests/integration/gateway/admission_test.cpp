@@ -22,7 +22,7 @@ TEST_CASE("A start without the ops manager's approval never gets a task and refu
   const std::string run_id = started->execution().run_id();
   CHECK(started->created());
   CHECK(started->execution().state() == wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
-  CHECK(started->execution().requester() == "spiffe://cantdo/operator");
+  CHECK(started->execution().requester() == "cert:spiffe://cantdo/operator");
   CHECK(started->admission_approval().state() == cantdo::common::v1::APPROVAL_STATE_PENDING);
   CHECK(started->admission_approval().required_role() == "ops_manager");
   CHECK(started->admission_approval().principal() == "spiffe://cantdo/gateway");
@@ -158,15 +158,14 @@ TEST_CASE("StartWorkflow is idempotent per request id and honours the workflow i
   REQUIRE(restarted.ok());
   CHECK(restarted->execution().run_id() != first->execution().run_id());
 
-  // The policy refuses a start outright: nothing is created.
-  auto unlisted = h.Start([] {
-    auto r = GatewayHarness::Offboarding("unlisted-1", "req-unlisted");
-    r.set_workflow_type("unlisted_type");
-    return r;
-  }());
-  CHECK(unlisted.status().code() == absl::StatusCode::kPermissionDenied);
-  CHECK(GetReason(unlisted.status()).value_or("").rfind("POLICY_", 0) == 0);
-  CHECK(h.Count("SELECT count(*) FROM cantdo.workflow_runs WHERE workflow_id = 'unlisted-1'") == 0);
+  // A start the workflow type cannot admit: nothing is created.
+  auto no_input = GatewayHarness::Offboarding("no-input-1", "req-no-input");
+  no_input.clear_input();
+  auto refused = h.Start(no_input);
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(GetMetadata(refused.status())["field"] == "input");
+  CHECK(h.Count("SELECT count(*) FROM cantdo.workflow_runs WHERE workflow_id = 'no-input-1'") == 0);
+  CHECK(h.Count("SELECT count(*) FROM cantdo.approvals WHERE workflow_id = 'no-input-1'") == 0);
   auto unknown = GatewayHarness::Offboarding("x");
   unknown.set_workflow_type("no_such_type");
   CHECK(GetReason(h.Start(unknown).status()) == "WORKFLOW_TYPE_UNKNOWN");

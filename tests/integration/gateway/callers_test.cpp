@@ -67,7 +67,7 @@ TEST_CASE("Over its rate limit a caller gets RESOURCE_EXHAUSTED RATE_LIMITED, ot
   auto limited = GatewayHarness::Call(h.CertChannel("operator"), &gv1::WorkflowService::Stub::ListWorkflows, list);
   CHECK(limited.status().code() == absl::StatusCode::kResourceExhausted);
   CHECK(GetReason(limited.status()) == "RATE_LIMITED");
-  CHECK(GetMetadata(limited.status())["caller"] == "spiffe://cantdo/operator");
+  CHECK(GetMetadata(limited.status())["caller"] == "cert:spiffe://cantdo/operator");
   CHECK(GatewayHarness::Call(h.CertChannel("auditor"), &gv1::WorkflowService::Stub::ListWorkflows, list).ok());
   h.authority.clock.Advance(absl::Seconds(1));
   CHECK(GatewayHarness::Call(h.CertChannel("operator"), &gv1::WorkflowService::Stub::ListWorkflows, list).ok());

@@ -18,6 +18,7 @@
 #include "cantdo/gateway/v1/authorization_service.grpc.pb.h"
 #include "cantdo/gateway/v1/ledger_service.grpc.pb.h"
 #include "cantdo/gateway/v1/workflow_service.grpc.pb.h"
+#include "cantdo/offboarding/v1/offboarding.pb.h"
 #include "gateway/gateway_app.hpp"
 #include "support/dev_idp.hpp"
 
@@ -44,7 +45,7 @@ class GatewayHarness {
     c.oidc_audience = kGatewayAudience;
     c.oidc_jwks_uri = authority.dir.path() + "/callers-jwks.json";
     c.callers_file = authority.dir.path() + "/callers.json";
-    c.workflow_types = "customer_offboarding=offboarding,unlisted_type=other";
+    c.workflow_types = "customer_offboarding=offboarding";
     c.rate_limit = 100000;
     c.rate_limit_burst = 100000;
     c.admission_sweep_interval = absl::Milliseconds(300);
@@ -110,6 +111,9 @@ class GatewayHarness {
     req.set_workflow_type("customer_offboarding");
     req.set_workflow_id(workflow_id);
     req.set_request_id(request_id);
+    cantdo::offboarding::v1::OffboardingInput input;
+    input.set_customer_id("cus_42");
+    req.mutable_input()->PackFrom(input);
     (*req.mutable_parameters()->mutable_fields())["customer_id"].set_string_value("cus_42");
     return req;
   }

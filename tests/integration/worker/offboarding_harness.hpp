@@ -13,17 +13,22 @@
 #include <grpcpp/server_builder.h>
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <regex>
 #include <thread>
 
 #include "authority/authority_app.hpp"
+#include "cantdo/base/ids.hpp"
 #include "cantdo/demo/demo_platform.hpp"
 #include "cantdo/grpc/status.hpp"
 #include "cantdo/offboarding/v1/offboarding.pb.h"
 #include "cantdo/pg/sql_state.hpp"
 #include "cantdo/pg/transaction.hpp"
+#include "cantdo/workflow/admission.hpp"
 #include "cantdo/workflow/client.hpp"
 #include "cantdo/workflow/payload.hpp"
+#include "cantdo/workflow_types/catalog.hpp"
 #include "support/child_process.hpp"
 #include "support/demo_login.hpp"
 #include "support/login_role.hpp"
@@ -65,6 +70,9 @@ class OffboardingHarness {
     bool start_worker = true;
     absl::Duration approval_deadline = absl::Hours(72);
     int approval_rerequests = 2;
+    // Changes the shipped policy (deploy/policy.json) before the authority
+    // loads it.
+    std::function<void(nlohmann::json&)> policy;
   };
 
   OffboardingHarness() : OffboardingHarness(Options{}) {}
@@ -100,6 +108,7 @@ class OffboardingHarness {
     nlohmann::json policy = nlohmann::json::parse(policy_in);
     // The shipped policy, with this test's approver directory.
     policy["approvers"] = {{"ops_manager", {"ops1"}}, {"cfo", {"cfo1"}}, {"dpo", {"dpo1"}}};
+    if (options.policy) options.policy(policy);
     std::ofstream(dir.path() + "/policy.json") << policy.dump(2);
 
     std::smatch m;
@@ -176,7 +185,13 @@ class OffboardingHarness {
     worker_service.reset();
   }
 
-  // Starts an admitted offboarding run (admission is the gateway's, #7).
+  // Starts an offboarding run and admits it the only way there is (V0008),
+  // as the gateway does (#7): the authority is asked, as
+  // spiffe://cantdo/gateway, for the workflow.start approval of what the
+  // type derives from the input, the run is created pending admission, the
+  // ops manager approves, and the gateway's claim and consume of the grant
+  // admit it in the authority's transaction. `pending_admission`: stop
+  // before the approval (Admit() finishes it).
   std::string Start(const std::string& workflow_id, const std::string& customer_id, int64_t refund_cents = 0,
                     bool pending_admission = false) {
     ov1::OffboardingInput in;
@@ -185,16 +200,71 @@ class OffboardingHarness {
     in.set_reason("customer churned");
     workflow::StartRequest r;
     r.workflow_id = workflow_id;
+    r.run_id = NewUuid();
     r.workflow_type = "customer_offboarding";
     r.task_queue = "offboarding";
     r.input = workflow::Pack(in);
     r.request_id = workflow_id;
     r.requester = kOperator;
-    r.pending_admission = pending_admission;
+    r.pending_admission = true;
+    auto parameters = workflow::AdmissionParameters(workflow_types::CustomerOffboarding(), r.input);
+    REQUIRE(parameters.ok());
+    av1::RequestApprovalRequest ask;
+    auto* a = ask.mutable_action();
+    a->set_action(workflow::kAdmissionAction);
+    a->set_resource(r.workflow_type);
+    a->set_workflow_id(workflow_id);
+    a->set_run_id(r.run_id);
+    a->set_step(workflow::kAdmissionStep);
+    *a->mutable_parameters() = *parameters;
+    ask.set_requester(kOperator);
+    auto asked = AsGateway(&av1::AuthorityService::Stub::RequestApproval, ask);
+    INFO(asked.status().ToString());
+    REQUIRE(asked.ok());
+    r.admission_approval_id = asked->approval().approval_id();
+    r.parameters = *parameters;
     auto started = pg::RunInTransaction(*pool, {}, [&](pg::Connection& conn) { return client.Start(conn, r); });
     INFO(started.status().ToString());
     REQUIRE(started.ok());
+    admissions[workflow_id] = asked->approval();
+    if (!pending_admission) Admit(workflow_id);
     return started->run_id;
+  }
+
+  // The ops manager approves the run's admission; its grant is claimed and
+  // consumed as the gateway, which admits the run.
+  void Admit(const std::string& workflow_id) {
+    const cv1::Approval& approval = admissions.at(workflow_id);
+    const av1::CompleteApprovalResponse approved = Approve(approval.approval_id(), "ops1", "ops_manager");
+    REQUIRE(approved.grant().state() == cv1::GRANT_STATE_ISSUED);
+    av1::ClaimGrantRequest claim;
+    claim.set_grant_id(approved.grant().grant_id());
+    *claim.mutable_action() = approval.action();
+    claim.set_idempotency_key(approval.action().run_id());
+    auto claimed = AsGateway(&av1::AuthorityService::Stub::ClaimGrant, claim);
+    INFO(claimed.status().ToString());
+    REQUIRE(claimed.ok());
+    av1::ConsumeGrantRequest consume;
+    consume.set_grant_id(approved.grant().grant_id());
+    consume.set_outcome_digest(Sha256Hex("admitted " + approval.action().run_id()));
+    auto consumed = AsGateway(&av1::AuthorityService::Stub::ConsumeGrant, consume);
+    INFO(consumed.status().ToString());
+    REQUIRE(consumed.ok());
+    REQUIRE(Describe(workflow_id).state() == wv1::WORKFLOW_EXECUTION_STATE_RUNNING);
+  }
+
+  // One call to the authority with the gateway's certificate.
+  template <typename Req, typename Resp>
+  absl::StatusOr<Resp> AsGateway(::grpc::Status (av1::AuthorityService::Stub::*method)(::grpc::ClientContext*,
+                                                                                        const Req&, Resp*),
+                                 const Req& req) {
+    auto stub = av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(authority_address, pki.Issue("gateway")));
+    ::grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    Resp resp;
+    auto st = ((*stub).*method)(&ctx, req, &resp);
+    if (!st.ok()) return cantdo::grpc::FromGrpcStatus(st);
+    return resp;
   }
 
   wv1::WorkflowExecution Describe(const std::string& workflow_id) {
@@ -297,7 +367,8 @@ class OffboardingHarness {
   }
 
   // The approver approves on their device: a signed ID token with the role.
-  void Approve(const std::string& approval_id, const std::string& subject, const std::string& role) {
+  av1::CompleteApprovalResponse Approve(const std::string& approval_id, const std::string& subject,
+                                        const std::string& role) {
     const int64_t now = absl::ToUnixSeconds(clock.Now());
     nlohmann::json claims = {{"iss", kOffIssuer}, {"aud", kOffAudience}, {"sub", subject}, {"iat", now},
                              {"exp", now + 300}, {"https://cantdo.dev/roles", {role}}};
@@ -305,6 +376,7 @@ class OffboardingHarness {
     INFO(r.status().ToString());
     REQUIRE(r.ok());
     REQUIRE(r->approval().state() == cv1::APPROVAL_STATE_APPROVED);
+    return *r;
   }
 
   void Deny(const std::string& approval_id) {
@@ -361,6 +433,8 @@ class OffboardingHarness {
   std::string authority_address;
   std::unique_ptr<pg::Pool> pool;
   workflow::WorkflowClient client{clock};
+  // Each started run's admission approval, by workflow id.
+  std::map<std::string, cv1::Approval> admissions;
   cantdo::worker::WorkerApp worker;
   std::unique_ptr<runtime::RunningService> worker_service;
 };

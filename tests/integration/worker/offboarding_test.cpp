@@ -253,10 +253,7 @@ TEST_CASE("offboarding: a run pending admission does nothing until admitted", "[
   absl::SleepFor(absl::Seconds(1));
   CHECK(h.Ledger("offb-pending", "access.revoke").empty());
   CHECK(h.Snapshot(customer).users_active == h.Snapshot(customer).users);
-  workflow::AdmitRequest admit;
-  admit.workflow_id = "offb-pending";
-  admit.approval_id = "admission-approval";
-  REQUIRE(pg::RunInTransaction(*h.pool, {}, [&](pg::Connection& c) { return h.client.Admit(c, admit); }).ok());
+  h.Admit("offb-pending");
   h.WaitApproval("offb-pending", "issue_refund");
   CHECK(h.Ledger("offb-pending", "access.revoke") == std::vector<std::string>{"DECISION:ALLOW"});
   CHECK(h.Snapshot(customer).users_active == 0);

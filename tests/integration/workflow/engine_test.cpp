@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
 #include "workflow_env.hpp"
 
@@ -172,11 +173,25 @@ TEST_CASE("Runs whose steps finish together share transactions: 64 three-step ru
   CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_events WHERE event_type = 32") == 3 * kRuns);  // ActivityTaskCompleted, once each
 }
 
-TEST_CASE("A run pending admission has no task and refuses signals until admitted, once",
+namespace {
+// Returns what its admission approved (canonical JSON), "" without one.
+Task<Result> ApprovedJson(WorkflowContext& ctx, const Payload&) {
+  const v1::WorkflowExecutionAdmittedEventAttributes* a = ctx.admission();
+  co_return PackString(a == nullptr ? "" : a->parameters_json());
+}
+// Continues as new once, then returns what its admission approved.
+Task<Result> ContinueThenApprovedJson(WorkflowContext& ctx, const Payload& in) {
+  if (in.type_url().empty()) co_return ctx.ContinueAsNew(PackString("second run"));
+  co_return co_await ApprovedJson(ctx, in);
+}
+}  // namespace
+
+TEST_CASE("A run pending admission has no task and refuses signals until cantdo.workflow_admit admits it, once, "
+          "with its consumed grant, and its code sees the approved parameters",
           "[integration][workflow]") {
   Env env;
-  RegisterRecord(env.registry, env.db.Dsn());
-  std::string run = env.Start("adm", "three_steps", PackString("x"), /*pending=*/true);
+  REQUIRE(env.registry.RegisterWorkflow("approved_json", ApprovedJson).ok());
+  std::string run = env.Start("adm", "approved_json", PackString("x"), /*pending=*/true);
   auto worker = env.NewWorker(false);
   Drain(*worker);
   CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_tasks") == 0);
@@ -184,26 +199,119 @@ TEST_CASE("A run pending admission has no task and refuses signals until admitte
   auto s = env.Signal("adm", "x", "sig-1");
   CHECK(GetReason(s.status()) == "WORKFLOW_NOT_ADMITTED");
   CHECK(GetReason(env.Signal("nope", "x", "sig-1").status()) == "WORKFLOW_NOT_FOUND");
-  AdmitRequest a;
-  a.workflow_id = "adm";
-  a.approval_id = "appr-1";
-  Ok(env.Tx([&](pg::Connection& c) { return env.client.Admit(c, a); }));
-  Ok(env.Tx([&](pg::Connection& c) { return env.client.Admit(c, a); }));  // delivered twice
+
+  const std::string grant = env.ConsumedAdmissionGrant(run, R"({"customer_id":"cus_42"})");
+  CHECK(env.AdmitWith(grant) == "ADMITTED");
+  CHECK(env.AdmitWith(grant) == "ALREADY_ADMITTED");  // delivered twice
   CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_tasks") == 1);
   Drain(*worker);
   CHECK(env.Describe("adm").state() == v1::WORKFLOW_EXECUTION_STATE_COMPLETED);
   int admitted = 0;
-  for (const auto& e : env.History(run)) admitted += e.has_workflow_execution_admitted();
+  Payload result;
+  for (const auto& e : env.History(run)) {
+    if (e.has_workflow_execution_admitted()) {
+      ++admitted;
+      const auto& a = e.workflow_execution_admitted();
+      CHECK(a.grant_id() == grant);
+      CHECK(a.action() == "workflow.start");
+      CHECK(a.resource() == "approved_json");
+      CHECK(a.parameters_json() == R"({"customer_id":"cus_42"})");
+      CHECK(a.parameters_hash() == cantdo::Sha256Hex(R"({"customer_id":"cus_42"})"));
+      CHECK(a.approver_subjects_size() == 1);
+    }
+    if (e.has_workflow_execution_completed()) result = e.workflow_execution_completed().result();
+  }
   CHECK(admitted == 1);
+  CHECK(Ok(Unpack<google::protobuf::StringValue>(result)).value() == R"({"customer_id":"cus_42"})");
   CHECK(GetReason(env.Signal("adm", "x", "sig-2").status()) == "WORKFLOW_ALREADY_CLOSED");
 
-  env.Start("rej", "three_steps", {}, true);
+  env.Start("rej", "approved_json", {}, true);
   Ok(env.Tx([&](pg::Connection& c) {
     return env.client.RejectAdmission(c, "rej", "", cantdo::common::v1::APPROVAL_DENIED, "appr-2", "denied");
   }));
   CHECK(env.Describe("rej").state() == v1::WORKFLOW_EXECUTION_STATE_REJECTED);
-  CHECK(GetReason(env.Tx([&](pg::Connection& c) { return env.client.Admit(c, AdmitRequest{.workflow_id = "rej"}); })) ==
-        "WORKFLOW_ALREADY_CLOSED");
+  CHECK(env.AdmitWith(env.ConsumedAdmissionGrant(env.Describe("rej").run_id())) == "CLOSED");
+}
+
+TEST_CASE("Admission needs the run's own consumed workflow.start grant, and not even the owner of the engine's "
+          "tables can move a run out of PENDING_ADMISSION or give it a task otherwise",
+          "[integration][workflow]") {
+  Env env;
+  REQUIRE(env.registry.RegisterWorkflow("approved_json", ApprovedJson).ok());
+  const std::string run = env.Start("gated", "approved_json", {}, /*pending=*/true);
+  const std::string other = env.Start("other", "approved_json", {}, /*pending=*/true);
+  CHECK(env.AdmitWith(cantdo::NewUuid()) == "GRANT_NOT_CONSUMED");
+  CHECK(env.AdmitWith("not a uuid") == "GRANT_NOT_CONSUMED");
+  // Issued, not consumed.
+  const std::string grant = env.ConsumedAdmissionGrant(run);
+  {
+    auto conn = env.db.Connect();
+    Ok(conn->Exec("UPDATE cantdo.grants SET state = 'ISSUED' WHERE grant_id = $1::uuid", {grant}));
+    CHECK(env.AdmitWith(grant) == "GRANT_NOT_CONSUMED");
+    // Consumed, but the run names another approval: the grant of `other`
+    // for `run`'s workflow and run id.
+    Ok(conn->Exec("UPDATE cantdo.grants SET state = 'CONSUMED' WHERE grant_id = $1::uuid", {grant}));
+    const std::string foreign = env.ConsumedAdmissionGrant(other);
+    Ok(conn->Exec("UPDATE cantdo.grants g SET workflow_id = 'gated', run_id = $2 WHERE grant_id = $1::uuid",
+                  {foreign, run}));
+    CHECK(env.AdmitWith(foreign) == "APPROVAL_MISMATCH");
+    // The approval's parameters no longer hash to the grant's.
+    Ok(conn->Exec("UPDATE cantdo.approvals SET parameters = '{\"customer_id\":\"cus_77\"}'"
+                  " WHERE grant_id = $1::uuid",
+                  {grant}));
+    CHECK(env.AdmitWith(grant) == "APPROVAL_MISMATCH");
+    Ok(conn->Exec("UPDATE cantdo.approvals SET parameters = '{}' WHERE grant_id = $1::uuid", {grant}));
+
+    // As the owner, directly: refused by the database itself.
+    const std::string other_run = env.Describe("other").run_id();
+    CHECK_FALSE(conn->Exec("UPDATE cantdo.workflow_runs SET state = 2, admit_time = now() WHERE run_id = $1::uuid",
+                           {other_run})
+                    .ok());
+    CHECK_FALSE(conn->Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at)"
+                           " VALUES ($1::uuid, 'q', now())",
+                           {other_run})
+                    .ok());
+    CHECK_FALSE(conn->Exec("INSERT INTO cantdo.workflow_timers (run_id, timer_id, started_event_id, task_queue,"
+                           " fire_at) VALUES ($1::uuid, 't1', 1, 'q', now())",
+                           {other_run})
+                    .ok());
+    CHECK_FALSE(conn->Exec("INSERT INTO cantdo.activity_tasks (run_id, scheduled_event_id, task_queue,"
+                           " activity_type, visible_at, scheduled_at) VALUES ($1::uuid, 1, 'q', 'a', now(), now())",
+                           {other_run})
+                    .ok());
+    CHECK_FALSE(conn->Exec("UPDATE cantdo.workflow_runs SET admission_approval_id = '' WHERE run_id = $1::uuid",
+                           {other_run})
+                    .ok());
+  }
+  CHECK(env.Describe("other").state() == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
+  CHECK(env.Describe("gated").state() == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
+  CHECK(env.AdmitWith(grant) == "ADMITTED");
+  CHECK(env.Describe("gated").state() == v1::WORKFLOW_EXECUTION_STATE_RUNNING);
+  CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_tasks") == 1);
+  // Closed runs stay closed.
+  Ok(env.Tx([&](pg::Connection& c) { return env.client.Terminate(c, "gated", "", "test over", "test"); }));
+  auto conn = env.db.Connect();
+  CHECK_FALSE(conn->Exec("UPDATE cantdo.workflow_runs SET state = 2 WHERE run_id = $1::uuid", {run}).ok());
+}
+
+TEST_CASE("A run created by continue-as-new carries its chain's admission", "[integration][workflow]") {
+  Env env;
+  REQUIRE(env.registry.RegisterWorkflow("continue_once", ContinueThenApprovedJson).ok());
+  const std::string first = env.Start("chain", "continue_once", {}, /*pending=*/true);
+  CHECK(env.AdmitWith(env.ConsumedAdmissionGrant(first, R"({"n":1})")) == "ADMITTED");
+  auto worker = env.NewWorker(false);
+  Drain(*worker);
+  const std::string next = Ok(env.Tx([&](pg::Connection& c) { return env.client.Describe(c, "chain", first); }))
+                               .next_run_id();
+  REQUIRE_FALSE(next.empty());
+  const v1::WorkflowExecution second =
+      Ok(env.Tx([&](pg::Connection& c) { return env.client.Describe(c, "chain", next); }));
+  REQUIRE(second.state() == v1::WORKFLOW_EXECUTION_STATE_COMPLETED);
+  Payload result;
+  for (const auto& e : env.History(second.run_id())) {
+    if (e.has_workflow_execution_completed()) result = e.workflow_execution_completed().result();
+  }
+  CHECK(Ok(Unpack<google::protobuf::StringValue>(result)).value() == R"({"n":1})");
 }
 
 namespace {
@@ -241,6 +349,49 @@ TEST_CASE("Signals sent before the wait are buffered, and a duplicate signal id 
   }
   CHECK(signals == 2);
   CHECK(Ok(Unpack<google::protobuf::StringValue>(result)).value() == "ab");
+}
+
+namespace {
+// The whole first signal "go": who sent it, as recorded.
+Task<Result> WhoSignalled(WorkflowContext& ctx, const Payload&) {
+  co_return co_await ctx.ReceiveSignal("go", std::nullopt);
+}
+}  // namespace
+
+TEST_CASE("Every signal records its sender, which workflow code can read: the principal the service acted for and "
+          "the database role that delivered it",
+          "[integration][workflow]") {
+  Env env;
+  REQUIRE(env.registry.RegisterWorkflow("who", WhoSignalled).ok());
+  std::string run = env.Start("who", "who");
+  SignalRequest s;
+  s.workflow_id = "who";
+  s.signal_name = "go";
+  s.signal_id = "s1";
+  s.payload = PackString("a");
+  s.identity = "spiffe://cantdo/operator";
+  Ok(env.Tx([&](pg::Connection& c) { return env.client.Signal(c, s); }));
+  auto worker = env.NewWorker(false);
+  Drain(*worker);
+  REQUIRE(env.Describe("who").state() == v1::WORKFLOW_EXECUTION_STATE_COMPLETED);
+  std::string session_user;
+  {
+    auto conn = env.db.Connect();
+    session_user = Ok(Ok(conn->Exec("SELECT session_user::text")).GetString(0, 0));
+  }
+  for (const auto& e : env.History(run)) {
+    if (e.has_signal_received()) {
+      CHECK(e.signal_received().identity() == "spiffe://cantdo/operator");
+      CHECK(e.signal_received().delivered_by() == session_user);  // a superuser: its own name
+    }
+    if (!e.has_workflow_execution_completed()) continue;
+    auto got = Ok(Unpack<v1::SignalReceivedEventAttributes>(e.workflow_execution_completed().result()));
+    CHECK(got.signal_name() == "go");
+    CHECK(got.signal_id() == "s1");
+    CHECK(got.identity() == "spiffe://cantdo/operator");
+    CHECK(got.delivered_by() == session_user);
+    CHECK(Ok(Unpack<google::protobuf::StringValue>(got.payload())).value() == "a");
+  }
 }
 
 namespace {

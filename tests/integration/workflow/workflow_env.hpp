@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "cantdo/base/clock.hpp"
+#include "cantdo/base/ids.hpp"
 #include "cantdo/pg/pool.hpp"
 #include "cantdo/pg/transaction.hpp"
 #include "cantdo/workflow/client.hpp"
@@ -58,6 +59,10 @@ struct Env {
     return pg::RunInTransaction(*pool, pg::TxOptions{}, std::forward<Fn>(fn));
   }
 
+  // `pending`: PENDING_ADMISSION, gated by a fresh approval id (Admit()
+  // admits it); otherwise RUNNING at once, which the database allows only
+  // to the owner of the engine's tables: this test, as the superuser that
+  // migrated the database.
   std::string Start(const std::string& workflow_id, const std::string& type, Payload input = {},
                     bool pending = false) {
     StartRequest r;
@@ -66,7 +71,44 @@ struct Env {
     r.task_queue = "q";
     r.input = std::move(input);
     r.pending_admission = pending;
+    if (pending) r.admission_approval_id = NewUuid();
     return Ok(Tx([&](pg::Connection& c) { return client.Start(c, r); })).run_id;
+  }
+
+  // The run's workflow.start grant, CONSUMED, and its approval of
+  // `parameters_json` (canonical JSON), written as the superuser: a
+  // test-only stand-in for the authority, the one role that writes them.
+  std::string ConsumedAdmissionGrant(const std::string& run_id, const std::string& parameters_json = "{}") {
+    auto conn = db.Connect();
+    auto run = Ok(conn->Exec("SELECT workflow_id, workflow_type, admission_approval_id FROM cantdo.workflow_runs"
+                             " WHERE run_id = $1::uuid",
+                             {run_id}));
+    REQUIRE(run.Rows() == 1);
+    const std::string workflow_id = Ok(run.GetString(0, 0)), type = Ok(run.GetString(0, 1));
+    const std::string approval_id = Ok(run.GetString(0, 2)), grant_id = NewUuid();
+    Ok(conn->Exec("INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action,"
+                  " resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message,"
+                  " policy_version, policy_hash, create_time, expire_time, grant_id)"
+                  " VALUES ($1::uuid, 'spiffe://cantdo/gateway', 'test', $2, $3, 'admission', 'workflow.start', $4,"
+                  " $5, encode(sha256(convert_to($5, 'UTF8')), 'hex'), 'APPROVED', 'ops_manager', 'ops1', 'test',"
+                  " 'test', 'test', now(), now() + interval '1 hour', $6::uuid)",
+                  {approval_id, workflow_id, run_id, type, parameters_json, grant_id}));
+    Ok(conn->Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, resource,"
+                  " parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time,"
+                  " expire_time, consume_time) SELECT $1::uuid, approval_id, 'CONSUMED', workflow_id, run_id, step,"
+                  " action, resource, parameters_hash, ARRAY['ops1'], 'test', 'test', principal, now(),"
+                  " now() + interval '15 minutes', now() FROM cantdo.approvals WHERE approval_id = $2::uuid",
+                  {grant_id, approval_id}));
+    return grant_id;
+  }
+
+  // cantdo.workflow_admit with `grant_id`, as the authority calls it; its
+  // outcome (ADMITTED, ALREADY_ADMITTED, GRANT_NOT_CONSUMED, ...).
+  std::string AdmitWith(const std::string& grant_id) {
+    auto conn = db.Connect();
+    auto r = Ok(conn->Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2::timestamptz)",
+                           {grant_id, absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", clock.Now(), absl::UTCTimeZone())}));
+    return Ok(r.GetString(0, 0));
   }
 
   v1::WorkflowExecution Describe(const std::string& workflow_id) {

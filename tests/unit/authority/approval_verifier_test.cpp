@@ -24,17 +24,24 @@ std::unique_ptr<Policy> TestPolicy() {
   return *std::move(p);
 }
 
-// A token libs/auth verified: `sub` with `roles`.
+// When the refund request below was sent.
+const absl::Time kDispatched = absl::FromUnixSeconds(1800000000);
+
+// A token libs/auth verified: `sub` with `roles`, issued a minute after
+// the request was sent.
 cantdo::auth::VerifiedToken Token(const std::string& sub, std::vector<std::string> roles = {"cfo"}) {
   cantdo::auth::VerifiedToken t;
   t.subject = sub;
   t.issuer = "https://idp.test/";
-  t.claims = {{"sub", sub}, {kRoles, roles}};
+  t.issued = kDispatched + absl::Minutes(1);
+  t.claims = {{"sub", sub}, {kRoles, roles}, {"iat", absl::ToUnixSeconds(t.issued)}};
   return t;
 }
 
 // The refund request sent to cfo1 on behalf of ops1, CIBA request areq-1.
-ApprovalFacts Request() { return ApprovalFacts{"cfo", "cfo1", "user:https://idp.test/#ops1", "areq-1"}; }
+ApprovalFacts Request() {
+  return ApprovalFacts{"cfo", "cfo1", "user:https://idp.test/#ops1", "areq-1", kDispatched};
+}
 
 std::optional<std::string> Refusal(const ApprovalVerifier& v, const ApprovalFacts& r,
                                    const cantdo::auth::VerifiedToken& t) {
@@ -86,4 +93,35 @@ TEST_CASE("approval verifier: the CIBA auth_req_id claim must name this request"
   CHECK(Refusal(strict, Request(), Token("cfo1")) == "APPROVAL_REQUEST_MISMATCH");
   t.claims[kAuthReqIdClaim] = "areq-1";
   CHECK(strict.Check(Request(), t).ok());
+}
+
+TEST_CASE("approval verifier: a token issued before the request was sent approves nothing", "[unit][authority]") {
+  auto policy = TestPolicy();
+  ApprovalVerifier v(*policy, ApprovalVerifierOptions{false, absl::Seconds(5)});
+  auto t = Token("cfo1");
+  // Within the clock skew: accepted (the provider's clock may run behind).
+  t.claims["iat"] = absl::ToUnixSeconds(kDispatched - absl::Seconds(5));
+  CHECK(v.Check(Request(), t).ok());
+  // Beyond it: obtained for something else.
+  t.claims["iat"] = absl::ToUnixSeconds(kDispatched - absl::Seconds(6));
+  CHECK(Refusal(v, Request(), t) == "ID_TOKEN_ISSUED_BEFORE_REQUEST");
+  // auth_time, where present, binds too: a recent token for an old login.
+  t = Token("cfo1");
+  t.claims["auth_time"] = absl::ToUnixSeconds(kDispatched - absl::Hours(1));
+  CHECK(Refusal(v, Request(), t) == "ID_TOKEN_ISSUED_BEFORE_REQUEST");
+  t.claims["auth_time"] = absl::ToUnixSeconds(kDispatched + absl::Seconds(30));
+  CHECK(v.Check(Request(), t).ok());
+}
+
+TEST_CASE("approval verifier: a token's identity is its jti, else its auth_req_id claim, else none",
+          "[unit][authority]") {
+  using cantdo::authority::TokenId;
+  auto t = Token("cfo1");
+  CHECK(TokenId(t).empty());
+  t.claims[kAuthReqIdClaim] = "areq-1";
+  CHECK(TokenId(t) == "auth_req_id:areq-1");
+  t.claims["jti"] = "abc";
+  CHECK(TokenId(t) == "jti:abc");
+  t.claims["jti"] = "";
+  CHECK(TokenId(t) == "auth_req_id:areq-1");
 }

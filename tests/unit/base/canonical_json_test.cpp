@@ -50,3 +50,21 @@ TEST_CASE("the same data in another order hashes the same", "[unit][base]") {
   auto c = cantdo::CanonicalJsonSha256(nlohmann::json::parse(R"({"customer_id":"c-1","amount_cents":1201})"));
   CHECK(*a != *c);
 }
+
+TEST_CASE("nesting beyond the limit is refused, not a stack overflow (fuzz finding)", "[unit][base]") {
+  // fuzz/findings/base_canonical_json/deep_array.json: 100,000 nested arrays
+  // overflowed the stack of the recursive writer. Objects too.
+  auto nested = [](const std::string& open, const std::string& close, int levels) {
+    std::string s;
+    for (int i = 0; i < levels; ++i) s += open;
+    s += "1";
+    for (int i = 0; i < levels; ++i) s += close;
+    return nlohmann::json::parse(s);
+  };
+  for (const auto& [open, close] : {std::pair<std::string, std::string>{"[", "]"}, {"{\"a\":", "}"}}) {
+    INFO(open);
+    CHECK(cantdo::CanonicalJson(nested(open, close, cantdo::kMaxCanonicalJsonDepth)).ok());
+    auto deep = cantdo::CanonicalJson(nested(open, close, 100000));
+    CHECK(deep.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+}

@@ -63,10 +63,10 @@ TEST_CASE("Roles come from the claim (array or space-separated) and unknown name
 TEST_CASE("Certificates and bearer tokens map to principals and roles, bad or missing credentials are refused",
           "[unit][gateway]") {
   Fixture f;
-  SECTION("certificate: the SPIFFE id and the callers file's roles") {
+  SECTION("certificate: cert:<SPIFFE id>, and the callers file's roles for the SPIFFE id") {
     auto c = f.auth.Authenticate("spiffe://cantdo/operator", {});
     REQUIRE(c.ok());
-    CHECK(c->principal == "spiffe://cantdo/operator");
+    CHECK(c->principal == "cert:spiffe://cantdo/operator");
     CHECK(c->roles == std::set<Role>{Role::kOperator});
     CHECK(RequireRole(*c, {Role::kOperator}).ok());
     absl::Status denied = RequireRole(*c, {Role::kAgentPlatform});

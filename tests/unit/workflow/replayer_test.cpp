@@ -177,3 +177,42 @@ TEST_CASE("Buffered signals, signal timeouts and deterministic values replay", "
   CHECK((*cmds)[0].has_marker_recorded());
   CHECK((*cmds)[1].has_timer_started());
 }
+
+namespace {
+// Returns the approved parameters its code sees ("none" without a record).
+Task<Result> SeenAdmission(WorkflowContext& ctx, const Payload&) {
+  const v1::WorkflowExecutionAdmittedEventAttributes* a = ctx.admission();
+  co_return PackString(a == nullptr ? "none" : a->parameters_json());
+}
+
+std::string AdmissionSeen(const std::vector<HistoryEvent>& history) {
+  FixedRandom random;
+  const WorkflowFunction fn = SeenAdmission;
+  Replayer r(RunInfo{"wf-1", "00000000-0000-0000-0000-000000000001", "t", "q"}, fn, random);
+  REQUIRE(r.Apply(history).ok());
+  const int64_t next = static_cast<int64_t>(history.size()) + 1;
+  auto commands = r.RunLive(kT0 + absl::Seconds(next), next);
+  REQUIRE(commands.ok());
+  REQUIRE(commands->size() == 1);
+  REQUIRE(commands->front().has_workflow_execution_completed());
+  return Unpack<google::protobuf::StringValue>(commands->front().workflow_execution_completed().result())->value();
+}
+}  // namespace
+
+TEST_CASE("Workflow code sees the run's own first admission record, over anything its Started event carries",
+          "[unit][workflow]") {
+  HistoryEvent start = Ev(1, v1::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+  start.mutable_workflow_execution_started();
+  HistoryEvent admitted = Ev(2, v1::EVENT_TYPE_WORKFLOW_EXECUTION_ADMITTED);
+  admitted.mutable_workflow_execution_admitted()->set_parameters_json("approved");
+  HistoryEvent later = Ev(3, v1::EVENT_TYPE_WORKFLOW_EXECUTION_ADMITTED);
+  later.mutable_workflow_execution_admitted()->set_parameters_json("later");
+  CHECK(AdmissionSeen({start}) == "none");
+  CHECK(AdmissionSeen({start, admitted, later}) == "approved");
+  // A Started event that claims an admission (only continue-as-new writes
+  // one) loses to the run's own record, and is used only without one.
+  HistoryEvent claiming = start;
+  claiming.mutable_workflow_execution_started()->mutable_admission()->set_parameters_json("carried");
+  CHECK(AdmissionSeen({claiming, admitted}) == "approved");
+  CHECK(AdmissionSeen({claiming}) == "carried");
+}

@@ -21,7 +21,14 @@
 
 namespace cantdo {
 
-// INVALID_ARGUMENT for values JSON cannot carry (NaN, infinity, binary).
+// Arrays and objects nested deeper than this are refused: the writer
+// recurses once per level, and a document read back from storage (a ledger
+// entry's detail) must not be able to exhaust the stack (a fuzz finding:
+// fuzz/findings/base_canonical_json/).
+inline constexpr int kMaxCanonicalJsonDepth = 512;
+
+// INVALID_ARGUMENT for values JSON cannot carry (NaN, infinity, binary) and
+// for nesting deeper than kMaxCanonicalJsonDepth.
 absl::StatusOr<std::string> CanonicalJson(const nlohmann::json& value);
 
 // Lowercase hex SHA-256 of CanonicalJson(value).

@@ -15,6 +15,15 @@ namespace cantdo::grpc {
 // response's initial metadata. Health checks log at debug level only.
 std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeLoggingInterceptorFactory();
 
+// Answers a request message that could not be parsed (not protobuf wire
+// format, a string that is not UTF-8, nesting beyond protobuf's limit) with
+// INVALID_ARGUMENT, reason REQUEST_UNPARSEABLE and metadata `method`: the
+// caller's fault, where gRPC itself answers INTERNAL with an empty message.
+// Unary and server-streaming methods (one request message; for a client
+// stream a missing message means its end). Install it before the logging
+// interceptor so the log shows the status the caller gets.
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeUnparseableRequestInterceptorFactory();
+
 // The call's request id (see above); "" outside an intercepted call.
 std::string RequestId(const ::grpc::ServerContextBase& ctx);
 

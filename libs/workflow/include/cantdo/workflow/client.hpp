@@ -1,11 +1,13 @@
 #pragma once
-// WorkflowClient: start, admit, signal, cancel, terminate and inspect runs.
+// WorkflowClient: start, reject, signal, cancel, terminate and inspect runs.
+// Admission is not here: only the authority admits a run, through the SQL
+// function cantdo.workflow_admit (V0008), in the transaction that consumes
+// the run's workflow.start grant.
 //
 // Every operation runs on a connection the caller holds INSIDE a
 // transaction (pg::RunInTransaction), so callers make it atomic with their
-// own writes: the gateway admits a run in the transaction that consumes its
-// admission grant; the authority signals a run in the transaction that
-// records an approval. Operations fail FAILED_PRECONDITION when the
+// own writes: the authority signals a run in the transaction that records
+// an approval. Operations fail FAILED_PRECONDITION when the
 // connection is not in a transaction. Lock order: a run's row is locked
 // first (SELECT ... FOR UPDATE), then its tasks; callers holding their own
 // locks should take them consistently before or after.
@@ -50,9 +52,14 @@ struct StartRequest {
   std::string request_id;
   std::string requester;
   std::string admission_approval_id;
-  // Create the run PENDING_ADMISSION with no task at all; Admit() gives it
-  // its first workflow task.
+  // true: create the run PENDING_ADMISSION with no task at all (what the
+  // gateway does); cantdo.workflow_admit gives it its first workflow task.
+  // false: RUNNING at once, which PostgreSQL refuses to every service role
+  // (V0008); only the owner of the engine's tables (the migrating role: the
+  // engine's own tests and benchmarks) may start a run without admission.
   bool pending_admission = false;
+  // The parameters its admission approval is asked for (recorded in
+  // WorkflowExecutionStarted; informational).
   google::protobuf::Struct parameters;
   google::protobuf::Struct memo;
 };
@@ -62,14 +69,6 @@ struct StartResult {
   // False when an earlier Start with the same request id created it.
   bool created = false;
   v1::WorkflowExecutionState state = v1::WORKFLOW_EXECUTION_STATE_UNSPECIFIED;
-};
-
-struct AdmitRequest {
-  std::string workflow_id;
-  std::string run_id;  // empty: the open run of workflow_id
-  std::string approval_id;
-  std::string grant_id;
-  std::vector<std::string> approver_subjects;
 };
 
 struct SignalRequest {
@@ -115,15 +114,6 @@ class WorkflowClient {
 
   absl::StatusOr<StartResult> Start(pg::Connection& conn, const StartRequest& request) const;
 
-  // Gives a PENDING_ADMISSION run its first workflow task (event
-  // WorkflowExecutionAdmitted). Idempotent: admitting a RUNNING run that was
-  // admitted before is OK and changes nothing. A REJECTED or otherwise
-  // closed run: WORKFLOW_ALREADY_CLOSED. A run gated by another approval
-  // than request.approval_id: WORKFLOW_NOT_ADMITTED. Runs through the
-  // SECURITY DEFINER function cantdo.workflow_admit (V0005), the same code
-  // the authority runs when it consumes a workflow.start grant.
-  absl::Status Admit(pg::Connection& conn, const AdmitRequest& request) const;
-
   // Closes a PENDING_ADMISSION run as REJECTED. Idempotent for a run already
   // REJECTED; a RUNNING run: FAILED_PRECONDITION (reason
   // WORKFLOW_ALREADY_EXISTS is wrong here, so none: it was admitted).
@@ -134,7 +124,9 @@ class WorkflowClient {
   // Appends SignalReceived and schedules a workflow task, in this
   // transaction. De-duplicated by signal_id per run. Runs through the
   // SECURITY DEFINER function cantdo.workflow_signal, so roles with only
-  // EXECUTE on it (the authority) can signal.
+  // EXECUTE on it (the authority) can signal; it records the delivering
+  // login's service role (delivered_by) and refuses names under "cantdo."
+  // from any login but the authority's (PERMISSION_DENIED).
   absl::StatusOr<SignalResult> Signal(pg::Connection& conn, const SignalRequest& request) const;
 
   // Requests cancellation: a RUNNING run gets WorkflowExecutionCancelRequested

@@ -72,6 +72,15 @@ class WorkflowContext {
   // operator the gateway authenticated); "" if the starter named nobody.
   // Valid once the workflow function runs.
   const std::string& requester() const;
+  // What the run was admitted for: its WorkflowExecutionAdmitted record,
+  // written by cantdo.workflow_admit from the authority's records of the
+  // consumed grant and its approval (for a run created by continue-as-new,
+  // the one its chain was admitted with). nullptr for a run that has none
+  // (started directly by the owner of the engine's tables, e.g. in tests).
+  // Workflow code acts on these approved values (cantdo/workflow/admission.hpp,
+  // ApprovedParameters), never on what its input merely claims. Valid once
+  // the workflow function runs.
+  const v1::WorkflowExecutionAdmittedEventAttributes* admission() const;
 
   // Schedules an activity; the future resolves with its result, or with its
   // final failure (retries exhausted, non-retryable, timed out: code
@@ -91,6 +100,13 @@ class WorkflowContext {
   // future resolves DEADLINE_EXCEEDED when the timer wins.
   Future WaitSignal(absl::string_view name, std::optional<absl::Duration> timeout);
   Future WaitSignal(absl::string_view name);
+  // The same, resolving with the whole received signal instead of its
+  // payload: a packed v1::SignalReceivedEventAttributes, which names its
+  // sender (identity: the principal the sending service acted for;
+  // delivered_by: the service's database role, as PostgreSQL
+  // authenticated it). WaitSignal and ReceiveSignal of one name consume
+  // the same signals, in order.
+  Future ReceiveSignal(absl::string_view name, std::optional<absl::Duration> timeout);
 
   // Deterministic time: when the current workflow task started, as recorded
   // in history.

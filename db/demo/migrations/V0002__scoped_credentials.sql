@@ -1,0 +1,1 @@
+../../templates/scoped_credentials.sql

@@ -1,0 +1,141 @@
+// Issue 18, part 5: an execution credential (a PostgreSQL login on the
+// target database) exists only while a committed claim owns it. Two ways it
+// used to outlive its claim: a claim transaction that was retried forgot
+// the credential its first attempt had made, and an authority killed
+// between creating the login and committing the claim left the login
+// behind, referenced by nothing, for good.
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "integration/authority/authority_harness.hpp"
+#include "support/dev_idp.hpp"
+#include "support/login_role.hpp"
+#include "support/service_process.hpp"
+
+using namespace cantdo::testing;
+
+namespace {
+
+// Login roles the authority made for `grant_id` (credentials.cpp names them
+// cantdo_x_<first 8 characters of the grant id>_<random>).
+int64_t RolesOf(const TestDatabase& db, const std::string& grant_id) {
+  auto conn = db.Connect();
+  auto r = conn->Exec("SELECT count(*) FROM pg_roles WHERE rolname LIKE $1",
+                      {absl::StrCat("cantdo\\_x\\_", grant_id.substr(0, 8), "\\_%")});
+  REQUIRE(r.ok());
+  return *r->GetInt64(0, 0);
+}
+
+}  // namespace
+
+TEST_CASE("security: a claim transaction that is retried leaves no credential of its first attempt behind",
+          "[security][grant_lifecycle]") {
+  AuthorityHarness h;
+  auto g = h.Grant("refund");
+  {
+    // The first write of a credential handle fails as a serialization
+    // failure would, once: the claim transaction runs again.
+    auto conn = h.db.Connect();
+    REQUIRE(conn->Exec("CREATE SEQUENCE public.fail_once").ok());
+    REQUIRE(conn->Exec(R"sql(
+      CREATE FUNCTION public.fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.credential_handle IS NOT NULL AND nextval('public.fail_once') = 1 THEN
+          RAISE EXCEPTION 'forced retry' USING ERRCODE = '40001';
+        END IF;
+        RETURN NEW;
+      END $$)sql").ok());
+    REQUIRE(conn->Exec("CREATE TRIGGER fail_once BEFORE UPDATE OF credential_handle ON cantdo.grants "
+                       "FOR EACH ROW EXECUTE FUNCTION public.fail_once()").ok());
+    REQUIRE(conn->Exec("GRANT USAGE ON SEQUENCE public.fail_once TO cantdo_authority").ok());
+    REQUIRE(conn->Exec("GRANT USAGE ON SCHEMA public TO cantdo_authority").ok());
+  }
+  auto claimed = h.Claim(AuthorityHarness::ClaimFor(g, "refund"));
+  INFO(claimed.status().ToString());
+  REQUIRE(claimed.ok());
+  {
+    auto conn = h.db.Connect();
+    REQUIRE(*conn->Exec("SELECT last_value FROM public.fail_once")->GetInt64(0, 0) >= 2);  // it did retry
+  }
+  // Only the credential of the attempt that committed exists.
+  CHECK(RolesOf(h.db, g.grant_id()) == 1);
+  REQUIRE(h.Consume(g.grant_id()).ok());
+  CHECK(RolesOf(h.db, g.grant_id()) == 0);
+}
+
+TEST_CASE("security: an authority killed between creating a claim's login and committing the claim leaves no login",
+          "[security][grant_lifecycle]") {
+  AuthorityHarness h;
+  // A second authority, the real binary, on the same database, bridge and
+  // identity provider: the one that will crash.
+  LoginRole login(h.db, "cantdo_authority");
+  std::smatch m;
+  const std::string admin_dsn = TestDatabase::AdminDsn();
+  REQUIRE(std::regex_search(admin_dsn, m, std::regex("@([^:/]+):([0-9]+)/")));
+  ServiceProcess authority(h.pki, h.dir.path(), "authority", login.dsn(),
+                           {{"CANTDO_POLICY_FILE", h.dir.path() + "/policy.json"},
+                            {"CANTDO_OIDC_ISSUER", kIssuer},
+                            {"CANTDO_OIDC_AUDIENCE", kAudience},
+                            {"CANTDO_OIDC_JWKS_URI", h.dir.path() + "/jwks.json"},
+                            {"CANTDO_BRIDGE_ADDRESS", "127.0.0.1:" + std::to_string(h.bridge_port)},
+                            {"CANTDO_TARGET_DB_ADMIN_DSN", h.db.Dsn()},
+                            {"CANTDO_TARGET_DB_HOST", m[1]},
+                            {"CANTDO_TARGET_DB_PORT", m[2]},
+                            {"CANTDO_TARGET_DB_NAME", h.db.Name()},
+                            {"CANTDO_BACKGROUND_INTERVAL", "200ms"},
+                            {"CANTDO_CREDENTIAL_ORPHAN_GRACE", "1s"}});
+  authority.Start({{"CANTDO_FAILPOINT", "authority.claim.after_credential_created"}});
+  auto stub = [&] {
+    return av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(authority.address(), h.pki.Issue("worker")));
+  };
+
+  // A refund approved by the CFO, through the crashing authority.
+  av1::RequestApprovalResponse requested;
+  {
+    ::grpc::ClientContext ctx;
+    auto st = stub()->RequestApproval(AuthorityHarness::Ctx(&ctx), AuthorityHarness::RefundRequest("refund"), &requested);
+    INFO(st.error_message());
+    REQUIRE(st.ok());
+  }
+  const std::string approval_id = requested.approval().approval_id();
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  av1::CompleteApprovalRequest complete;
+  complete.set_approval_id(approval_id);
+  complete.set_auth_req_id("areq-" + approval_id);
+  complete.set_outcome(av1::CIBA_OUTCOME_APPROVED);
+  complete.set_id_token(h.idp.Sign({{"iss", kIssuer}, {"aud", kAudience}, {"sub", "cfo1"}, {"iat", now},
+                                    {"exp", now + 300}, {"https://cantdo.dev/roles", {"cfo"}},
+                                    {"urn:openid:params:jwt:claim:auth_req_id", "areq-" + approval_id}}));
+  av1::CompleteApprovalResponse completed;
+  REQUIRE(WaitUntil([&] {
+    ::grpc::ClientContext ctx;
+    auto bridge = av1::AuthorityService::NewStub(
+        cantdo::grpc::MakeMtlsChannel(authority.address(), h.pki.Issue("ciba-bridge")));
+    return bridge->CompleteApproval(AuthorityHarness::Ctx(&ctx), complete, &completed).ok();
+  }, absl::Seconds(15)));
+  const std::string grant_id = completed.grant().grant_id();
+  REQUIRE(!grant_id.empty());
+
+  // The claim: the login is created, then the authority dies.
+  {
+    ::grpc::ClientContext ctx;
+    av1::ClaimGrantResponse resp;
+    auto st = stub()->ClaimGrant(AuthorityHarness::Ctx(&ctx), AuthorityHarness::ClaimFor(completed.grant(), "refund"),
+                                 &resp);
+    CHECK_FALSE(st.ok());
+  }
+  REQUIRE(authority.WaitExit(absl::Seconds(10)).has_value());
+  REQUIRE(RolesOf(h.db, grant_id) == 1);  // the orphan the crash left
+
+  // Back up (no fail point): the orphan is found and dropped; the grant,
+  // never claimed, is still usable once.
+  authority.Start();
+  CHECK(WaitUntil([&] { return RolesOf(h.db, grant_id) == 0; }, absl::Seconds(30)));
+  ::grpc::ClientContext ctx;
+  av1::ClaimGrantResponse claimed;
+  auto st = stub()->ClaimGrant(AuthorityHarness::Ctx(&ctx), AuthorityHarness::ClaimFor(completed.grant(), "refund"),
+                               &claimed);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  CHECK(RolesOf(h.db, grant_id) == 1);
+}
