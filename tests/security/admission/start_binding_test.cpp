@@ -46,7 +46,8 @@ TEST_CASE("A start whose parameters disagree with its input is refused and leave
   const auto& fields = asked.action().parameters().fields();
   CHECK(fields.size() == 1);
   CHECK((fields.count("customer_id") == 1 && fields.at("customer_id").string_value() == acted));
-  CHECK(asked.binding_message() == "Start offboarding of " + acted);
+  // The policy's message about the input's customer, and the approval's code.
+  CHECK(asked.binding_message() == "Start offboarding of " + acted + " #" + asked.binding_code());
   s.AdmitApproved("offboard-derived", started->admission_approval_id());
   s.h.WaitApproval("offboard-derived", "issue_refund");  // the low-risk steps are done
   CHECK(s.h.Snapshot(acted).users_active == 0);

@@ -57,7 +57,7 @@ TEST_CASE("security: a token naming another CIBA request (auth_req_id claim) can
           "[security][approval_binding]") {
   // The provider puts the request's id in its ID tokens, as push-mode
   // providers do.
-  ApprovalFlow f(std::map<std::string, std::string>{{"IDP_ID_TOKEN_AUTH_REQ_ID", "1"}});
+  ApprovalFlow f(FlowOptions{.idp_env = {{"IDP_ID_TOKEN_AUTH_REQ_ID", "1"}}});
   const auto [approval_id, auth_req_id] = PendingRefund(f, "refund");
   // Issued after this request was sent, by the approver who was asked,
   // but for another request.
@@ -92,7 +92,7 @@ TEST_CASE("security: one approver approving ten requests within a second gets te
   // issued within the same second are byte-identical; with it they differ.
   const bool jti = GENERATE(false, true);
   INFO("ID tokens with jti: " << jti);
-  ApprovalFlow f(std::map<std::string, std::string>{{"IDP_ID_TOKEN_JTI", jti ? "1" : "0"}});
+  ApprovalFlow f(FlowOptions{.idp_env = {{"IDP_ID_TOKEN_JTI", jti ? "1" : "0"}}});
   constexpr int kRequests = 10;
   std::vector<std::string> ids;
   for (int i = 0; i < kRequests; ++i) ids.push_back(PendingRefund(f, absl::StrCat("refund-", i)).first);

@@ -121,9 +121,11 @@ TEST_CASE("NaN and infinities in parameters are refused, not hashed as the strin
     CheckInvalidField(deep, "action.parameters");
     CHECK(GetMetadata(deep)["parameter"] == "/batches/1/x");
   }
-  // The string "NaN" is an ordinary string.
+  // The string "NaN" is an ordinary string (in a parameter the policy does
+  // not constrain; customer_id must look like a customer id).
   av1::RequestApprovalRequest text = Erase("erase-text");
-  (*text.mutable_action()->mutable_parameters()->mutable_fields())["customer_id"].set_string_value("NaN");
+  (*text.mutable_action()->mutable_parameters()->mutable_fields())["customer_id"].set_string_value("cus_000042");
+  (*text.mutable_action()->mutable_parameters()->mutable_fields())["note"].set_string_value("NaN");
   const absl::Status ok = a.Call("worker", &Stub::RequestApproval, text);
   INFO(ok.ToString());
   CHECK(ok.ok());
