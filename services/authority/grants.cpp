@@ -16,6 +16,10 @@ namespace {
 
 namespace cv1 = common::v1;
 
+// Connections for credential intents (see Grants::IntentConnection): an
+// intent is one short INSERT or DELETE, so two serve many claims.
+constexpr int kIntentConnections = 2;
+
 std::string StateName(cv1::GrantState s) { return cv1::GrantState_Name(s).substr(std::string("GRANT_STATE_").size()); }
 
 // A workflow.start grant for step "admission" gates the run named by its
@@ -100,7 +104,7 @@ absl::StatusOr<IssuedCredential> Grants::MakeCredential(CredentialIssuer& issuer
   if (!handle.empty()) {
     // Durable before the credential exists: whatever happens next (a
     // rollback, a retry, a crash), the sweeper finds it.
-    CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+    CANTDO_ASSIGN_OR_RETURN(auto conn, IntentConnection());
     CANTDO_RETURN_IF_ERROR(CredentialIntentStore::Record(
         *conn, {handle, g.grant_id(), CredentialKindName(g.credential_kind())}, clock_.Now()));
     made->push_back(handle);
@@ -110,9 +114,24 @@ absl::StatusOr<IssuedCredential> Grants::MakeCredential(CredentialIssuer& issuer
   return cred;
 }
 
+absl::StatusOr<pg::PooledConnection> Grants::IntentConnection() {
+  pg::Pool* pool = nullptr;
+  {
+    absl::MutexLock lock(&intents_mu_);
+    if (!intents_pool_) {
+      pg::PoolOptions options = pool_.options();
+      options.max_size = kIntentConnections;
+      options.application_name = absl::StrCat(options.application_name, "-intents");
+      CANTDO_ASSIGN_OR_RETURN(intents_pool_, pg::Pool::Create(std::move(options)));
+    }
+    pool = intents_pool_.get();
+  }
+  return pool->Acquire(absl::Now() + absl::Seconds(10));
+}
+
 absl::Status Grants::DestroyUnowned(CredentialIssuer& issuer, const std::string& handle) {
   CANTDO_RETURN_IF_ERROR(issuer.Destroy(handle));
-  CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
+  CANTDO_ASSIGN_OR_RETURN(auto conn, IntentConnection());
   return CredentialIntentStore::Forget(*conn, handle).status();
 }
 

@@ -9,7 +9,10 @@
 // so of any number of concurrent callers exactly one wins; the others read
 // the row back, locked, and are refused with the first check that fails.
 
+#include <memory>
+
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "authority/caller.hpp"
 #include "authority/credentials.hpp"
 #include "authority/grant_store.hpp"
@@ -71,7 +74,15 @@ class Grants {
                                       const GrantRow* current, const LedgerRecord& attempted, const std::string& reason,
                                       nlohmann::json detail, absl::Time now);
 
+  // A connection for the credential intents a claim records while its own
+  // transaction holds a connection of `pool_`: from a pool of its own, or
+  // as many concurrent claims as `pool_` has connections would each hold
+  // one and wait for a second, and none would proceed.
+  absl::StatusOr<pg::PooledConnection> IntentConnection();
+
   pg::Pool& pool_;
+  absl::Mutex intents_mu_;
+  std::unique_ptr<pg::Pool> intents_pool_ ABSL_GUARDED_BY(intents_mu_);
   Clock& clock_;
   GrantsOptions options_;
   CredentialIssuer* postgres_credentials_;

@@ -50,7 +50,9 @@ class FakeBridge final : public cantdo::bridge::v1::CibaBridgeService::Service {
 
 class AuthorityHarness {
  public:
-  explicit AuthorityHarness(bool require_auth_req_id_claim = true) : db(TestDatabase::kMigrated), clock(absl::Now()) {
+  // `db_pool_size`: the authority's connections to its own database.
+  explicit AuthorityHarness(bool require_auth_req_id_claim = true, int db_pool_size = 70)
+      : db(TestDatabase::kMigrated), clock(absl::Now()) {
     auto conn = db.Connect();
     // The target system: a refunds table; the privilege group may insert.
     // Released logins are scoped (docs/scoped-credentials.md): the target
@@ -91,7 +93,7 @@ class AuthorityHarness {
     common.tls_key = files.key;
     common.tls_ca = files.ca;
     common.db_dsn = db.Dsn();
-    common.db_pool_size = 70;
+    common.db_pool_size = db_pool_size;
     common.shutdown_grace = absl::Seconds(2);
     auto started = runtime::StartService(app, common, clock);
     INFO(started.status().ToString());

@@ -5,6 +5,8 @@
 // between creating the login and committing the claim left the login
 // behind, referenced by nothing, for good.
 #include <regex>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "integration/authority/authority_harness.hpp"
@@ -138,4 +140,36 @@ TEST_CASE("security: an authority killed between creating a claim's login and co
   INFO(st.error_message());
   REQUIRE(st.ok());
   CHECK(RolesOf(h.db, grant_id) == 1);
+}
+
+TEST_CASE("security: more concurrent claims than the authority has database connections all get their credential",
+          "[security][grant_lifecycle]") {
+  // Each claim records its credential's intent on a connection of its own
+  // while its transaction holds one. From the same pool, two claims on a
+  // pool of two held both connections and waited for a third: both failed
+  // POOL_EXHAUSTED after ten seconds, and so would every claim in
+  // production once as many arrive together as the pool has connections.
+  constexpr int kPool = 2;
+  constexpr int kClaims = 6;
+  AuthorityHarness h(/*require_auth_req_id_claim=*/true, kPool);
+  std::vector<cantdo::common::v1::Grant> grants;
+  for (int i = 0; i < kClaims; ++i) grants.push_back(h.Grant(absl::StrCat("refund-", i)));
+  std::vector<absl::Status> claimed(kClaims);
+  {
+    std::vector<std::thread> claimers;
+    for (int i = 0; i < kClaims; ++i) {
+      claimers.emplace_back([&, i] {
+        claimed[i] = h.Claim(AuthorityHarness::ClaimFor(grants[i], absl::StrCat("refund-", i))).status();
+      });
+    }
+    for (auto& t : claimers) t.join();
+  }
+  for (int i = 0; i < kClaims; ++i) {
+    INFO("claim " << i << ": " << claimed[i].ToString());
+    CHECK(claimed[i].ok());
+  }
+  for (const auto& g : grants) {
+    if (RolesOf(h.db, g.grant_id()) > 0) CHECK(h.Consume(g.grant_id()).ok());
+    CHECK(RolesOf(h.db, g.grant_id()) == 0);
+  }
 }
