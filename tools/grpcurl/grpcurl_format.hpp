@@ -20,10 +20,11 @@
 //    "{\n    \n  }".
 //  - Well-known types (Timestamp, Duration, wrappers, Struct, Value,
 //    ListValue, Empty, Any) are marshalled by jsonpb itself, whose layout
-//    differs: Struct entries sit one level too deep and the closing brace
-//    one level too shallow; an Any whose payload is not a well-known type
-//    comes out compact on one line, its top-level keys sorted ("@type"
-//    first), because jsonpb re-marshals it through a Go map.
+//    differs: a Struct is indented one level deeper than its field
+//    (entries and closing brace alike); an Any whose payload is not a
+//    well-known type comes out compact on one line, its top-level keys
+//    sorted ("@type" first), because jsonpb re-marshals it through a Go
+//    map.
 //
 // A failed call prints, on stderr, "ERROR:\n  Code: <Go code name>\n
 // Message: <message>\n" and, for each detail of the google.rpc.Status
