@@ -200,7 +200,7 @@ TEST_CASE("nested Struct values keep jsonpb's layout", "[unit][grpcurl]") {
         "}");
 }
 
-TEST_CASE("empty messages open a line; -emit-defaults prints zero values", "[unit][grpcurl]") {
+TEST_CASE("empty messages open a line, and -emit-defaults prints zero values", "[unit][grpcurl]") {
   grpc::health::v1::HealthCheckResponse unknown;  // status UNKNOWN (0): nothing on the wire
   CHECK(Print(unknown) == "{\n  \n}");
   CHECK(Print(unknown, /*emit_defaults=*/true) == "{\n  \"status\": \"UNKNOWN\"\n}");
