@@ -8,6 +8,12 @@
 #                for SERVING
 #   stack_down   stops what stack_up started
 #   stack_rpc    cantdo-grpcurl with the operator's certificate
+#
+# stack_up writes $stack_dir/stack.env: the services' addresses, the dev
+# certificates of each role, DSNs, the identity provider's settings, and
+# .local/bin at the end of PATH, where `grpcurl` is cantdo-grpcurl (an
+# installed grpcurl comes first) next to cantdo-demo-platform,
+# cantdo-ledger and cantdo-migrate. docs/operations.md runs with it.
 
 stack_dir="$root/.local/stack"
 certs="$root/.local/certs"
@@ -108,6 +114,12 @@ stack_up() {
     local var; var=$(echo "$svc" | tr 'a-z-' 'A-Z_')
     echo "export CANTDO_${var}_ADDR=127.0.0.1:$port" >>"$stack_dir/stack.env"
   done
+  mkdir -p "$root/.local/bin"
+  ln -sfn "$build/tools/grpcurl/cantdo-grpcurl" "$root/.local/bin/grpcurl"
+  local tool
+  for tool in grpcurl/cantdo-grpcurl demo-platform/cantdo-demo-platform ledger/cantdo-ledger migrate/cantdo-migrate; do
+    ln -sfn "$build/tools/$tool" "$root/.local/bin/${tool#*/}"
+  done
   cat >>"$stack_dir/stack.env" <<ENV
 export CANTDO_CA=$certs/ca.pem
 export CANTDO_OPERATOR_CERT=$certs/operator.pem
@@ -116,8 +128,14 @@ export CANTDO_AUDITOR_CERT=$certs/auditor.pem
 export CANTDO_AUDITOR_KEY=$certs/auditor.key
 export CANTDO_PLATFORM_CERT=$certs/platform.pem
 export CANTDO_PLATFORM_KEY=$certs/platform.key
+export CANTDO_WORKER_CERT=$certs/worker.pem
+export CANTDO_WORKER_KEY=$certs/worker.key
+export CANTDO_ADMIN_DB_DSN=$admin_dsn
 export CANTDO_DEMO_DB_DSN=$demo_admin_dsn
+export CANTDO_DEMO_WORKER_DSN=postgresql://cantdo_demo_worker_dev@127.0.0.1:$PGPORT/cantdo_demo
 ENV
+  "$root/scripts/idp" env >>"$stack_dir/stack.env"
+  echo "export PATH=\"\$PATH:$root/.local/bin\"" >>"$stack_dir/stack.env"
   # shellcheck disable=SC1091
   source "$stack_dir/stack.env"
   for svc in authority ciba-bridge worker gateway; do

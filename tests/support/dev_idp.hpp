@@ -83,6 +83,8 @@ class DevIdp {
     auto j = nlohmann::json::parse(*line);
     issuer_ = j.at("issuer").get<std::string>();
     device_ = j.at("device").get<std::string>();
+    gateway_audience_ = j.at("gateway_audience").get<std::string>();
+    roles_claim_ = j.at("roles_claim").get<std::string>();
     // A restart comes back on the same addresses.
     env_["IDP_LISTEN"] = issuer_.substr(std::string("https://").size());
     env_["IDP_DEVICE_LISTEN"] = device_.substr(std::string("https://").size());
@@ -94,6 +96,12 @@ class DevIdp {
 
   const std::string& issuer() const { return issuer_; }
   const std::string& ca_file() const { return files_.ca; }
+  // The approvers' device endpoint (what scripts/idp list/approve talk to).
+  const std::string& device() const { return device_; }
+  // The resource indicator (aud) of the access tokens it issues for the
+  // gateway, and the claim listing a client's roles.
+  const std::string& gateway_audience() const { return gateway_audience_; }
+  const std::string& roles_claim() const { return roles_claim_; }
   std::string Log() const { return child_->Log(); }
 
   nlohmann::json Device(const std::string& method, const std::string& path) const {
@@ -129,7 +137,7 @@ class DevIdp {
   cantdo::testing::TestPki::Files files_;
   std::map<std::string, std::string> env_;
   std::unique_ptr<ChildProcess> child_;
-  std::string issuer_, device_;
+  std::string issuer_, device_, gateway_audience_, roles_claim_;
   int starts_ = 0;
 };
 

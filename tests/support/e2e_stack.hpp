@@ -69,6 +69,9 @@ struct StackOptions {
   int approval_rerequests = 2;
   // Added to the identity provider's environment (e.g. IDP_CIBA_MAX_EXPIRY).
   std::map<std::string, std::string> idp_env;
+  // The gateway also accepts the provider's access tokens (as scripts/demo's
+  // does): principal platform:<client id>, roles from the token.
+  bool gateway_tokens = false;
 };
 
 class Stack {
@@ -125,15 +128,21 @@ class Stack {
                                            {"CANTDO_ACTIVITY_TIMEOUT", "10s"}});
     worker->Start();
 
-    gateway = std::make_unique<ServiceProcess>(
-        pki, dir.path(), "gateway", gateway_login.dsn(),
-        std::map<std::string, std::string>{
-            {"CANTDO_AUTHORITY_ADDRESS", authority->address()},
-            {"CANTDO_CALLERS", R"({"callers": [{"principal": "spiffe://cantdo/operator", "roles": ["operator"]},)"
-                               R"({"principal": "spiffe://cantdo/auditor", "roles": ["auditor"]},)"
-                               R"({"principal": "spiffe://cantdo/platform", "roles": ["agent_platform"]}]})"},
-            {"CANTDO_WORKFLOW_TYPES", "customer_offboarding=offboarding"},
-            {"CANTDO_ADMISSION_SWEEP_INTERVAL", "500ms"}});
+    std::map<std::string, std::string> gateway_env{
+        {"CANTDO_AUTHORITY_ADDRESS", authority->address()},
+        {"CANTDO_CALLERS", R"({"callers": [{"principal": "spiffe://cantdo/operator", "roles": ["operator"]},)"
+                           R"({"principal": "spiffe://cantdo/auditor", "roles": ["auditor"]},)"
+                           R"({"principal": "spiffe://cantdo/platform", "roles": ["agent_platform"]}]})"},
+        {"CANTDO_WORKFLOW_TYPES", "customer_offboarding=offboarding"},
+        {"CANTDO_ADMISSION_SWEEP_INTERVAL", "500ms"}};
+    if (options.gateway_tokens) {
+      gateway_env.insert({{"CANTDO_OIDC_ISSUER", idp->issuer()},
+                          {"CANTDO_OIDC_AUDIENCE", idp->gateway_audience()},
+                          {"CANTDO_OIDC_JWKS_URI", idp->issuer() + "/jwks"},
+                          {"CANTDO_OIDC_CA_FILE", idp->ca_file()},
+                          {"CANTDO_OIDC_ROLES_CLAIM", idp->roles_claim()}});
+    }
+    gateway = std::make_unique<ServiceProcess>(pki, dir.path(), "gateway", gateway_login.dsn(), gateway_env);
     gateway->Start();
     WaitServing();
   }

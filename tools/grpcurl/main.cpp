@@ -1,21 +1,26 @@
 // cantdo-grpcurl: the subset of grpcurl's command line that operating
 // cantdo needs, for machines where grpcurl itself is not installed. The
-// same command lines work with grpcurl:
+// same command lines work with grpcurl, and print the same:
 //
 //   cantdo-grpcurl -cacert ca.pem -cert operator.pem -key operator.key localhost:8443 list
 //   cantdo-grpcurl ... localhost:8443 describe cantdo.gateway.v1.WorkflowService
-//   cantdo-grpcurl ... -d '{"workflowId":"..."}' localhost:8443 cantdo.gateway.v1.WorkflowService/GetWorkflow
+//   cantdo-grpcurl ... -d '{"workflow_id":"..."}' localhost:8443 cantdo.gateway.v1.WorkflowService/GetWorkflow
 //
 // Flags: -cacert, -cert, -key, -servername, -authority, -H 'name: value'
 // (repeatable), -d JSON ('@' reads standard input), -max-time SECONDS,
 // -emit-defaults. There is no -plaintext: cantdo serves TLS only.
-// Exit codes as grpcurl: 0 ok, 1 usage or connection problem, 64+code for an
-// RPC error.
+// Responses (stdout) and a failed call's status (stderr) are printed as
+// grpcurl v1.8.7 prints them (grpcurl/grpcurl_format.hpp); exit codes are
+// grpcurl's: 0 ok, 2 usage, 1 any other failure outside the call (TLS
+// files, reflection, request JSON), 64 + the gRPC code when the call fails.
+// `list` and `describe` print what grpcurl prints in substance, not byte
+// for byte (describe shows protobuf's DebugString of the descriptor).
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/type_resolver.h>
 #include <google/protobuf/util/type_resolver_util.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -28,7 +33,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "cantdo/grpc/tls.hpp"
-#include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcurl/reflection_client.hpp"
 
@@ -43,12 +47,25 @@ struct Args {
   std::vector<std::string> positional;
 };
 
+// Exit codes as grpcurl's: 2 for a usage problem, 1 for any other failure
+// before or outside the call, 64 + the gRPC code when the call fails.
+constexpr int kUsage = 2;
+constexpr int kFailed = 1;
+constexpr int kStatusCodeOffset = 64;
+
 int Usage(const std::string& problem) {
-  std::cerr << "cantdo-grpcurl: " << problem << "\n"
+  std::cerr << problem << "\n"
+            << "Try 'cantdo-grpcurl -help' for more details.\n"
             << "usage: cantdo-grpcurl [-cacert F] [-cert F -key F] [-servername N] [-H 'k: v']...\n"
             << "                      [-d JSON|@] [-max-time S] [-emit-defaults] ADDRESS\n"
             << "                      (list [SERVICE] | describe SYMBOL | SERVICE/METHOD)\n";
-  return 1;
+  return kUsage;
+}
+
+// grpcurl's fail(err, ...): the message, ": ", the error.
+int Fail(const std::string& what, const absl::Status& st) {
+  std::cerr << what << ": " << st.ToString() << "\n";
+  return kFailed;
 }
 
 bool ReadFile(const std::string& path, std::string* out) {
@@ -58,33 +75,17 @@ bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
-int PrintRpcError(const grpc::Status& st) {
-  static const char* kNames[] = {"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
-                                 "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
-                                 "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",
-                                 "Internal", "Unavailable", "DataLoss", "Unauthenticated"};
-  int code = static_cast<int>(st.error_code());
-  std::cerr << "ERROR:\n  Code: " << (code >= 0 && code <= 16 ? kNames[code] : "Unknown")
-            << "\n  Message: " << st.error_message() << "\n";
-  google::rpc::Status details;
-  if (!st.error_details().empty() && details.ParseFromString(st.error_details()) &&
-      details.details_size() > 0) {
-    std::cerr << "  Details:\n";
-    int i = 1;
-    for (const auto& any : details.details()) {
-      google::rpc::ErrorInfo info;
-      std::string json;
-      pb::util::JsonPrintOptions o;
-      o.add_whitespace = true;
-      if (any.UnpackTo(&info)) {
-        (void)pb::util::MessageToJsonString(info, &json, o);
-        std::cerr << "  " << i++ << ")\t{\"@type\": \"" << any.type_url() << "\"}\n" << json;
-      } else {
-        std::cerr << "  " << i++ << ")\t" << any.type_url() << "\n";
-      }
-    }
+// The status as grpc-go gives it to grpcurl: from the
+// grpc-status-details-bin trailer when there is one, else from grpc-status
+// and grpc-message.
+google::rpc::Status StatusOf(const grpc::Status& st) {
+  google::rpc::Status out;
+  if (st.error_details().empty() || !out.ParseFromString(st.error_details())) {
+    out.Clear();
+    out.set_code(static_cast<int>(st.error_code()));
+    out.set_message(st.error_message());
   }
-  return 64 + code;
+  return out;
 }
 
 }  // namespace
@@ -133,6 +134,10 @@ int main(int argc, char** argv) {
       return true;
     };
     std::string v;
+    if (arg == "-help" || arg == "--help") {
+      Usage("cantdo-grpcurl: grpcurl's command line for cantdo");
+      return 0;
+    }
     if (arg == "-cacert" || arg == "--cacert") { if (!value(&a.cacert)) return Usage("-cacert needs a file"); }
     else if (arg == "-cert" || arg == "--cert") { if (!value(&a.cert)) return Usage("-cert needs a file"); }
     else if (arg == "-key" || arg == "--key") { if (!value(&a.key)) return Usage("-key needs a file"); }
@@ -157,12 +162,13 @@ int main(int argc, char** argv) {
       a.positional.push_back(arg);
     }
   }
-  if (a.positional.size() < 2) return Usage("need ADDRESS and a verb or method");
+  if (a.positional.size() < 2) return Usage("Too few arguments.");
   if (a.cacert.empty()) return Usage("-cacert is required (cantdo serves TLS only)");
   cantdo::grpc::TlsMaterial tls;
-  if (!ReadFile(a.cacert, &tls.ca_pem)) return Usage("cannot read " + a.cacert);
+  if (!ReadFile(a.cacert, &tls.ca_pem)) return Fail("Failed to create TLS config", absl::NotFoundError("cannot read " + a.cacert));
+  if (a.cert.empty() != a.key.empty()) return Usage("The -cert and -key arguments must be used together and both be present.");
   if (!a.cert.empty() && (!ReadFile(a.cert, &tls.cert_pem) || !ReadFile(a.key, &tls.key_pem))) {
-    return Usage("cannot read -cert/-key");
+    return Fail("Failed to create TLS config", absl::NotFoundError("cannot read " + a.cert + " or " + a.key));
   }
   const std::string& address = a.positional[0];
   auto channel = tls.cert_pem.empty() ? cantdo::grpc::MakeTlsChannel(address, tls.ca_pem, a.servername)
@@ -170,29 +176,33 @@ int main(int argc, char** argv) {
   cantdo::grpcurl::ReflectionClient reflection(channel, a.call);
   const std::string& verb = a.positional[1];
 
-  auto fail = [](const absl::Status& st) {
-    return PrintRpcError(grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message())));
-  };
-
   if (verb == "list") {
+    if (a.positional.size() > 3) return Usage("Too many arguments.");
+    std::vector<std::string> names;
     if (a.positional.size() == 2) {
       auto services = reflection.ListServices();
-      if (!services.ok()) return fail(services.status());
-      for (const auto& s : *services) std::cout << s << "\n";
-      return 0;
+      if (!services.ok()) return Fail("Failed to list services", services.status());
+      names = *services;
+    } else {
+      const std::string& service = a.positional[2];
+      const pb::ServiceDescriptor* sd = nullptr;
+      if (auto st = reflection.Load(service); st.ok()) sd = reflection.pool().FindServiceByName(service);
+      if (sd == nullptr) {
+        return Fail("Failed to list methods for service \"" + service + "\"",
+                    absl::NotFoundError("Service not found: " + service));
+      }
+      for (int i = 0; i < sd->method_count(); ++i) names.push_back(sd->method(i)->full_name());
     }
-    const std::string& service = a.positional[2];
-    if (auto st = reflection.Load(service); !st.ok()) return fail(st);
-    const pb::ServiceDescriptor* sd = reflection.pool().FindServiceByName(service);
-    if (!sd) return Usage(service + " is not a service");
-    for (int i = 0; i < sd->method_count(); ++i) std::cout << sd->method(i)->full_name() << "\n";
+    std::sort(names.begin(), names.end());  // as grpcurl lists them
+    for (const auto& n : names) std::cout << n << "\n";
     return 0;
   }
   if (verb == "describe") {
-    if (a.positional.size() < 3) return Usage("describe needs a symbol");
+    if (a.positional.size() != 3) return Usage("describe needs one symbol");
     std::string symbol = a.positional[2];
-    if (auto st = reflection.Load(symbol); !st.ok()) return fail(st);
     const auto& pool = reflection.pool();
+    auto not_found = [&](const absl::Status& st) { return Fail("Failed to resolve symbol \"" + symbol + "\"", st); };
+    if (auto st = reflection.Load(symbol); !st.ok()) return not_found(st);
     if (const auto* s = pool.FindServiceByName(symbol)) {
       std::cout << symbol << " is a service:\n" << s->DebugString();
     } else if (const auto* m = pool.FindMessageTypeByName(symbol)) {
@@ -202,12 +212,14 @@ int main(int argc, char** argv) {
     } else if (const auto* md = pool.FindMethodByName(symbol)) {
       std::cout << symbol << " is a method:\n" << md->DebugString();
     } else {
-      return Usage("symbol not found: " + symbol);
+      return not_found(absl::NotFoundError("Symbol not found: " + symbol));
     }
     return 0;
   }
 
   // Invoke SERVICE/METHOD or SERVICE.METHOD.
+  if (a.positional.size() > 2) return Usage("Too many arguments.");
+  auto invoke_failed = [&](const absl::Status& st) { return Fail("Error invoking method \"" + verb + "\"", st); };
   std::string service = verb, method_name;
   if (auto slash = verb.rfind('/'); slash != std::string::npos) {
     service = verb.substr(0, slash);
@@ -216,38 +228,47 @@ int main(int argc, char** argv) {
     service = verb.substr(0, dot);
     method_name = verb.substr(dot + 1);
   }
-  if (auto st = reflection.Load(service); !st.ok()) return fail(st);
+  if (auto st = reflection.Load(service); !st.ok()) return invoke_failed(st);
   const pb::ServiceDescriptor* sd = reflection.pool().FindServiceByName(service);
   const pb::MethodDescriptor* md = sd ? sd->FindMethodByName(method_name) : nullptr;
-  if (!md) return Usage("no such method: " + verb);
+  if (!md) return invoke_failed(absl::NotFoundError("service \"" + service + "\" does not include a method named \"" +
+                                                    method_name + "\""));
 
   std::string data = a.has_data ? a.data : "{}";
   if (data == "@") data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   // Any fields name their type by URL; the resolver fetches types the
-  // server knows but the method does not import (as grpcurl does).
+  // server knows but the method does not import (as grpcurl does). Both
+  // proto field names and lowerCamelCase names are accepted, as by grpcurl.
   LazyTypeResolver resolver(reflection);
   std::string request;
   pb::util::JsonParseOptions parse_options;
   if (auto st = pb::util::JsonToBinaryString(&resolver, TypeUrl(md->input_type()->full_name()), data, &request,
                                              parse_options);
       !st.ok()) {
-    return Usage("bad request JSON for " + md->input_type()->full_name() + ": " + st.ToString());
+    return invoke_failed(absl::InvalidArgumentError("error getting request data: " + st.ToString()));
   }
-  pb::util::JsonPrintOptions print;
-  print.add_whitespace = true;
-  print.always_print_primitive_fields = a.emit_defaults;
-  const std::string out_url = TypeUrl(md->output_type()->full_name());
+  cantdo::grpcurl::ReflectionAnyTypes any_types(reflection);
+  const cantdo::grpcurl::GrpcurlFormat format(any_types, {.emit_defaults = a.emit_defaults});
+  int responses = 0;
   grpc::Status st = cantdo::grpcurl::GenericCall(
       channel, absl::StrCat("/", sd->full_name(), "/", md->name()), {request}, a.call,
       [&](const std::string& bytes) {
-        std::string json;
-        if (auto printed = pb::util::BinaryToJsonString(&resolver, out_url, bytes, &json, print); !printed.ok()) {
-          std::cerr << "cantdo-grpcurl: cannot print the response as JSON: " << printed.ToString() << "\n";
-          return false;
+        ++responses;
+        std::unique_ptr<pb::Message> response(reflection.factory().GetPrototype(md->output_type())->New());
+        absl::StatusOr<std::string> text = response->ParseFromString(bytes)
+                                               ? format.Message(*response)
+                                               : absl::InvalidArgumentError("unparsable response");
+        if (text.ok()) {
+          std::cout << *text << "\n" << std::flush;
+        } else {
+          std::cout << "Failed to format response message " << responses << ": " << text.status().message() << "\n";
         }
-        std::cout << json << std::flush;
         return true;
       });
-  if (!st.ok()) return PrintRpcError(st);
+  if (!st.ok()) {
+    const google::rpc::Status status = StatusOf(st);
+    std::cerr << format.Status(status);
+    return kStatusCodeOffset + status.code();
+  }
   return 0;
 }

@@ -140,4 +140,12 @@ absl::Status ReflectionClient::Load(const std::string& symbol) {
   return AddFiles(*files);
 }
 
+std::unique_ptr<pb::Message> ReflectionAnyTypes::New(std::string_view type_url) {
+  std::string name(type_url.substr(type_url.rfind('/') + 1));  // (npos + 1 is 0: no slash)
+  const pb::Descriptor* d = reflection_.pool().FindMessageTypeByName(name);
+  if (d == nullptr && reflection_.Load(name).ok()) d = reflection_.pool().FindMessageTypeByName(name);
+  if (d == nullptr) return nullptr;
+  return std::unique_ptr<pb::Message>(reflection_.factory().GetPrototype(d)->New());
+}
+
 }  // namespace cantdo::grpcurl

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "grpcurl/generic_call.hpp"
+#include "grpcurl/grpcurl_format.hpp"
 
 namespace cantdo::grpcurl {
 
@@ -43,6 +44,17 @@ class ReflectionClient {
   // Descriptors learnt from the server.
   std::unique_ptr<google::protobuf::DescriptorPool> pool_;
   std::unique_ptr<google::protobuf::DynamicMessageFactory> factory_;
+};
+
+// Any payload types, from the pool, loading by reflection the file of a
+// type the pool does not have yet (as grpcurl resolves them).
+class ReflectionAnyTypes final : public AnyTypes {
+ public:
+  explicit ReflectionAnyTypes(ReflectionClient& reflection) : reflection_(reflection) {}
+  std::unique_ptr<google::protobuf::Message> New(std::string_view type_url) override;
+
+ private:
+  ReflectionClient& reflection_;
 };
 
 }  // namespace cantdo::grpcurl
