@@ -29,6 +29,11 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
   // Small messages: no bandwidth-delay probing (see server.cpp).
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  // Calls go round-robin over every address the target resolves to: a
+  // "dns:///" name of a headless Service gives one per pod (a single
+  // address behaves as before). The servers' maximum connection age
+  // makes clients re-resolve, so pods added later get calls too.
+  args.SetLoadBalancingPolicyName("round_robin");
   return args;
 }
 
