@@ -4,6 +4,10 @@
 #include <sstream>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
@@ -40,16 +44,29 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
 }  // namespace
 
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file, const std::string& key_file,
-                                            const std::string& ca_file) {
+                                            const std::string& ca_file, absl::Duration reload_interval) {
   TlsMaterial m;
   CANTDO_ASSIGN_OR_RETURN(m.cert_pem, ReadPem(cert_file, "tls-cert"));
   CANTDO_ASSIGN_OR_RETURN(m.key_pem, ReadPem(key_file, "tls-key"));
   CANTDO_ASSIGN_OR_RETURN(m.ca_pem, ReadPem(ca_file, "tls-ca"));
+  const auto seconds = static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(reload_interval)));
+  m.files = std::make_shared<::grpc::experimental::FileWatcherCertificateProvider>(key_file, cert_file, ca_file,
+                                                                                  seconds);
   return m;
 }
 
 std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls,
                                                                  ClientCertPolicy policy) {
+  const auto request = policy == ClientCertPolicy::kRequireAndVerify
+                           ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                           : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  if (tls.files) {
+    ::grpc::experimental::TlsServerCredentialsOptions opts(tls.files);
+    opts.watch_root_certs();
+    opts.watch_identity_key_cert_pairs();
+    opts.set_cert_request_type(request);
+    return ::grpc::experimental::TlsServerCredentials(opts);
+  }
   ::grpc::SslServerCredentialsOptions opts(
       policy == ClientCertPolicy::kRequireAndVerify
           ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
@@ -61,6 +78,18 @@ std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMateri
 
 std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, const TlsMaterial& tls,
                                                  const std::string& server_name) {
+  if (tls.files) {
+    // Same checks as the Ssl credentials below: the server's chain against
+    // the (watched) CA bundle, and its name against the target's host or
+    // server_name.
+    ::grpc::experimental::TlsChannelCredentialsOptions opts;
+    opts.set_certificate_provider(tls.files);
+    opts.set_verify_server_certs(true);
+    opts.set_certificate_verifier(std::make_shared<::grpc::experimental::HostNameCertificateVerifier>());
+    opts.watch_root_certs();
+    opts.watch_identity_key_cert_pairs();
+    return ::grpc::CreateCustomChannel(target, ::grpc::experimental::TlsCredentials(opts), ChannelArgs(server_name));
+  }
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_private_key = tls.key_pem;

@@ -10,23 +10,41 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace cantdo::grpc {
 
 // PEM text of a certificate chain, its private key, and the CA bundle that
 // peers' certificates must chain to.
+//
+// Loaded from files (LoadTlsMaterial), it also carries a watcher of those
+// files: servers and channels made from it use whatever the files hold
+// now, re-read every reload interval, so a certificate renewed in place
+// (cert-manager, a Kubernetes Secret or ConfigMap volume swapping its
+// files) or a new CA bundle takes effect without a restart. gRPC keeps the
+// previous pair while the new key does not match the new certificate (a
+// half-written renewal). New TLS handshakes use the new files; established
+// connections keep theirs until they end (--grpc-max-connection-age).
+// Built in memory (tests), it is static.
 struct TlsMaterial {
   std::string cert_pem;
   std::string key_pem;
   std::string ca_pem;
+  std::shared_ptr<::grpc::experimental::CertificateProviderInterface> files;  // null: static
 };
 
+inline constexpr absl::Duration kDefaultTlsReloadInterval = absl::Seconds(60);
+
 // Reads the three PEM files; NOT_FOUND / INVALID_ARGUMENT name the file.
+// Then watches them, re-reading every `reload_interval` (whole seconds, at
+// least one).
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file,
                                             const std::string& key_file,
-                                            const std::string& ca_file);
+                                            const std::string& ca_file,
+                                            absl::Duration reload_interval = kDefaultTlsReloadInterval);
 
 enum class ClientCertPolicy {
   // Internal services: a client without a certificate signed by the CA is
