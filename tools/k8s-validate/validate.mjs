@@ -127,14 +127,27 @@ function binaryOptions(binDir, binary) {
   let result = null;
   if (file) {
     const text = execFileSync(file, ['--help'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
-    const flat = text.replace(/\s+/g, ' ');
-    const options = new Set(), required = new Set(), defaults = new Map();
-    for (const m of flat.matchAll(/\[(CANTDO_[A-Z0-9_]+)\]( \(required\))?/g)) {
-      options.add(m[1]);
-      if (m[2]) required.add(m[1]);
+    // One block per option: its "  --name" line and the indented lines
+    // boost wraps its description onto (it breaks long words anywhere, so
+    // continuation lines are joined without a space; a wrap at a space
+    // keeps that space at the end of the line).
+    const blocks = [];
+    for (const line of text.split('\n')) {
+      if (/^ {1,4}--[a-z]/.test(line)) blocks.push(line);
+      else if (blocks.length && /^ {5,}\S/.test(line)) blocks[blocks.length - 1] += line.replace(/^\s+/, '');
     }
-    for (const m of flat.matchAll(/--([a-z0-9-]+) arg \(=([^)]*)\)/g)) {
-      defaults.set(`CANTDO_${m[1].toUpperCase().replace(/-/g, '_')}`, m[2]);
+    const options = new Set(), required = new Set(), defaults = new Map();
+    for (const b of blocks) {
+      const flag = /^\s+--([a-z0-9-]+)/.exec(b)[1];
+      const named = [...b.matchAll(/\[(CANTDO_[A-Z0-9_]+)\]/g)].map(m => m[1]);
+      const env = named.length ? named : [`CANTDO_${flag.toUpperCase().replace(/-/g, '_')}`];
+      if (flag === 'help') continue;
+      for (const e of env) {
+        options.add(e);
+        if (b.includes('(required)')) required.add(e);
+        const d = /^\s+--[a-z0-9-]+ arg \(=([^)]*)\)/.exec(b);
+        if (d) defaults.set(e, d[1]);
+      }
     }
     result = { file, options, required, defaults };
   }
