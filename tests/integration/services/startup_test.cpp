@@ -183,7 +183,7 @@ TEST_CASE("a service whose schema is behind reports NOT_SERVING until migrated",
 // version still work (docs/database.md, "Compatibility window"), so the
 // running pods stay SERVING while the next release's migration Job runs;
 // a migration without a window takes them out.
-TEST_CASE("a running service stays SERVING when the next release's expand-only migration is applied",
+TEST_CASE("the previous release's binary is SERVING on the next release's expand-only schema, not after a strict one",
           "[integration][services][schema]") {
   TestDatabase db(TestDatabase::kMigrated);
   cantdo::testing::TestPki pki;
