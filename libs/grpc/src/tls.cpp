@@ -28,16 +28,18 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   return pem;
 }
 
-::grpc::ChannelArguments ChannelArgs(const std::string& server_name) {
+::grpc::ChannelArguments ChannelArgs(const std::string& target, const std::string& server_name) {
   ::grpc::ChannelArguments args;
   if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
   // Small messages: no bandwidth-delay probing (see server.cpp).
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  // Calls go round-robin over every address the target resolves to: a
-  // "dns:///" name of a headless Service gives one per pod (a single
-  // address behaves as before). The servers' maximum connection age
-  // makes clients re-resolve, so pods added later get calls too.
-  args.SetLoadBalancingPolicyName("round_robin");
+  // A "dns:///" target (a headless Service: one address per pod) gets its
+  // calls round-robin over every address it resolves to; the servers'
+  // maximum connection age makes clients re-resolve, so pods added later
+  // get calls too. Other targets keep gRPC's pick_first, which, unlike
+  // round_robin, does not reconnect in the background to an address no
+  // call needs.
+  if (target.rfind("dns:", 0) == 0) args.SetLoadBalancingPolicyName("round_robin");
   return args;
 }
 
@@ -88,20 +90,21 @@ std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, cons
     opts.set_certificate_verifier(std::make_shared<::grpc::experimental::HostNameCertificateVerifier>());
     opts.watch_root_certs();
     opts.watch_identity_key_cert_pairs();
-    return ::grpc::CreateCustomChannel(target, ::grpc::experimental::TlsCredentials(opts), ChannelArgs(server_name));
+    return ::grpc::CreateCustomChannel(target, ::grpc::experimental::TlsCredentials(opts),
+                                       ChannelArgs(target, server_name));
   }
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_private_key = tls.key_pem;
   opts.pem_cert_chain = tls.cert_pem;
-  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(server_name));
+  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
 }
 
 std::shared_ptr<::grpc::Channel> MakeTlsChannel(const std::string& target, const std::string& ca_pem,
                                                 const std::string& server_name) {
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = ca_pem;
-  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(server_name));
+  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
 }
 
 }  // namespace cantdo::grpc

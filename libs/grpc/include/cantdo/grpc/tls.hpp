@@ -58,9 +58,10 @@ enum class ClientCertPolicy {
 std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls,
                                                                  ClientCertPolicy policy);
 
-// Mutual-TLS channel to `target` ("host:port"). The server certificate must
-// chain to tls.ca_pem and match the target's host (or `server_name` when
-// given, e.g. the Kubernetes Service name behind a load balancer address).
+// Mutual-TLS channel to `target` ("host:port", or "dns:///name:port" to
+// balance calls round-robin over every address the name resolves to). The
+// server certificate must chain to the CA bundle and match the target's
+// host (or `server_name` when given, e.g. the Kubernetes Service name).
 std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, const TlsMaterial& tls,
                                                  const std::string& server_name = "");
 
