@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/pg/dsn.hpp"
 
 namespace cantdo::authority {
 
@@ -27,6 +28,8 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .String("target-db-host", &c.target_db_host, "host the released Postgres credentials connect to")
       .Int("target-db-port", &c.target_db_port, "port the released Postgres credentials connect to")
       .String("target-db-name", &c.target_db_name, "database the released Postgres credentials connect to")
+      .String("target-db-sslmode", &c.target_db_sslmode,
+              "libpq sslmode of the released Postgres credentials (default: that of --target-db-admin-dsn)")
       .String("secrets-key", &c.secrets_key, "base64 AES-256 key for stored static secrets (set via environment)")
       .Duration("credential-ttl", &c.credential_ttl, "lifetime of a released credential if never consumed")
       .Duration("credential-orphan-grace", &c.credential_orphan_grace,
@@ -55,8 +58,15 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   verifier_ = std::make_unique<auth::JwtVerifier>(
       *jwks_, *ctx.clock, auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
   if (!config_.target_db_admin_dsn.empty()) {
-    postgres_credentials_ = std::make_unique<PostgresRoleIssuer>(PostgresTarget{
-        config_.target_db_admin_dsn, config_.target_db_host, config_.target_db_port, config_.target_db_name});
+    // Released logins connect the way the authority's own connection to
+    // the target does (verify-full in prod), unless configured apart.
+    std::string sslmode = config_.target_db_sslmode;
+    if (sslmode.empty()) {
+      CANTDO_ASSIGN_OR_RETURN(sslmode, pg::DsnSetting(config_.target_db_admin_dsn, "sslmode"));
+    }
+    postgres_credentials_ = std::make_unique<PostgresRoleIssuer>(
+        PostgresTarget{config_.target_db_admin_dsn, config_.target_db_host, config_.target_db_port,
+                       config_.target_db_name, sslmode.empty() ? "prefer" : sslmode});
   }
   if (!config_.secrets_key.empty()) {
     std::string key;

@@ -31,6 +31,9 @@ struct AuthorityConfig {
   std::string target_db_host = "127.0.0.1";
   int target_db_port = 5432;
   std::string target_db_name;
+  // libpq sslmode the released logins use; "" = that of target_db_admin_dsn
+  // (libpq's default, prefer, if it names none).
+  std::string target_db_sslmode;
   std::string secrets_key;          // base64 (32 bytes) for STATIC_SECRET credentials
   absl::Duration credential_ttl = absl::Minutes(2);
   // How old a recorded credential intent must be, with no committed claim
