@@ -123,13 +123,14 @@ template <typename Fn>
     CANTDO_RETURN_IF_ERROR(ValidateVerifyLedger(*req));
     CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
     CANTDO_RETURN_IF_ERROR(Ledger::ChainAll(*conn).status());
-    // The whole ledger, with checkpoints on: against the newest checkpoint,
-    // which lives outside the database, so a rewrite with every later hash
-    // recomputed is found too.
+    // The whole ledger, with checkpoints on: against the newest checkpoint
+    // and the leaf hashes beside it, which live outside the database, so a
+    // rewrite with every later hash recomputed is found too.
     const bool whole = req->start_sequence() <= 1 && req->end_sequence() == 0;
     if (whole && checkpointer_ != nullptr && checkpointer_->Latest().size > 0) {
+      const std::vector<tlog::Hash> leaves = checkpointer_->PublishedLeaves();
       CANTDO_ASSIGN_OR_RETURN(*resp->mutable_verification(),
-                              Ledger::VerifyCheckpoint(*conn, checkpointer_->Latest(), clock_.Now()));
+                              Ledger::VerifyCheckpoint(*conn, checkpointer_->Latest(), clock_.Now(), &leaves));
       return absl::OkStatus();
     }
     CANTDO_ASSIGN_OR_RETURN(*resp->mutable_verification(),

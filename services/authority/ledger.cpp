@@ -389,9 +389,9 @@ absl::StatusOr<common::v1::LedgerVerification> Ledger::Verify(pg::Connection& co
   return VerifyChain(conn, start, end, now, nullptr);
 }
 
-absl::StatusOr<common::v1::LedgerVerification> Ledger::VerifyCheckpoint(pg::Connection& conn,
-                                                                        const tlog::Checkpoint& checkpoint,
-                                                                        absl::Time now) {
+absl::StatusOr<common::v1::LedgerVerification> Ledger::VerifyCheckpoint(
+    pg::Connection& conn, const tlog::Checkpoint& checkpoint, absl::Time now,
+    const std::vector<tlog::Hash>* published_leaves) {
   std::vector<tlog::Hash> leaves;
   CANTDO_ASSIGN_OR_RETURN(common::v1::LedgerVerification v, VerifyChain(conn, 0, 0, now, &leaves));
   if (!v.ok()) return v;  // the chain itself is broken: that is the first sequence affected
@@ -429,6 +429,11 @@ absl::StatusOr<common::v1::LedgerVerification> Ledger::VerifyCheckpoint(pg::Conn
       tlog::LeafRange where{0, n};
       if (stored_ok) {
         CANTDO_ASSIGN_OR_RETURN(where, tlog::FirstDifference(n, checkpoint.root, stored, computed));
+      } else if (published_leaves != nullptr && static_cast<int64_t>(published_leaves->size()) >= n) {
+        // Leaves kept outside the database, believed once they lead to the
+        // checkpoint's root.
+        const std::vector<tlog::Hash> kept(published_leaves->begin(), published_leaves->begin() + n);
+        CANTDO_ASSIGN_OR_RETURN(where, tlog::FirstDifference(n, checkpoint.root, tlog::LeafNodeReader(kept), computed));
       }
       if (where.exact()) {
         return fail(where.lo + 1, common::v1::LEDGER_PROBLEM_REWRITTEN,
@@ -438,8 +443,8 @@ absl::StatusOr<common::v1::LedgerVerification> Ledger::VerifyCheckpoint(pg::Conn
       return fail(where.lo + 1, common::v1::LEDGER_PROBLEM_REWRITTEN,
                   absl::StrCat("entries ", where.lo + 1, "..", where.hi, " no longer hash to checkpoint ", n,
                                "'s root, and the database's tree was rebuilt to match them, so the first changed "
-                               "entry cannot be located from the database alone (verify against an older "
-                               "checkpoint to narrow it)"));
+                               "entry cannot be located from the database alone (give the checkpoint "
+                               "directory's leaf-hashes to locate it)"));
     }
     if (!stored_ok) {
       tlog::LeafRange where{0, n};

@@ -108,9 +108,13 @@ class Ledger {
   // the tree the database stores (and serves proofs from) is the tree of
   // its entries. Problems (TRUNCATED, REWRITTEN, FORKED, or a chain
   // problem) come with the first sequence affected, in the result.
-  static absl::StatusOr<common::v1::LedgerVerification> VerifyCheckpoint(pg::Connection& conn,
-                                                                         const tlog::Checkpoint& checkpoint,
-                                                                         absl::Time now);
+  // `published_leaves`, when given, are leaf hashes kept outside the
+  // database (the checkpoint directory's leaf-hashes file): believed only
+  // if they hash to the checkpoint's root, they locate a rewrite exactly
+  // even when its author rebuilt the database's tree to match.
+  static absl::StatusOr<common::v1::LedgerVerification> VerifyCheckpoint(
+      pg::Connection& conn, const tlog::Checkpoint& checkpoint, absl::Time now,
+      const std::vector<tlog::Hash>* published_leaves = nullptr);
 
   // The chained entry at `sequence` and its document (its leaf's data).
   // NOT_FOUND when there is none.

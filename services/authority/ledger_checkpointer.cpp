@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -104,12 +106,37 @@ absl::StatusOr<std::optional<tlog::Checkpoint>> LedgerCheckpointer::MaybeCheckpo
                                               "): its history was rewritten; refusing to sign"));
     }
   }
+  // The leaves first: a checkpoint in the directory never covers leaves
+  // missing from it. Writes are positional, so replicas writing the same
+  // leaves agree, and a file shorter than the last checkpoint (a directory
+  // from before it existed) is filled in.
+  const std::string leaves_path = absl::StrCat(dir_, "/", kLeafHashesFileName);
+  std::error_code ec;
+  const uintmax_t have = std::filesystem::exists(leaves_path, ec) ? std::filesystem::file_size(leaves_path, ec) : 0;
+  const int64_t from = std::min<int64_t>(last.size, static_cast<int64_t>(have / 32));
+  CANTDO_ASSIGN_OR_RETURN(std::vector<tlog::Hash> leaves, LedgerTree::Leaves(conn, from, size));
+  {
+    std::fstream out(leaves_path, std::ios::binary | std::ios::in | std::ios::out);
+    if (!out.is_open()) out.open(leaves_path, std::ios::binary | std::ios::out | std::ios::trunc);
+    out.seekp(static_cast<std::streamoff>(from) * 32);
+    for (const tlog::Hash& h : leaves) out.write(reinterpret_cast<const char*>(h.data()), 32);
+    out.flush();
+    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", leaves_path));
+  }
   CANTDO_ASSIGN_OR_RETURN(std::string note, signer_.Sign(next.Text()));
   CANTDO_RETURN_IF_ERROR(ReplaceFile(absl::StrCat(dir_, "/", kFileName), note));
   absl::MutexLock lock(&mu_);
   latest_note_ = std::move(note);
   latest_ = next;
   return next;
+}
+
+std::vector<tlog::Hash> LedgerCheckpointer::PublishedLeaves() const {
+  std::vector<tlog::Hash> out;
+  std::ifstream in(absl::StrCat(dir_, "/", kLeafHashesFileName), std::ios::binary);
+  tlog::Hash h;
+  while (in.read(reinterpret_cast<char*>(h.data()), 32)) out.push_back(h);
+  return out;
 }
 
 std::string LedgerCheckpointer::LatestNote() const {

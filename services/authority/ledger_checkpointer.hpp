@@ -9,7 +9,10 @@
 // (docs/security.md, "Checkpoints").
 //
 // The newest checkpoint is written to `<dir>/checkpoint` (replaced
-// atomically), where the gateway and auditors read it. Replicas may share
+// atomically), where the gateway and auditors read it; before it, the leaf
+// hashes it covers are added to `<dir>/leaf-hashes` (32 bytes per entry, in
+// sequence order), so that a copy of the directory also locates a rewrite
+// whose author rebuilt the database's tree too (Ledger::VerifyCheckpoint). Replicas may share
 // the directory: each extends the largest checkpoint found there. Before signing a
 // larger tree, the checkpointer checks a consistency proof from the last
 // tree it signed, built from the database's stored tree: a database whose
@@ -21,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -48,6 +52,9 @@ class LedgerCheckpointer {
   // did not grow. DATA_LOSS when the tree does not extend the last one.
   absl::StatusOr<std::optional<tlog::Checkpoint>> MaybeCheckpoint(pg::Connection& conn);
 
+  // The leaf hashes in the directory (see above), as many as it holds.
+  std::vector<tlog::Hash> PublishedLeaves() const;
+
   // The newest checkpoint note this authority signed or found ("" if none).
   std::string LatestNote() const;
   // Its parsed form (size 0 if none).
@@ -59,6 +66,8 @@ class LedgerCheckpointer {
 
   // The file name of the newest checkpoint in a checkpoint directory.
   static constexpr char kFileName[] = "checkpoint";
+  // The file of the leaf hashes the checkpoints cover.
+  static constexpr char kLeafHashesFileName[] = "leaf-hashes";
 
  private:
   LedgerCheckpointer(tlog::NoteSigner signer, tlog::NoteVerifier verifier, std::string dir)

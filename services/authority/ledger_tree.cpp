@@ -55,6 +55,22 @@ tlog::NodeReader LedgerTree::Reader(pg::Connection& conn) {
   };
 }
 
+absl::StatusOr<std::vector<tlog::Hash>> LedgerTree::Leaves(pg::Connection& conn, int64_t from, int64_t to) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT substring(hashes from 1 for 32) FROM cantdo.ledger_tree "
+                                                  "WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence",
+                                                  {pg::Int64Param(from), pg::Int64Param(to)}));
+  if (r.Rows() != to - from) return absl::NotFoundError(absl::StrCat("ledger tree lacks leaves ", from + 1, "..", to));
+  std::vector<tlog::Hash> out;
+  out.reserve(r.Rows());
+  for (int i = 0; i < r.Rows(); ++i) {
+    CANTDO_ASSIGN_OR_RETURN(std::string text, r.GetString(i, 0));
+    CANTDO_ASSIGN_OR_RETURN(std::string bytes, FromByteaHex(text));
+    CANTDO_ASSIGN_OR_RETURN(tlog::Hash h, tlog::HashFromBytes(bytes));
+    out.push_back(h);
+  }
+  return out;
+}
+
 absl::Status LedgerTree::Append(pg::Connection& tx, int64_t size, const std::vector<tlog::Hash>& leaves) {
   if (leaves.empty()) return absl::OkStatus();
   std::vector<tlog::Hash> edge;

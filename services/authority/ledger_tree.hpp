@@ -28,6 +28,10 @@ class LedgerTree {
   // `conn` must outlive the reader.
   static tlog::NodeReader Reader(pg::Connection& conn);
 
+  // The leaf hashes of entries from+1 .. to, in order. NOT_FOUND when the
+  // tree does not hold them all.
+  static absl::StatusOr<std::vector<tlog::Hash>> Leaves(pg::Connection& conn, int64_t from, int64_t to);
+
   // Appends the leaves of entries size+1 .. size+leaves.size() to the tree
   // of `size` entries. REQUIRES: inside the chainer's transaction, `size`
   // the current Size(), and the entries chained.

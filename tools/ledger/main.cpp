@@ -3,10 +3,11 @@
 //   cantdo-ledger --dsn=... verify [--start=N] [--end=M]
 //       the hash chain, from the database alone (a rewrite with every later
 //       hash recomputed passes this: keep checkpoints)
-//   cantdo-ledger --dsn=... verify --checkpoint=FILE --verifier-key=KEY
+//   cantdo-ledger --dsn=... verify --checkpoint=FILE --verifier-key=KEY [--leaf-hashes=FILE]
 //       the database against a signed checkpoint kept elsewhere: a rewrite,
 //       a truncation or a fork of what it covers is reported with the first
-//       sequence affected
+//       sequence affected (with the checkpoint directory's leaf-hashes, also
+//       when the database's tree was rebuilt to match a rewrite)
 //   cantdo-ledger verify-receipt --receipt=FILE --verifier-key=KEY
 //       a receipt (GetReceipt, as JSON), without any database
 //   cantdo-ledger witness --state=FILE --verifier-key=KEY
@@ -48,8 +49,8 @@ namespace {
 using cantdo::ledger_tool::LoadVerifier;
 
 struct Flags {
-  std::string dsn, checkpoint, verifier_key, verifier_key_file, receipt, state, gateway, tls_cert, tls_key, tls_ca,
-      name, signing_key, signing_key_file;
+  std::string dsn, checkpoint, leaf_hashes, verifier_key, verifier_key_file, receipt, state, gateway, tls_cert,
+      tls_key, tls_ca, name, signing_key, signing_key_file;
   int start = 0, end = 0;
   bool json = false;
 };
@@ -100,7 +101,15 @@ int Verify(const Flags& f) {
     if (!verifier.ok()) return Fail(verifier.status());
     auto cp = cantdo::ledger_tool::ReadCheckpointFile(f.checkpoint, *verifier);
     if (!cp.ok()) return Fail(cp.status());
-    v = cantdo::authority::Ledger::VerifyCheckpoint(**conn, *cp, absl::Now());
+    std::vector<cantdo::tlog::Hash> leaves;
+    if (!f.leaf_hashes.empty()) {
+      std::ifstream in(f.leaf_hashes, std::ios::binary);
+      if (!in) return Fail(cantdo::InvalidArgument("leaf-hashes", "cannot be read"));
+      cantdo::tlog::Hash h;
+      while (in.read(reinterpret_cast<char*>(h.data()), 32)) leaves.push_back(h);
+    }
+    v = cantdo::authority::Ledger::VerifyCheckpoint(**conn, *cp, absl::Now(),
+                                                    f.leaf_hashes.empty() ? nullptr : &leaves);
   } else {
     v = cantdo::authority::Ledger::Verify(**conn, f.start, f.end, absl::Now());
   }
@@ -229,6 +238,9 @@ int main(int argc, char** argv) {
       .Int("end", &f.end, "verify: last sequence to check (0: the head)")
       .Bool("json", &f.json, "verify: print the result as JSON")
       .String("checkpoint", &f.checkpoint, "a signed checkpoint file (verify: kept from before; witness: the newest)")
+      .String("leaf-hashes", &f.leaf_hashes,
+              "verify: the checkpoint directory's leaf-hashes file, to locate a rewrite exactly even if the "
+              "database's tree was rebuilt")
       .String("verifier-key", &f.verifier_key, "the authority's note verifier key (<name>+<hash>+<key>)")
       .String("verifier-key-file", &f.verifier_key_file, "a file holding the verifier key")
       .String("receipt", &f.receipt, "verify-receipt: the receipt, as JSON")

@@ -69,10 +69,13 @@ class LedgerLog {
     return checkpointer->Latest().size;
   }
 
-  // The auditor keeps a copy of the newest checkpoint, elsewhere.
+  // The auditor keeps a copy of the newest checkpoint, elsewhere (and of
+  // the leaf hashes it covers, as `<name>.leaves`).
   std::string SaveCheckpoint(const std::string& name) {
     const std::string path = dir.path() + "/" + name;
     std::filesystem::copy_file(dir.path() + "/checkpoints/checkpoint", path,
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(dir.path() + "/checkpoints/leaf-hashes", path + ".leaves",
                                std::filesystem::copy_options::overwrite_existing);
     return path;
   }
@@ -115,19 +118,28 @@ class LedgerLog {
     r.out = p.Log();
     return r;
   }
-  ToolResult VerifyWith(const std::string& checkpoint) {
-    return Tool({"--dsn=" + db.Dsn(), "--checkpoint=" + checkpoint, "--verifier-key=" + signer.VerifierKey(),
-                 "verify"});
+  ToolResult VerifyWith(const std::string& checkpoint, bool with_leaves = false) {
+    std::vector<std::string> args = {"--dsn=" + db.Dsn(), "--checkpoint=" + checkpoint,
+                                     "--verifier-key=" + signer.VerifierKey(), "verify"};
+    if (with_leaves) args.push_back("--leaf-hashes=" + checkpoint + ".leaves");
+    return Tool(args);
   }
 
-  cv1::LedgerVerification VerifyIn(const std::string& checkpoint_file) {
+  cv1::LedgerVerification VerifyIn(const std::string& checkpoint_file, bool with_leaves = false) {
     std::ifstream in(checkpoint_file);
     std::stringstream ss;
     ss << in.rdbuf();
     auto verifier = tlog::NoteVerifier::Parse(signer.VerifierKey());
     auto cp = tlog::OpenCheckpoint(ss.str(), *verifier);
     REQUIRE(cp.ok());
-    auto v = authority::Ledger::VerifyCheckpoint(*conn, *cp, absl::Now());
+    std::vector<tlog::Hash> leaves;
+    if (with_leaves) {
+      std::ifstream l(checkpoint_file + ".leaves", std::ios::binary);
+      tlog::Hash h;
+      while (l.read(reinterpret_cast<char*>(h.data()), 32)) leaves.push_back(h);
+      REQUIRE(static_cast<int64_t>(leaves.size()) >= cp->size);
+    }
+    auto v = authority::Ledger::VerifyCheckpoint(*conn, *cp, absl::Now(), with_leaves ? &leaves : nullptr);
     REQUIRE(v.ok());
     return *v;
   }

@@ -67,6 +67,14 @@ TEST_CASE("an edit whose attacker also rebuilds the Merkle tree is still found b
   CHECK(v.first_bad_sequence() <= 41);
   auto offline = log.VerifyWith(saved);
   CHECK(offline.exit == std::optional<int>(1));
+  // The leaf hashes the checkpoint directory keeps beside it locate it.
+  auto located = log.VerifyIn(saved, /*with_leaves=*/true);
+  CHECK(located.problem() == cv1::LEDGER_PROBLEM_REWRITTEN);
+  CHECK(located.first_bad_sequence() == 41);
+  auto offline_located = log.VerifyWith(saved, /*with_leaves=*/true);
+  INFO(offline_located.out);
+  CHECK(offline_located.exit == std::optional<int>(1));
+  CHECK(offline_located.out.find("BROKEN at sequence 41: LEDGER_PROBLEM_REWRITTEN") != std::string::npos);
   // Nor will the authority sign the rewritten history: its tree no longer
   // extends the last one it signed.
   log.Append(1);
