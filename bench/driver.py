@@ -20,7 +20,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PG_BIN = os.environ.get("CANTDO_PG_BIN", "/usr/lib/postgresql/15/bin")
-BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked", "gateway_start"]
+BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked", "gateway_start",
+              "ledger_verify"]
 
 
 def log(msg):
@@ -151,6 +152,11 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
                      "scoped_consume_p99_ms": o["scoped"]["consume_p99_ms"],
                      "scoped_pair_p50_ms": o["scoped"]["pair_p50_ms"],
                      "scoped_pair_p99_ms": o["scoped"]["pair_p99_ms"],
+                     # The plain pairs against an identical authority with
+                     # ledger checkpoints on, interleaved run by run.
+                     "checkpoints_on_pairs_per_s": o["checkpoints_on"]["pairs_per_s"],
+                     "checkpoints_on_ratio": paired_ratio(o["checkpoints_on"]["runs"], o["runs"], "pairs_per_s"),
+                     "checkpoints_on_pair_p99_ms": o["checkpoints_on"]["pair_p99_ms"],
                      "errors": o["errors"], "grants_exhausted": o["grants_exhausted"]})
     at8 = next((r for r in rows if r["clients"] == 8), None)
     goal = None
@@ -276,6 +282,20 @@ def engine_parked(args, smoke):
     r = json.loads(out.stdout)
     return {"name": "engine_parked", "result": r,
             "goal": {"runs": runs, "rss_mib": r["rss_mib_peak"], "met": runs >= 100000 and r["rss_mib_peak"] < 200}}
+
+
+def ledger_verify(args, smoke):
+    """bench/ledger_verify.cpp: verifying the ledger against a checkpoint."""
+    binary = os.path.join(args.build_dir, "bench", "ledger_verify")
+    entries = 2000 if smoke else args.ledger_entries
+    out = subprocess.run([binary, "--dsn", args.dsn, "--entries", str(entries), "--reps", "1" if smoke else "3"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed ({out.returncode})")
+    r = json.loads(out.stdout)
+    return {"name": "ledger_verify", "result": r}
 
 
 def pgbench_gateway_start(dsn, rate, duration, warmup, runs, clients):
@@ -409,6 +429,12 @@ def print_table(result):
               f"{r['decode_and_replay']['median_ms']:.2f} ms")
         print(f"goal (< 20 ms): {'MET' if result['goal']['met'] else 'NOT MET'}")
         return
+    if result["name"] == "ledger_verify":
+        r = result["result"]
+        print(f"\nledger_verify: {r['entries']} entries verified against a checkpoint in {r['verify_median_s']:.2f} s "
+              f"(median of {len(r['verify_s'])}; {r['entries_per_s']:.0f} entries/s); chaining them took "
+              f"{r['chain_s']:.1f} s, signing the checkpoint {r['checkpoint_ms']:.1f} ms")
+        return
     if result["name"] == "engine_parked":
         r = result["result"]
         print(f"\nengine_parked: {r['runs']} runs parked in {r['seconds_to_park_all']:.1f} s; worker process RSS "
@@ -434,6 +460,11 @@ def print_table(result):
         vals = (r["clients"], r["scoped_pairs_per_s"], r["scoped_claim_p50_ms"], r["scoped_claim_p99_ms"],
                 r["scoped_consume_p50_ms"], r["scoped_consume_p99_ms"], r["scoped_pair_p50_ms"], r["scoped_pair_p99_ms"])
         print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
+    print("ledger checkpoints on (an identical authority signing checkpoints every second; ratio to off, paired runs):")
+    for r in result["rows"]:
+        print(f"  clients {r['clients']:>3}: {r['checkpoints_on_pairs_per_s']:.1f} pairs/s on vs "
+              f"{r['ours_pairs_per_s']:.1f} off, ratio {r['checkpoints_on_ratio'] or 0:.3f}, "
+              f"pair p99 {r['checkpoints_on_pair_p99_ms']:.2f} ms")
     print("no-database floor (the same calls answered from memory by the same gRPC/mTLS server):")
     for r in result["rows"]:
         print(f"  clients {r['clients']:>3}: {r['floor_pairs_per_s']:.1f} pairs/s "
@@ -483,6 +514,7 @@ def main():
     p.add_argument("--parked-runs", type=int, default=100000)
     p.add_argument("--rate", type=float, default=500.0, help="gateway_start: offered StartWorkflow rate per second")
     p.add_argument("--max-rate", type=float, default=4000.0, help="gateway_start: upper bound of the rate search")
+    p.add_argument("--ledger-entries", type=int, default=1000000, help="ledger_verify: entries to verify")
     p.add_argument("--command", default="")
     args = p.parse_args()
     names = args.names or BENCHMARKS
@@ -508,6 +540,8 @@ def main():
             r = engine_parked(args, args.smoke)
         elif n == "gateway_start":
             r = gateway_start(args, duration, warmup, runs, args.smoke)
+        elif n == "ledger_verify":
+            r = ledger_verify(args, args.smoke)
         r["cpu"] = cpu_share(cpu0, cpu_times())
         doc["benchmarks"].append(r)
         print_table(r)

@@ -37,11 +37,26 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .Duration("background-interval", &c.background_interval, "how often to dispatch and sweep")
       .Duration("ledger-chain-interval", &c.ledger_chain_interval,
                 "how often pending ledger entries are hash-chained (at most this long unhashed)")
+      .String("ledger-signing-key", &c.ledger_signing_key,
+              "signer key for ledger checkpoints, PRIVATE+KEY+<name>+... (cantdo-ledger keygen); set via environment")
+      .String("ledger-signing-key-file", &c.ledger_signing_key_file,
+              "file holding the signer key for ledger checkpoints (a mounted Secret)")
+      .String("ledger-checkpoint-dir", &c.ledger_checkpoint_dir,
+              "directory the signed ledger checkpoints are written to (outside the database)")
+      .Duration("ledger-checkpoint-interval", &c.ledger_checkpoint_interval,
+                "how often a checkpoint is signed while the ledger grows")
       .Check([&c] {
         return c.oidc_jwks_uri.empty() || absl::StartsWith(c.oidc_jwks_uri, "https://") ||
                        !absl::StartsWith(c.oidc_jwks_uri, "http://")
                    ? ""
                    : "--oidc-jwks-uri must be https:// (or a file path)";
+      })
+      .Check([&c] {
+        const bool key = !c.ledger_signing_key.empty() || !c.ledger_signing_key_file.empty();
+        return key == !c.ledger_checkpoint_dir.empty()
+                   ? ""
+                   : "ledger checkpoints need both a signing key (--ledger-signing-key or --ledger-signing-key-file) "
+                     "and --ledger-checkpoint-dir";
       });
 }
 
@@ -88,7 +103,18 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.credential_orphan_grace = config_.credential_orphan_grace;
   authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
                                            postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
-  service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock);
+  if (!config_.ledger_checkpoint_dir.empty()) {
+    CANTDO_ASSIGN_OR_RETURN(tlog::NoteSigner signer,
+                            LoadLedgerSigningKey(config_.ledger_signing_key, config_.ledger_signing_key_file));
+    CANTDO_ASSIGN_OR_RETURN(checkpointer_,
+                            LedgerCheckpointer::Create(std::move(signer), config_.ledger_checkpoint_dir));
+    log::Info("ledger checkpoints on", {{"dir", config_.ledger_checkpoint_dir},
+                                        {"verifier_key", checkpointer_->verifier_key()},
+                                        {"size", checkpointer_->Latest().size}});
+  } else {
+    log::Warn("ledger checkpoints off: no signing key; the ledger is only as trustworthy as the database");
+  }
+  service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock, checkpointer_.get());
   log::Info("policy loaded", {{"version", policy_->version()}, {"sha256", policy_->hash()},
                               {"rules", policy_->proto().rules_size()}});
   background_ = std::thread([this] {
@@ -108,6 +134,21 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
       if (!st.ok()) log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
     }
   });
+  if (checkpointer_) {
+    checkpoint_thread_ = std::thread([this, pool = ctx.pool] {
+      while (!stop_.WaitForNotificationWithTimeout(config_.ledger_checkpoint_interval)) {
+        auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
+        absl::StatusOr<std::optional<tlog::Checkpoint>> made =
+            conn.ok() ? checkpointer_->MaybeCheckpoint(**conn) : conn.status();
+        if (!made.ok()) {
+          // DATA_LOSS here means the database's history changed under a
+          // signed checkpoint: an alert, not a retry.
+          log::Error("ledger checkpoint failed", {{"error", std::string(made.status().message())},
+                                                  {"code", absl::StatusCodeToString(made.status().code())}});
+        }
+      }
+    });
+  }
   return absl::OkStatus();
 }
 
@@ -115,6 +156,7 @@ void AuthorityApp::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (background_.joinable()) background_.join();
   if (chainer_.joinable()) chainer_.join();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
 }
 
 }  // namespace cantdo::authority

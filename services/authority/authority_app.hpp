@@ -11,6 +11,7 @@
 #include "authority/authority.hpp"
 #include "authority/authority_service.hpp"
 #include "authority/bridge_starter.hpp"
+#include "authority/ledger_checkpointer.hpp"
 #include "cantdo/runtime/service_runtime.hpp"
 
 namespace cantdo::authority {
@@ -44,6 +45,15 @@ struct AuthorityConfig {
   // How often pending ledger entries are chained (readers chain first
   // anyway; this bounds how long an entry stays unhashed).
   absl::Duration ledger_chain_interval = absl::Milliseconds(200);
+  // Signed checkpoints of the ledger (ledger_checkpointer.hpp): the signer
+  // key itself (set through the environment, CANTDO_LEDGER_SIGNING_KEY) or
+  // a file holding it (a mounted Kubernetes Secret), and the directory the
+  // checkpoints are written to. Without a key there are no checkpoints.
+  std::string ledger_signing_key;
+  std::string ledger_signing_key_file;
+  std::string ledger_checkpoint_dir;
+  // How often a checkpoint is signed while the ledger grows.
+  absl::Duration ledger_checkpoint_interval = absl::Seconds(2);
 };
 
 class AuthorityApp final : public runtime::ServiceApp {
@@ -57,6 +67,8 @@ class AuthorityApp final : public runtime::ServiceApp {
 
   AuthorityConfig& config() { return config_; }
   Authority* authority() { return authority_.get(); }
+  // Null when checkpoints are off (no signing key).
+  LedgerCheckpointer* checkpointer() { return checkpointer_.get(); }
 
  private:
   AuthorityConfig config_;
@@ -68,10 +80,12 @@ class AuthorityApp final : public runtime::ServiceApp {
   std::unique_ptr<DecisionSink> sink_;
   std::unique_ptr<BridgeStarter> bridge_;
   std::unique_ptr<Authority> authority_;
+  std::unique_ptr<LedgerCheckpointer> checkpointer_;
   std::unique_ptr<AuthorityServiceImpl> service_;
   absl::Notification stop_;
   std::thread background_;
   std::thread chainer_;
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace cantdo::authority

@@ -87,6 +87,11 @@ class AuthorityHarness {
     c.target_db_name = db.Name();
     c.background_interval = absl::Milliseconds(200);
     c.require_auth_req_id_claim = require_auth_req_id_claim;
+    // Ledger checkpoints on, as deployed, with a key of the test's own.
+    ledger_signer = *tlog::NoteSigner::Generate("cantdo.test/ledger");
+    c.ledger_signing_key = ledger_signer.SignerKey();
+    c.ledger_checkpoint_dir = dir.path() + "/checkpoints";
+    c.ledger_checkpoint_interval = absl::Milliseconds(100);
     runtime::CommonConfig common;
     common.listen = "127.0.0.1:0";
     common.tls_cert = files.cert;
@@ -286,6 +291,7 @@ class AuthorityHarness {
   int bridge_port = 0;
   std::unique_ptr<::grpc::Server> bridge_server;
   std::string group;
+  tlog::NoteSigner ledger_signer;
   cantdo::authority::AuthorityApp app;
   std::unique_ptr<runtime::RunningService> service;
   std::string target;
