@@ -226,8 +226,9 @@ Task<absl::Status> RunApprovedStep(WorkflowContext& ctx, IrreversibleStep s, std
   co_return WithMetadata(
       WithReason(absl::DeadlineExceededError(absl::StrCat(
                      s.action, " was not decided by a ", out->required_role(), " within ",
-                     absl::FormatDuration(opt.approval_deadline), ", asked ", requests,
-                     " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), ")")),
+                     absl::FormatDuration(opt.approval_deadline), ", requested ", requests,
+                     " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), ")",
+                     out->message().empty() ? "" : absl::StrCat("; the last: ", out->message()))),
                  "APPROVAL_EXPIRED"),
       "step", s.step);
 }
