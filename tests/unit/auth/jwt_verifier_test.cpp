@@ -33,8 +33,12 @@ struct Fixture {
   std::optional<std::string> Reason(const std::string& token) {
     auto r = verifier.Verify(token);
     if (r.ok()) return std::string("OK");
-    CHECK(r.status().code() == absl::StatusCode::kPermissionDenied);
-    return GetReason(r.status());
+    // Refusals are PERMISSION_DENIED; only a key not fetched yet is retryable.
+    const auto reason = GetReason(r.status());
+    CHECK(r.status().code() == (reason == std::optional<std::string>("ID_TOKEN_KEY_NOT_YET_FETCHED")
+                                    ? absl::StatusCode::kUnavailable
+                                    : absl::StatusCode::kPermissionDenied));
+    return reason;
   }
 };
 
