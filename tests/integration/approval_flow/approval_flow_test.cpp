@@ -137,7 +137,7 @@ TEST_CASE("the CFO denies on the device: the approval is DENIED and no grant exi
   CHECK(evidence->id_token.empty());
 }
 
-TEST_CASE("nobody answers before the provider's own expiry: not a decision; the approver is asked again and can "
+TEST_CASE("nobody answers before the provider's own expiry: not a decision, the approver is asked again and can "
           "still approve (#20)",
           "[integration][approval_flow]") {
   // The provider caps requested_expiry at 5 s; the authority's own deadline

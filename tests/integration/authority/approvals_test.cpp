@@ -330,7 +330,7 @@ TEST_CASE("a request the provider ended undecided (its short lifetime, or lost: 
   CHECK(GetReason(wrong.status()) == std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
 }
 
-TEST_CASE("the third ask approved mints the grant; asking stops at the approval's deadline with a message that says "
+TEST_CASE("the third ask approved mints the grant, and asking stops at the approval's deadline with a message that says "
           "so (#20)",
           "[integration][authority]") {
   AuthorityHarness h;
