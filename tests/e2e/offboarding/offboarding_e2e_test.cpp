@@ -190,6 +190,11 @@ TEST_CASE("e2e: without the CFO's own approval no refund is issued: denied, a us
   } else {
     s.Approve(kCfo, kDpo);
   }
+  if (variant != "cfo denies") {
+    // A token that is not the CFO's decides nothing, neither yes nor no
+    // (#20): the CFO is asked again, and this time denies.
+    s.Deny(kCfo);
+  }
   // The refund step is skipped; the DPO declines the erasure too.
   s.Deny(kDpo);
   s.WaitState(wf, wv1::WORKFLOW_EXECUTION_STATE_COMPLETED);
@@ -199,6 +204,8 @@ TEST_CASE("e2e: without the CFO's own approval no refund is issued: denied, a us
   for (const auto& step : result.steps()) {
     if (step.action() == "refund.issue") {
       refund_denied = step.outcome() == ov1::STEP_OUTCOME_DENIED;
+      CHECK(step.approval_state() == cv1::APPROVAL_STATE_DENIED);
+      CHECK(step.approval_requests() == (variant == "cfo denies" ? 1 : 2));
       CHECK(step.grant_id().empty());
     }
   }
