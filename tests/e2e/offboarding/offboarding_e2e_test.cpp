@@ -338,6 +338,8 @@ TEST_CASE("e2e: a provider whose requests live 4 s does not end the approval: th
   // The provider caps every backchannel request at 4 seconds (Auth0's own
   // cap is minutes; the policy gives the CFO 72 h).
   o.idp_env = {{"IDP_CIBA_MAX_EXPIRY", "4"}, {"IDP_CIBA_DEFAULT_EXPIRY", "4"}};
+  // Asked again a second after each ends (not doubling), to keep it quick.
+  o.authority_env = {{"CANTDO_ASK_AGAIN_MAX_DELAY", "1s"}};
   Stack s(o);
   const std::string cus = demo::CustomerId(300);
   const auto before = s.Snapshot(cus);
@@ -472,6 +474,9 @@ TEST_CASE("e2e: the offboarding scenario against a second provider: roles only b
   const auto before = s.Snapshot(cus);
   const std::string wf = s.StartOffboarding(cus, 4200).execution().workflow_id();
   s.Approve(kStrictOps);
+  // The ops manager's token carries the role only because the authority
+  // asked for the groups scope: the run is admitted.
+  s.WaitState(wf, wv1::WORKFLOW_EXECUTION_STATE_RUNNING);
   s.Approve(kStrictCfo);
   s.Approve(kStrictDpo);
   s.WaitState(wf, wv1::WORKFLOW_EXECUTION_STATE_COMPLETED);
