@@ -1,6 +1,11 @@
 #include "authority/authority_app.hpp"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/http/https_client.hpp"
 #include "absl/strings/match.h"
@@ -23,6 +28,22 @@ void AuthorityApp::RegisterOptions(Options& o) {
                 "how much earlier than its CIBA request an approver's ID token may say it was issued")
       .String("bridge-address", &c.bridge_address, "host:port of cantdo-ciba-bridge (mTLS)")
       .String("bridge-server-name", &c.bridge_server_name, "TLS name to expect from the bridge (default: its host)")
+      .String("ciba-scope", &c.ciba_scope,
+              "scope of every CIBA request (space-separated, with openid); add the scope that releases the roles "
+              "claim where the provider needs one")
+      .String("ciba-acr-values", &c.ciba_acr_values, "acr_values of every CIBA request (space-separated), if any")
+      .String("ciba-claims", &c.ciba_claims,
+              "OIDC claims request parameter (JSON object) of every CIBA request, for providers that release a "
+              "claim only when asked, e.g. {\"id_token\":{\"groups\":{\"essential\":true}}}")
+      .Duration("ciba-max-requested-expiry", &c.ciba_max_requested_expiry,
+                "cap on requested_expiry (default: the approval's remaining time, at most 7 days)")
+      .Duration("ask-again-delay", &c.ask_again.delay,
+                "wait before asking an approver again after the provider ended a request undecided (doubles each time)")
+      .Duration("ask-again-max-delay", &c.ask_again.max_delay, "cap of that wait")
+      .Duration("ask-again-approver-gap", &c.ask_again.approver_gap,
+                "an approver is asked again at most this often, across approvals")
+      .Duration("jwks-min-refresh-interval", &c.jwks_min_refresh_interval,
+                "an unknown kid refetches the provider's keys at most this often (retryable meanwhile)")
       .String("target-db-admin-dsn", &c.target_db_admin_dsn,
               "DSN with CREATEROLE on the target database, for short-lived login roles")
       .String("target-db-host", &c.target_db_host, "host the released Postgres credentials connect to")
@@ -45,6 +66,22 @@ void AuthorityApp::RegisterOptions(Options& o) {
               "directory the signed ledger checkpoints are written to (outside the database)")
       .Duration("ledger-checkpoint-interval", &c.ledger_checkpoint_interval,
                 "how often a checkpoint is signed while the ledger grows")
+      .Check([&c] {
+        std::vector<absl::string_view> scopes = absl::StrSplit(c.ciba_scope, ' ', absl::SkipEmpty());
+        return std::find(scopes.begin(), scopes.end(), "openid") != scopes.end() ? ""
+                                                                                 : "--ciba-scope must include openid";
+      })
+      .Check([&c] {
+        return c.ciba_claims.empty() || nlohmann::json::parse(c.ciba_claims, nullptr, false).is_object()
+                   ? ""
+                   : "--ciba-claims must be a JSON object";
+      })
+      .Check([&c] {
+        return c.ask_again.delay >= absl::Seconds(1) && c.ask_again.max_delay >= c.ask_again.delay &&
+                       c.ask_again.approver_gap >= absl::ZeroDuration()
+                   ? ""
+                   : "--ask-again-delay must be at least 1s and at most --ask-again-max-delay";
+      })
       .Check([&c] {
         return c.oidc_jwks_uri.empty() || absl::StartsWith(c.oidc_jwks_uri, "https://") ||
                        !absl::StartsWith(c.oidc_jwks_uri, "http://")
@@ -69,7 +106,9 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
     CANTDO_ASSIGN_OR_RETURN(std::shared_ptr<http::HttpsClient> client, http::HttpsClient::Create(http_options));
     fetch = [client, uri = config_.oidc_jwks_uri]() { return client->Get(uri); };
   }
-  jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock);
+  auth::JwksCacheOptions jwks_options;
+  jwks_options.min_refresh_interval = config_.jwks_min_refresh_interval;
+  jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock, jwks_options);
   verifier_ = std::make_unique<auth::JwtVerifier>(
       *jwks_, *ctx.clock, auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
   if (!config_.target_db_admin_dsn.empty()) {
@@ -92,8 +131,13 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   }
   sink_ = std::make_unique<WorkflowSignalSink>(*ctx.clock);
   if (!config_.bridge_address.empty()) {
+    CibaRequestOptions ciba;
+    ciba.scope = config_.ciba_scope;
+    ciba.acr_values = absl::StrSplit(config_.ciba_acr_values, ' ', absl::SkipEmpty());
+    ciba.claims = config_.ciba_claims;
+    ciba.max_requested_expiry = config_.ciba_max_requested_expiry;
     bridge_ = std::make_unique<GrpcBridgeStarter>(
-        cantdo::grpc::MakeMtlsChannel(config_.bridge_address, ctx.tls, config_.bridge_server_name));
+        cantdo::grpc::MakeMtlsChannel(config_.bridge_address, ctx.tls, config_.bridge_server_name), std::move(ciba));
   }
   AuthorityOptions options;
   options.issuer = config_.oidc_issuer;
@@ -101,6 +145,7 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.approval_clock_skew = config_.approval_clock_skew;
   options.credential_ttl = config_.credential_ttl;
   options.credential_orphan_grace = config_.credential_orphan_grace;
+  options.ask_again = config_.ask_again;
   authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
                                            postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
   if (!config_.ledger_checkpoint_dir.empty()) {

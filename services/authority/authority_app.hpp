@@ -28,6 +28,15 @@ struct AuthorityConfig {
   absl::Duration approval_clock_skew = absl::Seconds(5);
   std::string bridge_address;       // host:port of the ciba-bridge; empty: none
   std::string bridge_server_name;
+  // What each CIBA request asks the provider for (CibaRequestOptions).
+  std::string ciba_scope = "openid";
+  std::string ciba_acr_values;      // space-separated
+  std::string ciba_claims;          // JSON object text
+  absl::Duration ciba_max_requested_expiry = absl::ZeroDuration();
+  // Asking again after the provider ended a request undecided.
+  AskAgainOptions ask_again;
+  // How often the provider's keys may be refetched for an unknown kid.
+  absl::Duration jwks_min_refresh_interval = absl::Seconds(30);
   std::string target_db_admin_dsn;  // CREATEROLE connection for POSTGRES_ROLE credentials
   std::string target_db_host = "127.0.0.1";
   int target_db_port = 5432;
