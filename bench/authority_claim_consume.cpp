@@ -176,6 +176,8 @@ GrantShape ShapeOf(Kind kind) {
   return {kAction, "{}", "dpo", "", ""};
 }
 
+// Ids are md5(workflow "/" step): without the separator, wf-bench-1 step 10
+// and wf-bench-11 step 0 collided.
 // Inserts `n` ISSUED grants (with their APPROVED approvals) for the worker,
 // in workflow `workflow`, steps s-0..s-(n-1); returns their ids in order.
 std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::string& workflow, int n,
@@ -184,9 +186,9 @@ std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::str
   Check(conn.Exec("INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action, "
                   "resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message, "
                   "policy_version, policy_hash, create_time, decide_time, expire_time, grant_id) "
-                  "SELECT md5('a' || $1 || i)::uuid, $2, 'ops1', $1, 'run-1', 's-' || i, $3, '', $5::text, "
+                  "SELECT md5('a' || $1 || '/' || i)::uuid, $2, 'ops1', $1, 'run-1', 's-' || i, $3, '', $5::text, "
                   "encode(sha256(convert_to($5::text, 'UTF8')), 'hex'), 'APPROVED', $6, $6 || '1', 'Bench', 'bench-1', "
-                  "'bench', now(), now(), now() + interval '1 hour', md5('g' || $1 || i)::uuid "
+                  "'bench', now(), now(), now() + interval '1 hour', md5('g' || $1 || '/' || i)::uuid "
                   "FROM generate_series(0, $4::int - 1) AS i",
                   {workflow, kWorker, shape.action, count, shape.parameters, shape.role})
             .status(),
@@ -194,7 +196,7 @@ std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::str
   Check(conn.Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, "
                   "resource, parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, "
                   "expire_time, credential_kind, credential_target) "
-                  "SELECT md5('g' || $1 || i)::uuid, md5('a' || $1 || i)::uuid, 'ISSUED', $1, 'run-1', 's-' || i, "
+                  "SELECT md5('g' || $1 || '/' || i)::uuid, md5('a' || $1 || '/' || i)::uuid, 'ISSUED', $1, 'run-1', 's-' || i, "
                   "$3, '', encode(sha256(convert_to($5::text, 'UTF8')), 'hex'), ARRAY[$6 || '1'], 'bench-1', 'bench', $2, "
                   "now(), now() + interval '1 hour', $7, $8 FROM generate_series(0, $4::int - 1) AS i",
                   {workflow, kWorker, shape.action, count, shape.parameters, shape.role, shape.credential_kind,
@@ -203,7 +205,7 @@ std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::str
         "insert grants");
   Check(conn.Exec("ANALYZE cantdo.grants").status(), "analyze");
   // The same derivation as above, in step order.
-  auto r = conn.Exec("SELECT md5('g' || $1 || i)::uuid::text FROM generate_series(0, $2::int - 1) AS i ORDER BY i",
+  auto r = conn.Exec("SELECT md5('g' || $1 || '/' || i)::uuid::text FROM generate_series(0, $2::int - 1) AS i ORDER BY i",
                      {workflow, count});
   Check(r.status(), "grant ids");
   std::vector<std::string> ids;
