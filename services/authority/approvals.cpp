@@ -99,11 +99,14 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       decision.reason = GetReason(cls.status()).value_or("POLICY_ACTION_UNKNOWN");
       decision.detail["message"] = std::string(cls.status().message());
     }
-    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
-      return Ledger::Append(tx, decision, now).status();
+    int64_t entry = 0;
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+      CANTDO_ASSIGN_OR_RETURN(entry, Ledger::Append(tx, decision, now));
+      return absl::OkStatus();
     }));
     CANTDO_RETURN_IF_ERROR(cls.status());
     resp.set_decision(cv1::DECISION_ALLOW);
+    resp.set_ledger_entry_id(entry);
     return resp;
   }
 
@@ -159,7 +162,8 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       decision.decision = cv1::DECISION_REQUIRE_APPROVAL;
       decision.approval_id = fresh.approval_id;
       decision.detail["required_role"] = fresh.required_role;
-      CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, decision, now).status());
+      CANTDO_ASSIGN_OR_RETURN(int64_t entry, Ledger::Append(tx, decision, now));
+      resp.set_ledger_entry_id(entry);
       LedgerRecord requested = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, caller.principal(), row.proto);
       requested.acting_service = caller.identity;
       requested.detail = {{"approver", approver}, {"binding_message", fresh.binding_message}};
@@ -370,7 +374,8 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
   if (!result.subject.empty()) rec.detail["approver"] = result.subject;
   if (!result.id_token_sha256.empty()) rec.detail["id_token_sha256"] = result.id_token_sha256;
   if (!result.message.empty()) rec.detail["message"] = result.message;
-  CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
+  CANTDO_ASSIGN_OR_RETURN(int64_t entry, Ledger::Append(tx, rec, now));
+  out->set_ledger_entry_id(entry);
   if (result.verified) {
     CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, grant_id, false));
     if (!g) return absl::InternalError("the grant just minted is missing");

@@ -183,9 +183,17 @@ template <typename Fn>
                                                 v1::GetReceiptResponse* resp) {
   return Handle([&]() -> absl::Status {
     CANTDO_RETURN_IF_ERROR(Authenticate(*ctx, {kGatewayId, kAdminId}).status());
-    if (req->sequence() <= 0) return InvalidArgument("sequence", "must be positive");
+    if ((req->sequence() != 0) == (req->entry_id() != 0)) {
+      return InvalidArgument("sequence", "give exactly one of sequence and entry_id");
+    }
+    if (req->sequence() < 0) return InvalidArgument("sequence", "must be positive");
+    if (req->entry_id() < 0) return InvalidArgument("entry_id", "must be positive");
     CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
-    CANTDO_ASSIGN_OR_RETURN(*resp->mutable_receipt(), proofs_.Receipt(*conn, req->sequence()));
+    int64_t sequence = req->sequence();
+    if (sequence == 0) {
+      CANTDO_ASSIGN_OR_RETURN(sequence, Ledger::SequenceOf(*conn, req->entry_id()));
+    }
+    CANTDO_ASSIGN_OR_RETURN(*resp->mutable_receipt(), proofs_.Receipt(*conn, sequence));
     return absl::OkStatus();
   });
 }

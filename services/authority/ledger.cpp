@@ -490,6 +490,23 @@ absl::StatusOr<Ledger::Leaf> Ledger::ReadLeaf(pg::Connection& conn, int64_t sequ
   return leaf;
 }
 
+absl::StatusOr<int64_t> Ledger::SequenceOf(pg::Connection& conn, int64_t entry_id) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result res, conn.Exec("SELECT sequence FROM cantdo.ledger WHERE entry_id = $1",
+                                                    {pg::Int64Param(entry_id)}));
+  if (res.Rows() != 1) {
+    return WithMetadata(WithReason(absl::NotFoundError(absl::StrCat("no ledger entry with entry_id ", entry_id)),
+                                   "LEDGER_ENTRY_NOT_FOUND"),
+                        "entry_id", absl::StrCat(entry_id));
+  }
+  if (res.IsNull(0, 0)) {
+    return WithMetadata(FailedPrecondition("LEDGER_NOT_CHECKPOINTED",
+                                           absl::StrCat("ledger entry ", entry_id,
+                                                        " is not chained yet; ask again after the next checkpoint")),
+                        "entry_id", absl::StrCat(entry_id));
+  }
+  return res.GetInt64(0, 0);
+}
+
 absl::StatusOr<std::vector<LedgerEntry>> Ledger::List(pg::Connection& conn, const common::v1::LedgerFilter& filter,
                                                       int64_t start_sequence, int limit) {
   std::string kinds;

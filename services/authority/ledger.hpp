@@ -123,6 +123,11 @@ class Ledger {
     std::string document;
   };
   static absl::StatusOr<Leaf> ReadLeaf(pg::Connection& conn, int64_t sequence);
+  // The sequence the chainer gave the entry `entry_id` (as Append and the
+  // decision and consume responses return it): NOT_FOUND with
+  // LEDGER_ENTRY_NOT_FOUND if there is none, FAILED_PRECONDITION with
+  // LEDGER_NOT_CHECKPOINTED while it is not chained yet (retry shortly).
+  static absl::StatusOr<int64_t> SequenceOf(pg::Connection& conn, int64_t entry_id);
 
   // Entries in increasing sequence order from `start_sequence`, matching
   // `filter`, at most `limit`. Kinds outside LedgerEventKind match nothing;

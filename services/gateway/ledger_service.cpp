@@ -94,9 +94,14 @@ const std::vector<Role> kProofReaders = {Role::kOperator, Role::kAuditor, Role::
                                              v1::GetReceiptResponse* resp) {
   return cantdo::grpc::ToGrpcStatus([&]() -> absl::Status {
     CANTDO_RETURN_IF_ERROR(guard_.Admit(*ctx, kProofReaders).status());
-    if (req->sequence() <= 0) return InvalidArgument("sequence", "must be positive");
+    if ((req->sequence() != 0) == (req->entry_id() != 0)) {
+      return InvalidArgument("sequence", "give exactly one of sequence and entry_id");
+    }
+    if (req->sequence() < 0) return InvalidArgument("sequence", "must be positive");
+    if (req->entry_id() < 0) return InvalidArgument("entry_id", "must be positive");
     av1::GetReceiptRequest fwd;
     fwd.set_sequence(req->sequence());
+    fwd.set_entry_id(req->entry_id());
     CANTDO_ASSIGN_OR_RETURN(av1::GetReceiptResponse got, authority_.GetReceipt(fwd));
     *resp->mutable_receipt() = got.receipt();
     return absl::OkStatus();

@@ -157,3 +157,96 @@ TEST_CASE("VerifyLedger finds an entry rewritten with every later hash recompute
   CHECK(v.problem() == cantdo::common::v1::LEDGER_PROBLEM_REWRITTEN);
   CHECK(v.first_bad_sequence() == 5);
 }
+
+// Issue 19, receipts: a decision and a consume name the ledger entry that
+// records them; the platform keeps that id and later fetches the entry's
+// receipt by it, so it can prove offline what was approved and consumed.
+TEST_CASE("a decision and a consume return their ledger entry, and GetReceipt(entry_id) proves exactly that entry",
+          "[integration][gateway]") {
+  GatewayHarness h;
+  auto platform = h.CertChannel("platform");
+  gv1::RequestAuthorizationRequest req;
+  auto* a = req.mutable_action();
+  a->set_action("refund.issue");
+  a->set_workflow_id("ticket-19");
+  a->set_step("refund");
+  (*a->mutable_parameters()->mutable_fields())["amount_cents"].set_number_value(1900);
+  (*a->mutable_parameters()->mutable_fields())["customer_id"].set_string_value("cust-19");
+  req.set_requester("user:https://crm.example#alice");
+  auto asked = GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::RequestAuthorization, req);
+  INFO(asked.status().ToString());
+  REQUIRE(asked.ok());
+  REQUIRE(asked->decision() == cantdo::common::v1::DECISION_REQUIRE_APPROVAL);
+  const int64_t decision_entry = asked->ledger_entry_id();
+  CHECK(decision_entry > 0);
+  const std::string approval_id = asked->approval().approval_id();
+  REQUIRE(h.authority.Complete(approval_id, h.authority.idp.Sign(h.authority.Claims("cfo1", approval_id))).ok());
+
+  gv1::GetAuthorizationRequest get;
+  get.set_approval_id(approval_id);
+  auto got = GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::GetAuthorization, get);
+  REQUIRE(got.ok());
+  REQUIRE(got->has_grant());
+  gv1::ClaimGrantRequest claim;
+  claim.set_grant_id(got->grant().grant_id());
+  *claim.mutable_action() = req.action();
+  claim.set_idempotency_key("exec-19");
+  REQUIRE(GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::ClaimGrant, claim).ok());
+  gv1::ConsumeGrantRequest consume;
+  consume.set_grant_id(claim.grant_id());
+  consume.set_outcome_digest(std::string(64, 'c'));
+  auto consumed = GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::ConsumeGrant, consume);
+  INFO(consumed.status().ToString());
+  REQUIRE(consumed.ok());
+  const int64_t consume_entry = consumed->ledger_entry_id();
+  CHECK(consume_entry > decision_entry);
+  // A repeated consume (the first answer was lost) names the same entry.
+  auto again = GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::ConsumeGrant, consume);
+  REQUIRE(again.ok());
+  CHECK(again->ledger_entry_id() == consume_entry);
+
+  // The receipts, once a checkpoint covers the entries.
+  auto receipt_of = [&](int64_t entry_id) {
+    gv1::GetReceiptRequest rr;
+    rr.set_entry_id(entry_id);
+    absl::StatusOr<gv1::GetReceiptResponse> r;
+    REQUIRE(WaitUntil(
+        [&] {
+          r = GatewayHarness::Call(platform, &gv1::LedgerService::Stub::GetReceipt, rr);
+          return r.ok() || cantdo::GetReason(r.status()) != "LEDGER_NOT_CHECKPOINTED";
+        },
+        absl::Seconds(20)));
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    return r->receipt();
+  };
+  const auto consumed_receipt = receipt_of(consume_entry);
+  CHECK(consumed_receipt.entry().kind() == cantdo::common::v1::LEDGER_EVENT_KIND_GRANT_CONSUMED);
+  CHECK(consumed_receipt.entry().grant_id() == claim.grant_id());
+  CHECK(consumed_receipt.entry().detail().fields().at("outcome_digest").string_value() == std::string(64, 'c'));
+  const auto decision_receipt = receipt_of(decision_entry);
+  CHECK(decision_receipt.entry().kind() == cantdo::common::v1::LEDGER_EVENT_KIND_DECISION);
+  CHECK(decision_receipt.entry().decision() == cantdo::common::v1::DECISION_REQUIRE_APPROVAL);
+  CHECK(decision_receipt.entry().approval_id() == approval_id);
+  // The receipt by entry_id is the receipt by its sequence.
+  gv1::GetReceiptRequest by_sequence;
+  by_sequence.set_sequence(consumed_receipt.entry().sequence());
+  auto same = GatewayHarness::Call(platform, &gv1::LedgerService::Stub::GetReceipt, by_sequence);
+  REQUIRE(same.ok());
+  CHECK(same->receipt().document() == consumed_receipt.document());
+
+  // Bad requests: both keys, or neither; an entry that does not exist.
+  gv1::GetReceiptRequest both;
+  both.set_sequence(1);
+  both.set_entry_id(consume_entry);
+  CHECK(cantdo::GetReason(GatewayHarness::Call(platform, &gv1::LedgerService::Stub::GetReceipt, both).status()) ==
+        "INVALID_FIELD");
+  CHECK(cantdo::GetReason(
+            GatewayHarness::Call(platform, &gv1::LedgerService::Stub::GetReceipt, gv1::GetReceiptRequest()).status()) ==
+        "INVALID_FIELD");
+  gv1::GetReceiptRequest missing;
+  missing.set_entry_id(consume_entry + 1000000);
+  auto none = GatewayHarness::Call(platform, &gv1::LedgerService::Stub::GetReceipt, missing);
+  CHECK(none.status().code() == absl::StatusCode::kNotFound);
+  CHECK(cantdo::GetReason(none.status()) == "LEDGER_ENTRY_NOT_FOUND");
+}
