@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "authority/ledger_tree.hpp"
+#include "cantdo/base/files.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/tlog/merkle.hpp"
 
@@ -24,21 +25,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// Writes `content` to `path` so that readers see the old file or the new
-// one, never a part.
-absl::Status ReplaceFile(const std::string& path, const std::string& content) {
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot replace ", path, ": ", ec.message()));
-  return absl::OkStatus();
-}
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "cantdo/base/files.hpp"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
 
@@ -112,16 +113,7 @@ absl::StatusOr<WitnessStep> WitnessUpdate(const std::string& state_path, const t
                                               kept->size, " (", st.message(), ")"));
     }
   }
-  const std::string tmp = absl::StrCat(state_path, ".tmp.", ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << new_note;
-    out.flush();
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, state_path, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot replace ", state_path, ": ", ec.message()));
+  CANTDO_RETURN_IF_ERROR(ReplaceFile(state_path, new_note));
   step.advanced = true;
   return step;
 }
