@@ -22,6 +22,12 @@
 //   its scope in one transaction there, each consume deletes the scope and
 //   drops the role (docs/scoped-credentials.md). The login is never used.
 //
+// Ledger checkpoints (docs/security.md, "Checkpoints"), measured in the same
+// run: the plain pairs also against a second authority, identical but for
+// signed checkpoints on (a key, a directory, --ledger-checkpoint-interval
+// 1s), on its own database, interleaved run by run with the first; the
+// Merkle tree is maintained by both (it is part of chaining).
+//
 // The transport floor, measured in the same run: the same client loop
 // against the authority's API served by the same server bootstrap
 // (cantdo::grpc::Server: mutual TLS, the access-log interceptor, the same
@@ -77,6 +83,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kDatabase[] = "cantdo_bench_authority";
 constexpr char kPlatformDatabase[] = "cantdo_bench_platform";
+constexpr char kCheckpointedDatabase[] = "cantdo_bench_authority_checkpointed";
 constexpr char kWorker[] = "spiffe://cantdo/worker";
 constexpr char kAction[] = "customer_data.delete";
 constexpr char kScopedAction[] = "refund.issue";
@@ -154,7 +161,7 @@ std::string CreateDatabase(const std::string& admin_dsn, const std::string& name
 }
 
 // What a run's grants are for.
-enum class Kind { kPlain, kScoped, kFloor };
+enum class Kind { kPlain, kScoped, kFloor, kCheckpointed };
 
 struct GrantShape {
   std::string action;
@@ -277,8 +284,14 @@ struct RunResult {
 
 class Bench {
  public:
-  Bench(std::string target, std::string floor_target, cantdo::testing::TestPki& pki, std::string db_dsn)
-      : target_(std::move(target)), floor_target_(std::move(floor_target)), pki_(pki), db_dsn_(std::move(db_dsn)) {}
+  Bench(std::string target, std::string floor_target, cantdo::testing::TestPki& pki, std::string db_dsn,
+        std::string checkpointed_target, std::string checkpointed_dsn)
+      : target_(std::move(target)),
+        floor_target_(std::move(floor_target)),
+        pki_(pki),
+        db_dsn_(std::move(db_dsn)),
+        checkpointed_target_(std::move(checkpointed_target)),
+        checkpointed_dsn_(std::move(checkpointed_dsn)) {}
 
   // Runs `clients` claim+consume loops for `seconds` (after `warmup`
   // seconds whose pairs are not counted). `budget` grants of `kind` are
@@ -296,10 +309,10 @@ class Bench {
       grants.reserve(budget);
       for (int i = 0; i < budget; ++i) grants.push_back(absl::StrCat("00000000-0000-4000-8000-", 100000000000LL + i));
     } else {
-      auto conn = Connect(db_dsn_);
+      auto conn = Connect(kind == Kind::kCheckpointed ? checkpointed_dsn_ : db_dsn_);
       grants = MintGrants(*conn, workflow, budget, shape);
     }
-    const std::string& target = floor ? floor_target_ : target_;
+    const std::string& target = floor ? floor_target_ : kind == Kind::kCheckpointed ? checkpointed_target_ : target_;
     std::atomic<int> next{0};
     std::atomic<bool> measuring{false}, stop{false}, exhausted{false};
     std::atomic<int64_t> errors{0};
@@ -402,6 +415,8 @@ class Bench {
   std::string floor_target_;
   cantdo::testing::TestPki& pki_;
   std::string db_dsn_;
+  std::string checkpointed_target_;
+  std::string checkpointed_dsn_;
   int batch_ = 0;
 };
 
@@ -423,6 +438,10 @@ int main(int argc, char** argv) {
   const std::string db_dsn = CreateDatabase(options.admin_dsn, kDatabase, [](cantdo::pg::Connection& conn) {
     return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
   });
+  const std::string checkpointed_dsn =
+      CreateDatabase(options.admin_dsn, kCheckpointedDatabase, [](cantdo::pg::Connection& conn) {
+        return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
+      });
   // The target of the scoped credentials: the demo platform's schema (no
   // customers needed; the logins are never used).
   const std::string platform_dsn = CreateDatabase(options.admin_dsn, kPlatformDatabase,
@@ -470,6 +489,21 @@ int main(int argc, char** argv) {
   std::unique_ptr<cantdo::runtime::RunningService> service = *std::move(started);
   const std::string target = "127.0.0.1:" + std::to_string(service->port());
 
+  // The same authority with ledger checkpoints on, on its own database.
+  cantdo::authority::AuthorityApp checkpointed_app;
+  checkpointed_app.config() = c;
+  auto ledger_key = cantdo::tlog::NoteSigner::Generate("cantdo.bench/ledger");
+  Check(ledger_key.status(), "ledger key");
+  checkpointed_app.config().ledger_signing_key = ledger_key->SignerKey();
+  checkpointed_app.config().ledger_checkpoint_dir = dir.path() + "/checkpoints";
+  checkpointed_app.config().ledger_checkpoint_interval = absl::Seconds(1);
+  cantdo::runtime::CommonConfig checkpointed_common = common;
+  checkpointed_common.db_dsn = checkpointed_dsn;
+  auto checkpointed_started = cantdo::runtime::StartService(checkpointed_app, checkpointed_common, cantdo::SystemClock());
+  Check(checkpointed_started.status(), "start the checkpointing authority");
+  std::unique_ptr<cantdo::runtime::RunningService> checkpointed = *std::move(checkpointed_started);
+  const std::string checkpointed_target = "127.0.0.1:" + std::to_string(checkpointed->port());
+
   // The transport floor: the same bootstrap, no database.
   NoDatabaseAuthority no_database;
   cantdo::grpc::ServerConfig floor_config;
@@ -481,7 +515,7 @@ int main(int argc, char** argv) {
   Check(floor_server.status(), "start the no-database server");
   const std::string floor_target = "127.0.0.1:" + std::to_string((*floor_server)->port());
 
-  Bench bench(target, floor_target, pki, db_dsn);
+  Bench bench(target, floor_target, pki, db_dsn, checkpointed_target, checkpointed_dsn);
   nlohmann::json out = {{"benchmark", "authority_claim_consume"},
                         {"pool_size", options.pool_size},
                         {"duration_s", options.duration_s},
@@ -489,12 +523,14 @@ int main(int argc, char** argv) {
                         {"runs", options.runs},
                         {"results", nlohmann::json::array()}};
   // pairs/s of each kind; raised to what each run measured
-  std::map<Kind, double> last_rate = {{Kind::kPlain, 2000}, {Kind::kScoped, 2000}};
+  std::map<Kind, double> last_rate = {{Kind::kPlain, 2000}, {Kind::kScoped, 2000}, {Kind::kCheckpointed, 2000}};
   for (int clients : options.clients) {
     std::map<Kind, std::vector<RunResult>> runs;
     for (int i = 0; i < options.runs; ++i) {
-      for (Kind kind : {Kind::kPlain, Kind::kScoped}) {
-        const char* name = kind == Kind::kScoped ? "scoped credentials " : "";
+      for (Kind kind : {Kind::kPlain, Kind::kCheckpointed, Kind::kScoped}) {
+        const char* name = kind == Kind::kScoped         ? "scoped credentials "
+                           : kind == Kind::kCheckpointed ? "checkpoints on "
+                                                         : "";
         // Enough grants for the run at four times the last observed rate
         // (more clients may be much faster; running out would cut the run
         // short).
@@ -544,6 +580,7 @@ int main(int argc, char** argv) {
     nlohmann::json row = summary(runs[Kind::kPlain]);
     row["clients"] = clients;
     row["scoped"] = summary(runs[Kind::kScoped]);
+    row["checkpoints_on"] = summary(runs[Kind::kCheckpointed]);
     row["floor"] = summary(runs[Kind::kFloor]);
     row["errors"] = errors;
     row["grants_exhausted"] = exhausted;
@@ -564,7 +601,17 @@ int main(int argc, char** argv) {
     out["scoped_credentials_left"] = *left->GetInt64(0, 0);
     out["scoped_roles_left"] = *left->GetInt64(0, 1);
   }
+  {
+    // The checkpointing authority signed its ledger as it grew.
+    auto conn = Connect(checkpointed_dsn);
+    auto r = conn->Exec("SELECT (SELECT count(*) FROM cantdo.ledger), (SELECT count(*) FROM cantdo.ledger_tree)");
+    Check(r.status(), "checkpointed counts");
+    out["checkpointed_ledger_rows_at_end"] = *r->GetInt64(0, 0);
+    out["checkpointed_tree_rows_at_end"] = *r->GetInt64(0, 1);
+    out["checkpoint_size_at_end"] = checkpointed_app.checkpointer()->Latest().size;
+  }
   (*floor_server)->Shutdown();
+  checkpointed->Shutdown();
   service->Shutdown();
   std::cout << out.dump(2) << std::endl;
   return 0;

@@ -20,7 +20,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PG_BIN = os.environ.get("CANTDO_PG_BIN", "/usr/lib/postgresql/15/bin")
-BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked", "gateway_start"]
+BENCHMARKS = ["authority_claim_consume", "engine_three_step", "engine_replay", "engine_parked", "gateway_start",
+              "ledger_verify"]
 
 
 def log(msg):
@@ -114,6 +115,65 @@ def pgbench_claim_consume(admin_dsn, clients_list, duration, warmup, runs):
             "duration_s": duration, "warmup_s": warmup, "runs": runs, "grants_rows_at_end": minted, "results": results}
 
 
+def pgbench_log_window(tmp, warmup, duration):
+    """Latencies (ms) of the script runs that started inside the measured
+    window, from pgbench's per-transaction logs in `tmp`."""
+    rows = []
+    for path in glob.glob(os.path.join(tmp, "log*")):
+        with open(path) as f:
+            for line in f:
+                _, _, lat_us, _, epoch, us = line.split()[:6]
+                end = int(epoch) + int(us) / 1e6
+                rows.append((end - int(lat_us) / 1e6, int(lat_us) / 1000.0))
+    if not rows:
+        return []
+    t0 = min(r[0] for r in rows) + warmup
+    return sorted(r[1] for r in rows if t0 <= r[0] < t0 + duration)
+
+
+def pgbench_scoped_credential(admin_dsn, clients_list, duration, warmup, runs):
+    """The scoped pairs' database baseline: bench/pgbench/scoped_credential.sql,
+    the target database's work for one released login (create with its
+    scope, then destroy), one per script run, on a database carrying
+    db/templates/scoped_credentials.sql. Afterwards no role of the script may
+    remain (each run really created and dropped its login)."""
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/cantdo_bench_pgbench_scoped"
+    psql(admin_dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_pgbench_scoped WITH (FORCE)")
+    psql(admin_dsn, "-c", "CREATE DATABASE cantdo_bench_pgbench_scoped")
+    psql(dsn, "-f", os.path.join(HERE, "..", "db", "templates", "scoped_credentials.sql"))
+    psql(dsn, "-c", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cantdo_pgb_refunds') "
+                    "THEN CREATE ROLE cantdo_pgb_refunds NOLOGIN; END IF; END $$")
+    results = []
+    for clients in clients_list:
+        each = []
+        for run in range(runs):
+            tmp = tempfile.mkdtemp(prefix="cantdo-pgbench-")
+            cmd = [f"{PG_BIN}/pgbench", "-n", "-M", "simple", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
+                   "-T", str(max(1, round(duration + warmup))), "-f", os.path.join(HERE, "pgbench/scoped_credential.sql"),
+                   "-l", "--log-prefix", os.path.join(tmp, "log"), dsn]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            lat = pgbench_log_window(tmp, warmup, duration)
+            shutil.rmtree(tmp)
+            left = int(psql(dsn, "-At", "-c", "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'cantdo\\_pgb\\_%' "
+                                                "AND rolname <> 'cantdo_pgb_refunds'"))
+            if left or not lat:
+                raise SystemExit(f"pgbench scoped baseline: {len(lat)} pairs, {left} roles left behind\n{out.stdout}")
+            r = {"clients": clients, "seconds": duration, "pairs": len(lat), "pairs_per_s": len(lat) / duration,
+                 "pair_p50_ms": percentile(lat, 0.50), "pair_p99_ms": percentile(lat, 0.99)}
+            log(f"pgbench scoped credential SQL clients={clients} run={run + 1} pairs/s={r['pairs_per_s']:.1f} "
+                f"pair p50={r['pair_p50_ms']:.2f}ms p99={r['pair_p99_ms']:.2f}ms")
+            each.append(r)
+        results.append({"clients": clients,
+                        "pairs_per_s": statistics.median(r["pairs_per_s"] for r in each),
+                        "pair_p50_ms": statistics.median(r["pair_p50_ms"] for r in each),
+                        "pair_p99_ms": statistics.median(r["pair_p99_ms"] for r in each),
+                        "runs": each})
+    psql(admin_dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_pgbench_scoped WITH (FORCE)")
+    psql(admin_dsn, "-c", "DROP ROLE IF EXISTS cantdo_pgb_refunds")
+    return {"benchmark": "pgbench_scoped_credential", "script": "bench/pgbench/scoped_credential.sql", "mode": "simple",
+            "duration_s": duration, "warmup_s": warmup, "runs": runs, "results": results}
+
+
 def authority_claim_consume(args, clients_list, duration, warmup, runs):
     binary = os.path.join(args.build_dir, "bench", "authority_claim_consume")
     cmd = [binary, "--dsn", args.dsn, "--clients", ",".join(map(str, clients_list)), "--duration", str(duration),
@@ -127,8 +187,9 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
         raise SystemExit(f"{binary} failed ({out.returncode})")
     ours = json.loads(out.stdout)
     base = pgbench_claim_consume(args.dsn, clients_list, duration, warmup, runs)
+    scoped_base = pgbench_scoped_credential(args.dsn, clients_list, duration, warmup, runs)
     rows = []
-    for o, b in zip(ours["results"], base["results"]):
+    for o, b, sb in zip(ours["results"], base["results"], scoped_base["results"]):
         rows.append({"clients": o["clients"],
                      "ours_pairs_per_s": o["pairs_per_s"], "pgbench_pairs_per_s": b["pairs_per_s"],
                      "ratio": paired_ratio(o["runs"], b["runs"], "pairs_per_s"),
@@ -151,6 +212,16 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
                      "scoped_consume_p99_ms": o["scoped"]["consume_p99_ms"],
                      "scoped_pair_p50_ms": o["scoped"]["pair_p50_ms"],
                      "scoped_pair_p99_ms": o["scoped"]["pair_p99_ms"],
+                     # The target database's own work for those logins
+                     # (pgbench, the same SQL, no grant or ledger).
+                     "pgbench_scoped_pairs_per_s": sb["pairs_per_s"],
+                     "pgbench_scoped_pair_p50_ms": sb["pair_p50_ms"],
+                     "pgbench_scoped_pair_p99_ms": sb["pair_p99_ms"],
+                     # The plain pairs against an identical authority with
+                     # ledger checkpoints on, interleaved run by run.
+                     "checkpoints_on_pairs_per_s": o["checkpoints_on"]["pairs_per_s"],
+                     "checkpoints_on_ratio": paired_ratio(o["checkpoints_on"]["runs"], o["runs"], "pairs_per_s"),
+                     "checkpoints_on_pair_p99_ms": o["checkpoints_on"]["pair_p99_ms"],
                      "errors": o["errors"], "grants_exhausted": o["grants_exhausted"]})
     at8 = next((r for r in rows if r["clients"] == 8), None)
     goal = None
@@ -165,8 +236,16 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
                 # Met only by pairs that completed: a run whose claims all
                 # failed has no latencies, not good ones.
                 "scoped_met": bool(at8["scoped_pairs_per_s"] > 0 and at8["errors"] == 0
-                                   and at8["scoped_claim_p99_ms"] < 10 and at8["scoped_consume_p99_ms"] < 10)}
-    return {"name": "authority_claim_consume", "rows": rows, "goal": goal, "ours": ours, "baseline": base}
+                                   and at8["scoped_claim_p99_ms"] < 10 and at8["scoped_consume_p99_ms"] < 10),
+                # The goal docs/benchmarks.md proposes instead: a scoped
+                # pair adds no more than the database's own work for the
+                # login, measured by pgbench in the same run.
+                "scoped_bound_ms": at8["ours_pair_p99_ms"] + at8["pgbench_scoped_pair_p99_ms"],
+                "scoped_bound_met": bool(at8["scoped_pairs_per_s"] > 0 and at8["errors"] == 0
+                                         and at8["scoped_pair_p99_ms"]
+                                         <= at8["ours_pair_p99_ms"] + at8["pgbench_scoped_pair_p99_ms"])}
+    return {"name": "authority_claim_consume", "rows": rows, "goal": goal, "ours": ours, "baseline": base,
+            "scoped_baseline": scoped_base}
 
 
 def cpu_times():
@@ -276,6 +355,20 @@ def engine_parked(args, smoke):
     r = json.loads(out.stdout)
     return {"name": "engine_parked", "result": r,
             "goal": {"runs": runs, "rss_mib": r["rss_mib_peak"], "met": runs >= 100000 and r["rss_mib_peak"] < 200}}
+
+
+def ledger_verify(args, smoke):
+    """bench/ledger_verify.cpp: verifying the ledger against a checkpoint."""
+    binary = os.path.join(args.build_dir, "bench", "ledger_verify")
+    entries = 2000 if smoke else args.ledger_entries
+    out = subprocess.run([binary, "--dsn", args.dsn, "--entries", str(entries), "--reps", "1" if smoke else "3"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        print(line, file=sys.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{binary} failed ({out.returncode})")
+    r = json.loads(out.stdout)
+    return {"name": "ledger_verify", "result": r}
 
 
 def pgbench_gateway_start(dsn, rate, duration, warmup, runs, clients):
@@ -409,6 +502,12 @@ def print_table(result):
               f"{r['decode_and_replay']['median_ms']:.2f} ms")
         print(f"goal (< 20 ms): {'MET' if result['goal']['met'] else 'NOT MET'}")
         return
+    if result["name"] == "ledger_verify":
+        r = result["result"]
+        print(f"\nledger_verify: {r['entries']} entries verified against a checkpoint in {r['verify_median_s']:.2f} s "
+              f"(median of {len(r['verify_s'])}; {r['entries_per_s']:.0f} entries/s); chaining them took "
+              f"{r['chain_s']:.1f} s, signing the checkpoint {r['checkpoint_ms']:.1f} ms")
+        return
     if result["name"] == "engine_parked":
         r = result["result"]
         print(f"\nengine_parked: {r['runs']} runs parked in {r['seconds_to_park_all']:.1f} s; worker process RSS "
@@ -428,12 +527,19 @@ def print_table(result):
         if r["errors"] or r["grants_exhausted"]:
             print(f"  warning: {r['errors']} errors, grants exhausted: {r['grants_exhausted']}")
     print("with scoped credentials (each claim creates a PostgreSQL login and its scope, each consume drops them):")
-    hdr = ("clients", "pairs/s", "claim p50", "claim p99", "consume p50", "consume p99", "pair p50", "pair p99")
+    hdr = ("clients", "pairs/s", "claim p50", "claim p99", "consume p50", "consume p99", "pair p50", "pair p99",
+           "pgb SQL/s", "pgb SQL p50", "pgb SQL p99")
     print("  ".join(f"{h:>12}" for h in hdr))
     for r in result["rows"]:
         vals = (r["clients"], r["scoped_pairs_per_s"], r["scoped_claim_p50_ms"], r["scoped_claim_p99_ms"],
-                r["scoped_consume_p50_ms"], r["scoped_consume_p99_ms"], r["scoped_pair_p50_ms"], r["scoped_pair_p99_ms"])
+                r["scoped_consume_p50_ms"], r["scoped_consume_p99_ms"], r["scoped_pair_p50_ms"], r["scoped_pair_p99_ms"],
+                r["pgbench_scoped_pairs_per_s"], r["pgbench_scoped_pair_p50_ms"], r["pgbench_scoped_pair_p99_ms"])
         print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
+    print("ledger checkpoints on (an identical authority signing checkpoints every second; ratio to off, paired runs):")
+    for r in result["rows"]:
+        print(f"  clients {r['clients']:>3}: {r['checkpoints_on_pairs_per_s']:.1f} pairs/s on vs "
+              f"{r['ours_pairs_per_s']:.1f} off, ratio {r['checkpoints_on_ratio'] or 0:.3f}, "
+              f"pair p99 {r['checkpoints_on_pair_p99_ms']:.2f} ms")
     print("no-database floor (the same calls answered from memory by the same gRPC/mTLS server):")
     for r in result["rows"]:
         print(f"  clients {r['clients']:>3}: {r['floor_pairs_per_s']:.1f} pairs/s "
@@ -446,6 +552,8 @@ def print_table(result):
               f"consume p99 {g['consume_p99_ms']:.2f} ms)")
         print(f"goal with scoped credentials (p99 < 10 ms at 8 clients): {'MET' if g['scoped_met'] else 'NOT MET'} "
               f"(claim p99 {g['scoped_claim_p99_ms']:.2f} ms, consume p99 {g['scoped_consume_p99_ms']:.2f} ms)")
+        print(f"proposed scoped goal (pair p99 <= plain pair p99 + pgbench credential SQL p99 = "
+              f"{g['scoped_bound_ms']:.2f} ms at 8 clients): {'MET' if g['scoped_bound_met'] else 'NOT MET'}")
 
 
 def machine(dsn):
@@ -483,6 +591,7 @@ def main():
     p.add_argument("--parked-runs", type=int, default=100000)
     p.add_argument("--rate", type=float, default=500.0, help="gateway_start: offered StartWorkflow rate per second")
     p.add_argument("--max-rate", type=float, default=4000.0, help="gateway_start: upper bound of the rate search")
+    p.add_argument("--ledger-entries", type=int, default=1000000, help="ledger_verify: entries to verify")
     p.add_argument("--command", default="")
     args = p.parse_args()
     names = args.names or BENCHMARKS
@@ -508,6 +617,8 @@ def main():
             r = engine_parked(args, args.smoke)
         elif n == "gateway_start":
             r = gateway_start(args, duration, warmup, runs, args.smoke)
+        elif n == "ledger_verify":
+            r = ledger_verify(args, args.smoke)
         r["cpu"] = cpu_share(cpu0, cpu_times())
         doc["benchmarks"].append(r)
         print_table(r)

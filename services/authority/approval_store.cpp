@@ -19,7 +19,7 @@ constexpr char kColumns[] =
     "binding_message, policy_version, policy_hash, " CANTDO_PG_US("create_time", "create_us") ", "
     CANTDO_PG_US("decide_time", "decide_us") ", " CANTDO_PG_US("expire_time", "expire_us") ", "
     "coalesce(auth_req_id, '') AS auth_req_id, coalesce(grant_id::text, '') AS grant_id, "
-    CANTDO_PG_US("coalesce(dispatch_time, create_time)", "dispatch_us");
+    CANTDO_PG_US("coalesce(dispatch_time, create_time)", "dispatch_us") ", ask";
 
 // The approval with a request's idempotency key, in any state.
 const std::string& FindByKeySql() {
@@ -80,6 +80,8 @@ absl::StatusOr<ApprovalRow> Read(const pg::Result& r, int i) {
   CANTDO_ASSIGN_OR_RETURN(*a.mutable_grant_id(), text("grant_id"));
   CANTDO_ASSIGN_OR_RETURN(int64_t dispatch_us, r.GetInt64(i, "dispatch_us"));
   row.dispatch_time = absl::FromUnixMicros(dispatch_us);
+  CANTDO_ASSIGN_OR_RETURN(int64_t ask, r.GetInt64(i, "ask"));
+  row.ask = static_cast<int>(ask);
   // Approvals opened before codes existed do not show one.
   const std::string code = BindingCode(a.approval_id());
   if (absl::EndsWith(a.binding_message(), BindingCodeSuffix(code))) a.set_binding_code(code);
@@ -241,11 +243,32 @@ absl::Status ApprovalStore::RecordAuthReqId(pg::Connection& conn, const std::str
       .status();
 }
 
+absl::Status ApprovalStore::AskAgain(pg::Connection& tx, const std::string& approval_id, absl::Time due,
+                                     const std::string& message) {
+  return tx
+      .Exec("UPDATE cantdo.approvals SET ask = ask + 1, auth_req_id = NULL, dispatch_time = NULL, "
+            "next_dispatch_time = $2, state_message = $3 WHERE approval_id = $1::uuid AND state = 'PENDING'",
+            {approval_id, PgTime(due), message})
+      .status();
+}
+
+absl::StatusOr<std::optional<absl::Time>> ApprovalStore::LastDispatchTo(pg::Connection& conn,
+                                                                        const std::string& approver_subject) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r, conn.Exec(absl::StrCat("SELECT ", CANTDO_PG_US("max(dispatch_time)", "last_us"),
+                                           " FROM cantdo.approvals WHERE approver_subject = $1 AND state = 'PENDING'"),
+                              {approver_subject}));
+  CANTDO_ASSIGN_OR_RETURN(int64_t last_us, r.GetInt64(0, "last_us"));
+  if (last_us == 0) return std::optional<absl::Time>();
+  return std::optional<absl::Time>(absl::FromUnixMicros(last_us));
+}
+
 absl::StatusOr<std::vector<ApprovalRow>> ApprovalStore::ExpireOverdue(pg::Connection& tx, absl::Time now, int limit) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
       tx.Exec(absl::StrCat("UPDATE cantdo.approvals SET state = 'EXPIRED', state_reason = 'APPROVAL_EXPIRED', "
-                           "state_message = 'no decision before the deadline', decide_time = $1 WHERE approval_id IN "
+                           "state_message = 'no decision before the approval''s deadline; the approver was asked ' || ask || "
+                           "' time(s)', decide_time = $1 WHERE approval_id IN "
                            "(SELECT approval_id FROM cantdo.approvals WHERE state = 'PENDING' AND expire_time <= $1 "
                            "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
                            kColumns),

@@ -29,9 +29,13 @@ struct ApprovalRow {
   std::string approver_subject;
   // The provider's id for the backchannel request; "" until dispatched.
   std::string auth_req_id;
-  // When the authority first asked the bridge to send the request (the
-  // creation time until then): no token issued earlier answers it.
+  // When the authority first asked the bridge to send the current ask's
+  // request (the creation time until then): no token issued earlier
+  // answers it.
   absl::Time dispatch_time;
+  // The current ask: 1 for the first CIBA request, n after the provider
+  // ended n-1 of them without a decision (V0013).
+  int ask = 1;
 };
 
 // A new approval request, PENDING, due for dispatch at `create_time`.
@@ -107,6 +111,17 @@ class ApprovalStore {
   // Records the provider's auth_req_id once (a later one is ignored).
   static absl::Status RecordAuthReqId(pg::Connection& conn, const std::string& approval_id,
                                       const std::string& auth_req_id);
+
+  // Opens the approval's next ask: ask + 1, no auth_req_id, dispatch due at
+  // `due` (dispatch_time is set again by that dispatch), `message` shown
+  // while it stays PENDING. REQUIRES: inside a transaction, the approval
+  // locked.
+  static absl::Status AskAgain(pg::Connection& tx, const std::string& approval_id, absl::Time due,
+                               const std::string& message);
+  // When the latest CIBA request to `approver_subject` for any pending
+  // approval was dispatched, if any was.
+  static absl::StatusOr<std::optional<absl::Time>> LastDispatchTo(pg::Connection& conn,
+                                                                  const std::string& approver_subject);
 
   // Moves up to `limit` PENDING approvals past their expire_time to
   // EXPIRED (APPROVAL_EXPIRED) and returns them. REQUIRES: inside a

@@ -99,11 +99,14 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       decision.reason = GetReason(cls.status()).value_or("POLICY_ACTION_UNKNOWN");
       decision.detail["message"] = std::string(cls.status().message());
     }
-    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
-      return Ledger::Append(tx, decision, now).status();
+    int64_t entry = 0;
+    CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+      CANTDO_ASSIGN_OR_RETURN(entry, Ledger::Append(tx, decision, now));
+      return absl::OkStatus();
     }));
     CANTDO_RETURN_IF_ERROR(cls.status());
     resp.set_decision(cv1::DECISION_ALLOW);
+    resp.set_ledger_entry_id(entry);
     return resp;
   }
 
@@ -159,7 +162,8 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       decision.decision = cv1::DECISION_REQUIRE_APPROVAL;
       decision.approval_id = fresh.approval_id;
       decision.detail["required_role"] = fresh.required_role;
-      CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, decision, now).status());
+      CANTDO_ASSIGN_OR_RETURN(int64_t entry, Ledger::Append(tx, decision, now));
+      resp.set_ledger_entry_id(entry);
       LedgerRecord requested = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, caller.principal(), row.proto);
       requested.acting_service = caller.identity;
       requested.detail = {{"approver", approver}, {"binding_message", fresh.binding_message}};
@@ -316,8 +320,19 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       new_state = "DENIED", result.reason = "APPROVAL_DENIED", result.message = "the approver denied the request";
       break;
     case v1::CIBA_OUTCOME_EXPIRED:
-      new_state = "EXPIRED", result.reason = "APPROVAL_EXPIRED", result.message = "the approver did not answer in time";
+    case v1::CIBA_OUTCOME_LOST: {
+      // The provider's request ended and nobody decided: not a denial. Ask
+      // again while the approval's own deadline allows.
+      CANTDO_ASSIGN_OR_RETURN(bool asked, AskAgain(tx, *row, req, result, now, out));
+      if (asked) return absl::OkStatus();
+      new_state = "EXPIRED", result.reason = "APPROVAL_EXPIRED";
+      result.message = absl::StrCat(
+          "the provider ended the request unanswered (",
+          req.provider_error().empty() ? "expired" : req.provider_error(),
+          ") and too little of the approval's time is left to ask again; the approver was asked ", row->ask,
+          " time(s)");
       break;
+    }
     default:
       new_state = "INVALID", result.reason = "APPROVAL_PROVIDER_FAILED";
       result.message = absl::StrCat("identity provider error: ", req.provider_error());
@@ -359,7 +374,8 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
   if (!result.subject.empty()) rec.detail["approver"] = result.subject;
   if (!result.id_token_sha256.empty()) rec.detail["id_token_sha256"] = result.id_token_sha256;
   if (!result.message.empty()) rec.detail["message"] = result.message;
-  CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
+  CANTDO_ASSIGN_OR_RETURN(int64_t entry, Ledger::Append(tx, rec, now));
+  out->set_ledger_entry_id(entry);
   if (result.verified) {
     CANTDO_ASSIGN_OR_RETURN(auto g, GrantStore::Load(tx, grant_id, false));
     if (!g) return absl::InternalError("the grant just minted is missing");
@@ -372,6 +388,53 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
   }
   if (sink_ != nullptr) CANTDO_RETURN_IF_ERROR(sink_->ApprovalDecided(tx, out->approval()));
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Approvals::AskAgain(pg::Connection& tx, const ApprovalRow& row,
+                                         const v1::CompleteApprovalRequest& req, ApprovalResult& result,
+                                         absl::Time now, v1::CompleteApprovalResponse* out) {
+  const std::string& provider_error = req.provider_error();
+  const AskAgainOptions& o = options_.ask_again;
+  absl::Duration delay = o.delay;
+  for (int i = 1; i < row.ask && delay < o.max_delay; ++i) delay *= 2;
+  delay = std::min(delay, o.max_delay);
+  absl::Time due = now + delay;
+  CANTDO_ASSIGN_OR_RETURN(std::optional<absl::Time> last, ApprovalStore::LastDispatchTo(tx, row.approver_subject));
+  if (last) due = std::max(due, *last + o.approver_gap);
+  const absl::Time deadline = absl::FromUnixSeconds(row.proto.expire_time().seconds());
+  // Less than a minute left once asked: the approver could hardly answer.
+  if (due + absl::Minutes(1) > deadline) return false;
+
+  const bool lost = req.outcome() == v1::CIBA_OUTCOME_LOST;
+  const std::string what = lost ? "the provider no longer knew the request (" + provider_error +
+                                      "; restarted, or its tokens were collected but never recorded)"
+                                : "the provider's request ended unanswered (" +
+                                      (provider_error.empty() ? std::string("expired") : provider_error) +
+                                      "), before the approval's deadline";
+  result.reason = "APPROVAL_ASKED_AGAIN";
+  result.message = absl::StrCat(what, "; asking again (ask ", row.ask + 1, ") at ", PgTime(due));
+  CANTDO_RETURN_IF_ERROR(ApprovalStore::RecordResult(tx, result));
+  CANTDO_RETURN_IF_ERROR(ApprovalStore::AskAgain(
+      tx, row.proto.approval_id(), due,
+      absl::StrCat("not decided yet: ", what, "; the approver is asked again (ask ", row.ask + 1, ") at ", PgTime(due))));
+  LedgerRecord rec = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, kBridgeId, row.proto);
+  rec.reason = "APPROVAL_ASKED_AGAIN";
+  rec.detail = {{"ask", row.ask + 1},
+                {"approver", row.approver_subject},
+                {"previous_auth_req_id", result.auth_req_id},
+                {"outcome", result.outcome},
+                {"provider_error", provider_error},
+                {"next_ask_time", PgTime(due)}};
+  CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
+  log::Info("approval asked again", {{"approval_id", row.proto.approval_id()},
+                                     {"ask", row.ask + 1},
+                                     {"outcome", result.outcome},
+                                     {"provider_error", provider_error},
+                                     {"next_ask_time", PgTime(due)}});
+  CANTDO_ASSIGN_OR_RETURN(auto after, ApprovalStore::Load(tx, row.proto.approval_id(), false));
+  if (!after) return absl::InternalError("the approval asked again is missing");
+  *out->mutable_approval() = after->proto;
+  return true;
 }
 
 absl::StatusOr<std::string> Approvals::Mint(pg::Connection& tx, const ApprovalRow& approval,
@@ -403,7 +466,7 @@ absl::StatusOr<int> Approvals::DispatchPending(int limit) {
   int sent = 0;
   for (const ApprovalRow& row : due) {
     const absl::Duration expiry = absl::FromUnixSeconds(row.proto.expire_time().seconds()) - now;
-    auto auth_req_id = bridge_->Start(row.proto, row.approver_subject, expiry);
+    auto auth_req_id = bridge_->Start(row.proto, row.approver_subject, expiry, row.ask);
     if (!auth_req_id.ok()) {
       log::Warn("bridge did not start the approval request; will retry",
                 {{"approval_id", row.proto.approval_id()}, {"error", std::string(auth_req_id.status().message())}});

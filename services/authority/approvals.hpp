@@ -20,10 +20,25 @@
 
 namespace cantdo::authority {
 
+// When the provider ends an approval's CIBA request without a decision
+// (its own maximum lifetime, or it lost the request), the approver is asked
+// again while the approval's deadline allows: the n-th ask again waits
+// delay * 2^(n-1), at most max_delay, after the previous request ended, and
+// never comes sooner than approver_gap after the last request sent to the
+// same approver for any approval (so several approvals do not ring one
+// phone at once). Over a 72 h deadline with the defaults the phone rings at
+// most about 80 times for one approval, once an hour in the long run.
+struct AskAgainOptions {
+  absl::Duration delay = absl::Seconds(30);
+  absl::Duration max_delay = absl::Hours(1);
+  absl::Duration approver_gap = absl::Minutes(1);
+};
+
 struct ApprovalsOptions {
   // The identity provider's issuer, as in its ID tokens' iss.
   std::string issuer;
   ApprovalVerifierOptions verifier;
+  AskAgainOptions ask_again;
 };
 
 class Approvals {
@@ -62,6 +77,13 @@ class Approvals {
   // inside `tx`, `facts` read by ApprovalStore::LockAndRead in it.
   absl::Status RefuseOverLimit(pg::Connection& tx, const NewApproval& fresh, const LimitFacts& facts,
                                const LedgerRecord& decision, absl::Time now);
+  // The provider ended `row`'s current request without a decision
+  // (EXPIRED or LOST in `result`): schedules the next ask and records it
+  // (result, ledger APPROVAL_REQUESTED with APPROVAL_ASKED_AGAIN). Returns
+  // false, recording nothing, when the approval's deadline leaves no room
+  // for another ask. REQUIRES: inside `tx`, the approval locked.
+  absl::StatusOr<bool> AskAgain(pg::Connection& tx, const ApprovalRow& row, const v1::CompleteApprovalRequest& req,
+                                ApprovalResult& result, absl::Time now, v1::CompleteApprovalResponse* out);
   // Mints the grant of a verified approval. REQUIRES: inside `tx`.
   absl::StatusOr<std::string> Mint(pg::Connection& tx, const ApprovalRow& approval, const std::string& approver,
                                    absl::Time now);

@@ -7,8 +7,11 @@ Authority::Authority(pg::Pool& pool, Clock& clock, const Policy& policy, const a
                      DecisionSink* sink, BridgeStarter* bridge)
     : policy_(policy),
       approvals_(pool, clock, policy, verifier,
-                 ApprovalsOptions{options.issuer, ApprovalVerifierOptions{options.require_auth_req_id_claim,
-                                                                           options.approval_clock_skew}}, sink,
+                 ApprovalsOptions{options.issuer,
+                                  ApprovalVerifierOptions{options.require_auth_req_id_claim,
+                                                          options.approval_clock_skew},
+                                  options.ask_again},
+                 sink,
                  bridge),
       grants_(pool, clock, GrantsOptions{options.credential_ttl, options.credential_orphan_grace}, postgres_credentials, secrets),
       sweeper_(pool, clock, approvals_, grants_) {}

@@ -39,6 +39,8 @@ struct AuthorityOptions {
   // old an unowned credential's intent must be before it is swept.
   absl::Duration credential_ttl = absl::Minutes(2);
   absl::Duration credential_orphan_grace = absl::Minutes(1);
+  // Asking an approver again when the provider ended a request undecided.
+  AskAgainOptions ask_again;
 };
 
 class Authority {

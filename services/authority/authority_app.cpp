@@ -1,11 +1,17 @@
 #include "authority/authority_app.hpp"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/http/https_client.hpp"
 #include "absl/strings/match.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/pg/dsn.hpp"
 
 namespace cantdo::authority {
 
@@ -22,11 +28,29 @@ void AuthorityApp::RegisterOptions(Options& o) {
                 "how much earlier than its CIBA request an approver's ID token may say it was issued")
       .String("bridge-address", &c.bridge_address, "host:port of cantdo-ciba-bridge (mTLS)")
       .String("bridge-server-name", &c.bridge_server_name, "TLS name to expect from the bridge (default: its host)")
+      .String("ciba-scope", &c.ciba_scope,
+              "scope of every CIBA request (space-separated, with openid); add the scope that releases the roles "
+              "claim where the provider needs one")
+      .String("ciba-acr-values", &c.ciba_acr_values, "acr_values of every CIBA request (space-separated), if any")
+      .String("ciba-claims", &c.ciba_claims,
+              "OIDC claims request parameter (JSON object) of every CIBA request, for providers that release a "
+              "claim only when asked, e.g. {\"id_token\":{\"groups\":{\"essential\":true}}}")
+      .Duration("ciba-max-requested-expiry", &c.ciba_max_requested_expiry,
+                "cap on requested_expiry (default: the approval's remaining time, at most 7 days)")
+      .Duration("ask-again-delay", &c.ask_again.delay,
+                "wait before asking an approver again after the provider ended a request undecided (doubles each time)")
+      .Duration("ask-again-max-delay", &c.ask_again.max_delay, "cap of that wait")
+      .Duration("ask-again-approver-gap", &c.ask_again.approver_gap,
+                "an approver is asked again at most this often, across approvals")
+      .Duration("jwks-min-refresh-interval", &c.jwks_min_refresh_interval,
+                "an unknown kid refetches the provider's keys at most this often (retryable meanwhile)")
       .String("target-db-admin-dsn", &c.target_db_admin_dsn,
               "DSN with CREATEROLE on the target database, for short-lived login roles")
       .String("target-db-host", &c.target_db_host, "host the released Postgres credentials connect to")
       .Int("target-db-port", &c.target_db_port, "port the released Postgres credentials connect to")
       .String("target-db-name", &c.target_db_name, "database the released Postgres credentials connect to")
+      .String("target-db-sslmode", &c.target_db_sslmode,
+              "libpq sslmode of the released Postgres credentials (default: that of --target-db-admin-dsn)")
       .String("secrets-key", &c.secrets_key, "base64 AES-256 key for stored static secrets (set via environment)")
       .Duration("credential-ttl", &c.credential_ttl, "lifetime of a released credential if never consumed")
       .Duration("credential-orphan-grace", &c.credential_orphan_grace,
@@ -34,11 +58,42 @@ void AuthorityApp::RegisterOptions(Options& o) {
       .Duration("background-interval", &c.background_interval, "how often to dispatch and sweep")
       .Duration("ledger-chain-interval", &c.ledger_chain_interval,
                 "how often pending ledger entries are hash-chained (at most this long unhashed)")
+      .String("ledger-signing-key", &c.ledger_signing_key,
+              "signer key for ledger checkpoints, PRIVATE+KEY+<name>+... (cantdo-ledger keygen); set via environment")
+      .String("ledger-signing-key-file", &c.ledger_signing_key_file,
+              "file holding the signer key for ledger checkpoints (a mounted Secret)")
+      .String("ledger-checkpoint-dir", &c.ledger_checkpoint_dir,
+              "directory the signed ledger checkpoints are written to (outside the database)")
+      .Duration("ledger-checkpoint-interval", &c.ledger_checkpoint_interval,
+                "how often a checkpoint is signed while the ledger grows")
+      .Check([&c] {
+        std::vector<absl::string_view> scopes = absl::StrSplit(c.ciba_scope, ' ', absl::SkipEmpty());
+        return std::find(scopes.begin(), scopes.end(), "openid") != scopes.end() ? ""
+                                                                                 : "--ciba-scope must include openid";
+      })
+      .Check([&c] {
+        return c.ciba_claims.empty() || nlohmann::json::parse(c.ciba_claims, nullptr, false).is_object()
+                   ? ""
+                   : "--ciba-claims must be a JSON object";
+      })
+      .Check([&c] {
+        return c.ask_again.delay >= absl::Seconds(1) && c.ask_again.max_delay >= c.ask_again.delay &&
+                       c.ask_again.approver_gap >= absl::ZeroDuration()
+                   ? ""
+                   : "--ask-again-delay must be at least 1s and at most --ask-again-max-delay";
+      })
       .Check([&c] {
         return c.oidc_jwks_uri.empty() || absl::StartsWith(c.oidc_jwks_uri, "https://") ||
                        !absl::StartsWith(c.oidc_jwks_uri, "http://")
                    ? ""
                    : "--oidc-jwks-uri must be https:// (or a file path)";
+      })
+      .Check([&c] {
+        const bool key = !c.ledger_signing_key.empty() || !c.ledger_signing_key_file.empty();
+        return key == !c.ledger_checkpoint_dir.empty()
+                   ? ""
+                   : "ledger checkpoints need both a signing key (--ledger-signing-key or --ledger-signing-key-file) "
+                     "and --ledger-checkpoint-dir";
       });
 }
 
@@ -51,12 +106,21 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
     CANTDO_ASSIGN_OR_RETURN(std::shared_ptr<http::HttpsClient> client, http::HttpsClient::Create(http_options));
     fetch = [client, uri = config_.oidc_jwks_uri]() { return client->Get(uri); };
   }
-  jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock);
+  auth::JwksCacheOptions jwks_options;
+  jwks_options.min_refresh_interval = config_.jwks_min_refresh_interval;
+  jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock, jwks_options);
   verifier_ = std::make_unique<auth::JwtVerifier>(
       *jwks_, *ctx.clock, auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
   if (!config_.target_db_admin_dsn.empty()) {
-    postgres_credentials_ = std::make_unique<PostgresRoleIssuer>(PostgresTarget{
-        config_.target_db_admin_dsn, config_.target_db_host, config_.target_db_port, config_.target_db_name});
+    // Released logins connect the way the authority's own connection to
+    // the target does (verify-full in prod), unless configured apart.
+    std::string sslmode = config_.target_db_sslmode;
+    if (sslmode.empty()) {
+      CANTDO_ASSIGN_OR_RETURN(sslmode, pg::DsnSetting(config_.target_db_admin_dsn, "sslmode"));
+    }
+    postgres_credentials_ = std::make_unique<PostgresRoleIssuer>(
+        PostgresTarget{config_.target_db_admin_dsn, config_.target_db_host, config_.target_db_port,
+                       config_.target_db_name, sslmode.empty() ? "prefer" : sslmode});
   }
   if (!config_.secrets_key.empty()) {
     std::string key;
@@ -67,8 +131,13 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   }
   sink_ = std::make_unique<WorkflowSignalSink>(*ctx.clock);
   if (!config_.bridge_address.empty()) {
+    CibaRequestOptions ciba;
+    ciba.scope = config_.ciba_scope;
+    ciba.acr_values = absl::StrSplit(config_.ciba_acr_values, ' ', absl::SkipEmpty());
+    ciba.claims = config_.ciba_claims;
+    ciba.max_requested_expiry = config_.ciba_max_requested_expiry;
     bridge_ = std::make_unique<GrpcBridgeStarter>(
-        cantdo::grpc::MakeMtlsChannel(config_.bridge_address, ctx.tls, config_.bridge_server_name));
+        cantdo::grpc::MakeMtlsChannel(config_.bridge_address, ctx.tls, config_.bridge_server_name), std::move(ciba));
   }
   AuthorityOptions options;
   options.issuer = config_.oidc_issuer;
@@ -76,9 +145,21 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.approval_clock_skew = config_.approval_clock_skew;
   options.credential_ttl = config_.credential_ttl;
   options.credential_orphan_grace = config_.credential_orphan_grace;
+  options.ask_again = config_.ask_again;
   authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
                                            postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
-  service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock);
+  if (!config_.ledger_checkpoint_dir.empty()) {
+    CANTDO_ASSIGN_OR_RETURN(tlog::NoteSigner signer,
+                            LoadLedgerSigningKey(config_.ledger_signing_key, config_.ledger_signing_key_file));
+    CANTDO_ASSIGN_OR_RETURN(checkpointer_,
+                            LedgerCheckpointer::Create(std::move(signer), config_.ledger_checkpoint_dir));
+    log::Info("ledger checkpoints on", {{"dir", config_.ledger_checkpoint_dir},
+                                        {"verifier_key", checkpointer_->verifier_key()},
+                                        {"size", checkpointer_->Latest().size}});
+  } else {
+    log::Warn("ledger checkpoints off: no signing key; the ledger is only as trustworthy as the database");
+  }
+  service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock, checkpointer_.get());
   log::Info("policy loaded", {{"version", policy_->version()}, {"sha256", policy_->hash()},
                               {"rules", policy_->proto().rules_size()}});
   background_ = std::thread([this] {
@@ -98,6 +179,21 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
       if (!st.ok()) log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
     }
   });
+  if (checkpointer_) {
+    checkpoint_thread_ = std::thread([this, pool = ctx.pool] {
+      while (!stop_.WaitForNotificationWithTimeout(config_.ledger_checkpoint_interval)) {
+        auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
+        absl::StatusOr<std::optional<tlog::Checkpoint>> made =
+            conn.ok() ? checkpointer_->MaybeCheckpoint(**conn) : conn.status();
+        if (!made.ok()) {
+          // DATA_LOSS here means the database's history changed under a
+          // signed checkpoint: an alert, not a retry.
+          log::Error("ledger checkpoint failed", {{"error", std::string(made.status().message())},
+                                                  {"code", absl::StatusCodeToString(made.status().code())}});
+        }
+      }
+    });
+  }
   return absl::OkStatus();
 }
 
@@ -105,6 +201,7 @@ void AuthorityApp::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (background_.joinable()) background_.join();
   if (chainer_.joinable()) chainer_.join();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
 }
 
 }  // namespace cantdo::authority

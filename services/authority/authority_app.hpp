@@ -11,6 +11,7 @@
 #include "authority/authority.hpp"
 #include "authority/authority_service.hpp"
 #include "authority/bridge_starter.hpp"
+#include "authority/ledger_checkpointer.hpp"
 #include "cantdo/runtime/service_runtime.hpp"
 
 namespace cantdo::authority {
@@ -27,10 +28,22 @@ struct AuthorityConfig {
   absl::Duration approval_clock_skew = absl::Seconds(5);
   std::string bridge_address;       // host:port of the ciba-bridge; empty: none
   std::string bridge_server_name;
+  // What each CIBA request asks the provider for (CibaRequestOptions).
+  std::string ciba_scope = "openid";
+  std::string ciba_acr_values;      // space-separated
+  std::string ciba_claims;          // JSON object text
+  absl::Duration ciba_max_requested_expiry = absl::ZeroDuration();
+  // Asking again after the provider ended a request undecided.
+  AskAgainOptions ask_again;
+  // How often the provider's keys may be refetched for an unknown kid.
+  absl::Duration jwks_min_refresh_interval = absl::Seconds(30);
   std::string target_db_admin_dsn;  // CREATEROLE connection for POSTGRES_ROLE credentials
   std::string target_db_host = "127.0.0.1";
   int target_db_port = 5432;
   std::string target_db_name;
+  // libpq sslmode the released logins use; "" = that of target_db_admin_dsn
+  // (libpq's default, prefer, if it names none).
+  std::string target_db_sslmode;
   std::string secrets_key;          // base64 (32 bytes) for STATIC_SECRET credentials
   absl::Duration credential_ttl = absl::Minutes(2);
   // How old a recorded credential intent must be, with no committed claim
@@ -41,6 +54,15 @@ struct AuthorityConfig {
   // How often pending ledger entries are chained (readers chain first
   // anyway; this bounds how long an entry stays unhashed).
   absl::Duration ledger_chain_interval = absl::Milliseconds(200);
+  // Signed checkpoints of the ledger (ledger_checkpointer.hpp): the signer
+  // key itself (set through the environment, CANTDO_LEDGER_SIGNING_KEY) or
+  // a file holding it (a mounted Kubernetes Secret), and the directory the
+  // checkpoints are written to. Without a key there are no checkpoints.
+  std::string ledger_signing_key;
+  std::string ledger_signing_key_file;
+  std::string ledger_checkpoint_dir;
+  // How often a checkpoint is signed while the ledger grows.
+  absl::Duration ledger_checkpoint_interval = absl::Seconds(2);
 };
 
 class AuthorityApp final : public runtime::ServiceApp {
@@ -54,6 +76,8 @@ class AuthorityApp final : public runtime::ServiceApp {
 
   AuthorityConfig& config() { return config_; }
   Authority* authority() { return authority_.get(); }
+  // Null when checkpoints are off (no signing key).
+  LedgerCheckpointer* checkpointer() { return checkpointer_.get(); }
 
  private:
   AuthorityConfig config_;
@@ -65,10 +89,12 @@ class AuthorityApp final : public runtime::ServiceApp {
   std::unique_ptr<DecisionSink> sink_;
   std::unique_ptr<BridgeStarter> bridge_;
   std::unique_ptr<Authority> authority_;
+  std::unique_ptr<LedgerCheckpointer> checkpointer_;
   std::unique_ptr<AuthorityServiceImpl> service_;
   absl::Notification stop_;
   std::thread background_;
   std::thread chainer_;
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace cantdo::authority

@@ -5,14 +5,19 @@
 // Authority, and converts statuses once.
 
 #include "authority/authority.hpp"
+#include "authority/ledger_checkpointer.hpp"
+#include "authority/ledger_proofs.hpp"
 #include "cantdo/authority/v1/authority_service.grpc.pb.h"
 
 namespace cantdo::authority {
 
 class AuthorityServiceImpl final : public v1::AuthorityService::Service {
  public:
-  AuthorityServiceImpl(Authority& authority, pg::Pool& pool, Clock& clock)
-      : authority_(authority), pool_(pool), clock_(clock) {}
+  // `checkpointer` may be null (ledger checkpoints off); it must outlive
+  // the service.
+  AuthorityServiceImpl(Authority& authority, pg::Pool& pool, Clock& clock,
+                       const LedgerCheckpointer* checkpointer = nullptr)
+      : authority_(authority), pool_(pool), clock_(clock), checkpointer_(checkpointer), proofs_(checkpointer) {}
 
   ::grpc::Status RequestApproval(::grpc::ServerContext*, const v1::RequestApprovalRequest*,
                                  v1::RequestApprovalResponse*) override;
@@ -26,11 +31,20 @@ class AuthorityServiceImpl final : public v1::AuthorityService::Service {
                                    v1::ListLedgerEntriesResponse*) override;
   ::grpc::Status VerifyLedger(::grpc::ServerContext*, const v1::VerifyLedgerRequest*, v1::VerifyLedgerResponse*) override;
   ::grpc::Status GetPolicy(::grpc::ServerContext*, const v1::GetPolicyRequest*, v1::GetPolicyResponse*) override;
+  ::grpc::Status GetCheckpoint(::grpc::ServerContext*, const v1::GetCheckpointRequest*,
+                               v1::GetCheckpointResponse*) override;
+  ::grpc::Status GetInclusionProof(::grpc::ServerContext*, const v1::GetInclusionProofRequest*,
+                                   v1::GetInclusionProofResponse*) override;
+  ::grpc::Status GetConsistencyProof(::grpc::ServerContext*, const v1::GetConsistencyProofRequest*,
+                                     v1::GetConsistencyProofResponse*) override;
+  ::grpc::Status GetReceipt(::grpc::ServerContext*, const v1::GetReceiptRequest*, v1::GetReceiptResponse*) override;
 
  private:
   Authority& authority_;
   pg::Pool& pool_;
   Clock& clock_;
+  const LedgerCheckpointer* checkpointer_;
+  LedgerProofs proofs_;
 };
 
 }  // namespace cantdo::authority

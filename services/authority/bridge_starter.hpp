@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/channel.h>
 
@@ -16,26 +17,44 @@
 
 namespace cantdo::authority {
 
+// What every CIBA request asks the provider for, beyond the approver and
+// the binding message (docs/ciba.md, "Providers"). A provider that
+// releases the roles claim only for a scope (Okta, Keycloak client scopes,
+// the dev provider's second profile) needs that scope here, or every
+// approval is refused with APPROVAL_ROLE_MISMATCH.
+struct CibaRequestOptions {
+  // Space-separated; must include openid.
+  std::string scope = "openid";
+  // Authentication context classes, in preference order (acr_values).
+  std::vector<std::string> acr_values;
+  // The OIDC `claims` request parameter as JSON text, e.g.
+  // {"id_token":{"groups":{"essential":true}}}; "" sends none.
+  std::string claims;
+  // Caps requested_expiry (the approval's remaining time otherwise) for
+  // providers that refuse a longer one; zero: no cap.
+  absl::Duration max_requested_expiry = absl::ZeroDuration();
+};
+
 class BridgeStarter {
  public:
   virtual ~BridgeStarter() = default;
-  // Starts (or finds) the request for `approval` to `login_hint` (the
-  // approver's subject); returns the provider's auth_req_id. Idempotent per
-  // approval id.
+  // Starts (or finds) the request for `approval`'s `ask` (1 = the first
+  // time the approver is asked) to `login_hint` (the approver's subject);
+  // returns the provider's auth_req_id. Idempotent per (approval, ask).
   virtual absl::StatusOr<std::string> Start(const common::v1::Approval& approval, const std::string& login_hint,
-                                            absl::Duration requested_expiry) = 0;
+                                            absl::Duration requested_expiry, int ask) = 0;
 };
 
 class GrpcBridgeStarter final : public BridgeStarter {
  public:
-  explicit GrpcBridgeStarter(std::shared_ptr<::grpc::Channel> channel, std::string scope = "openid")
-      : stub_(bridge::v1::CibaBridgeService::NewStub(channel)), scope_(std::move(scope)) {}
+  explicit GrpcBridgeStarter(std::shared_ptr<::grpc::Channel> channel, CibaRequestOptions options = {})
+      : stub_(bridge::v1::CibaBridgeService::NewStub(channel)), options_(std::move(options)) {}
   absl::StatusOr<std::string> Start(const common::v1::Approval& approval, const std::string& login_hint,
-                                    absl::Duration requested_expiry) override;
+                                    absl::Duration requested_expiry, int ask) override;
 
  private:
   std::unique_ptr<bridge::v1::CibaBridgeService::Stub> stub_;
-  std::string scope_;
+  CibaRequestOptions options_;
 };
 
 }  // namespace cantdo::authority

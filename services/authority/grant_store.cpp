@@ -109,7 +109,8 @@ absl::StatusOr<std::vector<GrantRow>> ReadAll(const pg::Result& r) {
 
 // `update` (a conditional UPDATE of cantdo.grants g) and the ledger entry
 // of `kind` for the row it moved, as one statement: a data-modifying CTE.
-// Returns the grant as updated, or nothing if no row matched.
+// Returns the grant as updated, with the entry's id, or nothing if no row
+// matched.
 absl::StatusOr<std::optional<GrantRow>> UpdateAndRecord(pg::Pool& pool, const std::string& update,
                                                         std::vector<pg::Param> params, cv1::LedgerEventKind kind,
                                                         const std::string& actor, const std::string& acting_service,
@@ -118,10 +119,15 @@ absl::StatusOr<std::optional<GrantRow>> UpdateAndRecord(pg::Pool& pool, const st
                           Ledger::GrantEntryInsert("won", kind, actor, detail, now,
                                                    static_cast<int>(params.size()) + 1, params, acting_service));
   const std::string sql =
-      absl::StrCat("WITH won AS (", update, " RETURNING g.*), entry AS (", entry, ") SELECT ", kColumns, " FROM won g");
+      absl::StrCat("WITH won AS (", update, " RETURNING g.*), entry AS (", entry, " RETURNING entry_id) SELECT ",
+                   kColumns, ", (SELECT entry_id FROM entry) AS ledger_entry_id FROM won g");
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + absl::Seconds(10)));
   CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(sql, params));
-  return First(r);
+  CANTDO_ASSIGN_OR_RETURN(std::optional<GrantRow> row, First(r));
+  if (row) {
+    CANTDO_ASSIGN_OR_RETURN(row->ledger_entry_id, r.GetInt64(0, "ledger_entry_id"));
+  }
+  return row;
 }
 
 }  // namespace
@@ -211,6 +217,14 @@ absl::StatusOr<std::optional<GrantRow>> GrantStore::ConsumeInOneStatement(pg::Po
                          absl::StrCat(kConsumeUpdate, " AND NOT (g.action = 'workflow.start' AND g.step = 'admission')"),
                          {grant_id, principal, PgTime(now), outcome_digest}, cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED,
                          principal, acting_service, detail, now);
+}
+
+absl::StatusOr<int64_t> GrantStore::ConsumedEntryId(pg::Connection& conn, const std::string& grant_id) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT entry_id FROM cantdo.ledger WHERE grant_id = $1 AND "
+                                                  "grant_id <> '' AND kind = 'GRANT_CONSUMED' ORDER BY entry_id LIMIT 1",
+                                                  {grant_id}));
+  if (r.Rows() == 0) return int64_t{0};
+  return r.GetInt64(0, 0);
 }
 
 absl::Status GrantStore::Revoke(pg::Connection& tx, const std::string& grant_id, const std::string& reason,

@@ -29,6 +29,9 @@ struct GrantRow {
   std::string credential_handle;  // the live credential's handle, or ""
   // The approval's parameters (RFC 8785 text), exactly as approved.
   std::string approved_parameters;
+  // Set by the *InOneStatement calls: the entry_id of the ledger entry the
+  // statement wrote with the grant's move.
+  int64_t ledger_entry_id = 0;
 };
 
 // What a claimer presents: every field must equal the grant's.
@@ -90,6 +93,10 @@ class GrantStore {
                                                                        const std::string& acting_service,
                                                                        const std::string& outcome_digest,
                                                                        absl::Time now, const nlohmann::json& detail);
+
+  // The entry_id of the grant's GRANT_CONSUMED ledger entry (0 if none),
+  // for a repeated consume's answer.
+  static absl::StatusOr<int64_t> ConsumedEntryId(pg::Connection& conn, const std::string& grant_id);
 
   // -> REVOKED. REQUIRES: inside a transaction, the grant locked.
   static absl::Status Revoke(pg::Connection& tx, const std::string& grant_id, const std::string& reason,

@@ -276,6 +276,7 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
                                                             req.outcome_digest(), clock_.Now(), consumed_detail));
   if (fast) {
     handle = fast->credential_handle;
+    resp.set_ledger_entry_id(fast->ledger_entry_id);
     *resp.mutable_grant() = std::move(fast->proto);
   } else {
     CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
@@ -299,12 +300,16 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
           CANTDO_ASSIGN_OR_RETURN(std::string admitted, AdmitRun(tx, won->proto, now));
           rec.detail["admission"] = admitted;
         }
-        return Ledger::Append(tx, rec, now).status();
+        CANTDO_ASSIGN_OR_RETURN(int64_t entry, Ledger::Append(tx, rec, now));
+        resp.set_ledger_entry_id(entry);
+        return absl::OkStatus();
       }
       CANTDO_ASSIGN_OR_RETURN(auto current, GrantStore::Load(tx, req.grant_id(), true));
       const std::string reason = ConsumeRefusal(current ? &*current : nullptr, caller.principal(), req.outcome_digest());
       if (reason.empty()) {
         *resp.mutable_grant() = current->proto;  // a repeat of the same consume
+        CANTDO_ASSIGN_OR_RETURN(int64_t entry, GrantStore::ConsumedEntryId(tx, req.grant_id()));
+        resp.set_ledger_entry_id(entry);
         return absl::OkStatus();
       }
       CANTDO_ASSIGN_OR_RETURN(refusal, Refuse(tx, caller, req.grant_id(), current ? &*current : nullptr, LedgerRecord(),

@@ -4,7 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "authority/caller.hpp"
+#include "authority/ledger_tree.hpp"
 #include "cantdo/base/canonical_json.hpp"
+#include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/fields/principal.hpp"
 #include "cantdo/pg/transaction.hpp"
@@ -100,7 +102,9 @@ class RowReader {
   int text_[kContentTextCount] = {};
 };
 
-absl::StatusOr<std::string> HashOf(const Row& r) {
+// The entry's document: the RFC 8785 canonical JSON that its chain hash is
+// the SHA-256 of, and the data of its Merkle tree leaf (ledger.hpp).
+absl::StatusOr<std::string> DocumentOf(const Row& r) {
   nlohmann::json detail = nlohmann::json::parse(r.detail, nullptr, false);
   if (detail.is_discarded()) return absl::DataLossError("ledger detail is not JSON");
   nlohmann::json o = {
@@ -112,8 +116,9 @@ absl::StatusOr<std::string> HashOf(const Row& r) {
       {"prev_hash", r.prev_hash}};
   // Absent rather than empty, so entries from before V0009 keep their hash.
   if (!r.acting_service.empty()) o["acting_service"] = r.acting_service;
-  return CanonicalJsonSha256(o);
+  return CanonicalJson(o);
 }
+
 
 // "GRANT_CLAIMED" for LEDGER_EVENT_KIND_GRANT_CLAIMED; "" for a value the
 // enum does not have.
@@ -169,6 +174,77 @@ LedgerEntry ToProto(const Row& r) {
   e.set_hash(r.hash);
   e.set_acting_service(r.acting_service);
   return e;
+}
+
+// Ledger::Verify, also collecting each checked entry's leaf hash in
+// `leaves` when not null.
+absl::StatusOr<common::v1::LedgerVerification> VerifyChain(pg::Connection& conn, int64_t start, int64_t end,
+                                                           absl::Time now, std::vector<tlog::Hash>* leaves) {
+  common::v1::LedgerVerification v;
+  *v.mutable_verify_time() = google::protobuf::Timestamp();
+  v.mutable_verify_time()->set_seconds(absl::ToUnixSeconds(now));
+  if (start <= 0) start = 1;
+  std::string prev_hash = kGenesisHash;
+  if (start > 1) {
+    CANTDO_ASSIGN_OR_RETURN(pg::Result anchor, conn.Exec("SELECT hash FROM cantdo.ledger WHERE sequence = $1",
+                                                         {pg::Int64Param(start - 1)}));
+    if (anchor.Rows() != 1) {
+      v.set_ok(false);
+      v.set_first_bad_sequence(start - 1);
+      v.set_problem(common::v1::LEDGER_PROBLEM_SEQUENCE_GAP);
+      v.set_message(absl::StrCat("entry ", start - 1, " (the anchor before the range) is missing"));
+      return v;
+    }
+    CANTDO_ASSIGN_OR_RETURN(prev_hash, anchor.GetString(0, 0));
+  }
+  int64_t expected = start;
+  auto fail = [&](int64_t seq, common::v1::LedgerProblem problem, std::string message) {
+    v.set_ok(false);
+    v.set_first_bad_sequence(seq);
+    v.set_problem(problem);
+    v.set_message(std::move(message));
+    return v;
+  };
+  constexpr int kBatch = 1000;
+  while (true) {
+    CANTDO_ASSIGN_OR_RETURN(
+        pg::Result batch,
+        conn.Exec(absl::StrCat("SELECT ", kColumns,
+                               " FROM cantdo.ledger WHERE sequence >= $1 AND ($2::bigint = 0 OR sequence <= $2) "
+                               "ORDER BY sequence LIMIT ",
+                               kBatch),
+                  {pg::Int64Param(expected), pg::Int64Param(end)}));
+    if (batch.Rows() == 0) break;
+    absl::StatusOr<RowReader> reader = RowReader::Of(batch);
+    if (!reader.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(reader.status().message()));
+    for (int i = 0; i < batch.Rows(); ++i) {
+      auto row = reader->Read(i);
+      if (!row.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(row.status().message()));
+      if (row->sequence != expected) {
+        return fail(expected, common::v1::LEDGER_PROBLEM_SEQUENCE_GAP,
+                    absl::StrCat("entry ", expected, " is missing (next present: ", row->sequence, ")"));
+      }
+      if (row->prev_hash != prev_hash) {
+        return fail(expected, common::v1::LEDGER_PROBLEM_PREV_HASH_MISMATCH,
+                    absl::StrCat("entry ", expected, " does not follow entry ", expected - 1,
+                                 " (removed, inserted or reordered entries)"));
+      }
+      auto doc = DocumentOf(*row);
+      if (!doc.ok() || Sha256Hex(*doc) != row->hash) {
+        return fail(expected, common::v1::LEDGER_PROBLEM_HASH_MISMATCH,
+                    absl::StrCat("entry ", expected, " was altered: its hash does not match its content"));
+      }
+      if (leaves != nullptr) leaves->push_back(tlog::LeafHash(*doc));
+      prev_hash = row->hash;
+      v.set_entries_checked(v.entries_checked() + 1);
+      v.set_head_sequence(expected);
+      v.set_head_hash(prev_hash);
+      ++expected;
+    }
+    if (batch.Rows() < kBatch) break;
+  }
+  v.set_ok(true);
+  return v;
 }
 
 }  // namespace
@@ -230,22 +306,47 @@ absl::StatusOr<int> Ledger::ChainPending(pg::Connection& conn, int limit) {
       CANTDO_ASSIGN_OR_RETURN(sequence, head.GetInt64(0, 0));
       CANTDO_ASSIGN_OR_RETURN(prev_hash, head.GetString(0, 1));
     }
+    // Entries chained before the tree existed (V0014) join it first, oldest
+    // first; from then on the tree grows with the chain, in its transaction.
+    CANTDO_ASSIGN_OR_RETURN(const int64_t tree_size, LedgerTree::Size(tx));
+    int backfilled = 0;
+    if (tree_size < sequence) {
+      CANTDO_ASSIGN_OR_RETURN(
+          pg::Result old, tx.Exec(absl::StrCat("SELECT ", kColumns,
+                                               " FROM cantdo.ledger WHERE sequence > $1 ORDER BY sequence LIMIT $2"),
+                                  {pg::Int64Param(tree_size), pg::Int64Param(limit)}));
+      CANTDO_ASSIGN_OR_RETURN(const RowReader old_reader, RowReader::Of(old));
+      std::vector<tlog::Hash> leaves;
+      for (int i = 0; i < old.Rows(); ++i) {
+        CANTDO_ASSIGN_OR_RETURN(Row r, old_reader.Read(i));
+        if (r.sequence != tree_size + i + 1) return absl::DataLossError("the ledger has a gap; the tree cannot grow");
+        CANTDO_ASSIGN_OR_RETURN(std::string doc, DocumentOf(r));
+        leaves.push_back(tlog::LeafHash(doc));
+      }
+      CANTDO_RETURN_IF_ERROR(LedgerTree::Append(tx, tree_size, leaves));
+      backfilled = old.Rows();
+      if (tree_size + backfilled < sequence || backfilled >= limit) return backfilled;
+    }
+    const int64_t chained_before = sequence;
     CANTDO_ASSIGN_OR_RETURN(
         pg::Result pending,
         tx.Exec(absl::StrCat("SELECT entry_id, ", kColumns,
                              " FROM cantdo.ledger WHERE sequence IS NULL ORDER BY entry_id LIMIT $1"),
-                {pg::Int64Param(limit)}));
-    if (pending.Rows() == 0) return 0;
+                {pg::Int64Param(limit - backfilled)}));
+    if (pending.Rows() == 0) return backfilled;
     CANTDO_ASSIGN_OR_RETURN(const RowReader reader, RowReader::Of(pending));
     CANTDO_ASSIGN_OR_RETURN(const int entry_id_column, pending.ColumnIndex("entry_id"));
     // One UPDATE for the batch: arrays of entry ids, sequences, hashes.
     std::string ids = "{", seqs = "{", prevs = "{", hashes = "{";
+    std::vector<tlog::Hash> leaves;
     for (int i = 0; i < pending.Rows(); ++i) {
       CANTDO_ASSIGN_OR_RETURN(int64_t entry_id, pending.GetInt64(i, entry_id_column));
       CANTDO_ASSIGN_OR_RETURN(Row r, reader.Read(i));
       r.sequence = ++sequence;
       r.prev_hash = prev_hash;
-      CANTDO_ASSIGN_OR_RETURN(r.hash, HashOf(r));
+      CANTDO_ASSIGN_OR_RETURN(std::string doc, DocumentOf(r));
+      r.hash = Sha256Hex(doc);
+      leaves.push_back(tlog::LeafHash(doc));
       const char* sep = i == 0 ? "" : ",";
       absl::StrAppend(&ids, sep, entry_id);
       absl::StrAppend(&seqs, sep, r.sequence);
@@ -263,7 +364,8 @@ absl::StatusOr<int> Ledger::ChainPending(pg::Connection& conn, int limit) {
     if (updated.CommandTuples() != pending.Rows()) {
       return absl::AbortedError("ledger entries changed while being chained");
     }
-    return pending.Rows();
+    CANTDO_RETURN_IF_ERROR(LedgerTree::Append(tx, chained_before, leaves));
+    return backfilled + pending.Rows();
   });
 }
 
@@ -284,24 +386,17 @@ absl::StatusOr<int64_t> Ledger::ChainAll(pg::Connection& conn) {
 
 absl::StatusOr<common::v1::LedgerVerification> Ledger::Verify(pg::Connection& conn, int64_t start, int64_t end,
                                                               absl::Time now) {
-  common::v1::LedgerVerification v;
-  *v.mutable_verify_time() = google::protobuf::Timestamp();
-  v.mutable_verify_time()->set_seconds(absl::ToUnixSeconds(now));
-  if (start <= 0) start = 1;
-  std::string prev_hash = kGenesisHash;
-  if (start > 1) {
-    CANTDO_ASSIGN_OR_RETURN(pg::Result anchor, conn.Exec("SELECT hash FROM cantdo.ledger WHERE sequence = $1",
-                                                         {pg::Int64Param(start - 1)}));
-    if (anchor.Rows() != 1) {
-      v.set_ok(false);
-      v.set_first_bad_sequence(start - 1);
-      v.set_problem(common::v1::LEDGER_PROBLEM_SEQUENCE_GAP);
-      v.set_message(absl::StrCat("entry ", start - 1, " (the anchor before the range) is missing"));
-      return v;
-    }
-    CANTDO_ASSIGN_OR_RETURN(prev_hash, anchor.GetString(0, 0));
-  }
-  int64_t expected = start;
+  return VerifyChain(conn, start, end, now, nullptr);
+}
+
+absl::StatusOr<common::v1::LedgerVerification> Ledger::VerifyCheckpoint(
+    pg::Connection& conn, const tlog::Checkpoint& checkpoint, absl::Time now,
+    const std::vector<tlog::Hash>* published_leaves) {
+  std::vector<tlog::Hash> leaves;
+  CANTDO_ASSIGN_OR_RETURN(common::v1::LedgerVerification v, VerifyChain(conn, 0, 0, now, &leaves));
+  if (!v.ok()) return v;  // the chain itself is broken: that is the first sequence affected
+  const int64_t n = checkpoint.size;
+  const int64_t head = static_cast<int64_t>(leaves.size());
   auto fail = [&](int64_t seq, common::v1::LedgerProblem problem, std::string message) {
     v.set_ok(false);
     v.set_first_bad_sequence(seq);
@@ -309,45 +404,107 @@ absl::StatusOr<common::v1::LedgerVerification> Ledger::Verify(pg::Connection& co
     v.set_message(std::move(message));
     return v;
   };
-  constexpr int kBatch = 1000;
-  while (true) {
-    CANTDO_ASSIGN_OR_RETURN(
-        pg::Result batch,
-        conn.Exec(absl::StrCat("SELECT ", kColumns,
-                               " FROM cantdo.ledger WHERE sequence >= $1 AND ($2::bigint = 0 OR sequence <= $2) "
-                               "ORDER BY sequence LIMIT ",
-                               kBatch),
-                  {pg::Int64Param(expected), pg::Int64Param(end)}));
-    if (batch.Rows() == 0) break;
-    absl::StatusOr<RowReader> reader = RowReader::Of(batch);
-    if (!reader.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(reader.status().message()));
-    for (int i = 0; i < batch.Rows(); ++i) {
-      auto row = reader->Read(i);
-      if (!row.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(row.status().message()));
-      if (row->sequence != expected) {
-        return fail(expected, common::v1::LEDGER_PROBLEM_SEQUENCE_GAP,
-                    absl::StrCat("entry ", expected, " is missing (next present: ", row->sequence, ")"));
-      }
-      if (row->prev_hash != prev_hash) {
-        return fail(expected, common::v1::LEDGER_PROBLEM_PREV_HASH_MISMATCH,
-                    absl::StrCat("entry ", expected, " does not follow entry ", expected - 1,
-                                 " (removed, inserted or reordered entries)"));
-      }
-      auto hash = HashOf(*row);
-      if (!hash.ok() || *hash != row->hash) {
-        return fail(expected, common::v1::LEDGER_PROBLEM_HASH_MISMATCH,
-                    absl::StrCat("entry ", expected, " was altered: its hash does not match its content"));
-      }
-      prev_hash = row->hash;
-      v.set_entries_checked(v.entries_checked() + 1);
-      v.set_head_sequence(expected);
-      v.set_head_hash(prev_hash);
-      ++expected;
-    }
-    if (batch.Rows() < kBatch) break;
+  if (head < n) {
+    return fail(head + 1, common::v1::LEDGER_PROBLEM_TRUNCATED,
+                absl::StrCat("the checkpoint covers ", n, " entries; the ledger has ", head, ": entry ", head + 1,
+                             " onwards were removed"));
   }
-  v.set_ok(true);
+  const tlog::NodeReader computed = tlog::LeafNodeReader(leaves);
+  const tlog::NodeReader stored = LedgerTree::Reader(conn);
+  CANTDO_ASSIGN_OR_RETURN(const int64_t tree_size, LedgerTree::Size(conn));
+  auto root_of = [](int64_t size, const tlog::NodeReader& read) -> absl::StatusOr<tlog::Hash> {
+    return tlog::TreeRoot(size, read);
+  };
+  if (n > 0) {
+    CANTDO_ASSIGN_OR_RETURN(const tlog::Hash entries_root, root_of(n, computed));
+    // The database's tree of the checkpoint's size; absent (a shorter
+    // tree) counts as a different one.
+    absl::StatusOr<tlog::Hash> stored_root =
+        tree_size >= n ? root_of(n, stored) : absl::NotFoundError("the stored tree is shorter");
+    const bool stored_ok = stored_root.ok() && *stored_root == checkpoint.root;
+    if (entries_root != checkpoint.root) {
+      // Located by the database's tree where its nodes still lead to the
+      // checkpoint's root; where they do not (it was rebuilt to match the
+      // edit), only the range below which they stop.
+      tlog::LeafRange where{0, n};
+      if (stored_ok) {
+        CANTDO_ASSIGN_OR_RETURN(where, tlog::FirstDifference(n, checkpoint.root, stored, computed));
+      } else if (published_leaves != nullptr && static_cast<int64_t>(published_leaves->size()) >= n) {
+        // Leaves kept outside the database, believed once they lead to the
+        // checkpoint's root.
+        const std::vector<tlog::Hash> kept(published_leaves->begin(), published_leaves->begin() + n);
+        CANTDO_ASSIGN_OR_RETURN(where, tlog::FirstDifference(n, checkpoint.root, tlog::LeafNodeReader(kept), computed));
+      }
+      if (where.exact()) {
+        return fail(where.lo + 1, common::v1::LEDGER_PROBLEM_REWRITTEN,
+                    absl::StrCat("entry ", where.lo + 1, " is not the entry checkpoint ", n,
+                                 " covers: it was rewritten (and the chain after it recomputed)"));
+      }
+      return fail(where.lo + 1, common::v1::LEDGER_PROBLEM_REWRITTEN,
+                  absl::StrCat("entries ", where.lo + 1, "..", where.hi, " no longer hash to checkpoint ", n,
+                               "'s root, and the database's tree was rebuilt to match them, so the first changed "
+                               "entry cannot be located from the database alone (give the checkpoint "
+                               "directory's leaf-hashes to locate it)"));
+    }
+    if (!stored_ok) {
+      tlog::LeafRange where{0, n};
+      if (tree_size >= n) {
+        CANTDO_ASSIGN_OR_RETURN(where, tlog::FirstDifference(n, checkpoint.root, computed, stored));
+      } else {
+        where = {tree_size, tree_size + 1};
+      }
+      return fail(where.lo + 1, common::v1::LEDGER_PROBLEM_FORKED,
+                  absl::StrCat("the database serves a different tree of size ", n,
+                               " than the checkpoint's (its entries still match the checkpoint): it departs at entry ",
+                               where.lo + 1));
+    }
+  }
+  // Beyond the checkpoint: the stored tree must still be the entries' tree,
+  // or the proofs it serves for newer checkpoints would not be theirs.
+  if (head > n && tree_size >= head) {
+    CANTDO_ASSIGN_OR_RETURN(const tlog::Hash entries_root, root_of(head, computed));
+    absl::StatusOr<tlog::Hash> stored_root = root_of(head, stored);
+    if (!stored_root.ok() || *stored_root != entries_root) {
+      tlog::LeafRange where{n, head};
+      if (stored_root.ok()) {
+        CANTDO_ASSIGN_OR_RETURN(where, tlog::FirstDifference(head, entries_root, computed, stored));
+      }
+      return fail(where.lo + 1, common::v1::LEDGER_PROBLEM_FORKED,
+                  absl::StrCat("the database's tree is not the tree of its entries from entry ", where.lo + 1));
+    }
+  }
+  v.set_checkpoint_size(n);
   return v;
+}
+
+absl::StatusOr<Ledger::Leaf> Ledger::ReadLeaf(pg::Connection& conn, int64_t sequence) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result res, conn.Exec(absl::StrCat("SELECT ", kColumns,
+                                                                 " FROM cantdo.ledger WHERE sequence = $1"),
+                                                    {pg::Int64Param(sequence)}));
+  if (res.Rows() != 1) return absl::NotFoundError(absl::StrCat("no ledger entry ", sequence));
+  CANTDO_ASSIGN_OR_RETURN(const RowReader reader, RowReader::Of(res));
+  CANTDO_ASSIGN_OR_RETURN(Row r, reader.Read(0));
+  Leaf leaf;
+  CANTDO_ASSIGN_OR_RETURN(leaf.document, DocumentOf(r));
+  leaf.entry = ToProto(r);
+  return leaf;
+}
+
+absl::StatusOr<int64_t> Ledger::SequenceOf(pg::Connection& conn, int64_t entry_id) {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result res, conn.Exec("SELECT sequence FROM cantdo.ledger WHERE entry_id = $1",
+                                                    {pg::Int64Param(entry_id)}));
+  if (res.Rows() != 1) {
+    return WithMetadata(WithReason(absl::NotFoundError(absl::StrCat("no ledger entry with entry_id ", entry_id)),
+                                   "LEDGER_ENTRY_NOT_FOUND"),
+                        "entry_id", absl::StrCat(entry_id));
+  }
+  if (res.IsNull(0, 0)) {
+    return WithMetadata(FailedPrecondition("LEDGER_NOT_CHECKPOINTED",
+                                           absl::StrCat("ledger entry ", entry_id,
+                                                        " is not chained yet; ask again after the next checkpoint")),
+                        "entry_id", absl::StrCat(entry_id));
+  }
+  return res.GetInt64(0, 0);
 }
 
 absl::StatusOr<std::vector<LedgerEntry>> Ledger::List(pg::Connection& conn, const common::v1::LedgerFilter& filter,

@@ -10,6 +10,12 @@
 // integer. prev_hash of entry 1 is 64 zeros. docs/security.md has a worked
 // example.
 //
+// An entry's document (that canonical JSON, as bytes) is also the data of
+// its leaf in the ledger's Merkle tree (V0014, ledger_tree.hpp): leaf i is
+// the entry at sequence i + 1, hashed SHA-256(0x00 || document) as RFC 9162
+// section 2.1 does, and the authority signs the tree's root in checkpoints
+// (ledger_checkpointer.hpp).
+//
 // Entries enter through one path (V0009): Append (or GrantEntryInsert)
 // writes an entry pending, content only, in the deciding transaction; the
 // chainer (ChainPending) gives it the next sequence and its hashes. The
@@ -27,6 +33,7 @@
 #include "absl/time/time.h"
 #include "cantdo/common/v1/authorization.pb.h"
 #include "cantdo/pg/connection.hpp"
+#include "cantdo/tlog/checkpoint.hpp"
 
 namespace cantdo::authority {
 
@@ -94,6 +101,33 @@ class Ledger {
   // Problems are reported in the result, not as errors.
   static absl::StatusOr<common::v1::LedgerVerification> Verify(pg::Connection& conn, int64_t start, int64_t end,
                                                                absl::Time now);
+
+  // Verifies the ledger against `checkpoint` (its signature already
+  // checked by the caller): the chain over every entry as Verify does, then
+  // that entries 1..checkpoint.size hash to the checkpoint's root and that
+  // the tree the database stores (and serves proofs from) is the tree of
+  // its entries. Problems (TRUNCATED, REWRITTEN, FORKED, or a chain
+  // problem) come with the first sequence affected, in the result.
+  // `published_leaves`, when given, are leaf hashes kept outside the
+  // database (the checkpoint directory's leaf-hashes file): believed only
+  // if they hash to the checkpoint's root, they locate a rewrite exactly
+  // even when its author rebuilt the database's tree to match.
+  static absl::StatusOr<common::v1::LedgerVerification> VerifyCheckpoint(
+      pg::Connection& conn, const tlog::Checkpoint& checkpoint, absl::Time now,
+      const std::vector<tlog::Hash>* published_leaves = nullptr);
+
+  // The chained entry at `sequence` and its document (its leaf's data).
+  // NOT_FOUND when there is none.
+  struct Leaf {
+    common::v1::LedgerEntry entry;
+    std::string document;
+  };
+  static absl::StatusOr<Leaf> ReadLeaf(pg::Connection& conn, int64_t sequence);
+  // The sequence the chainer gave the entry `entry_id` (as Append and the
+  // decision and consume responses return it): NOT_FOUND with
+  // LEDGER_ENTRY_NOT_FOUND if there is none, FAILED_PRECONDITION with
+  // LEDGER_NOT_CHECKPOINTED while it is not chained yet (retry shortly).
+  static absl::StatusOr<int64_t> SequenceOf(pg::Connection& conn, int64_t entry_id);
 
   // Entries in increasing sequence order from `start_sequence`, matching
   // `filter`, at most `limit`. Kinds outside LedgerEventKind match nothing;

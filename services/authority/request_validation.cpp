@@ -41,7 +41,7 @@ absl::Status ValidateCompleteApproval(const v1::CompleteApprovalRequest& req) {
   CANTDO_RETURN_IF_ERROR(RequireUuid(req.approval_id(), "approval_id", true));
   CANTDO_RETURN_IF_ERROR(RequirePrintableAscii(req.auth_req_id(), "auth_req_id", true, kMaxAuthReqIdLength));
   if (req.outcome() == v1::CIBA_OUTCOME_UNSPECIFIED || !v1::CibaOutcome_IsValid(req.outcome())) {
-    return InvalidArgument("outcome", "outcome must be APPROVED, DENIED, EXPIRED or ERROR");
+    return InvalidArgument("outcome", "outcome must be APPROVED, DENIED, EXPIRED, ERROR or LOST");
   }
   if (req.outcome() == v1::CIBA_OUTCOME_APPROVED) {
     // A compact JWS: base64url parts and dots.

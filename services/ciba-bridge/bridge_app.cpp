@@ -22,7 +22,14 @@ absl::Status BridgeApp::Init(const runtime::RuntimeContext& ctx) {
   ho.request_timeout = config_.http_timeout;
   ho.user_agent = "cantdo-ciba-bridge";
   CANTDO_ASSIGN_OR_RETURN(http_, http::HttpsClient::Create(ho));
-  client_ = std::make_unique<CibaClient>(*http_, config_);
+  std::unique_ptr<auth::JwtSigner> signer;
+  if (config_.auth_method == ClientAuthMethod::kPrivateKeyJwt) {
+    auto loaded = auth::JwtSigner::FromPemFile(config_.client_key_file, config_.client_assertion_alg,
+                                               config_.client_key_id);
+    if (!loaded.ok()) return InvalidArgument("ciba-client-key-file", loaded.status().message());
+    signer = *std::move(loaded);
+  }
+  client_ = std::make_unique<CibaClient>(*http_, config_, std::move(signer));
   store_ = std::make_unique<PgCibaRequestStore>(*ctx.pool);
   if (!authority_) {
     authority_ = std::make_unique<GrpcAuthorityNotifier>(config_.authority_address, ctx.tls,

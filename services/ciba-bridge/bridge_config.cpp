@@ -15,7 +15,13 @@ void RegisterBridgeOptions(Options& o, BridgeConfig* c) {
       .String("ciba-client-secret", &c->client_secret,
               "client secret; prefer the environment variable or --ciba-client-secret-file (never logged)")
       .String("ciba-client-secret-file", &c->client_secret_file, "file holding the client secret")
-      .String("ciba-client-auth", &c->client_auth, "client_secret_basic or client_secret_post")
+      .String("ciba-client-auth", &c->client_auth, "client_secret_basic, client_secret_post or private_key_jwt")
+      .String("ciba-client-key-file", &c->client_key_file,
+              "private_key_jwt: PEM private key signing the client assertions (RSA or EC P-256; a mounted Secret)")
+      .String("ciba-client-assertion-alg", &c->client_assertion_alg,
+              "private_key_jwt: RS256, PS256 or ES256 (default: RS256 for RSA keys, ES256 for EC keys)")
+      .String("ciba-client-key-id", &c->client_key_id,
+              "private_key_jwt: the kid of the key as registered at the provider (sent in the JWS header)")
       .String("ciba-ca-file", &c->ca_file, "PEM CA bundle for the provider's HTTPS (default: system trust store)")
       .String("ciba-delivery-mode", &c->delivery_mode, "poll or ping")
       .String("ciba-login-hint-format", &c->login_hint_format,
@@ -53,16 +59,29 @@ absl::Status FinishBridgeConfig(BridgeConfig& c) {
     ss << in.rdbuf();
     c.client_secret = std::string(absl::StripAsciiWhitespace(ss.str()));
   }
-  if (c.client_secret.empty()) {
-    return InvalidArgument("ciba-client-secret",
-                           "a client secret is required (CANTDO_CIBA_CLIENT_SECRET or --ciba-client-secret-file)");
-  }
   if (c.client_auth == "client_secret_basic") {
     c.auth_method = ClientAuthMethod::kClientSecretBasic;
   } else if (c.client_auth == "client_secret_post") {
     c.auth_method = ClientAuthMethod::kClientSecretPost;
+  } else if (c.client_auth == "private_key_jwt") {
+    c.auth_method = ClientAuthMethod::kPrivateKeyJwt;
   } else {
-    return InvalidArgument("ciba-client-auth", "must be client_secret_basic or client_secret_post");
+    return InvalidArgument("ciba-client-auth", "must be client_secret_basic, client_secret_post or private_key_jwt");
+  }
+  if (c.auth_method == ClientAuthMethod::kPrivateKeyJwt) {
+    if (c.client_key_file.empty()) {
+      return InvalidArgument("ciba-client-key-file", "private_key_jwt needs the private key file");
+    }
+    if (!c.client_secret.empty()) {
+      return InvalidArgument("ciba-client-secret", "private_key_jwt uses no client secret; remove it");
+    }
+    if (!c.client_assertion_alg.empty() && c.client_assertion_alg != "RS256" && c.client_assertion_alg != "PS256" &&
+        c.client_assertion_alg != "ES256") {
+      return InvalidArgument("ciba-client-assertion-alg", "must be RS256, PS256 or ES256");
+    }
+  } else if (c.client_secret.empty()) {
+    return InvalidArgument("ciba-client-secret",
+                           "a client secret is required (CANTDO_CIBA_CLIENT_SECRET or --ciba-client-secret-file)");
   }
   if (c.delivery_mode == "poll") {
     c.mode = DeliveryMode::kPoll;

@@ -10,7 +10,7 @@
 
 namespace cantdo::bridge {
 
-enum class ClientAuthMethod { kClientSecretBasic, kClientSecretPost };
+enum class ClientAuthMethod { kClientSecretBasic, kClientSecretPost, kPrivateKeyJwt };
 enum class DeliveryMode { kPoll, kPing };
 enum class LoginHintFormat { kIssSub, kPlain };
 
@@ -20,6 +20,12 @@ struct BridgeConfig {
   std::string client_secret;   // never logged
   std::string client_secret_file;
   std::string client_auth = "client_secret_basic";
+  // private_key_jwt (RFC 7523): the PEM private key (e.g. a mounted
+  // Secret), the JWS algorithm (RS256, PS256, ES256; "" from the key) and
+  // the kid the provider knows the public key by ("" for none).
+  std::string client_key_file;
+  std::string client_assertion_alg;
+  std::string client_key_id;
   std::string ca_file;         // CA bundle for the provider's HTTPS; empty: system store
   std::string delivery_mode = "poll";
   std::string login_hint_format = "iss_sub";
@@ -44,6 +50,8 @@ void RegisterBridgeOptions(Options& options, BridgeConfig* config);
 
 // Reads the secret file when given and derives the enums. INVALID_ARGUMENT
 // naming the option otherwise. The secret's value never appears in errors.
+// private_key_jwt needs --ciba-client-key-file and no secret; the key is
+// loaded (and checked against the algorithm) by CibaClient::Create.
 absl::Status FinishBridgeConfig(BridgeConfig& config);
 
 }  // namespace cantdo::bridge

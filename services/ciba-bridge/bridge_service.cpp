@@ -21,6 +21,7 @@ v1::BackchannelAuthenticationState StateEnum(const std::string& s) {
   if (s == "APPROVED") return v1::BACKCHANNEL_AUTHENTICATION_STATE_APPROVED;
   if (s == "DENIED") return v1::BACKCHANNEL_AUTHENTICATION_STATE_DENIED;
   if (s == "EXPIRED") return v1::BACKCHANNEL_AUTHENTICATION_STATE_EXPIRED;
+  if (s == "LOST") return v1::BACKCHANNEL_AUTHENTICATION_STATE_LOST;
   if (s == "FAILED") return v1::BACKCHANNEL_AUTHENTICATION_STATE_FAILED;
   if (s == "CANCELLED") return v1::BACKCHANNEL_AUTHENTICATION_STATE_CANCELLED;
   return v1::BACKCHANNEL_AUTHENTICATION_STATE_UNSPECIFIED;
@@ -63,6 +64,7 @@ v1::BackchannelAuthentication ToProto(const CibaRequestRow& r) {
   p.set_delivered(r.delivery_state == "acknowledged");
   if (r.delivery_state == "rejected") p.set_delivery_error(r.delivery_error.value_or(""));
   p.set_delivery_attempts(r.delivery_attempts);
+  p.set_ask(r.ask);
   return p;
 }
 
@@ -80,6 +82,8 @@ absl::Status BridgeService::Start(const v1::StartBackchannelAuthenticationReques
   n.acr_values = absl::StrJoin(request.acr_values(), " ");
   n.authorization_details = request.authorization_details();
   n.audience = request.audience();
+  n.claims = request.claims();
+  n.ask = std::max(1, request.ask());
   n.delivery_mode = config_.mode == DeliveryMode::kPing ? "ping" : "poll";
   n.poll_interval = config_.default_poll_interval;
   bool created = false;
@@ -87,11 +91,12 @@ absl::Status BridgeService::Start(const v1::StartBackchannelAuthenticationReques
   if (!created) {
     const bool same = row.binding_message == n.binding_message && row.scope == n.scope &&
                       row.requested_expiry_seconds == n.requested_expiry_seconds && row.acr_values == n.acr_values &&
-                      row.authorization_details == n.authorization_details && row.audience == n.audience;
+                      row.authorization_details == n.authorization_details && row.audience == n.audience &&
+                      row.claims == n.claims;
     if (!same) {
       return WithMetadata(WithReason(absl::AlreadyExistsError(absl::StrCat(
                                          "approval ", n.approval_id,
-                                         " already has a backchannel authentication for this login_hint with "
+                                         " already has a backchannel authentication for this login_hint and ask with "
                                          "different parameters")),
                                      "IDEMPOTENCY_KEY_REUSED"),
                           "id", row.id);

@@ -1,6 +1,7 @@
 #include "ciba-bridge/ciba_engine.hpp"
 
 #include "absl/strings/str_cat.h"
+#include "cantdo/base/fail_point.hpp"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
@@ -21,6 +22,7 @@ authority::v1::CibaOutcome OutcomeEnum(const std::string& outcome) {
   if (outcome == "APPROVED") return authority::v1::CIBA_OUTCOME_APPROVED;
   if (outcome == "DENIED") return authority::v1::CIBA_OUTCOME_DENIED;
   if (outcome == "EXPIRED") return authority::v1::CIBA_OUTCOME_EXPIRED;
+  if (outcome == "LOST") return authority::v1::CIBA_OUTCOME_LOST;
   return authority::v1::CIBA_OUTCOME_ERROR;
 }
 
@@ -149,6 +151,7 @@ absl::StatusOr<CibaRequestRow> CibaEngine::Send(const CibaRequestRow& row, bool 
   p.acr_values = row.acr_values;
   p.authorization_details = row.authorization_details;
   p.audience = row.audience;
+  p.claims = row.claims;
   std::string token_hash;
   if (config_.mode == DeliveryMode::kPing) {
     p.client_notification_token = NewSecret(32);  // 256 bits; only its hash is stored
@@ -269,6 +272,11 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
       break;
     }
     case PollAction::kApproved:
+      // The provider has handed the tokens out; most providers do so once.
+      // A crash before they are recorded loses them: the next poll gets
+      // invalid_grant (kLost below) and the authority asks the approver
+      // again (tests/e2e: the bridge killed at this point).
+      FailPoint("ciba_bridge.poll.after_token_response");
       log::Info("backchannel authentication approved", fields);
       result = store_.RecordFinished(row.id, owner_, "APPROVED", "APPROVED", a.body["id_token"].get<std::string>(),
                                      std::nullopt, true);
@@ -282,6 +290,13 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
     case PollAction::kExpired:
       log::Info("backchannel authentication expired", fields);
       result = store_.RecordFinished(row.id, owner_, "EXPIRED", "EXPIRED", "", ErrorOf(a), true);
+      Wake();
+      break;
+    case PollAction::kLost:
+      log::Warn("the provider no longer knows the backchannel authentication (invalid_grant before its expiry); "
+                "reported as LOST so the authority asks again",
+                fields);
+      result = store_.RecordFinished(row.id, owner_, "LOST", "LOST", "", ErrorOf(a), true);
       Wake();
       break;
     case PollAction::kFailed: {

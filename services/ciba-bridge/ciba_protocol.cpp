@@ -120,6 +120,12 @@ absl::Status ValidateStartRequest(const v1::StartBackchannelAuthenticationReques
     }
     if (!ok) return InvalidArgument("authorization_details", "must be a JSON array of objects each with a string \"type\"");
   }
+  if (!r.claims().empty()) {
+    if (r.claims().size() > 4096) return InvalidArgument("claims", "at most 4 KiB");
+    auto doc = nlohmann::json::parse(r.claims(), nullptr, false);
+    if (!doc.is_object()) return InvalidArgument("claims", "must be a JSON object (OpenID Connect Core 5.5)");
+  }
+  if (r.ask() < 0 || r.ask() > 100000) return InvalidArgument("ask", "0 to 100000 (0 means 1)");
   if (r.audience().size() > 512 || !printable(r.audience())) {
     return InvalidArgument("audience", "at most 512 printable ASCII characters without spaces");
   }
@@ -218,8 +224,11 @@ PollDecision DecidePoll(const ProviderAnswer& a, absl::Duration interval, int tr
     d.action = past_expiry ? PollAction::kExpired : PollAction::kDenied;
   } else if (a.error == "invalid_grant") {
     // oidc-provider forgets an expired request after a while and then says
-    // invalid_grant; before the expiry it means a consumed or unknown id.
-    d.action = past_expiry ? PollAction::kExpired : PollAction::kFailed;
+    // invalid_grant. Before the expiry the provider no longer knows the
+    // request: it restarted without its state, or it already handed the
+    // tokens to a poll whose answer was never recorded (a bridge killed in
+    // between). Nobody decided anything: the authority asks again.
+    d.action = past_expiry ? PollAction::kExpired : PollAction::kLost;
   } else if (IsConfigurationError(a.error)) {
     d.configuration_error = true;
     d.transport_failure = true;

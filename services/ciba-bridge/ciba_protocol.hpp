@@ -72,6 +72,7 @@ enum class PollAction {
   kApproved,          // tokens received
   kDenied,            // access_denied before the expiry
   kExpired,           // expired_token, or invalid_grant / access_denied after the expiry
+  kLost,              // invalid_grant before the expiry: the provider no longer knows the request
   kFailed,            // any other terminal OAuth error
 };
 

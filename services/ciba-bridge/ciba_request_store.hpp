@@ -33,6 +33,8 @@ struct CibaRequestRow {
   std::string delivery_state;
   int delivery_attempts = 0;
   std::optional<std::string> delivery_error;
+  int ask = 1;
+  std::string claims;
   absl::Time db_now;  // the database clock when the row was read
 };
 
@@ -42,6 +44,8 @@ struct NewCibaRequest {
   std::string acr_values, authorization_details, audience, delivery_mode;
   std::string notification_token_sha256;  // empty in poll mode
   absl::Duration poll_interval;
+  int ask = 1;
+  std::string claims;
 };
 
 // A provider error to record (possibly non-terminal).
@@ -56,7 +60,7 @@ class PgCibaRequestStore {
   explicit PgCibaRequestStore(pg::Pool& pool) : pool_(pool) {}
 
   // Inserts the request leased to `owner` for `lease`, or returns the
-  // existing one for (approval_id, login_hint). `created` tells which.
+  // existing one for (approval_id, login_hint, ask). `created` tells which.
   absl::StatusOr<CibaRequestRow> CreateOrGet(const NewCibaRequest& request, const std::string& owner,
                                              absl::Duration lease, bool* created);
   // NOT_FOUND (CIBA_REQUEST_NOT_FOUND).
@@ -78,7 +82,7 @@ class PgCibaRequestStore {
                                             absl::Duration interval, absl::Duration delay,
                                             const std::optional<ErrorRecord>& error, bool transport_failure,
                                             bool counts_as_attempt);
-  // The request ended: state APPROVED/DENIED/EXPIRED/FAILED with its outcome
+  // The request ended: state APPROVED/DENIED/EXPIRED/LOST/FAILED with its outcome
   // for the authority (empty outcome: nothing to deliver).
   absl::StatusOr<CibaRequestRow> RecordFinished(const std::string& id, const std::string& owner,
                                                 const std::string& state, const std::string& outcome,

@@ -53,4 +53,26 @@ absl::StatusOr<av1::VerifyLedgerResponse> AuthorityClient::VerifyLedger(const av
                                                                    req);
 }
 
+absl::StatusOr<av1::GetCheckpointResponse> AuthorityClient::GetCheckpoint() const {
+  return Call<av1::GetCheckpointRequest, av1::GetCheckpointResponse>(
+      &av1::AuthorityService::StubInterface::GetCheckpoint, av1::GetCheckpointRequest());
+}
+
+absl::StatusOr<av1::GetInclusionProofResponse> AuthorityClient::GetInclusionProof(
+    const av1::GetInclusionProofRequest& req) const {
+  return Call<av1::GetInclusionProofRequest, av1::GetInclusionProofResponse>(
+      &av1::AuthorityService::StubInterface::GetInclusionProof, req);
+}
+
+absl::StatusOr<av1::GetConsistencyProofResponse> AuthorityClient::GetConsistencyProof(
+    const av1::GetConsistencyProofRequest& req) const {
+  return Call<av1::GetConsistencyProofRequest, av1::GetConsistencyProofResponse>(
+      &av1::AuthorityService::StubInterface::GetConsistencyProof, req);
+}
+
+absl::StatusOr<av1::GetReceiptResponse> AuthorityClient::GetReceipt(const av1::GetReceiptRequest& req) const {
+  return Call<av1::GetReceiptRequest, av1::GetReceiptResponse>(&av1::AuthorityService::StubInterface::GetReceipt,
+                                                              req);
+}
+
 }  // namespace cantdo::gateway

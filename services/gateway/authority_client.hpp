@@ -31,6 +31,12 @@ class AuthorityClient {
   absl::StatusOr<authority::v1::ListLedgerEntriesResponse> ListLedgerEntries(
       const authority::v1::ListLedgerEntriesRequest& req) const;
   absl::StatusOr<authority::v1::VerifyLedgerResponse> VerifyLedger(const authority::v1::VerifyLedgerRequest& req) const;
+  absl::StatusOr<authority::v1::GetCheckpointResponse> GetCheckpoint() const;
+  absl::StatusOr<authority::v1::GetInclusionProofResponse> GetInclusionProof(
+      const authority::v1::GetInclusionProofRequest& req) const;
+  absl::StatusOr<authority::v1::GetConsistencyProofResponse> GetConsistencyProof(
+      const authority::v1::GetConsistencyProofRequest& req) const;
+  absl::StatusOr<authority::v1::GetReceiptResponse> GetReceipt(const authority::v1::GetReceiptRequest& req) const;
 
  private:
   template <typename Req, typename Resp, typename Method>

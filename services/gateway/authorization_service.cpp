@@ -36,6 +36,7 @@ template <typename Fn>
     resp->set_decision(got.decision());
     if (got.has_approval()) *resp->mutable_approval() = got.approval();
     if (got.has_grant()) *resp->mutable_grant() = got.grant();
+    resp->set_ledger_entry_id(got.ledger_entry_id());
     return absl::OkStatus();
   });
 }
@@ -95,6 +96,7 @@ template <typename Fn>
     fwd.set_on_behalf_of(caller.principal);
     CANTDO_ASSIGN_OR_RETURN(av1::ConsumeGrantResponse got, authority_.ConsumeGrant(fwd));
     *resp->mutable_grant() = got.grant();
+    resp->set_ledger_entry_id(got.ledger_entry_id());
     return absl::OkStatus();
   });
 }

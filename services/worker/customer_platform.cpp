@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
+#include "cantdo/pg/dsn.hpp"
 #include "cantdo/pg/sql_state.hpp"
 #include "cantdo/pg/transaction.hpp"
 
@@ -224,12 +225,20 @@ absl::StatusOr<StepEffect> CustomerPlatform::EraseCustomer(pg::Connection& as_gr
   return e;
 }
 
-std::string DsnForLogin(const common::v1::PostgresLogin& login) {
-  return absl::StrCat("host=", QuoteDsnValue(login.host()), " port=", login.port(),
-                      " dbname=", QuoteDsnValue(login.dbname()), " user=", QuoteDsnValue(login.user()),
-                      " password=", QuoteDsnValue(login.password()),
-                      " sslmode=", QuoteDsnValue(login.sslmode().empty() ? "prefer" : login.sslmode()),
-                      " application_name='cantdo-worker-grant'");
+std::string DsnForLogin(const common::v1::PostgresLogin& login, absl::string_view tls_from) {
+  std::string dsn = absl::StrCat("host=", QuoteDsnValue(login.host()), " port=", login.port(),
+                                 " dbname=", QuoteDsnValue(login.dbname()), " user=", QuoteDsnValue(login.user()),
+                                 " password=", QuoteDsnValue(login.password()),
+                                 " sslmode=", QuoteDsnValue(login.sslmode().empty() ? "prefer" : login.sslmode()),
+                                 " application_name='cantdo-worker-grant'");
+  if (!tls_from.empty()) {
+    for (const char* keyword : {"sslrootcert", "sslcrl", "sslcrldir"}) {
+      // An unparseable DSN never got the worker this far (its pool uses it).
+      auto value = pg::DsnSetting(tls_from, keyword);
+      if (value.ok() && !value->empty()) absl::StrAppend(&dsn, " ", keyword, "=", QuoteDsnValue(*value));
+    }
+  }
+  return dsn;
 }
 
 }  // namespace cantdo::worker

@@ -52,6 +52,9 @@ class CustomerPlatform {
   // REQUIRES: pool and clock outlive this. `pool` logs in as the worker.
   CustomerPlatform(pg::Pool& pool, Clock& clock) : pool_(pool), clock_(clock) {}
 
+  // The worker's own DSN for the platform.
+  const std::string& Dsn() const { return pool_.options().dsn; }
+
   // Deactivates the customer's users, deletes their sessions, revokes their
   // API keys, marks the customer "offboarding". Details: users_deactivated,
   // sessions_deleted, api_keys_revoked. CUSTOMER_NOT_FOUND if unknown.
@@ -97,7 +100,10 @@ class CustomerPlatform {
   Clock& clock_;
 };
 
-// A libpq key=value DSN for a released Postgres login (values quoted).
-std::string DsnForLogin(const common::v1::PostgresLogin& login);
+// A libpq key=value DSN for a released Postgres login (values quoted),
+// with the login's sslmode. The files that verify the server (sslrootcert,
+// sslcrl, sslcrldir) come from `tls_from`, the worker's own DSN for the
+// same platform, so sslmode=verify-full works with a private CA.
+std::string DsnForLogin(const common::v1::PostgresLogin& login, absl::string_view tls_from = "");
 
 }  // namespace cantdo::worker

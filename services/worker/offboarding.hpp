@@ -17,9 +17,11 @@
 //      decided, whatever the signal says -> on APPROVED
 //      one activity claims the grant, acts with the released credential and
 //      consumes the grant. A denial skips the step (result
-//      PARTIALLY_DENIED, run COMPLETED); no decision before the deadline
+//      PARTIALLY_DENIED, run COMPLETED); no decision before the deadline,
+//      or an answer that failed verification (INVALID: nobody decided),
 //      re-requests under a fresh step name ("issue_refund.attempt2", ...),
-//      and after the last one the run FAILS with APPROVAL_EXPIRED.
+//      and after the last one the run FAILS with APPROVAL_EXPIRED (or the
+//      verification's reason).
 //
 // Options that change the sequence of commands (re-request count) must not
 // change under running runs without a GetVersion guard.

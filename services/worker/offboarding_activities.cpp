@@ -79,7 +79,7 @@ using FindEarlier = std::function<absl::StatusOr<std::optional<StepEffect>>(cons
 // Claim -> act with the released credential -> consume. See the header.
 absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContext& ctx, const ov1::GuardedAction& in,
                                       const std::string& fail_point, const ActWithCredential& act,
-                                      const FindEarlier& find_earlier) {
+                                      const FindEarlier& find_earlier, const std::string& platform_dsn) {
   av1::ClaimGrantRequest claim_request;
   claim_request.set_grant_id(in.grant_id());
   *claim_request.mutable_action() = in.action();
@@ -113,7 +113,7 @@ absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContex
       claim->grant().approver_subjects_size() > 0 ? claim->grant().approver_subjects(0) : std::string();
   absl::StatusOr<StepEffect> effect;
   {
-    auto conn = pg::Connection::Connect(DsnForLogin(claim->credential().postgres_login()), absl::Seconds(10));
+    auto conn = pg::Connection::Connect(DsnForLogin(claim->credential().postgres_login(), platform_dsn), absl::Seconds(10));
     if (!conn.ok()) return Classify(conn.status());
     effect = act(**conn, claim->action());
   }  // closed before the consume drops the login
@@ -183,7 +183,7 @@ absl::Status RegisterOffboardingActivities(workflow::Registry& registry, Authori
               refund.idempotency_key = key;
               return CustomerPlatform::WriteRefund(conn, refund);
             },
-            [&](const cv1::ActionRef&) { return platform.FindRefund(key); }));
+            [&](const cv1::ActionRef&) { return platform.FindRefund(key); }, platform.Dsn()));
       }));
   CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(
       kEraseCustomerDataActivity, [&authority, &platform](ActivityContext& ctx, const Payload& p) -> Result {
@@ -196,7 +196,8 @@ absl::Status RegisterOffboardingActivities(workflow::Registry& registry, Authori
             },
             [&](const cv1::ActionRef& approved) {
               return platform.FindErasure(StringParam(approved, "customer_id"));
-            }));
+            },
+            platform.Dsn()));
       }));
   return absl::OkStatus();
 }

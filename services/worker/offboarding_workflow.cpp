@@ -28,6 +28,11 @@ using workflow::Task;
 using workflow::Unpack;
 using workflow::WorkflowContext;
 
+// The GetVersion change id of "an approval that failed verification is
+// asked again, not a denial" (#20). Runs that passed such an approval
+// before (no marker) keep skipping the step as DENIED.
+constexpr char kUnverifiedAsksAgain[] = "offboarding.unverified_approval_asks_again";
+
 struct LowRiskStep {
   const char* step;
   const char* action;
@@ -126,16 +131,19 @@ struct IrreversibleStep {
 };
 
 // An irreversible step: approval by the role the policy names, waited for
-// durably, re-requested when it expires undecided; on approval one
-// activity claims, acts and consumes. OK with out->outcome() APPROVED_DONE
-// or DENIED; an error fails the run (APPROVAL_EXPIRED after the last
-// re-request).
+// durably, re-requested when it expires undecided or its answer fails
+// verification (nobody decided either way); on approval one activity
+// claims, acts and consumes. OK with out->outcome() APPROVED_DONE or
+// DENIED; an error fails the run (after the last re-request:
+// APPROVAL_EXPIRED, or the verification's reason when the last answer
+// failed it).
 Task<absl::Status> RunApprovedStep(WorkflowContext& ctx, IrreversibleStep s, std::string requester,
                                    OffboardingOptions opt, ActivityOptions ao, ov1::StepResult* out) {
   out->set_step(s.step);
   out->set_action(s.action);
   const int requests = 1 + std::max(0, opt.approval_rerequests);
   std::vector<std::string> asked_ids;
+  bool last_unverified = false;
   for (int attempt = 1; attempt <= requests; ++attempt) {
     // RequestApproval is idempotent per (workflow, run, step, action): a
     // fresh approval needs a fresh step name.
@@ -217,17 +225,40 @@ Task<absl::Status> RunApprovedStep(WorkflowContext& ctx, IrreversibleStep s, std
       *out->mutable_details() = effect->details();
       co_return absl::OkStatus();
     }
-    if (state == cv1::APPROVAL_STATE_EXPIRED || state == cv1::APPROVAL_STATE_PENDING) continue;
-    // DENIED, INVALID (failed verification), CANCELLED: a decision; skip.
+    if (state == cv1::APPROVAL_STATE_EXPIRED || state == cv1::APPROVAL_STATE_PENDING) {
+      last_unverified = false;
+      continue;
+    }
+    // INVALID: the answer failed verification (not the approver's token,
+    // no role, the provider's error). Only a human's denial is a denial:
+    // ask again like an expiry.
+    if (state == cv1::APPROVAL_STATE_INVALID &&
+        ctx.GetVersion(kUnverifiedAsksAgain, workflow::kDefaultVersion, 1) == 1) {
+      last_unverified = true;
+      continue;
+    }
+    // DENIED, CANCELLED: a decision; skip.
     out->set_outcome(ov1::STEP_OUTCOME_DENIED);
     co_return absl::OkStatus();
+  }
+  if (last_unverified) {
+    out->set_outcome(ov1::STEP_OUTCOME_UNVERIFIED);
+    const std::string reason = cv1::ErrorReason_Name(out->approval_reason());
+    co_return WithMetadata(
+        WithReason(absl::PermissionDeniedError(absl::StrCat(
+                       s.action, " was not approved by a verified ", out->required_role(), ": the last answer failed ",
+                       "verification (", reason, ": ", out->message(), "); requested ", requests,
+                       " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), "), nobody denied it")),
+                   reason),
+        "step", s.step);
   }
   out->set_outcome(ov1::STEP_OUTCOME_EXPIRED);
   co_return WithMetadata(
       WithReason(absl::DeadlineExceededError(absl::StrCat(
                      s.action, " was not decided by a ", out->required_role(), " within ",
-                     absl::FormatDuration(opt.approval_deadline), ", asked ", requests,
-                     " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), ")")),
+                     absl::FormatDuration(opt.approval_deadline), ", requested ", requests,
+                     " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), ")",
+                     out->message().empty() ? "" : absl::StrCat("; the last: ", out->message()))),
                  "APPROVAL_EXPIRED"),
       "step", s.step);
 }

@@ -72,6 +72,11 @@ struct StackOptions {
   // The gateway also accepts the provider's access tokens (as scripts/demo's
   // does): principal platform:<client id>, roles from the token.
   bool gateway_tokens = false;
+  // The bridge's first start only (e.g. a fail point), and the authority's
+  // environment beyond the stack's.
+  std::map<std::string, std::string> bridge_env_once;
+  std::map<std::string, std::string> bridge_env;
+  std::map<std::string, std::string> authority_env;
 };
 
 class Stack {
@@ -89,34 +94,38 @@ class Stack {
 
     const int authority_port = FreePort();
     const std::string authority_addr = "127.0.0.1:" + std::to_string(authority_port);
-    bridge = std::make_unique<ServiceProcess>(
-        pki, dir.path(), "ciba-bridge", bridge_login.dsn(),
-        std::map<std::string, std::string>{{"CANTDO_CIBA_ISSUER", idp->issuer()},
-                                           {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
-                                           {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
-                                           {"CANTDO_CIBA_CLIENT_SECRET", DevIdp::kSecret},
-                                           {"CANTDO_CIBA_DEFAULT_POLL_INTERVAL", "1s"},
-                                           {"CANTDO_CIBA_SCAN_INTERVAL", "200ms"},
-                                           {"CANTDO_CIBA_HTTP_TIMEOUT", "2s"},
-                                           {"CANTDO_CIBA_MAX_BACKOFF", "2s"},
-                                           {"CANTDO_AUTHORITY_ADDRESS", authority_addr}});
-    bridge->Start();
+    std::map<std::string, std::string> bridge_env = {{"CANTDO_CIBA_ISSUER", idp->issuer()},
+                                                     {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
+                                                     {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
+                                                     {"CANTDO_CIBA_CLIENT_SECRET", DevIdp::kSecret},
+                                                     {"CANTDO_CIBA_DEFAULT_POLL_INTERVAL", "1s"},
+                                                     {"CANTDO_CIBA_SCAN_INTERVAL", "200ms"},
+                                                     {"CANTDO_CIBA_HTTP_TIMEOUT", "2s"},
+                                                     {"CANTDO_CIBA_MAX_BACKOFF", "2s"},
+                                                     {"CANTDO_AUTHORITY_ADDRESS", authority_addr}};
+    for (auto& [k, v] : options.bridge_env) bridge_env[k] = v;
+    bridge = std::make_unique<ServiceProcess>(pki, dir.path(), "ciba-bridge", bridge_login.dsn(), bridge_env);
+    bridge->Start(options.bridge_env_once);
     REQUIRE(bridge->child().WaitForLogLine("identity provider discovered", absl::Seconds(30)).has_value());
 
-    authority = std::make_unique<ServiceProcess>(
-        pki, dir.path(), "authority", authority_login.dsn(),
-        std::map<std::string, std::string>{{"CANTDO_POLICY_FILE", cantdo::testing::SourceDir() + "/deploy/policy.json"},
-                                           {"CANTDO_OIDC_ISSUER", idp->issuer()},
-                                           {"CANTDO_OIDC_AUDIENCE", "cantdo-ciba-bridge"},
-                                           {"CANTDO_OIDC_JWKS_URI", idp->issuer() + "/jwks"},
-                                           {"CANTDO_OIDC_CA_FILE", idp->ca_file()},
-                                           {"CANTDO_BRIDGE_ADDRESS", bridge->address()},
-                                           {"CANTDO_TARGET_DB_ADMIN_DSN", demo.Dsn()},
-                                           {"CANTDO_TARGET_DB_HOST", m[1]},
-                                           {"CANTDO_TARGET_DB_PORT", m[2]},
-                                           {"CANTDO_TARGET_DB_NAME", demo.Name()},
-                                           {"CANTDO_BACKGROUND_INTERVAL", "200ms"}},
-        authority_port);
+    std::map<std::string, std::string> authority_env = {
+        {"CANTDO_POLICY_FILE", cantdo::testing::SourceDir() + "/deploy/policy.json"},
+        {"CANTDO_OIDC_ISSUER", idp->issuer()},
+        {"CANTDO_OIDC_AUDIENCE", "cantdo-ciba-bridge"},
+        {"CANTDO_OIDC_JWKS_URI", idp->issuer() + "/jwks"},
+        {"CANTDO_OIDC_CA_FILE", idp->ca_file()},
+        {"CANTDO_BRIDGE_ADDRESS", bridge->address()},
+        {"CANTDO_TARGET_DB_ADMIN_DSN", demo.Dsn()},
+        {"CANTDO_TARGET_DB_HOST", m[1]},
+        {"CANTDO_TARGET_DB_PORT", m[2]},
+        {"CANTDO_TARGET_DB_NAME", demo.Name()},
+        {"CANTDO_BACKGROUND_INTERVAL", "200ms"},
+        // Asking an approver again (#20) within seconds, not minutes.
+        {"CANTDO_ASK_AGAIN_DELAY", "1s"},
+        {"CANTDO_ASK_AGAIN_APPROVER_GAP", "1s"}};
+    for (auto& [k, v] : options.authority_env) authority_env[k] = v;
+    authority = std::make_unique<ServiceProcess>(pki, dir.path(), "authority", authority_login.dsn(), authority_env,
+                                                 authority_port);
     authority->Start();
 
     worker = std::make_unique<ServiceProcess>(

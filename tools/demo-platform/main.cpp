@@ -27,7 +27,8 @@ constexpr char kUsage[] =
     "  migrate  apply the platform's schema migrations (db/demo/migrations)\n"
     "  seed     fill an empty platform with N (default 1000) deterministic customers\n"
     "  show     what offboarding changes about one customer\n"
-    "The DSN defaults to $CANTDO_DEMO_DB_DSN.\n";
+    "Options:\n"
+    "  --dsn=DSN  an owner login of the demo database [CANTDO_DEMO_DB_DSN] (required)\n";
 
 int Fail(const absl::Status& status) {
   std::string reason = cantdo::GetReason(status).value_or("");

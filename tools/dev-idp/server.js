@@ -40,6 +40,18 @@
 //                         default IDP_CLIENT_SECRET
 //   IDP_ID_TOKEN_JTI      1: CIBA ID tokens carry a unique `jti` (Okta, Keycloak
 //                         do; Auth0 and plain oidc-provider do not), default 0
+//   IDP_PROFILE           default, or "strict": a second, independently
+//                         configured provider that behaves like Okta, Keycloak
+//                         or Auth0 under load do (issue #20): other subjects
+//                         (00u...) and e-mails, roles in a `groups` claim
+//                         released only when the `groups` scope is asked for,
+//                         ES256 ID tokens, requests capped at 20 s
+//                         (IDP_CIBA_MAX_EXPIRY), requests and grants in memory
+//                         only (a restart forgets every pending request), and
+//                         the bridge's client authenticating with
+//                         private_key_jwt (IDP_CLIENT_PUBLIC_KEY).
+//   IDP_CLIENT_PUBLIC_KEY PEM file of the bridge's public (or private) key,
+//                         registered as its client jwks for private_key_jwt
 //   IDP_ID_TOKEN_AUTH_REQ_ID  1: CIBA ID tokens carry the claim
 //                         urn:openid:params:jwt:claim:auth_req_id naming the
 //                         request they answer (CIBA Core requires it in push
@@ -92,14 +104,22 @@ if (!env.IDP_CLIENT_SECRET || env.IDP_CLIENT_SECRET.length < 16) fail('IDP_CLIEN
 const stateDir = env.IDP_STATE_DIR || fail('IDP_STATE_DIR is required');
 fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
+const profile = env.IDP_PROFILE || 'default';
+if (!['default', 'strict'].includes(profile)) fail('IDP_PROFILE must be default or strict');
+const strict = profile === 'strict';
 const clientId = env.IDP_CLIENT_ID || 'cantdo-ciba-bridge';
-const clientAuth = env.IDP_CLIENT_AUTH || 'client_secret_basic';
-if (!['client_secret_basic', 'client_secret_post'].includes(clientAuth)) fail('IDP_CLIENT_AUTH must be client_secret_basic or client_secret_post');
-const rolesClaim = env.IDP_ROLES_CLAIM || 'https://cantdo.dev/roles';
+const clientAuth = env.IDP_CLIENT_AUTH || (strict ? 'private_key_jwt' : 'client_secret_basic');
+if (!['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(clientAuth)) fail('IDP_CLIENT_AUTH must be client_secret_basic, client_secret_post or private_key_jwt');
+if (clientAuth === 'private_key_jwt' && !env.IDP_CLIENT_PUBLIC_KEY) fail('private_key_jwt needs IDP_CLIENT_PUBLIC_KEY (the bridge key\'s PEM)');
+const rolesClaim = env.IDP_ROLES_CLAIM || (strict ? 'groups' : 'https://cantdo.dev/roles');
+// strict: the roles claim is released only for this scope (as Okta's
+// `groups` claim, or a Keycloak client scope that is not a default one).
+const rolesScope = strict ? 'groups' : undefined;
 const intervalSeconds = Number(env.IDP_CIBA_INTERVAL ?? 5);
 const minPollSeconds = Number(env.IDP_CIBA_MIN_POLL ?? intervalSeconds);
-const maxExpiry = Number(env.IDP_CIBA_MAX_EXPIRY ?? 600);
-const defaultExpiry = Number(env.IDP_CIBA_DEFAULT_EXPIRY ?? 300);
+const maxExpiry = Number(env.IDP_CIBA_MAX_EXPIRY ?? (strict ? 20 : 600));
+const defaultExpiry = Number(env.IDP_CIBA_DEFAULT_EXPIRY ?? (strict ? 20 : 300));
+const idTokenAlg = strict ? 'ES256' : 'RS256';
 const gatewayAudience = env.IDP_GATEWAY_AUDIENCE || 'https://gateway.cantdo.dev';
 const idTokenJti = env.IDP_ID_TOKEN_JTI === '1';
 const idTokenAuthReqId = env.IDP_ID_TOKEN_AUTH_REQ_ID === '1';
@@ -115,7 +135,13 @@ const M2M_CLIENTS = {
 // --- users -----------------------------------------------------------------
 // Subjects look like Auth0's ("auth0|..."), so the bridge's Auth0 profile is
 // exercised as it is against a real tenant.
-const USERS = [
+// The strict profile's subjects are Okta-style opaque ids.
+const USERS = strict ? [
+  { sub: '00u1opsmgr', email: 'olivia@example.org', name: 'Olivia Ops', roles: ['ops_manager'] },
+  { sub: '00u2cfo', email: 'carl@example.org', name: 'Carl Finance', roles: ['cfo'] },
+  { sub: '00u3dpo', email: 'dana@example.org', name: 'Dana Privacy', roles: ['dpo'] },
+  { sub: '00u4norole', email: 'nora@example.org', name: 'Nora Norole', roles: [] },
+] : [
   { sub: 'auth0|ops-manager', email: 'ops.manager@cantdo.dev', name: 'Olivia Ops', roles: ['ops_manager'] },
   { sub: 'auth0|cfo', email: 'cfo@cantdo.dev', name: 'Carl Finance', roles: ['cfo'] },
   { sub: 'auth0|dpo', email: 'dpo@cantdo.dev', name: 'Dana Privacy', roles: ['dpo'] },
@@ -125,13 +151,20 @@ const userBySub = new Map(USERS.map((u) => [u.sub, u]));
 const userByEmail = new Map(USERS.map((u) => [u.email, u]));
 
 // --- stable signing keys (generated once into IDP_STATE_DIR) ----------------
+// The default profile signs with RSA; the strict one with ES256 only, but
+// keeps an RSA key too for the gateway's access tokens.
 function signingKeys() {
-  const file = path.join(stateDir, 'signing-keys.json');
+  const file = path.join(stateDir, strict ? 'signing-keys-strict.json' : 'signing-keys.json');
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'));
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
-  const kid = crypto.createHash('sha256').update(jwk.n).digest('base64url').slice(0, 16);
-  const keys = { keys: [{ ...jwk, kid, alg: 'RS256', use: 'sig' }] };
+  const make = (type, alg, options) => {
+    const { privateKey } = crypto.generateKeyPairSync(type, options);
+    const jwk = privateKey.export({ format: 'jwk' });
+    const kid = crypto.createHash('sha256').update(jwk.n || jwk.x).digest('base64url').slice(0, 16);
+    return { ...jwk, kid, alg, use: 'sig' };
+  };
+  const keys = { keys: strict
+    ? [make('ec', 'ES256', { namedCurve: 'P-256' }), make('rsa', 'RS256', { modulusLength: 2048 })]
+    : [make('rsa', 'RS256', { modulusLength: 2048 })] };
   fs.writeFileSync(file, JSON.stringify(keys), { mode: 0o600 });
   return keys;
 }
@@ -145,11 +178,14 @@ function cookieKeys() {
 }
 
 // --- state kept in a file ---------------------------------------------------
+// The strict profile keeps it in memory only: a restart forgets every
+// request, and a poll for one then gets invalid_grant.
 const stateFile = path.join(stateDir, 'state.json');
-const state = fs.existsSync(stateFile)
+const state = !strict && fs.existsSync(stateFile)
   ? JSON.parse(fs.readFileSync(stateFile, 'utf8'))
   : { models: {}, device: {} };
 function saveState() {
+  if (strict) return;
   const tmp = `${stateFile}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
   fs.renameSync(tmp, stateFile);
@@ -235,20 +271,26 @@ function pingFetch(url, options) {
 const deliveryMode = env.IDP_DELIVERY_MODE || 'poll';
 if (!['poll', 'ping'].includes(deliveryMode)) fail('IDP_DELIVERY_MODE must be poll or ping');
 if (deliveryMode === 'ping' && !env.IDP_PING_ENDPOINT) fail('IDP_DELIVERY_MODE=ping needs IDP_PING_ENDPOINT');
+// private_key_jwt: the bridge's public key is its client's jwks.
+function clientJwks() {
+  if (clientAuth !== 'private_key_jwt') return {};
+  const key = crypto.createPublicKey(fs.readFileSync(env.IDP_CLIENT_PUBLIC_KEY));
+  return { jwks: { keys: [{ ...key.export({ format: 'jwk' }), use: 'sig' }] } };
+}
 const clients = [{
   client_id: clientId,
-  client_secret: env.IDP_CLIENT_SECRET,
+  ...(clientAuth === 'private_key_jwt' ? clientJwks() : { client_secret: env.IDP_CLIENT_SECRET }),
   token_endpoint_auth_method: clientAuth,
   grant_types: ['urn:openid:params:grant-type:ciba'],
   response_types: [],
   redirect_uris: [],
   backchannel_token_delivery_mode: deliveryMode,
   ...(deliveryMode === 'ping' ? { backchannel_client_notification_endpoint: env.IDP_PING_ENDPOINT } : {}),
-  id_token_signed_response_alg: 'RS256',
+  id_token_signed_response_alg: idTokenAlg,
 }, ...Object.keys(M2M_CLIENTS).map((id) => ({
   client_id: id,
   client_secret: m2mSecret,
-  token_endpoint_auth_method: clientAuth,
+  token_endpoint_auth_method: clientAuth === 'private_key_jwt' ? 'client_secret_basic' : clientAuth,
   grant_types: ['client_credentials'],
   response_types: [],
   redirect_uris: [],
@@ -286,12 +328,17 @@ async function main() {
     cookies: { keys: cookieKeys() },
     // Scope-derived claims such as the roles reach the ID token only with this.
     conformIdTokenClaims: false,
-    claims: {
+    claims: rolesScope ? {
+      openid: ['sub'],
+      [rolesScope]: [rolesClaim],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+    } : {
       openid: ['sub', rolesClaim],
       email: ['email', 'email_verified'],
       profile: ['name'],
     },
-    scopes: ['openid', 'email', 'profile'],
+    scopes: ['openid', 'email', 'profile', ...(rolesScope ? [rolesScope] : [])],
     async findAccount(ctx, sub) {
       const user = userBySub.get(sub);
       if (!user) return undefined;
@@ -516,7 +563,7 @@ async function main() {
   });
 
   process.stdout.write(`${JSON.stringify({
-    msg: 'listening', issuer, gateway_audience: gatewayAudience, device: `https://${deviceListen.host}:${deviceServer.address().port}`, client_id: clientId, roles_claim: rolesClaim,
+    msg: 'listening', profile, issuer, gateway_audience: gatewayAudience, device: `https://${deviceListen.host}:${deviceServer.address().port}`, client_id: clientId, roles_claim: rolesClaim,
   })}\n`);
   const stop = () => { server.close(); deviceServer.close(); process.exit(0); };
   process.on('SIGTERM', stop);

@@ -1,10 +1,11 @@
 // cantdo-migrate: applies and inspects the schema migrations embedded in
 // this binary (db/migrations). Design: docs/database.md.
 //
-//   cantdo-migrate [--dsn=DSN] [--connect-timeout=SECONDS] up|status|check
+//   cantdo-migrate [--dsn=DSN] [--connect-timeout=SECONDS] up|status|check|compatible
 //
 // The DSN comes from --dsn or CANTDO_DB_DSN. Exit codes: 0 success (for
-// `check`: the schema is current), 1 failure or not current, 2 usage.
+// `check`: the schema is current; for `compatible`: this binary works with
+// it), 1 failure or not, 2 usage.
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,11 +24,14 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: cantdo-migrate [--dsn=DSN] [--connect-timeout=SECONDS] up|status|check\n"
-    "  up      apply pending migrations (under an advisory lock)\n"
-    "  status  list applied and pending migrations\n"
-    "  check   exit 0 only if the schema is exactly at the newest known version\n"
-    "The DSN defaults to $CANTDO_DB_DSN.\n";
+    "usage: cantdo-migrate [--dsn=DSN] [--connect-timeout=SECONDS] up|status|check|compatible\n"
+    "  up          apply pending migrations (under an advisory lock)\n"
+    "  status      list applied and pending migrations, with their compatibility windows\n"
+    "  check       exit 0 only if the schema is exactly at the newest known version\n"
+    "  compatible  exit 0 if this release's services work with the schema: exactly\n"
+    "              current, or within the compatibility window (docs/database.md)\n"
+    "Options:\n"
+    "  --dsn=DSN   the database, as the migrating role for up [CANTDO_DB_DSN] (required)\n";
 
 int Fail(const absl::Status& status) {
   std::string reason = cantdo::GetReason(status).value_or("");
@@ -55,8 +59,9 @@ int Status(cantdo::pg::Connection& conn, const cantdo::pg::Migrator& migrator) {
   if (!state.ok()) return Fail(state.status());
   std::printf("database version %d, newest known %d\n", state->database_version, state->latest_known);
   for (const auto& m : state->applied) {
-    std::printf("  applied  %-40s %s by %s%s\n", Label(m.version, m.name).c_str(), m.applied_at.c_str(),
-                m.applied_by.c_str(), m.matches ? "" : "  (CHANGED OR UNKNOWN: checksum differs)");
+    std::printf("  applied  %-40s %s by %s, binaries from V%04d on%s\n", Label(m.version, m.name).c_str(),
+                m.applied_at.c_str(), m.applied_by.c_str(), m.binaries_from > 0 ? m.binaries_from : m.version,
+                m.matches ? "" : "  (CHANGED OR UNKNOWN: checksum differs)");
   }
   for (const auto& m : state->pending) std::printf("  pending  %s\n", Label(m.version, m.name).c_str());
   return 0;
@@ -75,6 +80,16 @@ int Check(cantdo::pg::Connection& conn, const cantdo::pg::Migrator& migrator) {
     }
   }
   std::printf("schema is current at version %d\n", state->database_version);
+  return 0;
+}
+
+int Compatible(cantdo::pg::Connection& conn, const cantdo::pg::Migrator& migrator) {
+  absl::Status compatible = migrator.CheckCompatible(conn);
+  if (!compatible.ok()) return Fail(compatible);
+  auto state = migrator.Inspect(conn);
+  if (!state.ok()) return Fail(state.status());
+  std::printf("schema at version %d works with this release (newest known %d)\n", state->database_version,
+              state->latest_known);
   return 0;
 }
 
@@ -103,7 +118,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (command != "up" && command != "status" && command != "check") {
+  if (command != "up" && command != "status" && command != "check" && command != "compatible") {
     std::fprintf(stderr, "cantdo-migrate: %s\n%s",
                  command.empty() ? "missing command" : ("unknown command \"" + command + "\"").c_str(), kUsage);
     return 2;
@@ -123,5 +138,6 @@ int main(int argc, char** argv) {
   cantdo::pg::Migrator migrator(cantdo::db::AllMigrations());
   if (command == "up") return Up(**conn, migrator);
   if (command == "status") return Status(**conn, migrator);
+  if (command == "compatible") return Compatible(**conn, migrator);
   return Check(**conn, migrator);
 }

@@ -1,5 +1,6 @@
 #include "cantdo/auth/jwks_cache.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -36,12 +37,28 @@ absl::Status JwksCache::RefreshLocked() {
 absl::StatusOr<Jwk> JwksCache::Find(const std::string& kid, const std::string& alg) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_.Now();
+  bool fresh = false;  // fetched by this call: its answer is final
   if (!keys_ || now - fetched_at_ >= options_.max_age) {
     absl::Status st = RefreshLocked();
     if (!st.ok() && !keys_) return st;  // stale keys beat no keys
+    fresh = st.ok();
   }
   const Jwk* jwk = keys_->Find(kid);
-  if (jwk == nullptr && now - fetched_at_ >= options_.min_refresh_interval) {
+  if (jwk == nullptr && !fresh && now - fetched_at_ < options_.min_refresh_interval) {
+    // The provider may have rotated its key since the last fetch: the token
+    // is not refused for a kid nobody has looked for yet. The caller retries
+    // (the bridge redelivers) and the next permitted fetch decides.
+    const absl::Duration wait = options_.min_refresh_interval - (now - fetched_at_);
+    const int64_t retry_after = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
+    return WithMetadata(
+        WithMetadata(Unavailable("ID_TOKEN_KEY_NOT_YET_FETCHED",
+                                 absl::StrCat("no signing key with kid '", kid,
+                                              "' among the identity provider's keys as last fetched; they are "
+                                              "fetched again in ", retry_after, " s (retry)")),
+                     "kid", kid),
+        "retry_after_seconds", absl::StrCat(retry_after));
+  }
+  if (jwk == nullptr && !fresh) {
     CANTDO_RETURN_IF_ERROR(RefreshLocked());
     jwk = keys_->Find(kid);
   }

@@ -47,6 +47,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
   // Our messages are small: bandwidth-delay probing (HTTP/2 PINGs to size
   // flow-control windows for bulk transfers) only adds writes and wake-ups.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  if (self->config_.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(self->config_.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(self->config_.max_connection_age_grace)));
+  }
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeUnparseableRequestInterceptorFactory());
   interceptors.push_back(MakeLoggingInterceptorFactory());

@@ -54,6 +54,15 @@ absl::StatusOr<std::string> ReplaceDatabase(absl::string_view dsn, absl::string_
   return out;
 }
 
+absl::StatusOr<std::string> DsnSetting(absl::string_view dsn, absl::string_view keyword) {
+  auto options = Parse(dsn);
+  if (!options.ok()) return options.status();
+  for (PQconninfoOption* o = options->get(); o->keyword != nullptr; ++o) {
+    if (absl::string_view(o->keyword) == keyword) return o->val == nullptr ? std::string() : std::string(o->val);
+  }
+  return std::string();
+}
+
 std::string RedactDsn(absl::string_view dsn) {
   auto options = Parse(dsn);
   if (!options.ok()) return "<unparseable DSN>";

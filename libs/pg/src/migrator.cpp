@@ -7,8 +7,12 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "cantdo/base/status.hpp"
 
 namespace cantdo::pg {
@@ -21,7 +25,9 @@ CREATE TABLE IF NOT EXISTS public.schema_migrations (
   checksum   text NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now(),
   applied_by text NOT NULL DEFAULT current_user
-))sql";
+);
+-- The compatibility window (NULL: applied before windows existed).
+ALTER TABLE public.schema_migrations ADD COLUMN IF NOT EXISTS binaries_from integer)sql";
 
 std::string Label(const Migration& m) { return absl::StrFormat("V%04d__%s", m.version, m.name); }
 
@@ -39,6 +45,7 @@ struct AppliedRow {
   std::string checksum;
   std::string applied_at;
   std::string applied_by;
+  int binaries_from = 0;  // 0: NULL
 };
 
 // Rows of schema_migrations, ascending; empty if the table does not exist.
@@ -48,9 +55,12 @@ absl::StatusOr<std::vector<AppliedRow>> ReadApplied(Connection& conn) {
   CANTDO_ASSIGN_OR_RETURN(bool has_table, exists.GetBool(0, 0));
   std::vector<AppliedRow> rows;
   if (!has_table) return rows;
+  // binaries_from through to_jsonb: a table made by an older migrator has
+  // no such column yet, and then it reads as NULL.
   CANTDO_ASSIGN_OR_RETURN(Result result, conn.Exec(
-      "SELECT version, name, checksum, applied_at::text, applied_by "
-      "FROM public.schema_migrations ORDER BY version"));
+      "SELECT version, name, checksum, applied_at::text, applied_by, "
+      "coalesce((to_jsonb(m) ->> 'binaries_from')::integer, 0) "
+      "FROM public.schema_migrations m ORDER BY version"));
   for (int r = 0; r < result.Rows(); ++r) {
     AppliedRow row;
     CANTDO_ASSIGN_OR_RETURN(int64_t version, result.GetInt64(r, 0));
@@ -59,6 +69,8 @@ absl::StatusOr<std::vector<AppliedRow>> ReadApplied(Connection& conn) {
     CANTDO_ASSIGN_OR_RETURN(row.checksum, result.GetString(r, 2));
     CANTDO_ASSIGN_OR_RETURN(row.applied_at, result.GetString(r, 3));
     CANTDO_ASSIGN_OR_RETURN(row.applied_by, result.GetString(r, 4));
+    CANTDO_ASSIGN_OR_RETURN(int64_t binaries_from, result.GetInt64(r, 5));
+    row.binaries_from = static_cast<int>(binaries_from);
     rows.push_back(std::move(row));
   }
   return rows;
@@ -72,7 +84,52 @@ absl::Status TooNew(int database_version, int known_version) {
                     kSchemaTooNew);
 }
 
+absl::StatusOr<int> ParseVersion(absl::string_view text) {
+  int version = 0;
+  if (text.size() != 5 || text[0] != 'V' || !absl::SimpleAtoi(text.substr(1), &version) || version < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\" is not a version (want V<4 digits>)"));
+  }
+  return version;
+}
+
 }  // namespace
+
+absl::StatusOr<Compatibility> ParseCompatibility(const Migration& m) {
+  constexpr absl::string_view kPrefix = "-- compatibility:";
+  Compatibility c{m.version, m.version, false};
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("migration ", Label(m), ": ", why,
+                                                   " (want \"-- compatibility: binaries-from=V0012 requires=V0013\")"));
+  };
+  for (absl::string_view line : absl::StrSplit(m.sql, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (!absl::StartsWith(line, "--")) break;  // the leading comment block ends
+    if (!absl::StartsWith(line, kPrefix)) continue;
+    if (c.declared) return bad("more than one compatibility line");
+    c.declared = true;
+    bool has_from = false, has_requires = false;
+    for (absl::string_view item : absl::StrSplit(line.substr(kPrefix.size()), ' ', absl::SkipEmpty())) {
+      std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+      absl::StatusOr<int> v = ParseVersion(kv.second);
+      if (!v.ok()) return bad(v.status().message());
+      if (kv.first == "binaries-from" && !has_from) {
+        c.binaries_from = *v;
+        has_from = true;
+      } else if (kv.first == "requires" && !has_requires) {
+        c.requires_schema = *v;
+        has_requires = true;
+      } else {
+        return bad(absl::StrCat("unexpected \"", item, "\""));
+      }
+    }
+    if (!has_from || !has_requires) return bad("both binaries-from and requires are needed");
+    if (c.binaries_from > m.version || c.requires_schema > m.version) {
+      return bad("a window cannot name a version newer than the migration itself");
+    }
+  }
+  return c;
+}
 
 std::string MigrationChecksum(absl::string_view sql) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -100,6 +157,7 @@ absl::Status ValidateMigrations(const std::vector<Migration>& migrations) {
       return absl::InvalidArgumentError(
           absl::StrCat("migration ", m.version, " has invalid name \"", m.name, "\" (want [a-z0-9_]+)"));
     }
+    CANTDO_RETURN_IF_ERROR(ParseCompatibility(m).status());
   }
   return absl::OkStatus();
 }
@@ -172,9 +230,12 @@ absl::StatusOr<MigrationReport> Migrator::ApplyLocked(Connection& conn) const {
       status = absl::InvalidArgumentError("migration ended the transaction itself (remove BEGIN/COMMIT from it)");
     }
     if (status.ok()) {
+      // Validated above, so the window parses.
+      const Compatibility window = *ParseCompatibility(m);
       auto inserted = conn.Exec(
-          "INSERT INTO public.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-          {Int64Param(m.version), TextParam(m.name), TextParam(MigrationChecksum(m.sql))});
+          "INSERT INTO public.schema_migrations (version, name, checksum, binaries_from) VALUES ($1, $2, $3, $4)",
+          {Int64Param(m.version), TextParam(m.name), TextParam(MigrationChecksum(m.sql)),
+           Int64Param(window.binaries_from)});
       if (!inserted.ok()) status = inserted.status();
     }
     if (status.ok()) status = conn.ExecScript("COMMIT");
@@ -200,7 +261,8 @@ absl::StatusOr<SchemaState> Migrator::Inspect(Connection& conn) const {
                               [&](const Migration& m) { return m.version == row.version; });
     bool matches = known != migrations_.end() && MigrationChecksum(known->sql) == row.checksum;
     state.applied.push_back(AppliedMigration{row.version, std::move(row.name), std::move(row.checksum),
-                                             std::move(row.applied_at), std::move(row.applied_by), matches});
+                                             std::move(row.applied_at), std::move(row.applied_by),
+                                             row.binaries_from, matches});
   }
   for (const Migration& m : migrations_) {
     if (!applied_versions.count(m.version)) state.pending.push_back(m);
@@ -217,6 +279,42 @@ absl::Status Migrator::CheckCurrent(Connection& conn, int expected_version) {
                           "database schema is at version ", version, " but this binary needs version ",
                           expected_version, "; run cantdo-migrate up")),
                       kSchemaNotCurrent);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Migrator::CheckCompatible(Connection& conn) const {
+  CANTDO_ASSIGN_OR_RETURN(std::vector<AppliedRow> rows, ReadApplied(conn));
+  const int database = rows.empty() ? 0 : rows.back().version;
+  const int newest = LatestVersion();
+  if (database > newest) {
+    for (const AppliedRow& row : rows) {
+      if (row.version <= newest) continue;
+      const int from = row.binaries_from > 0 ? row.binaries_from : row.version;
+      if (from > newest) {
+        return WithMetadata(
+            WithReason(absl::FailedPreconditionError(absl::StrFormat(
+                           "database schema is at version %d; this binary knows up to %d, and migration "
+                           "V%04d__%s works only with binaries from version %d on: upgrade the binary",
+                           database, newest, row.version, row.name, from)),
+                       kSchemaTooNew),
+            "version", absl::StrCat(row.version));
+      }
+    }
+    return absl::OkStatus();
+  }
+  for (const Migration& m : migrations_) {
+    if (m.version <= database) continue;
+    CANTDO_ASSIGN_OR_RETURN(Compatibility window, ParseCompatibility(m));
+    if (window.requires_schema > database) {
+      return WithMetadata(
+          WithReason(absl::FailedPreconditionError(absl::StrFormat(
+                         "database schema is at version %d but this binary needs version %d (migration %s); "
+                         "run cantdo-migrate up",
+                         database, window.requires_schema, Label(m))),
+                     kSchemaNotCurrent),
+          "version", absl::StrCat(m.version));
+    }
   }
   return absl::OkStatus();
 }

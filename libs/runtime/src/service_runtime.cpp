@@ -24,6 +24,10 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
             "prepare statements once per connection (turn off behind a transaction-pooling PgBouncer < 1.21)")
       .Duration("shutdown-grace", &c->shutdown_grace,
                 "how long in-flight calls may finish after SIGTERM")
+      .Duration("grpc-max-connection-age", &c->grpc_max_connection_age,
+                "end client connections older than this (GOAWAY) so clients rebalance over new pods; 0s: never")
+      .Duration("grpc-max-connection-age-grace", &c->grpc_max_connection_age_grace,
+                "how long calls in flight on such a connection may still run")
       .String("log-level", &c->log_level, "debug, info, warn or error")
       .Check([c] {
         return c->db_pool_size >= 1 && c->db_pool_size <= 1000 ? ""
@@ -38,9 +42,8 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
 
 absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + timeout));
-  const auto& all = db::AllMigrations();
-  const int expected = all.empty() ? 0 : all.back().version;
-  return pg::Migrator::CheckCurrent(*conn, expected);
+  static const auto* const kMigrator = new pg::Migrator(db::AllMigrations());
+  return kMigrator->CheckCompatible(*conn);
 }
 
 RunningService::~RunningService() { Shutdown(); }
@@ -78,6 +81,8 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   sc.tls = rs->ctx_.tls;
   sc.client_certs = app.ClientCerts();
   sc.shutdown_grace = rs->config_.shutdown_grace;
+  sc.max_connection_age = rs->config_.grpc_max_connection_age;
+  sc.max_connection_age_grace = rs->config_.grpc_max_connection_age_grace;
   pg::Pool* pool = rs->pool_.get();
   const absl::Duration timeout = rs->config_.db_connect_timeout;
   CANTDO_ASSIGN_OR_RETURN(rs->server_,

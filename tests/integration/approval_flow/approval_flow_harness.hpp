@@ -111,6 +111,8 @@ class ApprovalFlow {
     c.require_auth_req_id_claim = false;
     c.bridge_address = "127.0.0.1:" + std::to_string(bridge->port());
     c.background_interval = absl::Milliseconds(200);
+    // Asking again (#20) within seconds.
+    c.ask_again = {absl::Seconds(1), absl::Seconds(2), absl::ZeroDuration()};
     runtime::CommonConfig common;
     common.listen = "127.0.0.1:" + std::to_string(authority_port);
     common.tls_cert = files.cert;

@@ -252,8 +252,148 @@ TEST_CASE("a denial or expiry from the provider mints nothing", "[integration][a
   REQUIRE(denied.ok());
   REQUIRE(expired.ok());
   CHECK(denied->approval().state() == cv1::APPROVAL_STATE_DENIED);
-  CHECK(expired->approval().state() == cv1::APPROVAL_STATE_EXPIRED);
+  // The provider's request ended long before the approval's deadline:
+  // nobody decided, the approver will be asked again.
+  CHECK(expired->approval().state() == cv1::APPROVAL_STATE_PENDING);
   CHECK(h.GrantCount() == 0);
+}
+
+namespace {
+
+// The bridge's requests for `approval_id` once there are `n` of them (the
+// authority dispatches from its outbox in the background).
+std::vector<cantdo::bridge::v1::StartBackchannelAuthenticationRequest> WaitForAsks(AuthorityHarness& h,
+                                                                                   const std::string& approval_id,
+                                                                                   size_t n) {
+  std::vector<cantdo::bridge::v1::StartBackchannelAuthenticationRequest> asks;
+  WaitUntil([&] { return (asks = h.bridge.For(approval_id)).size() >= n; }, absl::Seconds(15));
+  return asks;
+}
+
+cv1::Approval GetApprovalAs(AuthorityHarness& h, const std::string& id) {
+  av1::GetApprovalRequest get;
+  get.set_approval_id(id);
+  ::grpc::ClientContext ctx;
+  av1::GetApprovalResponse got;
+  REQUIRE(h.Stub("worker")->GetApproval(AuthorityHarness::Ctx(&ctx), get, &got).ok());
+  return got.approval();
+}
+
+}  // namespace
+
+TEST_CASE("a request the provider ended undecided (its short lifetime, or lost: invalid_grant) is asked again "
+          "while the approval's deadline allows, and the approver can still approve (#20)",
+          "[integration][authority]") {
+  AuthorityHarness h;
+  auto r = h.Request(AuthorityHarness::RefundRequest("refund"));
+  REQUIRE(r.ok());
+  const std::string id = r->approval().approval_id();
+  REQUIRE(WaitForAsks(h, id, 1).size() == 1);
+
+  // The provider caps its requests far below the approval's 72 h: the
+  // first ends expired_token after a few seconds.
+  auto first = h.Complete(id, "", av1::CIBA_OUTCOME_EXPIRED, "ciba-bridge", 1, "expired_token");
+  INFO(first.status().ToString());
+  REQUIRE(first.ok());
+  CHECK(first->approval().state() == cv1::APPROVAL_STATE_PENDING);
+  CHECK(first->approval().state_message().find("asked again (ask 2)") != std::string::npos);
+  CHECK(h.LedgerCount("APPROVAL_REQUESTED", "APPROVAL_ASKED_AGAIN") == 1);
+  CHECK(h.LedgerCount("APPROVAL_REJECTED") == 0);
+  // Not at once: the approver's phone rings again after the delay (30 s,
+  // but never within a minute of the last ring to the same approver).
+  auto dispatched = h.app.authority()->DispatchPending();
+  REQUIRE(dispatched.ok());
+  CHECK(*dispatched == 0);
+  CHECK(h.bridge.For(id).size() == 1);
+  h.clock.Advance(absl::Seconds(61));
+  auto asks = WaitForAsks(h, id, 2);
+  REQUIRE(asks.size() == 2);
+  CHECK(asks[1].ask() == 2);
+  CHECK(asks[1].binding_message() == asks[0].binding_message());
+
+  // The provider restarts without its state: the second request is lost.
+  auto second = h.Complete(id, "", av1::CIBA_OUTCOME_LOST, "ciba-bridge", 2, "invalid_grant");
+  INFO(second.status().ToString());
+  REQUIRE(second.ok());
+  CHECK(second->approval().state() == cv1::APPROVAL_STATE_PENDING);
+  CHECK(second->approval().state_message().find("no longer knew the request") != std::string::npos);
+  h.clock.Advance(absl::Seconds(61));
+  REQUIRE(WaitForAsks(h, id, 3).size() == 3);
+
+  // An old ask's result delivered again changes nothing.
+  auto replay = h.Complete(id, "", av1::CIBA_OUTCOME_EXPIRED, "ciba-bridge", 1, "expired_token");
+  REQUIRE(replay.ok());
+  CHECK(replay->already_recorded());
+  // A token the approver obtained for the first ask answers only that ask.
+  auto stale = h.Claims("cfo1", id);
+  auto wrong = h.Complete(id, h.idp.Sign(stale), av1::CIBA_OUTCOME_APPROVED, "ciba-bridge", 3);
+  CHECK(GetReason(wrong.status()) == std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
+}
+
+TEST_CASE("the third ask approved mints the grant, and asking stops at the approval's deadline with a message that says "
+          "so (#20)",
+          "[integration][authority]") {
+  AuthorityHarness h;
+  auto r = h.Request(AuthorityHarness::RefundRequest("refund"));
+  const std::string id = r->approval().approval_id();
+  REQUIRE(WaitForAsks(h, id, 1).size() == 1);
+  REQUIRE(h.Complete(id, "", av1::CIBA_OUTCOME_LOST, "ciba-bridge", 1, "invalid_grant").ok());
+  h.clock.Advance(absl::Seconds(61));
+  REQUIRE(WaitForAsks(h, id, 2).size() == 2);
+  REQUIRE(h.Complete(id, "", av1::CIBA_OUTCOME_EXPIRED, "ciba-bridge", 2, "expired_token").ok());
+  h.clock.Advance(absl::Seconds(61));
+  REQUIRE(WaitForAsks(h, id, 3).size() == 3);
+  auto claims = h.Claims("cfo1", id);
+  claims["urn:openid:params:jwt:claim:auth_req_id"] = FakeBridge::AuthReqId(id, 3);
+  auto approved = h.Complete(id, h.idp.Sign(claims), av1::CIBA_OUTCOME_APPROVED, "ciba-bridge", 3);
+  INFO(approved.status().ToString());
+  REQUIRE(approved.ok());
+  CHECK(approved->approval().state() == cv1::APPROVAL_STATE_APPROVED);
+  CHECK(approved->grant().state() == cv1::GRANT_STATE_ISSUED);
+  CHECK(h.LedgerCount("APPROVAL_REQUESTED", "APPROVAL_ASKED_AGAIN") == 2);
+
+  // An approval with a 90 s deadline: after the first request ends, the
+  // next ask (a minute on) would leave the approver under a minute, so it
+  // ends EXPIRED, saying how often the approver was asked.
+  auto shortreq = AuthorityHarness::RefundRequest("refund-short");
+  shortreq.mutable_approval_timeout()->set_seconds(90);
+  auto s = h.Request(shortreq);
+  const std::string sid = s->approval().approval_id();
+  REQUIRE(WaitForAsks(h, sid, 1).size() == 1);
+  auto ended = h.Complete(sid, "", av1::CIBA_OUTCOME_EXPIRED, "ciba-bridge", 1, "expired_token");
+  REQUIRE(ended.ok());
+  CHECK(ended->approval().state() == cv1::APPROVAL_STATE_EXPIRED);
+  CHECK(ended->approval().state_message().find("asked 1 time(s)") != std::string::npos);
+  CHECK(GetApprovalAs(h, sid).state() == cv1::APPROVAL_STATE_EXPIRED);
+}
+
+TEST_CASE("an approval signed with a key the provider rotated in just after the authority fetched its keys is "
+          "retryable, not refused, and approves once the key is fetched (#20)",
+          "[integration][authority]") {
+  AuthorityHarness h;
+  // The authority fetches the provider's keys for a first approval.
+  h.Grant("first");
+  // Seconds later the provider rotates to a new signing key.
+  TokenSigner rotated("idp-rotated", TokenSigner::Alg::kRS256);
+  std::ofstream(h.dir.path() + "/jwks.json") << TokenSigner::JwksOf(rotated, h.idp_ec);
+  h.clock.Advance(absl::Seconds(5));
+  auto r = h.Request(AuthorityHarness::RefundRequest("second"));
+  const std::string id = r->approval().approval_id();
+  const std::string token = rotated.Sign(h.Claims("cfo1", id));
+  auto held = h.Complete(id, token);
+  INFO(held.status().ToString());
+  // Retryable (the bridge redelivers UNAVAILABLE), and nothing recorded.
+  CHECK(held.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(GetReason(held.status()) == std::optional<std::string>("ID_TOKEN_KEY_NOT_YET_FETCHED"));
+  CHECK(GetApprovalAs(h, id).state() == cv1::APPROVAL_STATE_PENDING);
+  CHECK(h.LedgerCount("APPROVAL_REJECTED") == 0);
+  // Once the keys may be fetched again the same delivery approves.
+  h.clock.Advance(absl::Seconds(30));
+  auto approved = h.Complete(id, token);
+  INFO(approved.status().ToString());
+  REQUIRE(approved.ok());
+  CHECK(approved->approval().state() == cv1::APPROVAL_STATE_APPROVED);
+  CHECK(approved->grant().state() == cv1::GRANT_STATE_ISSUED);
 }
 
 TEST_CASE("only the bridge may complete approvals, only the gateway may act for others",

@@ -39,10 +39,23 @@ class FakeBridge final : public cantdo::bridge::v1::CibaBridgeService::Service {
                                                 cantdo::bridge::v1::StartBackchannelAuthenticationResponse* resp) override {
     std::lock_guard<std::mutex> lock(mu);
     requests.push_back(*req);
-    resp->mutable_authentication()->set_auth_req_id("areq-" + req->approval_id());
+    resp->mutable_authentication()->set_auth_req_id(AuthReqId(req->approval_id(), req->ask()));
     resp->mutable_authentication()->set_approval_id(req->approval_id());
     resp->set_created(true);
     return ::grpc::Status::OK;
+  }
+  // The provider's id for an approval's ask (each ask is a new request).
+  static std::string AuthReqId(const std::string& approval_id, int ask) {
+    return "areq-" + approval_id + (ask > 1 ? "-" + std::to_string(ask) : "");
+  }
+  // The requests started for `approval_id`, in order.
+  std::vector<cantdo::bridge::v1::StartBackchannelAuthenticationRequest> For(const std::string& approval_id) {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<cantdo::bridge::v1::StartBackchannelAuthenticationRequest> out;
+    for (const auto& r : requests) {
+      if (r.approval_id() == approval_id) out.push_back(r);
+    }
+    return out;
   }
   std::mutex mu;
   std::vector<cantdo::bridge::v1::StartBackchannelAuthenticationRequest> requests;
@@ -87,6 +100,11 @@ class AuthorityHarness {
     c.target_db_name = db.Name();
     c.background_interval = absl::Milliseconds(200);
     c.require_auth_req_id_claim = require_auth_req_id_claim;
+    // Ledger checkpoints on, as deployed, with a key of the test's own.
+    ledger_signer = *tlog::NoteSigner::Generate("cantdo.test/ledger");
+    c.ledger_signing_key = ledger_signer.SignerKey();
+    c.ledger_checkpoint_dir = dir.path() + "/checkpoints";
+    c.ledger_checkpoint_interval = absl::Milliseconds(100);
     runtime::CommonConfig common;
     common.listen = "127.0.0.1:0";
     common.tls_cert = files.cert;
@@ -171,7 +189,7 @@ class AuthorityHarness {
     const int64_t now = absl::ToUnixSeconds(clock.Now());
     return {{"iss", kIssuer}, {"aud", kAudience}, {"sub", sub}, {"iat", now}, {"exp", now + 300},
             {"https://cantdo.dev/roles", roles},
-            {"urn:openid:params:jwt:claim:auth_req_id", "areq-" + approval_id}};
+            {"urn:openid:params:jwt:claim:auth_req_id", FakeBridge::AuthReqId(approval_id, 1)}};
   }
 
   absl::StatusOr<av1::RequestApprovalResponse> Request(const av1::RequestApprovalRequest& req,
@@ -185,10 +203,12 @@ class AuthorityHarness {
 
   absl::StatusOr<av1::CompleteApprovalResponse> Complete(const std::string& approval_id, const std::string& id_token,
                                                          av1::CibaOutcome outcome = av1::CIBA_OUTCOME_APPROVED,
-                                                         const std::string& identity = "ciba-bridge") {
+                                                         const std::string& identity = "ciba-bridge", int ask = 1,
+                                                         const std::string& provider_error = "") {
     av1::CompleteApprovalRequest req;
     req.set_approval_id(approval_id);
-    req.set_auth_req_id("areq-" + approval_id);
+    req.set_auth_req_id(FakeBridge::AuthReqId(approval_id, ask));
+    req.set_provider_error(provider_error);
     req.set_outcome(outcome);
     req.set_id_token(id_token);
     // The authority asks the bridge from its outbox in the background, so a
@@ -286,6 +306,7 @@ class AuthorityHarness {
   int bridge_port = 0;
   std::unique_ptr<::grpc::Server> bridge_server;
   std::string group;
+  tlog::NoteSigner ledger_signer;
   cantdo::authority::AuthorityApp app;
   std::unique_ptr<runtime::RunningService> service;
   std::string target;

@@ -1,4 +1,7 @@
+#include <algorithm>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -7,6 +10,7 @@
 #include "cantdo/db/migrations.hpp"
 #include "cantdo/pg/migrator.hpp"
 #include "pg_test_util.hpp"
+#include "support/child_process.hpp"
 #include "support/test_database.hpp"
 
 namespace {
@@ -231,6 +235,123 @@ TEST_CASE("Many databases run the role migration at once", "[integration][pg]") 
   for (const auto& status : results) {
     INFO(status.ToString());
     CHECK(status.ok());
+  }
+}
+
+}  // namespace
+
+// ---- compatibility windows (docs/database.md, "Compatibility window") ----
+
+namespace {
+
+std::vector<Migration> Upto(const std::vector<Migration>& all, int version) {
+  std::vector<Migration> out;
+  for (const Migration& m : all) {
+    if (m.version <= version) out.push_back(m);
+  }
+  return out;
+}
+
+TEST_CASE("CheckCompatible: old binaries serve on an expand-only schema, not on one without a window",
+          "[integration][pg]") {
+  TestDatabase db;
+  auto conn = db.Connect();
+  auto v3 = Sample();
+  Ok(Migrator(v3).Apply(*conn));
+  Migrator release_3(v3);
+  CHECK(release_3.CheckCompatible(*conn).ok());
+
+  // The next release adds a table and says release 3's binaries still work.
+  auto v4 = v3;
+  v4.push_back({4, "expand", "-- compatibility: binaries-from=V0003 requires=V0004\nCREATE TABLE extra (id int);"});
+  Ok(Migrator(v4).Apply(*conn));
+  CHECK(QueryInt(*conn, "SELECT binaries_from FROM schema_migrations WHERE version = 4") == 3);
+  CHECK(release_3.CheckCompatible(*conn).ok());            // old pods keep serving
+  CHECK(Migrator(v4).CheckCompatible(*conn).ok());
+
+  // A contract step with no window closes it: release 3 must be gone first.
+  auto v5 = v4;
+  v5.push_back({5, "contract", "ALTER TABLE things DROP COLUMN name;"});
+  Ok(Migrator(v5).Apply(*conn));
+  absl::Status too_new = release_3.CheckCompatible(*conn);
+  CHECK(cantdo::GetReason(too_new) == "SCHEMA_TOO_NEW");
+  CHECK(too_new.message().find("V0005__contract") != absl::string_view::npos);
+  CHECK(Migrator(v4).CheckCompatible(*conn).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(Migrator(v5).CheckCompatible(*conn).ok());
+}
+
+TEST_CASE("CheckCompatible: new binaries run on the previous schema only if their migrations say so",
+          "[integration][pg]") {
+  TestDatabase db;
+  auto conn = db.Connect();
+  Ok(Migrator(Sample()).Apply(*conn));  // the database is at 3
+
+  auto tolerant = Sample();
+  tolerant.push_back({4, "optional", "-- compatibility: binaries-from=V0003 requires=V0003\nCREATE TABLE o (id int);"});
+  CHECK(Migrator(tolerant).CheckCompatible(*conn).ok());
+
+  auto needs = Sample();
+  needs.push_back({4, "needed", "-- compatibility: binaries-from=V0003 requires=V0004\nCREATE TABLE n (id int);"});
+  absl::Status behind = Migrator(needs).CheckCompatible(*conn);
+  CHECK(cantdo::GetReason(behind) == "SCHEMA_NOT_CURRENT");
+  CHECK(behind.message().find("V0004__needed") != absl::string_view::npos);
+
+  // A schema_migrations made before windows existed (no binaries_from
+  // column) reads as strict, and the next `up` adds the column.
+  Ok(conn->Exec("ALTER TABLE schema_migrations DROP COLUMN binaries_from"));
+  CHECK(Migrator(Sample()).CheckCompatible(*conn).ok());
+  CHECK(cantdo::GetReason(Migrator({Sample()[0], Sample()[1]}).CheckCompatible(*conn)) == "SCHEMA_TOO_NEW");
+  Ok(Migrator(tolerant).Apply(*conn));
+  CHECK(QueryInt(*conn, "SELECT binaries_from FROM schema_migrations WHERE version = 4") == 3);
+  CHECK(QueryInt(*conn, "SELECT count(*) FROM schema_migrations WHERE binaries_from IS NULL") == 3);
+}
+
+// db/releases.txt: (release, newest migration), oldest first.
+std::vector<std::pair<std::string, int>> Releases() {
+  std::ifstream in(cantdo::testing::SourceDir() + "/db/releases.txt");
+  REQUIRE(in);
+  std::vector<std::pair<std::string, int>> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string release, newest;
+    fields >> release >> newest;
+    REQUIRE(newest.size() == 5);
+    out.emplace_back(release, std::stoi(newest.substr(1)));
+  }
+  REQUIRE_FALSE(out.empty());
+  return out;
+}
+
+TEST_CASE("every migration keeps the previous release's binaries serving", "[integration][pg]") {
+  const auto& all = cantdo::db::AllMigrations();
+  const auto releases = Releases();
+  const int previous = releases.back().second;
+  INFO("previous release " << releases.back().first << " ends at V" << previous);
+  // Declared, and wide enough: binaries of the previous release keep
+  // serving on every later schema while the next release rolls out.
+  for (const Migration& m : all) {
+    if (m.version <= previous) continue;
+    INFO("V" << m.version << "__" << m.name);
+    auto window = cantdo::pg::ParseCompatibility(m);
+    REQUIRE(window.ok());
+    CHECK(window->declared);  // add "-- compatibility: binaries-from=V... requires=V..." (docs/database.md)
+    CHECK(window->binaries_from <= previous);
+  }
+
+  // The previous release's expectations against the newest schema, on a
+  // real database: exactly what its pods' readiness checks.
+  TestDatabase db(TestDatabase::kMigrated);
+  auto conn = db.Connect();
+  for (const auto& [release, newest] : releases) {
+    INFO("release " << release << " (V" << newest << ") against V" << cantdo::db::LatestVersion());
+    const bool later_windows_admit_it = std::all_of(all.begin(), all.end(), [&, newest = newest](const Migration& m) {
+      return m.version <= newest || cantdo::pg::ParseCompatibility(m)->binaries_from <= newest;
+    });
+    absl::Status st = Migrator(Upto(all, newest)).CheckCompatible(*conn);
+    INFO(st.ToString());
+    CHECK(st.ok() == later_windows_admit_it);
+    if (newest == previous) CHECK(st.ok());
   }
 }
 

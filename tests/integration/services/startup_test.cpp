@@ -11,7 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_format.h"
+#include "cantdo/db/migrations.hpp"
 #include "cantdo/grpc/tls.hpp"
+#include "cantdo/pg/migrator.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcurl/reflection_client.hpp"
 #include "support/child_process.hpp"
@@ -173,6 +176,48 @@ TEST_CASE("a service whose schema is behind reports NOT_SERVING until migrated",
                        {}, r.dir.path() + "/migrate.log");
   REQUIRE(migrate.Wait(absl::Seconds(60)) == std::optional<int>(0));
   CHECK(r.WaitForHealth(HealthStatus::SERVING) == HealthStatus::SERVING);
+}
+
+// The previous release's real binary against the next release's schema: an
+// expand-only migration declares that binaries up to this build's newest
+// version still work (docs/database.md, "Compatibility window"), so the
+// running pods stay SERVING while the next release's migration Job runs;
+// a migration without a window takes them out.
+TEST_CASE("the previous release's binary is SERVING on the next release's expand-only schema, not after a strict one",
+          "[integration][services][schema]") {
+  TestDatabase db(TestDatabase::kMigrated);
+  cantdo::testing::TestPki pki;
+  LoginRole login(db, "cantdo_authority");
+
+  const int current = cantdo::db::LatestVersion();
+  auto next = cantdo::db::AllMigrations();
+  next.push_back({current + 1, "next_release_expand",
+                  absl::StrFormat("-- compatibility: binaries-from=V%04d requires=V%04d\n"
+                                  "CREATE TABLE cantdo.next_release_expand (id bigint PRIMARY KEY);\n",
+                                  current, current + 1)});
+  auto admin = db.Connect();
+  REQUIRE(cantdo::pg::Migrator(next).Apply(*admin).ok());
+
+  // This build is the previous release now. Its first readiness check runs
+  // before it listens, against the newer schema.
+  Running r(pki, Cases()[1], login.dsn());
+  INFO(r.child->Log());
+  CHECK(r.Health() == HealthStatus::SERVING);
+  // And the init container's command of this release lets new pods start.
+  ChildProcess compatible({cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + login.dsn(),
+                           "compatible"},
+                          {}, r.dir.path() + "/compatible.log");
+  CHECK(compatible.Wait(absl::Seconds(60)) == std::optional<int>(0));
+
+  // A contract step without a window: this build is now too old.
+  next.push_back({current + 2, "next_release_contract", "DROP TABLE cantdo.next_release_expand;\n"});
+  REQUIRE(cantdo::pg::Migrator(next).Apply(*admin).ok());
+  CHECK(r.WaitForHealth(HealthStatus::NOT_SERVING) == HealthStatus::NOT_SERVING);
+  ChildProcess refused({cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + login.dsn(),
+                        "compatible"},
+                       {}, r.dir.path() + "/refused.log");
+  CHECK(refused.Wait(absl::Seconds(60)) == std::optional<int>(1));
+  CHECK(refused.Log().find("SCHEMA_TOO_NEW") != std::string::npos);
 }
 
 TEST_CASE("a service refuses to start with a clear message on bad configuration",

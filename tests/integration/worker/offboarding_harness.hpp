@@ -20,6 +20,7 @@
 
 #include "authority/authority_app.hpp"
 #include "cantdo/base/ids.hpp"
+#include "cantdo/base/status.hpp"
 #include "cantdo/demo/demo_platform.hpp"
 #include "cantdo/grpc/status.hpp"
 #include "cantdo/offboarding/v1/offboarding.pb.h"
@@ -377,6 +378,19 @@ class OffboardingHarness {
     REQUIRE(r.ok());
     REQUIRE(r->approval().state() == cv1::APPROVAL_STATE_APPROVED);
     return *r;
+  }
+
+  // The approver's token carries `role`, not the one the approval needs:
+  // it verifies, but the authority refuses it (APPROVAL_ROLE_MISMATCH) and
+  // the approval becomes INVALID. Nobody decided anything.
+  void ApproveWithRole(const std::string& approval_id, const std::string& subject, const std::string& role) {
+    const int64_t now = absl::ToUnixSeconds(clock.Now());
+    nlohmann::json claims = {{"iss", kOffIssuer}, {"aud", kOffAudience}, {"sub", subject}, {"iat", now},
+                             {"exp", now + 300}, {"https://cantdo.dev/roles", {role}}};
+    auto r = Deliver(approval_id, av1::CIBA_OUTCOME_APPROVED, idp.Sign(claims));
+    INFO(r.status().ToString());
+    REQUIRE(r.status().code() == absl::StatusCode::kPermissionDenied);
+    REQUIRE(cantdo::GetReason(r.status()) == std::optional<std::string>("APPROVAL_ROLE_MISMATCH"));
   }
 
   void Deny(const std::string& approval_id) {

@@ -240,10 +240,48 @@ TEST_CASE("offboarding: an approval nobody decides is asked again, then the run 
   INFO(closed.DebugString());
   REQUIRE(closed.state() == wv1::WORKFLOW_EXECUTION_STATE_FAILED);
   CHECK(closed.failure().type() == "APPROVAL_EXPIRED");
-  CHECK(closed.failure().message().find("asked 2 time(s)") != std::string::npos);
+  CHECK(closed.failure().message().find("requested 2 time(s)") != std::string::npos);
   CHECK(closed.failure().message().find("cancel_subscriptions=ALLOWED_DONE") != std::string::npos);
   CHECK(h.Snapshot(customer).refunds == 0);
   CHECK_FALSE(h.Snapshot(customer).erased);
+}
+
+TEST_CASE("offboarding: an answer that fails verification is nobody's decision: the approver is asked again, and "
+          "unverified every time, the run fails with the verification's reason and nothing is erased (#20)",
+          "[integration][worker]") {
+  Harness::Options o;
+  o.approval_rerequests = 1;
+  Harness h(o);
+  const std::string customer = demo::CustomerId(5);
+  const demo::CustomerSnapshot before = h.Snapshot(customer);
+  const std::string run_id = h.Start("offb-unverified", customer, /*refund_cents=*/700);
+  // The refund: a DPO's token answers the CFO's request; the CFO is asked
+  // again and approves.
+  const std::string refund1 = h.WaitApproval("offb-unverified", "issue_refund");
+  h.ApproveWithRole(refund1, "cfo1", "dpo");
+  const std::string refund2 = h.WaitApproval("offb-unverified", "issue_refund.attempt2");
+  CHECK(refund1 != refund2);
+  h.Approve(refund2, "cfo1", "cfo");
+  // The erasure: unverified both times it is asked.
+  h.ApproveWithRole(h.WaitApproval("offb-unverified", "delete_customer_data"), "dpo1", "cfo");
+  h.ApproveWithRole(h.WaitApproval("offb-unverified", "delete_customer_data.attempt2"), "dpo1", "cfo");
+  auto closed = h.WaitClosed("offb-unverified");
+  INFO(closed.DebugString());
+  REQUIRE(closed.state() == wv1::WORKFLOW_EXECUTION_STATE_FAILED);
+  CHECK(closed.failure().type() == "APPROVAL_ROLE_MISMATCH");
+  CHECK(closed.failure().message().find("customer_data.delete was not approved by a verified dpo") !=
+        std::string::npos);
+  CHECK(closed.failure().message().find("nobody denied it") != std::string::npos);
+  CHECK(closed.failure().message().find("issue_refund=APPROVED_DONE") != std::string::npos);
+  CHECK(closed.failure().message().find("delete_customer_data=UNVERIFIED") != std::string::npos);
+  const demo::CustomerSnapshot after = h.Snapshot(customer);
+  CHECK(after.refunds == 1);
+  CHECK(after.refunded_cents == 700);
+  CHECK_FALSE(after.erased);
+  CHECK(after.users == before.users);
+  auto ledger = h.Ledger("offb-unverified", "customer_data.delete");
+  INFO(Joined(ledger));
+  CHECK(std::count(ledger.begin(), ledger.end(), "GRANT_ISSUED") == 0);
 }
 
 TEST_CASE("offboarding: a run pending admission does nothing until admitted", "[integration][worker]") {

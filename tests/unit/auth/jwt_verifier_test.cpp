@@ -33,8 +33,12 @@ struct Fixture {
   std::optional<std::string> Reason(const std::string& token) {
     auto r = verifier.Verify(token);
     if (r.ok()) return std::string("OK");
-    CHECK(r.status().code() == absl::StatusCode::kPermissionDenied);
-    return GetReason(r.status());
+    // Refusals are PERMISSION_DENIED; only a key not fetched yet is retryable.
+    const auto reason = GetReason(r.status());
+    CHECK(r.status().code() == (reason == std::optional<std::string>("ID_TOKEN_KEY_NOT_YET_FETCHED")
+                                    ? absl::StatusCode::kUnavailable
+                                    : absl::StatusCode::kPermissionDenied));
+    return reason;
   }
 };
 
@@ -116,11 +120,33 @@ TEST_CASE("an unknown kid refetches the keys once, so rotation works", "[unit][a
   CHECK(f.Reason(rotated.Sign(f.Claims())) == "OK");
   CHECK(f.keys.fetch_count() == 2);
 
-  // Made-up kids do not cause a fetch each.
+  // Made-up kids do not cause a fetch each: within the refresh interval
+  // they are retryable, and the one fetch after it refuses them for good.
   TokenSigner unknown("nope", TokenSigner::Alg::kRS256);
-  CHECK(f.Reason(unknown.Sign(f.Claims())) == "ID_TOKEN_UNKNOWN_KID");
-  CHECK(f.Reason(unknown.Sign(f.Claims())) == "ID_TOKEN_UNKNOWN_KID");
+  CHECK(f.Reason(unknown.Sign(f.Claims())) == "ID_TOKEN_KEY_NOT_YET_FETCHED");
+  CHECK(f.Reason(unknown.Sign(f.Claims())) == "ID_TOKEN_KEY_NOT_YET_FETCHED");
   CHECK(f.keys.fetch_count() == 2);
+  f.clock.Advance(absl::Seconds(30));
+  CHECK(f.Reason(unknown.Sign(f.Claims())) == "ID_TOKEN_UNKNOWN_KID");
+  CHECK(f.keys.fetch_count() == 3);
+  CHECK(f.Reason(unknown.Sign(f.Claims())) == "ID_TOKEN_KEY_NOT_YET_FETCHED");
+  CHECK(f.keys.fetch_count() == 3);
+}
+
+TEST_CASE("a key rotated in just after a fetch is retryable, then accepted once published (#20)",
+          "[unit][auth]") {
+  Fixture f;
+  REQUIRE(f.verifier.Verify(f.rsa.Sign(f.Claims())).ok());
+  REQUIRE(f.keys.fetch_count() == 1);
+  // Ten seconds later the provider signs with a new key.
+  TokenSigner rotated("rsa-new", TokenSigner::Alg::kRS256);
+  f.jwks = rotated.Jwks();
+  f.clock.Advance(absl::Seconds(10));
+  auto held = f.verifier.Verify(rotated.Sign(f.Claims()));
+  CHECK(held.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(f.Reason(rotated.Sign(f.Claims())) == "ID_TOKEN_KEY_NOT_YET_FETCHED");
+  f.clock.Advance(absl::Seconds(20));
+  CHECK(f.Reason(rotated.Sign(f.Claims())) == "OK");
 }
 
 TEST_CASE("keys that cannot be fetched make verification UNAVAILABLE, not valid", "[unit][auth]") {

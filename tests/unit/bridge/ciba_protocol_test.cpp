@@ -45,7 +45,7 @@ TEST_CASE("terminal errors: denied, expired, and Auth0's access_denied after exp
   CHECK(DecidePoll(OAuthError("access_denied"), absl::Seconds(5), 0, exp + absl::Seconds(1), exp, kMax).action ==
         PollAction::kExpired);
   CHECK(DecidePoll(OAuthError("expired_token"), absl::Seconds(5), 0, kNow, exp, kMax).action == PollAction::kExpired);
-  CHECK(DecidePoll(OAuthError("invalid_grant"), absl::Seconds(5), 0, kNow, exp, kMax).action == PollAction::kFailed);
+  CHECK(DecidePoll(OAuthError("invalid_grant"), absl::Seconds(5), 0, kNow, exp, kMax).action == PollAction::kLost);
   CHECK(DecidePoll(OAuthError("invalid_grant"), absl::Seconds(5), 0, exp + absl::Seconds(20), exp, kMax).action ==
         PollAction::kExpired);
   CHECK(DecidePoll(OAuthError("invalid_request"), absl::Seconds(5), 0, kNow, exp, kMax).action == PollAction::kFailed);

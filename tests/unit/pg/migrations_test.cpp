@@ -54,3 +54,37 @@ TEST_CASE("Migration checksum is the SHA-256 hex of the SQL", "[unit][pg]") {
 }
 
 }  // namespace
+
+TEST_CASE("A migration's compatibility window is read from its leading comment block", "[unit][pg]") {
+  using cantdo::pg::ParseCompatibility;
+  auto strict = ParseCompatibility({16, "x", "-- V0016: something\nCREATE TABLE t (id int);\n"});
+  REQUIRE(strict.ok());
+  CHECK_FALSE(strict->declared);
+  CHECK(strict->binaries_from == 16);
+  CHECK(strict->requires_schema == 16);
+
+  auto window = ParseCompatibility(
+      {16, "x", "-- V0016: adds t\n--\n-- compatibility: binaries-from=V0012 requires=V0015\nCREATE TABLE t (id int);\n"});
+  REQUIRE(window.ok());
+  CHECK(window->declared);
+  CHECK(window->binaries_from == 12);
+  CHECK(window->requires_schema == 15);
+
+  // Only the leading comment block counts: a line after the first statement is not a window.
+  auto later = ParseCompatibility({16, "x", "CREATE TABLE t (id int);\n-- compatibility: binaries-from=V0012 requires=V0012\n"});
+  REQUIRE(later.ok());
+  CHECK_FALSE(later->declared);
+
+  for (const char* bad : {"-- compatibility: binaries-from=V0012\n",                         // requires missing
+                          "-- compatibility: binaries-from=12 requires=V0016\n",             // not a version
+                          "-- compatibility: binaries-from=V0017 requires=V0016\n",          // reaches forward
+                          "-- compatibility: binaries-from=V0012 requires=V0016 extra=1\n",  // unknown key
+                          "-- compatibility: binaries-from=V0012 requires=V0016\n"
+                          "-- compatibility: binaries-from=V0012 requires=V0016\n"}) {       // twice
+    INFO(bad);
+    auto parsed = ParseCompatibility({16, "x", bad});
+    CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(parsed.status().message().find("V0016__x") != absl::string_view::npos);
+    CHECK(ValidateMigrations({{16, "x", bad}}).code() == absl::StatusCode::kInvalidArgument);
+  }
+}

@@ -2,7 +2,11 @@
 // The identity provider's signing keys, cached. An unknown `kid` triggers
 // one refetch (key rotation), at most once per `min_refresh_interval`, so a
 // flood of tokens with made-up kids cannot turn into a flood of fetches.
-// The whole set is also refetched after `max_age`.
+// While a refetch is held back an unknown kid is UNAVAILABLE
+// (ID_TOKEN_KEY_NOT_YET_FETCHED, retryable), never a refusal: a key the
+// provider rotated in after the last fetch is accepted by the first retry
+// after the next permitted fetch. Only a kid missing from a fetch made for
+// it is PERMISSION_DENIED. The whole set is also refetched after `max_age`.
 
 #include <functional>
 #include <memory>
@@ -24,7 +28,8 @@ class KeySource {
   virtual ~KeySource() = default;
   // The key `kid` fit for `alg`: PERMISSION_DENIED ID_TOKEN_UNKNOWN_KID if
   // there is none; UNAVAILABLE DEPENDENCY_UNAVAILABLE if the keys cannot be
-  // fetched at all.
+  // fetched at all, UNAVAILABLE ID_TOKEN_KEY_NOT_YET_FETCHED if they may not
+  // be fetched again yet (JwksCache).
   virtual absl::StatusOr<Jwk> Find(const std::string& kid, const std::string& alg) = 0;
 };
 

@@ -39,6 +39,11 @@ struct ServerConfig {
   // thread created per two calls at 8 clients). Threads are still started on
   // demand beyond it; this bounds only the idle ones.
   int idle_request_threads = 16;
+  // A connection older than this is ended with GOAWAY (calls in flight get
+  // `max_connection_age_grace` to finish), so clients re-resolve a headless
+  // Service and spread over pods added since they connected. Zero: never.
+  absl::Duration max_connection_age = absl::ZeroDuration();
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
 };
 
 // Returns OK when the service can do its job.

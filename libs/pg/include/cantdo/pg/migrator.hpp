@@ -15,6 +15,20 @@
 //   5. releases the lock.
 // A second run applies nothing. Migration SQL must not contain transaction
 // control (BEGIN/COMMIT) or statements that cannot run in a transaction.
+//
+// Compatibility window (expand/contract; docs/database.md): a migration may
+// declare, in its leading comment block,
+//   -- compatibility: binaries-from=V0012 requires=V0013
+// binaries-from: binaries built with migrations up to this version (or
+//   newer) keep working once this migration is applied (an expand step
+//   keeps the previous release's binaries serving);
+// requires: binaries that carry this migration need the schema at this
+//   version at least (lower than the migration's own version if the new
+//   code also works before the migration ran).
+// Without the line both are the migration's own version: strict, as
+// before windows existed. Apply records binaries-from in
+// schema_migrations, so a binary older than the schema can read the window
+// of migrations it does not carry; CheckCompatible decides readiness.
 
 #include <cstdint>
 #include <optional>
@@ -44,11 +58,26 @@ struct Migration {
   std::string sql;
 };
 
+// The window a migration declares (see above). Both default to the
+// migration's own version.
+struct Compatibility {
+  int binaries_from = 0;
+  int requires_schema = 0;
+  bool declared = false;  // the migration has a "-- compatibility:" line
+};
+
+// Reads `m`'s "-- compatibility:" line from its leading comment block.
+// INVALID_ARGUMENT naming the migration if the line is malformed, or a
+// version in it is above the migration's own (a window cannot reach
+// forward) or below 1.
+absl::StatusOr<Compatibility> ParseCompatibility(const Migration& m);
+
 // Lowercase hex SHA-256 of `sql`, as stored in schema_migrations.checksum.
 std::string MigrationChecksum(absl::string_view sql);
 
-// Versions must be positive and unique, names non-empty, [a-z0-9_]. The list
-// may be in any order. INVALID_ARGUMENT naming the offending entry otherwise.
+// Versions must be positive and unique, names non-empty, [a-z0-9_], and a
+// compatibility line, if any, well-formed. The list may be in any order.
+// INVALID_ARGUMENT naming the offending entry otherwise.
 absl::Status ValidateMigrations(const std::vector<Migration>& migrations);
 
 struct MigrationReport {
@@ -63,6 +92,9 @@ struct AppliedMigration {
   std::string checksum;
   std::string applied_at;  // timestamptz as text
   std::string applied_by;
+  // Oldest binary version that works with it (0: not recorded, i.e.
+  // applied before windows existed; strict).
+  int binaries_from = 0;
   // False if this binary carries the version with different SQL, or does
   // not carry it at all.
   bool matches = false;
@@ -90,6 +122,16 @@ class Migrator {
   // SCHEMA_TOO_NEW (ahead), the message naming both versions. Services call
   // this at start with the newest version they were built with.
   static absl::Status CheckCurrent(Connection& conn, int expected_version);
+
+  // Readiness: OK if a binary carrying exactly these migrations works with
+  // the database's schema. Ahead (database newer than the newest carried):
+  // every applied migration it does not carry must have recorded
+  // binaries-from <= its newest version, else SCHEMA_TOO_NEW. Behind:
+  // every carried migration not yet applied must require a version <= the
+  // database's, else SCHEMA_NOT_CURRENT. Messages name the versions and the
+  // migration that closes the window. Read-only; needs SELECT on
+  // schema_migrations.
+  absl::Status CheckCompatible(Connection& conn) const;
 
   int LatestVersion() const { return migrations_.empty() ? 0 : migrations_.back().version; }
   const std::vector<Migration>& migrations() const { return migrations_; }

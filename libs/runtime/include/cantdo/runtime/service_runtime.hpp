@@ -1,8 +1,8 @@
 #pragma once
 // What every cantdo service shares at run time: the common options (listen
 // address, TLS files, database DSN, log level), a Postgres pool, a readiness
-// check (database reachable and schema exactly at the version this binary
-// was built with), and the serve-until-SIGTERM loop.
+// check (database reachable and schema within this binary's compatibility
+// window, docs/database.md), and the serve-until-SIGTERM loop.
 //
 // A service implements ServiceApp in its <svc>_lib; its main.cpp only calls
 // RunServiceMain. Tests start the same app in-process with StartService.
@@ -34,6 +34,9 @@ struct CommonConfig {
   absl::Duration db_connect_timeout = absl::Seconds(5);
   bool db_prepared_statements = true;
   absl::Duration shutdown_grace = absl::Seconds(20);
+  // Zero: connections live as long as clients keep them (see ServerConfig).
+  absl::Duration grpc_max_connection_age = absl::ZeroDuration();
+  absl::Duration grpc_max_connection_age_grace = absl::Seconds(30);
   std::string log_level = "info";
 };
 
@@ -88,8 +91,11 @@ class RunningService {
 };
 
 // Readiness shared by all services: a pooled connection answers and the
-// schema is at the newest migration this binary knows (SCHEMA_NOT_CURRENT
-// or SCHEMA_TOO_NEW otherwise).
+// schema is one this binary works with: its own, or another inside the
+// compatibility window its migrations and the applied ones declare
+// (pg::Migrator::CheckCompatible; SCHEMA_NOT_CURRENT or SCHEMA_TOO_NEW
+// otherwise). So the previous release's pods keep serving while the next
+// release's migration runs.
 absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout);
 
 // Registers the common options on `options`, bound to `config`.

@@ -1,0 +1,15 @@
+// Files replaced whole.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace cantdo {
+
+// Writes `content` to `path` through a temporary file in the same directory
+// and a rename, so readers see the old file or the new one, never a part.
+// Errors are UNAVAILABLE and name the file.
+absl::Status ReplaceFile(const std::string& path, const std::string& content);
+
+}  // namespace cantdo
