@@ -71,7 +71,7 @@ TEST_CASE("Values are written as Go writes floats: shortest round trip, NaN and 
   CHECK(FormatValue(-std::numeric_limits<double>::infinity()) == "-Inf");
 }
 
-TEST_CASE("Label values escape backslash, quote and newline; invalid UTF-8 becomes U+FFFD", "[unit][metrics]") {
+TEST_CASE("Label values escape backslash, quote and newline, and invalid UTF-8 becomes U+FFFD", "[unit][metrics]") {
   std::string out;
   AppendEscapedLabelValue(out, "a\\b\"c\nd");
   CHECK(out == "a\\\\b\\\"c\\nd");
@@ -178,7 +178,7 @@ TEST_CASE("A collector's bad family is left out of the scrape, the rest is rende
   CHECK(SampleValue(text, "app_fine") == 7);
 }
 
-TEST_CASE("A family holds at most max_children label sets; the rest count under \"other\"", "[unit][metrics]") {
+TEST_CASE("A family holds at most max_children label sets, the rest count under \"other\"", "[unit][metrics]") {
   Registry r;
   auto& f = r.AddCounterFamily("app_by_caller_total", "By caller.", {"caller"}, FamilyOptions{.max_children = 3});
   for (int i = 0; i < 10; ++i) f.Labels({"caller-" + std::to_string(i)}).Inc();
