@@ -42,7 +42,8 @@ absl::StatusOr<std::string> ChooseApprover(const Policy& policy, const std::stri
 }  // namespace
 
 Approvals::Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
-                     ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge)
+                     ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge,
+                     AuthorityMetrics& metrics)
     : pool_(pool),
       clock_(clock),
       policy_(policy),
@@ -50,7 +51,8 @@ Approvals::Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const a
       verifier_(policy, options.verifier),
       options_(std::move(options)),
       sink_(sink),
-      bridge_(bridge) {}
+      bridge_(bridge),
+      metrics_(metrics) {}
 
 absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& caller,
                                                                const v1::RequestApprovalRequest& req) {
@@ -104,6 +106,7 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       CANTDO_ASSIGN_OR_RETURN(entry, Ledger::Append(tx, decision, now));
       return absl::OkStatus();
     }));
+    metrics_.Decided(action.action(), decision.decision);
     CANTDO_RETURN_IF_ERROR(cls.status());
     resp.set_decision(cv1::DECISION_ALLOW);
     resp.set_ledger_entry_id(entry);
@@ -132,8 +135,10 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
   // for, and claims the grant of, an approval bound to that run.
   fresh.collapsible = !caller.on_behalf_of.empty();
   absl::Status refusal;
+  cv1::Decision recorded = cv1::DECISION_UNSPECIFIED;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     refusal = absl::OkStatus();
+    recorded = cv1::DECISION_UNSPECIFIED;
     CANTDO_ASSIGN_OR_RETURN(RequestScope scope, ApprovalStore::LockAndRead(tx, fresh, policy_.limits(), now));
     bool created = false;
     ApprovalRow row;
@@ -142,7 +147,10 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
     } else {
       // Only a request that would ring someone is limited.
       refusal = RefuseOverLimit(tx, fresh, scope.facts, decision, now);
-      if (!refusal.ok()) return absl::OkStatus();
+      if (!refusal.ok()) {
+        recorded = cv1::DECISION_DENY;
+        return absl::OkStatus();
+      }
       CANTDO_ASSIGN_OR_RETURN(row, ApprovalStore::InsertOrFind(tx, fresh, &created));
     }
     if (!created && (row.proto.parameters_hash() != params.sha256 || row.proto.action().resource() != action.resource())) {
@@ -168,9 +176,11 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       requested.acting_service = caller.identity;
       requested.detail = {{"approver", approver}, {"binding_message", fresh.binding_message}};
       CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, requested, now).status());
+      recorded = cv1::DECISION_REQUIRE_APPROVAL;
     }
     return absl::OkStatus();
   }));
+  if (recorded != cv1::DECISION_UNSPECIFIED) metrics_.Decided(action.action(), recorded);
   CANTDO_RETURN_IF_ERROR(refusal);
   // Best effort now; the dispatcher retries whatever this does not send.
   if (resp.created() && bridge_ != nullptr) (void)DispatchPending(1);
@@ -210,17 +220,22 @@ absl::StatusOr<v1::GetApprovalResponse> Approvals::Get(const Caller& caller, con
 absl::StatusOr<v1::CompleteApprovalResponse> Approvals::Complete(const v1::CompleteApprovalRequest& req) {
   v1::CompleteApprovalResponse resp;
   absl::Status refusal;
+  Decided decided;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     resp.Clear();
     refusal = absl::OkStatus();
-    return Decide(tx, req, &resp, &refusal);
+    decided = Decided();
+    return Decide(tx, req, &resp, &refusal, &decided);
   }));
+  if (!decided.outcome.empty()) metrics_.ApprovalClosed(decided.action, decided.outcome);
+  if (decided.asked_again) metrics_.ApprovalAskedAgain();
+  if (decided.minted) metrics_.Grant(GrantTransition::kIssued);
   CANTDO_RETURN_IF_ERROR(refusal);
   return resp;
 }
 
 absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalRequest& req,
-                               v1::CompleteApprovalResponse* out, absl::Status* refusal) {
+                               v1::CompleteApprovalResponse* out, absl::Status* refusal, Decided* decided) {
   const absl::Time now = clock_.Now();
   const std::string& approval_id = req.approval_id();
   CANTDO_ASSIGN_OR_RETURN(auto row, ApprovalStore::Load(tx, approval_id, /*lock=*/true));
@@ -324,7 +339,10 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       // The provider's request ended and nobody decided: not a denial. Ask
       // again while the approval's own deadline allows.
       CANTDO_ASSIGN_OR_RETURN(bool asked, AskAgain(tx, *row, req, result, now, out));
-      if (asked) return absl::OkStatus();
+      if (asked) {
+        decided->asked_again = true;
+        return absl::OkStatus();
+      }
       new_state = "EXPIRED", result.reason = "APPROVAL_EXPIRED";
       result.message = absl::StrCat(
           "the provider ended the request unanswered (",
@@ -387,6 +405,9 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
     CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, issued, now).status());
   }
   if (sink_ != nullptr) CANTDO_RETURN_IF_ERROR(sink_->ApprovalDecided(tx, out->approval()));
+  decided->action = a.action().action();
+  decided->outcome = new_state;
+  decided->minted = result.verified;
   return absl::OkStatus();
 }
 
@@ -482,16 +503,21 @@ absl::StatusOr<int> Approvals::DispatchPending(int limit) {
 
 absl::StatusOr<int> Approvals::ExpireOverdue(int limit) {
   const absl::Time now = clock_.Now();
-  return pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::StatusOr<int> {
+  std::vector<std::string> actions;
+  CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
+    actions.clear();
     CANTDO_ASSIGN_OR_RETURN(std::vector<ApprovalRow> expired, ApprovalStore::ExpireOverdue(tx, now, limit));
     for (const ApprovalRow& a : expired) {
       LedgerRecord rec = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REJECTED, kAuthorityId, a.proto);
       rec.reason = "APPROVAL_EXPIRED";
       CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
       if (sink_ != nullptr) CANTDO_RETURN_IF_ERROR(sink_->ApprovalDecided(tx, a.proto));
+      actions.push_back(a.proto.action().action());
     }
-    return static_cast<int>(expired.size());
-  });
+    return absl::OkStatus();
+  }));
+  for (const std::string& action : actions) metrics_.ApprovalClosed(action, "EXPIRED");
+  return static_cast<int>(actions.size());
 }
 
 }  // namespace cantdo::authority

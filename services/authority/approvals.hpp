@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "authority/approval_store.hpp"
 #include "authority/approval_verifier.hpp"
+#include "authority/authority_metrics.hpp"
 #include "authority/bridge_starter.hpp"
 #include "authority/caller.hpp"
 #include "authority/decision_sink.hpp"
@@ -44,8 +45,9 @@ struct ApprovalsOptions {
 class Approvals {
  public:
   // Everything must outlive this. `sink` and `bridge` may be null.
+  // Decisions are counted in `metrics` once committed.
   Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
-            ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge);
+            ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge, AuthorityMetrics& metrics);
 
   // The policy's decision; for REQUIRE_APPROVAL the approval: the one
   // already opened for this (principal, workflow, run, step, action), or an
@@ -67,10 +69,17 @@ class Approvals {
   absl::StatusOr<int> ExpireOverdue(int limit);
 
  private:
+  // What a decision changed, to count once it committed.
+  struct Decided {
+    std::string action;
+    std::string outcome;  // the approval's new final state, or ""
+    bool asked_again = false;
+    bool minted = false;
+  };
   // The decision on one delivered result, in `tx`. A refusal the caller
   // must see after the transaction commits goes to `*refusal`.
   absl::Status Decide(pg::Connection& tx, const v1::CompleteApprovalRequest& req, v1::CompleteApprovalResponse* out,
-                      absl::Status* refusal);
+                      absl::Status* refusal, Decided* decided);
   // OK if the approval `fresh` may be opened under the policy's limits,
   // given `facts`; otherwise its refusal, after recording it in `tx` as
   // `decision` with decision DENY and the refusal's reason. REQUIRES:
@@ -96,6 +105,7 @@ class Approvals {
   ApprovalsOptions options_;
   DecisionSink* sink_;
   BridgeStarter* bridge_;
+  AuthorityMetrics& metrics_;
 };
 
 }  // namespace cantdo::authority

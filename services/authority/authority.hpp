@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "authority/approvals.hpp"
+#include "authority/authority_metrics.hpp"
 #include "authority/bridge_starter.hpp"
 #include "authority/caller.hpp"
 #include "authority/credentials.hpp"
@@ -47,9 +48,10 @@ class Authority {
  public:
   // Everything must outlive the Authority. `bridge`, `sink` may be null;
   // the credential issuers may be null for a policy that releases none.
+  // What it decides is counted in `metrics`.
   Authority(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& verifier,
             AuthorityOptions options, CredentialIssuer* postgres_credentials, CredentialIssuer* secrets,
-            DecisionSink* sink, BridgeStarter* bridge);
+            DecisionSink* sink, BridgeStarter* bridge, AuthorityMetrics& metrics);
 
   absl::StatusOr<v1::RequestApprovalResponse> RequestApproval(const Caller& caller,
                                                               const v1::RequestApprovalRequest& req) {

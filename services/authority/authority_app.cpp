@@ -146,8 +146,10 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.credential_ttl = config_.credential_ttl;
   options.credential_orphan_grace = config_.credential_orphan_grace;
   options.ask_again = config_.ask_again;
+  metrics_ = std::make_unique<AuthorityMetrics>(*ctx.metrics, *policy_, *ctx.clock);
   authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
-                                           postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get());
+                                           postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get(),
+                                           *metrics_);
   if (!config_.ledger_checkpoint_dir.empty()) {
     CANTDO_ASSIGN_OR_RETURN(tlog::NoteSigner signer,
                             LoadLedgerSigningKey(config_.ledger_signing_key, config_.ledger_signing_key_file));
@@ -159,6 +161,7 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   } else {
     log::Warn("ledger checkpoints off: no signing key; the ledger is only as trustworthy as the database");
   }
+  metrics_->AddCollectors(*ctx.metrics, *ctx.pool, checkpointer_.get());
   service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock, checkpointer_.get());
   log::Info("policy loaded", {{"version", policy_->version()}, {"sha256", policy_->hash()},
                               {"rules", policy_->proto().rules_size()}});
@@ -176,7 +179,10 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
     while (!stop_.WaitForNotificationWithTimeout(config_.ledger_chain_interval)) {
       auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
       absl::Status st = conn.ok() ? Ledger::ChainAll(**conn).status() : conn.status();
-      if (!st.ok()) log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
+      if (!st.ok()) {
+        metrics_->LedgerChainFailed();
+        log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
+      }
     }
   });
   if (checkpointer_) {
@@ -185,7 +191,9 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
         auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
         absl::StatusOr<std::optional<tlog::Checkpoint>> made =
             conn.ok() ? checkpointer_->MaybeCheckpoint(**conn) : conn.status();
+        if (made.ok() && made->has_value()) metrics_->LedgerCheckpointed();
         if (!made.ok()) {
+          metrics_->LedgerCheckpointFailed(made.status().code());
           // DATA_LOSS here means the database's history changed under a
           // signed checkpoint: an alert, not a retry.
           log::Error("ledger checkpoint failed", {{"error", std::string(made.status().message())},

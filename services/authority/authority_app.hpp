@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "authority/authority.hpp"
+#include "authority/authority_metrics.hpp"
 #include "authority/authority_service.hpp"
 #include "authority/bridge_starter.hpp"
 #include "authority/ledger_checkpointer.hpp"
@@ -88,6 +89,7 @@ class AuthorityApp final : public runtime::ServiceApp {
   std::unique_ptr<CredentialIssuer> secrets_;
   std::unique_ptr<DecisionSink> sink_;
   std::unique_ptr<BridgeStarter> bridge_;
+  std::unique_ptr<AuthorityMetrics> metrics_;
   std::unique_ptr<Authority> authority_;
   std::unique_ptr<LedgerCheckpointer> checkpointer_;
   std::unique_ptr<AuthorityServiceImpl> service_;

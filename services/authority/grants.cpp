@@ -81,12 +81,13 @@ std::string ConsumeRefusal(const GrantRow* current, const std::string& principal
 }  // namespace
 
 Grants::Grants(pg::Pool& pool, Clock& clock, GrantsOptions options, CredentialIssuer* postgres_credentials,
-               CredentialIssuer* secrets)
+               CredentialIssuer* secrets, AuthorityMetrics& metrics)
     : pool_(pool),
       clock_(clock),
       options_(options),
       postgres_credentials_(postgres_credentials),
-      secrets_(secrets) {}
+      secrets_(secrets),
+      metrics_(metrics) {}
 
 CredentialIssuer* Grants::IssuerFor(cv1::ExecutionCredentialKind kind) const {
   switch (kind) {
@@ -170,6 +171,7 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     CANTDO_ASSIGN_OR_RETURN(std::optional<GrantRow> won,
                             GrantStore::ClaimInOneStatement(pool_, presented, clock_.Now(), claimed_detail));
     if (won) {
+      metrics_.Grant(GrantTransition::kClaimed);
       CANTDO_ASSIGN_OR_RETURN(*resp.mutable_action(), ApprovedAction(*won));
       *resp.mutable_grant() = std::move(won->proto);
       return resp;
@@ -181,13 +183,14 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
   std::vector<std::string> made;
   std::string issued_handle;
   CredentialIssuer* issuer = nullptr;
+  bool reclaim = false;
   absl::Status st = pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     resp.Clear();
     refusal = absl::OkStatus();
     issued_handle.clear();
+    reclaim = false;
     const absl::Time now = clock_.Now();
     CANTDO_ASSIGN_OR_RETURN(std::optional<GrantRow> grant, GrantStore::ClaimIfIssued(tx, presented, now));
-    bool reclaim = false;
     if (!grant) {
       // Why not: read the row (locked, so concurrent claimers queue here).
       CANTDO_ASSIGN_OR_RETURN(auto current, GrantStore::Load(tx, req.grant_id(), true));
@@ -258,7 +261,11 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
     }
   }
   CANTDO_RETURN_IF_ERROR(st);
-  CANTDO_RETURN_IF_ERROR(refusal);
+  if (!refusal.ok()) {
+    metrics_.GrantDenied("claim", GetReason(refusal).value_or(""), caller.principal());
+    return refusal;
+  }
+  metrics_.Grant(reclaim ? GrantTransition::kReclaimed : GrantTransition::kClaimed);
   return resp;
 }
 
@@ -275,19 +282,23 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
                           GrantStore::ConsumeInOneStatement(pool_, req.grant_id(), caller.principal(), caller.identity,
                                                             req.outcome_digest(), clock_.Now(), consumed_detail));
   if (fast) {
+    metrics_.Grant(GrantTransition::kConsumed);
     handle = fast->credential_handle;
     resp.set_ledger_entry_id(fast->ledger_entry_id);
     *resp.mutable_grant() = std::move(fast->proto);
   } else {
+    bool consumed = false;
     CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
       resp.Clear();
       refusal = absl::OkStatus();
       handle.clear();
+      consumed = false;
       const absl::Time now = clock_.Now();
       CANTDO_ASSIGN_OR_RETURN(
           std::optional<GrantRow> won,
           GrantStore::ConsumeIfClaimed(tx, req.grant_id(), caller.principal(), req.outcome_digest(), now));
       if (won) {
+        consumed = true;
         handle = won->credential_handle;
         *resp.mutable_grant() = won->proto;
         LedgerRecord rec = GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, caller.principal(), won->proto);
@@ -316,7 +327,11 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
                                               reason, {{"operation", "consume"}}, now));
       return absl::OkStatus();
     }));
-    CANTDO_RETURN_IF_ERROR(refusal);
+    if (!refusal.ok()) {
+      metrics_.GrantDenied("consume", GetReason(refusal).value_or(""), caller.principal());
+      return refusal;
+    }
+    if (consumed) metrics_.Grant(GrantTransition::kConsumed);
   }
   if (!handle.empty()) {
     // Committed as consumed: the credential goes now (the sweeper retries
@@ -333,10 +348,12 @@ absl::StatusOr<v1::RevokeGrantResponse> Grants::Revoke(const Caller& caller, con
   v1::RevokeGrantResponse resp;
   absl::Status refusal;
   std::string handle;
+  bool revoked = false;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     resp.Clear();
     refusal = absl::OkStatus();
     handle.clear();
+    revoked = false;
     const absl::Time now = clock_.Now();
     CANTDO_ASSIGN_OR_RETURN(auto current, GrantStore::Load(tx, req.grant_id(), true));
     if (!current) {
@@ -354,6 +371,7 @@ absl::StatusOr<v1::RevokeGrantResponse> Grants::Revoke(const Caller& caller, con
       return absl::OkStatus();
     }
     CANTDO_RETURN_IF_ERROR(GrantStore::Revoke(tx, req.grant_id(), req.reason(), now));
+    revoked = true;
     handle = current->credential_handle;
     CANTDO_ASSIGN_OR_RETURN(auto fresh, GrantStore::Load(tx, req.grant_id(), false));
     if (!fresh) return absl::InternalError("the revoked grant is missing");
@@ -364,6 +382,7 @@ absl::StatusOr<v1::RevokeGrantResponse> Grants::Revoke(const Caller& caller, con
     return Ledger::Append(tx, rec, now).status();
   }));
   CANTDO_RETURN_IF_ERROR(refusal);
+  if (revoked) metrics_.Grant(GrantTransition::kRevoked);
   if (!handle.empty()) {
     // Revoked: the credential goes now (the sweeper retries if this fails).
     if (absl::Status gone = ForgetCredential(resp.grant(), handle, kAuthorityId); !gone.ok()) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "authority/authority_metrics.hpp"
 #include "authority/caller.hpp"
 #include "authority/credentials.hpp"
 #include "authority/grant_store.hpp"
@@ -35,9 +36,10 @@ struct GrantsOptions {
 class Grants {
  public:
   // Everything must outlive this. Either issuer may be null when the policy
-  // releases no credential of that kind.
+  // releases no credential of that kind. Transitions and refusals are
+  // counted in `metrics` once committed.
   Grants(pg::Pool& pool, Clock& clock, GrantsOptions options, CredentialIssuer* postgres_credentials,
-         CredentialIssuer* secrets);
+         CredentialIssuer* secrets, AuthorityMetrics& metrics);
 
   absl::StatusOr<v1::ClaimGrantResponse> Claim(const Caller& caller, const v1::ClaimGrantRequest& req);
   absl::StatusOr<v1::ConsumeGrantResponse> Consume(const Caller& caller, const v1::ConsumeGrantRequest& req);
@@ -87,6 +89,7 @@ class Grants {
   GrantsOptions options_;
   CredentialIssuer* postgres_credentials_;
   CredentialIssuer* secrets_;
+  AuthorityMetrics& metrics_;
 };
 
 }  // namespace cantdo::authority

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "authority/approvals.hpp"
+#include "authority/authority_metrics.hpp"
 #include "authority/grants.hpp"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/pg/pool.hpp"
@@ -18,8 +19,8 @@ namespace cantdo::authority {
 class Sweeper {
  public:
   // Everything must outlive this.
-  Sweeper(pg::Pool& pool, Clock& clock, Approvals& approvals, Grants& grants)
-      : pool_(pool), clock_(clock), approvals_(approvals), grants_(grants) {}
+  Sweeper(pg::Pool& pool, Clock& clock, Approvals& approvals, Grants& grants, AuthorityMetrics& metrics)
+      : pool_(pool), clock_(clock), approvals_(approvals), grants_(grants), metrics_(metrics) {}
 
   // One pass over each kind, at most `limit` rows each; returns how many
   // rows it handled.
@@ -33,6 +34,7 @@ class Sweeper {
   Clock& clock_;
   Approvals& approvals_;
   Grants& grants_;
+  AuthorityMetrics& metrics_;
 };
 
 }  // namespace cantdo::authority

@@ -37,8 +37,10 @@ absl::Status BridgeApp::Init(const runtime::RuntimeContext& ctx) {
   }
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
+  metrics_ = std::make_unique<BridgeMetrics>(*ctx.metrics);
+  BridgeMetrics::AddCollectors(*ctx.metrics, *ctx.pool);
   engine_ = std::make_unique<CibaEngine>(config_, *store_, *client_, *authority_,
-                                         absl::StrCat(host, "/", getpid(), "/", NewSecret(6)));
+                                         absl::StrCat(host, "/", getpid(), "/", NewSecret(6)), *metrics_);
   service_ = std::make_unique<BridgeService>(config_, *store_, *engine_);
   if (config_.mode == DeliveryMode::kPing) {
     http::ServerOptions so;

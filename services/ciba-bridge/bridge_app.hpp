@@ -13,6 +13,7 @@
 #include "cantdo/runtime/service_runtime.hpp"
 #include "ciba-bridge/authority_notifier.hpp"
 #include "ciba-bridge/bridge_config.hpp"
+#include "ciba-bridge/bridge_metrics.hpp"
 #include "ciba-bridge/bridge_service.hpp"
 #include "ciba-bridge/ciba_client.hpp"
 #include "ciba-bridge/ciba_engine.hpp"
@@ -46,6 +47,7 @@ class BridgeApp final : public runtime::ServiceApp {
   std::unique_ptr<CibaClient> client_;
   std::unique_ptr<PgCibaRequestStore> store_;
   std::unique_ptr<AuthorityNotifier> authority_;
+  std::unique_ptr<BridgeMetrics> metrics_;
   std::unique_ptr<CibaEngine> engine_;
   std::unique_ptr<BridgeService> service_;
   std::unique_ptr<http::HttpsServer> callback_;

@@ -29,8 +29,13 @@ authority::v1::CibaOutcome OutcomeEnum(const std::string& outcome) {
 }  // namespace
 
 CibaEngine::CibaEngine(const BridgeConfig& config, PgCibaRequestStore& store, const CibaClient& client,
-                       AuthorityNotifier& authority, std::string owner)
-    : config_(config), store_(store), client_(client), authority_(authority), owner_(std::move(owner)) {}
+                       AuthorityNotifier& authority, std::string owner, BridgeMetrics& metrics)
+    : config_(config),
+      store_(store),
+      client_(client),
+      authority_(authority),
+      owner_(std::move(owner)),
+      metrics_(metrics) {}
 
 CibaEngine::~CibaEngine() { Stop(); }
 
@@ -87,6 +92,7 @@ void CibaEngine::DiscoveryLoop() {
       ++wakeups_;
       return;
     }
+    metrics_.DiscoveryFailed();
     log::Warn("identity provider discovery failed",
               {{"issuer", config_.issuer}, {"attempt", attempt}, {"error", std::string(metadata.status().message())}});
     {
@@ -177,9 +183,12 @@ absl::StatusOr<CibaRequestRow> CibaEngine::Send(const CibaRequestRow& row, bool 
       fields["interval_ms"] = absl::ToInt64Milliseconds(interval);
       fields["expires_in"] = b["expires_in"];
       log::Info("backchannel authentication started", fields);
+      metrics_.BackchannelRequest(true);
       return sent;
     }
   }
+  metrics_.BackchannelRequest(false);
+  metrics_.ProviderAnswered("backchannel", a, a.kind == ProviderAnswer::Kind::kSuccess ? "bad_response" : "");
   const bool transport = a.kind != ProviderAnswer::Kind::kOAuthError;
   ProviderAnswer recorded = a;
   if (a.kind == ProviderAnswer::Kind::kSuccess) {
@@ -215,6 +224,7 @@ absl::StatusOr<CibaRequestRow> CibaEngine::Send(const CibaRequestRow& row, bool 
   CANTDO_RETURN_IF_ERROR(
       store_.RecordFinished(row.id, owner_, "FAILED", "", "", ErrorOf(recorded), /*counts_as_attempt=*/false)
           .status());
+  metrics_.Finished("FAILED");
   if (config_error) {
     log::Error("the provider rejected the bridge's client credentials; check --ciba-client-id and the secret", fields);
     return WithMetadata(
@@ -239,6 +249,14 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
   const ProviderAnswer a = client_.Token(*provider, *row.auth_req_id);
   const PollDecision d = DecidePoll(a, absl::Milliseconds(row.poll_interval_ms), row.transport_failures, row.db_now,
                                     row.expire_time, config_.max_backoff);
+  metrics_.TokenPoll();
+  if (a.kind == ProviderAnswer::Kind::kOAuthError && a.error == "slow_down") metrics_.SlowDown();
+  metrics_.ProviderAnswered("token", a,
+                            a.kind == ProviderAnswer::Kind::kSuccess && d.action == PollAction::kFailed
+                                ? "bad_response"
+                                : "");
+  // The state a request ended in here, counted once recorded.
+  std::string finished;
   nlohmann::json fields = {{"id", row.id}, {"approval_id", row.approval_id}, {"attempt", row.attempts + 1}};
   if (!a.error.empty()) fields["provider_error"] = a.error;
   absl::StatusOr<CibaRequestRow> result;
@@ -249,6 +267,7 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
         result = store_.RecordFinished(row.id, owner_, "EXPIRED", "EXPIRED", "",
                                        ErrorRecord{"expired_token", "expired while the provider gave no final answer", 0},
                                        true);
+        finished = "EXPIRED";
         Wake();
         break;
       }
@@ -280,16 +299,19 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
       log::Info("backchannel authentication approved", fields);
       result = store_.RecordFinished(row.id, owner_, "APPROVED", "APPROVED", a.body["id_token"].get<std::string>(),
                                      std::nullopt, true);
+      finished = "APPROVED";
       Wake();
       break;
     case PollAction::kDenied:
       log::Info("backchannel authentication denied", fields);
       result = store_.RecordFinished(row.id, owner_, "DENIED", "DENIED", "", ErrorOf(a), true);
+      finished = "DENIED";
       Wake();
       break;
     case PollAction::kExpired:
       log::Info("backchannel authentication expired", fields);
       result = store_.RecordFinished(row.id, owner_, "EXPIRED", "EXPIRED", "", ErrorOf(a), true);
+      finished = "EXPIRED";
       Wake();
       break;
     case PollAction::kLost:
@@ -297,6 +319,7 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
                 "reported as LOST so the authority asks again",
                 fields);
       result = store_.RecordFinished(row.id, owner_, "LOST", "LOST", "", ErrorOf(a), true);
+      finished = "LOST";
       Wake();
       break;
     case PollAction::kFailed: {
@@ -308,12 +331,15 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
       fields["provider_error"] = recorded.error;
       log::Warn("backchannel authentication failed at the provider", fields);
       result = store_.RecordFinished(row.id, owner_, "FAILED", "ERROR", "", ErrorOf(recorded), true);
+      finished = "FAILED";
       Wake();
       break;
     }
   }
   if (!result.ok()) {
     log::Warn("cannot record poll result", {{"id", row.id}, {"error", std::string(result.status().message())}});
+  } else if (!finished.empty()) {
+    metrics_.Finished(finished);
   }
 }
 
@@ -340,6 +366,7 @@ void CibaEngine::Deliver(const CibaRequestRow& row) {
   absl::Status recorded;
   if (st.ok()) {
     log::Info("result delivered to the authority", fields);
+    metrics_.Delivery("delivered");
     recorded = store_.RecordDelivered(row.id, owner_);
   } else {
     const std::string error = absl::StrCat(absl::StatusCodeToString(st.code()), ": ", GetReason(st).value_or(""), " ",
@@ -351,9 +378,11 @@ void CibaEngine::Deliver(const CibaRequestRow& row) {
       const absl::Duration delay = Backoff(row.delivery_attempts + 1, config_.max_backoff);
       fields["retry_in_ms"] = absl::ToInt64Milliseconds(delay);
       log::Warn("authority unavailable; result kept for redelivery", fields);
+      metrics_.Delivery("retry");
       recorded = store_.RecordDeliveryRetry(row.id, owner_, error, delay);
     } else {
       log::Error("authority refused the result; not retried", fields);
+      metrics_.Delivery("rejected");
       recorded = store_.RecordDeliveryRejected(row.id, owner_, error);
     }
   }

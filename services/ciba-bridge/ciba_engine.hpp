@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "ciba-bridge/authority_notifier.hpp"
+#include "ciba-bridge/bridge_metrics.hpp"
 #include "ciba-bridge/bridge_config.hpp"
 #include "ciba-bridge/ciba_client.hpp"
 #include "ciba-bridge/ciba_request_store.hpp"
@@ -25,9 +26,10 @@ namespace cantdo::bridge {
 class CibaEngine {
  public:
   // All references must outlive the engine. `owner` names this replica in
-  // leases.
+  // leases. Exchanges with the provider and the authority are counted in
+  // `metrics`.
   CibaEngine(const BridgeConfig& config, PgCibaRequestStore& store, const CibaClient& client,
-             AuthorityNotifier& authority, std::string owner);
+             AuthorityNotifier& authority, std::string owner, BridgeMetrics& metrics);
   ~CibaEngine();  // Stop()
 
   void Start();
@@ -64,6 +66,7 @@ class CibaEngine {
   const CibaClient& client_;
   AuthorityNotifier& authority_;
   const std::string owner_;
+  BridgeMetrics& metrics_;
 
   mutable absl::Mutex mu_;
   std::optional<ProviderMetadata> provider_ ABSL_GUARDED_BY(mu_);

@@ -239,4 +239,26 @@ PollDecision DecidePoll(const ProviderAnswer& a, absl::Duration interval, int tr
   return d;
 }
 
+absl::string_view ProviderErrorKind(const ProviderAnswer& a) {
+  switch (a.kind) {
+    case ProviderAnswer::Kind::kSuccess:
+      return "";
+    case ProviderAnswer::Kind::kTransport:
+      if (a.error == "bad_response") return "bad_response";
+      if (a.http_status == 0) return "transport";
+      if (a.http_status >= 500) return "http_5xx";
+      if (a.http_status == 429) return "rate_limited";
+      return "http_4xx";
+    case ProviderAnswer::Kind::kOAuthError:
+      break;
+  }
+  if (a.error == "authorization_pending" || a.error == "slow_down" || a.error == "access_denied" ||
+      a.error == "expired_token") {
+    return "";
+  }
+  if (IsConfigurationError(a.error)) return "configuration";
+  if (a.error == "invalid_grant") return "invalid_grant";
+  return "oauth_error";
+}
+
 }  // namespace cantdo::bridge

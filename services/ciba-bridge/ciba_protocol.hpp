@@ -92,4 +92,14 @@ PollDecision DecidePoll(const ProviderAnswer& answer, absl::Duration interval, i
 // True for OAuth errors that mean the bridge itself is misconfigured.
 bool IsConfigurationError(absl::string_view oauth_error);
 
+// What kind of provider failure `answer` is, from a closed set (metrics
+// label it): transport (no HTTP answer), http_5xx, rate_limited (429),
+// http_4xx (a 4xx without an OAuth error), bad_response (not a JSON
+// object), configuration (invalid_client, unauthorized_client,
+// unsupported_grant_type), invalid_grant (the provider lost the request),
+// oauth_error (any other OAuth error). "" for an answer that is no failure:
+// a success, authorization_pending, slow_down, or the end of a request
+// (access_denied, expired_token).
+absl::string_view ProviderErrorKind(const ProviderAnswer& answer);
+
 }  // namespace cantdo::bridge

@@ -1,5 +1,8 @@
 #include "ciba-bridge/ciba_request_store.hpp"
 
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
@@ -319,6 +322,29 @@ absl::StatusOr<bool> PgCibaRequestStore::Notify(const std::string& auth_req_id, 
                  {pg::TextParam(id)})
           .status());
   return true;
+}
+
+absl::StatusOr<CibaBacklog> PgCibaRequestStore::ReadBacklog(pg::Connection& conn) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec("SELECT (SELECT count(*) FROM cantdo.ciba_requests WHERE state = 'PENDING'),"
+                " (SELECT COALESCE(extract(epoch FROM now() - min(create_time)), 0)::float8"
+                "    FROM cantdo.ciba_requests WHERE state = 'PENDING'),"
+                " (SELECT count(*) FROM cantdo.ciba_requests WHERE delivery_state = 'due'),"
+                " (SELECT COALESCE(extract(epoch FROM now() - min(finish_time)), 0)::float8"
+                "    FROM cantdo.ciba_requests WHERE delivery_state = 'due')"));
+  CibaBacklog b;
+  CANTDO_ASSIGN_OR_RETURN(b.pending, r.GetInt64(0, 0));
+  CANTDO_ASSIGN_OR_RETURN(std::string pending_age, r.GetString(0, 1));
+  CANTDO_ASSIGN_OR_RETURN(b.undelivered, r.GetInt64(0, 2));
+  CANTDO_ASSIGN_OR_RETURN(std::string undelivered_age, r.GetString(0, 3));
+  if (!absl::SimpleAtod(pending_age, &b.oldest_pending_age_seconds) ||
+      !absl::SimpleAtod(undelivered_age, &b.oldest_undelivered_age_seconds)) {
+    return absl::InternalError("ciba backlog: ages are not numbers");
+  }
+  b.oldest_pending_age_seconds = std::max(0.0, b.oldest_pending_age_seconds);
+  b.oldest_undelivered_age_seconds = std::max(0.0, b.oldest_undelivered_age_seconds);
+  return b;
 }
 
 }  // namespace cantdo::bridge

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "cantdo/pg/connection.hpp"
 #include "cantdo/pg/pool.hpp"
 
 namespace cantdo::bridge {
@@ -54,8 +55,20 @@ struct ErrorRecord {
   int http_status = 0;
 };
 
+// What the bridge still has to do (its metrics), by the database clock.
+struct CibaBacklog {
+  int64_t pending = 0;                    // requests the provider has not ended
+  double oldest_pending_age_seconds = 0;  // since the oldest of them was created; 0 if none
+  int64_t undelivered = 0;                // results the authority has not acknowledged
+  double oldest_undelivered_age_seconds = 0;  // since the oldest of them finished; 0 if none
+};
+
 class PgCibaRequestStore {
  public:
+  // Reads the backlog through `conn` (the partial indexes on PENDING rows
+  // and on due deliveries).
+  static absl::StatusOr<CibaBacklog> ReadBacklog(pg::Connection& conn);
+
   // `pool` must outlive the store.
   explicit PgCibaRequestStore(pg::Pool& pool) : pool_(pool) {}
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "worker/worker_metrics.hpp"
 
 namespace cantdo::worker {
 
@@ -63,6 +64,7 @@ absl::Status WorkerApp::Init(const runtime::RuntimeContext& ctx) {
     wo.identity = config_.identity;
   }
   CANTDO_ASSIGN_OR_RETURN(engine_, workflow::Worker::Create(*ctx.pool, registry_, *ctx.clock, wo));
+  RegisterWorkerMetrics(*ctx.metrics, *ctx.pool, *engine_, wo.task_queues, *ctx.clock);
   CANTDO_RETURN_IF_ERROR(engine_->Start());
   log::Info("worker started", {{"task_queues", config_.task_queues}, {"concurrency", config_.concurrency},
                                {"identity", wo.identity},

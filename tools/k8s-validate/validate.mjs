@@ -22,9 +22,11 @@
 // --dockerfile: every FROM names a stage or an image pinned by digest.
 //
 // 1. Every object validates against the official Kubernetes OpenAPI schemas
-//    (kubernetes-models) or cert-manager's (@kubernetes-models/cert-manager,
-//    which also carries approver-policy and trust-manager); CloudNativePG
-//    objects against the small schemas below; anything else fails.
+//    (kubernetes-models), cert-manager's (@kubernetes-models/cert-manager,
+//    which also carries approver-policy and trust-manager) or the
+//    Prometheus Operator's (@kubernetes-models/prometheus-operator);
+//    CloudNativePG objects against the small schemas below; anything else
+//    fails.
 // 2. Project checks (below). Exit 0 only if every file passes; problems are
 //    printed as "FILE: Kind/name: problem".
 import fs from 'node:fs';
@@ -38,7 +40,8 @@ const notes = new Set();
 async function schemaValidate(obj) {
   const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : [null, obj.apiVersion];
   if (group === 'postgresql.cnpg.io') return cnpgSchema(obj);
-  const pkg = group && group.endsWith('cert-manager.io') ? '@kubernetes-models/cert-manager' : 'kubernetes-models';
+  const pkg = group && group.endsWith('cert-manager.io') ? '@kubernetes-models/cert-manager'
+    : group === 'monitoring.coreos.com' ? '@kubernetes-models/prometheus-operator' : 'kubernetes-models';
   const modPath = `${pkg}/${group ? `${group}/` : ''}${version}/${obj.kind}`;
   let mod;
   try { mod = await import(modPath); } catch { return [`no schema for ${obj.apiVersion} ${obj.kind}`]; }
@@ -434,6 +437,48 @@ function databaseProblems(objs, opts) {
   return out;
 }
 
+// ---- monitoring ----------------------------------------------------------------
+
+// Every ServiceMonitor scrapes a Service of this render by one of its port
+// names, over HTTPS verified against a CA for a name the service's
+// Certificate holds (never insecureSkipVerify: the metrics endpoint is the
+// service's own TLS), and every Service labelled cantdo.dev/metrics=true is
+// scraped by one.
+function monitoringProblems(objs) {
+  const out = [], monitors = objs.filter(o => o.kind === 'ServiceMonitor');
+  if (!monitors.length) return out;
+  const services = objs.filter(o => o.kind === 'Service');
+  const certs = objs.filter(o => o.kind === 'Certificate');
+  const matches = (labels, sel) => Object.entries(sel || {}).every(([k, v]) => labels?.[k] === v);
+  const scraped = new Set();
+  for (const m of monitors) {
+    const id = ['ServiceMonitor', m.metadata.name];
+    const sel = m.spec?.selector?.matchLabels;
+    const targets = sel && Object.keys(sel).length ? services.filter(s => matches(s.metadata?.labels, sel)) : [];
+    if (!targets.length) { out.push([...id, 'selects no Service of this render (spec.selector.matchLabels)']); continue; }
+    for (const t of targets) scraped.add(t.metadata.name);
+    for (const e of m.spec?.endpoints || []) {
+      for (const t of targets) {
+        if (!(t.spec?.ports || []).some(p => p.name === e.port)) out.push([...id, `endpoint port "${e.port}" is not a port name of Service ${t.metadata.name}`]);
+      }
+      const tls = e.tlsConfig || {};
+      if (e.scheme !== 'https') out.push([...id, 'endpoint must scrape over https (the metrics endpoint serves the service\'s own TLS)']);
+      if (tls.insecureSkipVerify) out.push([...id, 'endpoint must verify the service\'s certificate (no insecureSkipVerify)']);
+      if (!tls.ca) out.push([...id, 'endpoint needs tlsConfig.ca (the deployment CA bundle)']);
+      if (!tls.serverName) out.push([...id, 'endpoint needs tlsConfig.serverName (a DNS name of the service\'s certificate)']);
+      else if (certs.length && !certs.some(c => (c.spec?.dnsNames || []).includes(tls.serverName))) {
+        out.push([...id, `tlsConfig.serverName ${tls.serverName} is a DNS name of no Certificate in this render`]);
+      }
+    }
+  }
+  for (const s of services) {
+    if (s.metadata?.labels?.['cantdo.dev/metrics'] === 'true' && !scraped.has(s.metadata.name)) {
+      out.push(['Service', s.metadata.name, 'labelled cantdo.dev/metrics=true but no ServiceMonitor scrapes it']);
+    }
+  }
+  return out;
+}
+
 // ---- project checks ----------------------------------------------------------
 
 const HASHED = /-[a-z0-9]{10}$/;
@@ -497,6 +542,7 @@ function projectChecks(objs, opts) {
       if (o.kind === 'Issuer' && (o.spec?.ca || o.spec?.selfSigned)) out.push([o.kind, o.metadata.name, 'a CA or self-signed Issuer in the application namespace: use the ClusterIssuer of deploy/k8s/pki']);
     }
   }
+  out.push(...monitoringProblems(objs));
   if (opts.profile === 'prod') {
     out.push(...databaseProblems(objs, copts));
     for (const [name, cm] of configMaps) {

@@ -1,7 +1,10 @@
 #include "cantdo/grpc/interceptors.hpp"
 
+#include <chrono>
+#include <iterator>
 #include <string_view>
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/server_context.h>
 
 #include "absl/strings/match.h"
@@ -133,7 +136,97 @@ class UnparseableRequestInterceptorFactory final : public ::grpc::experimental::
   }
 };
 
+// gRPC's status code names, as the gRPC specification spells them.
+std::string_view CodeName(::grpc::StatusCode code) {
+  static constexpr std::string_view kNames[] = {
+      "OK",        "CANCELLED",         "UNKNOWN",            "INVALID_ARGUMENT",    "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",  "RESOURCE_EXHAUSTED",  "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",      "UNIMPLEMENTED",      "INTERNAL",            "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
+}
+
+struct ServerMetricFamilies {
+  explicit ServerMetricFamilies(metrics::Registry& r)
+      : handled(r.AddCounterFamily("cantdo_grpc_server_handled_total",
+                                   "gRPC calls answered, by service, method and status code.",
+                                   {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 2048})),
+        seconds(r.AddHistogramFamily("cantdo_grpc_server_handling_seconds",
+                                     "Time from the start of a unary gRPC call to its status, in seconds.",
+                                     {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(),
+                                     {.max_children = 256})) {}
+  metrics::Family<metrics::Counter>& handled;
+  metrics::Family<metrics::Histogram>& seconds;
+};
+
+// Whether `service`.`method` is declared by a protobuf service this binary
+// links (every service we register is).
+bool KnownMethod(std::string_view service, std::string_view method) {
+  const std::string full = std::string(service) + "." + std::string(method);
+  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr;
+}
+
+class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(::grpc::experimental::ServerRpcInfo* info, ServerMetricFamilies* families)
+      : info_(info), families_(families), start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Record(m->GetSendStatus().error_code());
+    }
+    m->Proceed();
+  }
+
+ private:
+  void Record(::grpc::StatusCode code) {
+    // "/package.Service/Method"
+    std::string_view full = info_->method() != nullptr ? info_->method() : "";
+    if (!full.empty() && full[0] == '/') full.remove_prefix(1);
+    const size_t slash = full.find('/');
+    std::string_view service = slash == std::string_view::npos ? full : full.substr(0, slash);
+    std::string_view method = slash == std::string_view::npos ? "" : full.substr(slash + 1);
+    const std::string_view code_name = CodeName(code);
+
+    metrics::Counter* handled = families_->handled.Find({service, method, code_name});
+    if (handled == nullptr) {
+      if (!KnownMethod(service, method)) service = method = "unknown";
+      handled = &families_->handled.Labels({service, method, code_name});
+    }
+    handled->Inc();
+    if (info_->type() != ::grpc::experimental::ServerRpcInfo::Type::UNARY) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    metrics::Histogram* latency = families_->seconds.Find({service, method});
+    if (latency == nullptr) {
+      if (!KnownMethod(service, method)) service = method = "unknown";
+      latency = &families_->seconds.Labels({service, method});
+    }
+    latency->Observe(seconds);
+  }
+
+  ::grpc::experimental::ServerRpcInfo* info_;
+  ServerMetricFamilies* families_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class MetricsInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(metrics::Registry& registry) : families_(registry) {}
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info, &families_);
+  }
+
+ private:
+  ServerMetricFamilies families_;
+};
+
 }  // namespace
+
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeMetricsInterceptorFactory(
+    metrics::Registry& registry) {
+  return std::make_unique<MetricsInterceptorFactory>(registry);
+}
 
 std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeUnparseableRequestInterceptorFactory() {
   return std::make_unique<UnparseableRequestInterceptorFactory>();

@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
   }
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeUnparseableRequestInterceptorFactory());
+  if (self->config_.metrics != nullptr) interceptors.push_back(MakeMetricsInterceptorFactory(*self->config_.metrics));
   interceptors.push_back(MakeLoggingInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 

@@ -1,6 +1,7 @@
 #include "cantdo/http/https_server.hpp"
 
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <openssl/ssl.h>
@@ -27,12 +28,16 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-// One connection: handshake, read one request, answer, close. Owns itself
-// through the shared_ptr its handlers hold.
-class Session : public std::enable_shared_from_this<Session> {
+// One connection: (TLS handshake,) read one request, answer, close. Owns
+// itself through the shared_ptr its handlers hold. `Stream` is
+// beast::ssl_stream<beast::tcp_stream> or beast::tcp_stream.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, asio::ssl::context& ctx, const ServerOptions& options, const Handler& handler)
-      : stream_(std::move(socket), ctx), options_(options), handler_(handler) {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  Session(Stream stream, const ServerOptions& options, const Handler& handler)
+      : stream_(std::move(stream)), options_(options), handler_(handler) {
     parser_.body_limit(options.max_body_bytes);
     parser_.header_limit(16 * 1024);
   }
@@ -40,15 +45,23 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() {
     beast::get_lowest_layer(stream_).expires_after(
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(options_.read_timeout)));
-    auto self = shared_from_this();
-    stream_.async_handshake(asio::ssl::stream_base::server, [self](boost::system::error_code ec) {
-      if (ec) return;
-      bhttp::async_read(self->stream_, self->buffer_, self->parser_,
-                        [self](boost::system::error_code e, std::size_t) { self->OnRead(e); });
-    });
+    auto self = this->shared_from_this();
+    if constexpr (kTls) {
+      stream_.async_handshake(asio::ssl::stream_base::server, [self](boost::system::error_code ec) {
+        if (ec) return;
+        self->Read();
+      });
+    } else {
+      Read();
+    }
   }
 
  private:
+  void Read() {
+    auto self = this->shared_from_this();
+    bhttp::async_read(stream_, buffer_, parser_, [self](boost::system::error_code e, std::size_t) { self->OnRead(e); });
+  }
+
   void OnRead(boost::system::error_code ec) {
     Response response;
     if (ec == bhttp::error::body_limit) {
@@ -74,15 +87,21 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [name, value] : response.headers) res_.set(name, value);
     res_.body() = std::move(response.body);
     res_.prepare_payload();
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     bhttp::async_write(stream_, res_, [self](boost::system::error_code, std::size_t) {
-      self->stream_.async_shutdown([self](boost::system::error_code) {
-        beast::get_lowest_layer(self->stream_).close();
-      });
+      if constexpr (kTls) {
+        self->stream_.async_shutdown([self](boost::system::error_code) {
+          beast::get_lowest_layer(self->stream_).close();
+        });
+      } else {
+        boost::system::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        self->stream_.close();
+      }
     });
   }
 
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  Stream stream_;
   const ServerOptions& options_;
   const Handler& handler_;
   beast::flat_buffer buffer_;
@@ -91,6 +110,14 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+bool IsLoopbackAddress(const std::string& host) {
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(h, ec);
+  return !ec && address.is_loopback();
+}
 
 std::optional<std::string> ServerRequest::Header(absl::string_view name) const {
   for (const auto& [n, v] : headers) {
@@ -112,7 +139,15 @@ struct HttpsServer::Impl {
   void Accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), ctx, options, handler)->Start();
+      if (!ec) {
+        if (options.tls) {
+          using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+          std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), ctx), options, handler)
+              ->Start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), options, handler)->Start();
+        }
+      }
       Accept();
     });
   }
@@ -125,11 +160,13 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(ServerOptions op
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->handler = std::move(handler);
-  SSL_CTX_set_min_proto_version(impl->ctx.native_handle(), TLS1_2_VERSION);
   boost::system::error_code ec;
-  impl->ctx.use_certificate_chain(asio::buffer(impl->options.cert_pem), ec);
-  if (!ec) impl->ctx.use_private_key(asio::buffer(impl->options.key_pem), asio::ssl::context::pem, ec);
-  if (ec) return InvalidArgument("tls", absl::StrCat("cannot load HTTPS server certificate or key: ", ec.message()));
+  if (impl->options.tls) {
+    SSL_CTX_set_min_proto_version(impl->ctx.native_handle(), TLS1_2_VERSION);
+    impl->ctx.use_certificate_chain(asio::buffer(impl->options.cert_pem), ec);
+    if (!ec) impl->ctx.use_private_key(asio::buffer(impl->options.key_pem), asio::ssl::context::pem, ec);
+    if (ec) return InvalidArgument("tls", absl::StrCat("cannot load HTTPS server certificate or key: ", ec.message()));
+  }
 
   const std::string& listen = impl->options.listen;
   const size_t colon = listen.rfind(':');
@@ -141,6 +178,10 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(ServerOptions op
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   auto address = asio::ip::make_address(host, ec);
   if (ec) return InvalidArgument("listen", absl::StrCat("'", host, "' is not an IP address"));
+  if (!impl->options.tls && !address.is_loopback()) {
+    return InvalidArgument("listen", absl::StrCat("plain HTTP is served on a loopback address only (127.0.0.1, ::1); ",
+                                                  listen, " needs TLS"));
+  }
   tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   impl->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -85,6 +85,7 @@ absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
     if (open_new) {
       auto conn = Open(deadline);
       if (!conn.ok()) {
+        connect_failures_.fetch_add(1, std::memory_order_relaxed);
         Forget();
         return conn.status();
       }
@@ -96,6 +97,7 @@ absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
                               : candidate->Probe();
     if (health.ok()) return PooledConnection(this, std::move(candidate));
     // Broken: drop it and try again (another idle one, or a fresh one).
+    broken_discarded_.fetch_add(1, std::memory_order_relaxed);
     candidate.reset();
     Forget();
   }
@@ -107,7 +109,9 @@ void Pool::Release(std::unique_ptr<Connection> conn) {
   // Deferred statements it never sent belong to the last borrower: drop
   // them, or they would run with the next borrower's first statement.
   conn->DiscardDeferred();
-  bool reusable = conn->IsHealthy() && conn->transaction_state() == TransactionState::kIdle;
+  const bool healthy = conn->IsHealthy();
+  bool reusable = healthy && conn->transaction_state() == TransactionState::kIdle;
+  if (!healthy) broken_discarded_.fetch_add(1, std::memory_order_relaxed);
   if (!reusable) {
     conn.reset();
     Forget();
@@ -126,7 +130,9 @@ void Pool::Forget() {
 
 PoolStats Pool::Stats() const {
   absl::MutexLock lock(&mu_);
-  return PoolStats{open_, static_cast<int>(idle_.size()), waiters_};
+  return PoolStats{open_, static_cast<int>(idle_.size()), waiters_,
+                   connect_failures_.load(std::memory_order_relaxed),
+                   broken_discarded_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace cantdo::pg

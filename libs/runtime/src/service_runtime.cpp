@@ -7,6 +7,7 @@
 #include "cantdo/base/status.hpp"
 #include "cantdo/db/migrations.hpp"
 #include "cantdo/grpc/shutdown.hpp"
+#include "cantdo/metrics/process_collector.hpp"
 #include "cantdo/pg/migrator.hpp"
 
 namespace cantdo::runtime {
@@ -29,6 +30,10 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
       .Duration("grpc-max-connection-age-grace", &c->grpc_max_connection_age_grace,
                 "how long calls in flight on such a connection may still run")
       .String("log-level", &c->log_level, "debug, info, warn or error")
+      .String("metrics-listen", &c->metrics_listen,
+              "serve Prometheus metrics at GET /metrics on this host:port (an IP address), empty: off; HTTPS with "
+              "--tls-cert, plain HTTP on a loopback address")
+      .Bool("metrics-tls", &c->metrics_tls, "serve the metrics over HTTPS on a loopback address too")
       .Check([c] {
         return c->db_pool_size >= 1 && c->db_pool_size <= 1000 ? ""
                                                               : "--db-pool-size must be 1..1000";
@@ -37,7 +42,42 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
         log::Level l;
         return log::ParseLevel(c->log_level, &l) ? "" : "--log-level must be debug, info, warn or error";
       })
-      .Check([c] { return c->listen.find(':') != std::string::npos ? "" : "--listen must be host:port"; });
+      .Check([c] { return c->listen.find(':') != std::string::npos ? "" : "--listen must be host:port"; })
+      .Check([c] {
+        return c->metrics_listen.empty() || c->metrics_listen.find(':') != std::string::npos
+                   ? ""
+                   : "--metrics-listen must be host:port (or empty: off)";
+      });
+}
+
+void RegisterRuntimeMetrics(metrics::Registry& registry, const std::string& service, const pg::Pool& pool) {
+  registry.AddGaugeFamily("cantdo_build_info", "Always 1: the service and the cantdo version of this binary.",
+                          {"service", "version"})
+      .Labels({service, CANTDO_VERSION})
+      .Set(1);
+  registry.AddCollector([&pool](std::vector<metrics::CollectedFamily>& out) {
+    const pg::PoolStats s = pool.Stats();
+    auto gauge = [&](const char* name, const char* help, double v) {
+      out.push_back(metrics::CollectedFamily{name, help, metrics::MetricType::kGauge, {}, {}}.Add({}, v));
+    };
+    gauge("cantdo_db_pool_max_connections", "The most PostgreSQL connections the pool opens (--db-pool-size).",
+          pool.options().max_size);
+    gauge("cantdo_db_pool_open_connections", "PostgreSQL connections that exist (idle, in use or being opened).",
+          s.open);
+    gauge("cantdo_db_pool_in_use_connections", "PostgreSQL connections lent out now (or being opened).",
+          s.open - s.idle);
+    gauge("cantdo_db_pool_waiting_callers", "Callers waiting for a PostgreSQL connection because all are in use.",
+          s.waiters);
+    out.push_back(metrics::CollectedFamily{"cantdo_db_pool_connection_errors_total",
+                                           "PostgreSQL connection problems: connect = an attempt to open one failed, "
+                                           "broken = one was found broken and dropped.",
+                                           metrics::MetricType::kCounter,
+                                           {"kind"},
+                                           {}}
+                      .Add({"connect"}, static_cast<double>(s.connect_failures))
+                      .Add({"broken"}, static_cast<double>(s.broken_discarded)));
+  });
+  metrics::AddProcessCollector(registry);
 }
 
 absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout) {
@@ -52,6 +92,8 @@ void RunningService::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
   if (server_) server_->Shutdown();
+  // Before the app stops: its collectors may read what Stop() tears down.
+  if (metrics_endpoint_) metrics_endpoint_->Stop();
   if (app_) app_->Stop();
 }
 
@@ -69,10 +111,30 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   po.prepare_statements = rs->config_.db_prepared_statements;
   po.application_name = absl::StrCat("cantdo-", app.Name());
   CANTDO_ASSIGN_OR_RETURN(rs->pool_, pg::Pool::Create(po));
+  rs->metrics_ = std::make_unique<metrics::Registry>();
+  RegisterRuntimeMetrics(*rs->metrics_, app.Name(), *rs->pool_);
+  metrics::Gauge& db_up = rs->metrics_->AddGauge(
+      "cantdo_db_up", "1 while the last readiness check (every 2 s) reached PostgreSQL, else 0.");
+  metrics::Gauge& ready = rs->metrics_->AddGauge(
+      "cantdo_service_ready", "1 while the service reports SERVING (database reachable, schema compatible, "
+                              "its own dependencies up), else 0.");
+  if (!rs->config_.metrics_listen.empty()) {
+    MetricsEndpointOptions mo;
+    mo.listen = rs->config_.metrics_listen;
+    mo.tls_on_loopback = rs->config_.metrics_tls;
+    mo.cert_pem = rs->ctx_.tls.cert_pem;
+    mo.key_pem = rs->ctx_.tls.key_pem;
+    CANTDO_ASSIGN_OR_RETURN(rs->metrics_endpoint_, MetricsEndpoint::Start(mo, *rs->metrics_));
+    log::Info("metrics listening", {{"address", rs->config_.metrics_listen},
+                                    {"port", rs->metrics_endpoint_->port()},
+                                    {"scheme", rs->metrics_endpoint_->tls() ? "https" : "http"},
+                                    {"path", "/metrics"}});
+  }
 
   rs->ctx_.config = &rs->config_;
   rs->ctx_.pool = rs->pool_.get();
   rs->ctx_.clock = &clock;
+  rs->ctx_.metrics = rs->metrics_.get();
   CANTDO_RETURN_IF_ERROR(app.Init(rs->ctx_));
 
   grpc::ServerConfig sc;
@@ -83,13 +145,19 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   sc.shutdown_grace = rs->config_.shutdown_grace;
   sc.max_connection_age = rs->config_.grpc_max_connection_age;
   sc.max_connection_age_grace = rs->config_.grpc_max_connection_age_grace;
+  sc.metrics = rs->metrics_.get();
   pg::Pool* pool = rs->pool_.get();
   const absl::Duration timeout = rs->config_.db_connect_timeout;
-  CANTDO_ASSIGN_OR_RETURN(rs->server_,
-                          grpc::Server::Start(sc, app.Services(), [pool, timeout, &app]() -> absl::Status {
-                            CANTDO_RETURN_IF_ERROR(CheckDatabaseReady(*pool, timeout));
-                            return app.Ready();
-                          }));
+  CANTDO_ASSIGN_OR_RETURN(
+      rs->server_, grpc::Server::Start(sc, app.Services(), [pool, timeout, &app, &db_up, &ready]() -> absl::Status {
+        const absl::Status db = CheckDatabaseReady(*pool, timeout);
+        // A schema outside the window is a database that answered.
+        const auto reason = GetReason(db);
+        db_up.Set(db.ok() || reason == pg::kSchemaNotCurrent || reason == pg::kSchemaTooNew ? 1 : 0);
+        const absl::Status st = db.ok() ? app.Ready() : db;
+        ready.Set(st.ok() ? 1 : 0);
+        return st;
+      }));
   return rs;
 }
 

@@ -28,6 +28,19 @@ std::string RunColumns(absl::string_view table, absl::string_view attempt) {
 
 std::string PgTimeParam(absl::Time t) { return PgTime(t); }
 
+std::string PgTextArray(const std::vector<std::string>& v) {
+  std::vector<std::string> quoted;
+  for (const auto& s : v) {
+    std::string q = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') q += '\\';
+      q += c;
+    }
+    quoted.push_back(q + "\"");
+  }
+  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
+}
+
 absl::Status RequireTransaction(pg::Connection& conn) {
   if (conn.transaction_state() != pg::TransactionState::kInTransaction) {
     return absl::FailedPreconditionError("workflow operations must run inside a transaction");

@@ -108,6 +108,8 @@ absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::Workf
 v1::WorkflowExecution ToExecution(const RunRow& run);
 
 std::string PgTimeParam(absl::Time t);
+// A text[] literal of `v` ({"a","b"}), for `= ANY($n::text[])`.
+std::string PgTextArray(const std::vector<std::string>& v);
 
 // FAILED_PRECONDITION unless `conn` is inside a transaction.
 absl::Status RequireTransaction(pg::Connection& conn);

@@ -29,19 +29,6 @@ using v1::HistoryEvent;
 
 namespace {
 
-std::string PgArray(const std::vector<std::string>& v) {
-  std::vector<std::string> quoted;
-  for (const auto& s : v) {
-    std::string q = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') q += '\\';
-      q += c;
-    }
-    quoted.push_back(q + "\"");
-  }
-  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
-}
-
 using internal::IsHistoryConflict;
 
 // A leased activity attempt, ready to run.
@@ -112,7 +99,7 @@ class Worker::Impl {
   Impl(pg::Pool& pool, const Registry& registry, Clock& clock, WorkerOptions options)
       : pool_(pool), registry_(registry), clock_(clock), options_(std::move(options)),
         cache_(options_.sticky_cache ? options_.sticky_cache_size : 0),
-        queues_param_(PgArray(options_.task_queues)) {}
+        queues_param_(internal::PgTextArray(options_.task_queues)) {}
 
   absl::Status Start() {
     std::string dsn = options_.dsn.empty() ? pool_.options().dsn : options_.dsn;
@@ -960,6 +947,7 @@ class Worker::Impl {
                       pg::TextParam(PgTime(now + *delay)),
                       pg::TextParam(absl::BytesToHexString(
                           FailureFromStatus(result.status(), "activity").SerializeAsString()))}));
+      after_commit = [this] { Count(&WorkerStats::activity_retries); };
       return conn.Defer("SELECT pg_notify($1, $2)",
                         {pg::TextParam(internal::kTasksChannel), pg::TextParam(lease.task_queue)});
     }
@@ -1104,8 +1092,10 @@ class Worker::Impl {
   // retry it per policy, or record ActivityTaskTimedOut.
   absl::StatusOr<bool> ExpireLeases() {
     bool did = false;
+    bool retried = false;
     absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
       did = false;
+      retried = false;
       const absl::Time now = clock_.Now();
       CANTDO_ASSIGN_OR_RETURN(
           pg::Result r,
@@ -1145,6 +1135,7 @@ class Worker::Impl {
                       {pg::TextParam(run_id), pg::Int64Param(seid), pg::TextParam(PgTime(now + *delay)),
                        pg::TextParam(absl::BytesToHexString(FailureFromStatus(timeout, "engine").SerializeAsString()))}));
         (void)u;
+        retried = true;
         return absl::OkStatus();
       }
       CANTDO_ASSIGN_OR_RETURN(pg::Result d, conn.Exec("DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
@@ -1168,6 +1159,8 @@ class Worker::Impl {
       return internal::AppendEvents(conn, run->run_id, run->next_event_id, evs);
     });
     CANTDO_RETURN_IF_ERROR(s);
+    if (did) Count(&WorkerStats::lease_expiries);
+    if (retried) Count(&WorkerStats::activity_retries);
     return did;
   }
 

@@ -1,6 +1,6 @@
 #pragma once
 // A real authority (in-process, real gRPC over mTLS on loopback, its own
-// fresh database) plus a stand-in bridge server that hands out auth_req_ids,
+// fresh database, its metrics over HTTPS on loopback) plus a stand-in bridge server that hands out auth_req_ids,
 // an identity provider's signing key (TokenSigner, JWKS on disk) and a
 // target table whose INSERT only a released credential may do.
 
@@ -18,6 +18,7 @@
 #include "cantdo/bridge/v1/ciba_bridge_service.grpc.pb.h"
 #include "cantdo/grpc/status.hpp"
 #include "support/scoped_credentials_template.hpp"
+#include "support/scrape.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 #include "support/token_signer.hpp"
@@ -113,6 +114,9 @@ class AuthorityHarness {
     common.db_dsn = db.Dsn();
     common.db_pool_size = db_pool_size;
     common.shutdown_grace = absl::Seconds(2);
+    common.metrics_listen = "127.0.0.1:0";
+    common.metrics_tls = true;
+    ca_file = files.ca;
     auto started = runtime::StartService(app, common, clock);
     INFO(started.status().ToString());
     REQUIRE(started.ok());
@@ -158,6 +162,15 @@ class AuthorityHarness {
   }
 
   bool ParsePort() const { return service->port() > 0; }
+
+  // The authority's /metrics, scraped over HTTPS as Prometheus would.
+  std::string Metrics() const {
+    auto got = cantdo::testing::Scrape(service->metrics_port(), true, ca_file);
+    INFO(got.status().ToString());
+    REQUIRE(got.ok());
+    REQUIRE(got->status == 200);
+    return got->body;
+  }
 
   std::unique_ptr<av1::AuthorityService::Stub> Stub(const std::string& identity) {
     return av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(target, pki.Issue(identity)));
@@ -306,6 +319,7 @@ class AuthorityHarness {
   int bridge_port = 0;
   std::unique_ptr<::grpc::Server> bridge_server;
   std::string group;
+  std::string ca_file;
   tlog::NoteSigner ledger_signer;
   cantdo::authority::AuthorityApp app;
   std::unique_ptr<runtime::RunningService> service;

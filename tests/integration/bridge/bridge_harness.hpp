@@ -28,6 +28,7 @@
 #include "cantdo/http/https_client.hpp"
 #include "support/child_process.hpp"
 #include "support/dev_idp.hpp"
+#include "support/scrape.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 
@@ -163,6 +164,10 @@ class Bridge {
     INFO(child_->Log());
     REQUIRE(line.has_value());
     port_ = nlohmann::json::parse(*line).at("port").get<int>();
+    // Logged before "listening" when --metrics-listen is set.
+    if (auto m = child_->WaitForLogLine("\"msg\":\"metrics listening\"", absl::Milliseconds(1)); m.has_value()) {
+      metrics_port_ = nlohmann::json::parse(*m).at("port").get<int>();
+    }
     channel_ = grpc::MakeMtlsChannel("127.0.0.1:" + std::to_string(port_), authority_tls_);
     stub_ = bv1::CibaBridgeService::NewStub(channel_);
   }
@@ -173,6 +178,16 @@ class Bridge {
   std::string Log() const { return child_->Log(); }
   ChildProcess& child() { return *child_; }
   int port() const { return port_; }
+
+  // GET /metrics over plain HTTP (CANTDO_METRICS_LISTEN on loopback).
+  std::string Metrics() const {
+    REQUIRE(metrics_port_ > 0);
+    auto got = cantdo::testing::Scrape(metrics_port_, false);
+    INFO(got.status().ToString());
+    REQUIRE(got.ok());
+    REQUIRE(got->status == 200);
+    return got->body;
+  }
 
   // Retries while discovery has not succeeded yet (UNAVAILABLE).
   absl::StatusOr<bv1::StartBackchannelAuthenticationResponse> Start(const bv1::StartBackchannelAuthenticationRequest& r,
@@ -210,6 +225,7 @@ class Bridge {
   std::shared_ptr<::grpc::Channel> channel_;
   std::unique_ptr<bv1::CibaBridgeService::Stub> stub_;
   int port_ = 0;
+  int metrics_port_ = 0;
   int starts_ = 0;
 };
 

@@ -1,8 +1,11 @@
 // Each of the four real binaries starts against a real database as its own
 // least-privilege role, serves TLS only, reports SERVING on grpc.health.v1
-// only when the schema is current, answers reflection, and stops cleanly on
-// SIGTERM.
+// only when the schema is current, answers reflection, serves its metrics,
+// and stops cleanly on SIGTERM.
 #include <catch2/catch.hpp>
+
+#include <google/protobuf/empty.pb.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 
 #include <signal.h>
 
@@ -21,6 +24,8 @@
 #include "support/dev_idp.hpp"
 #include "support/token_signer.hpp"
 #include "support/login_role.hpp"
+#include "support/prometheus.hpp"
+#include "support/scrape.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 
@@ -89,7 +94,24 @@ struct Running {
     REQUIRE(line.has_value());
     port = nlohmann::json::parse(*line).at("port").get<int>();
     channel = cg::MakeMtlsChannel("127.0.0.1:" + std::to_string(port), pki.Issue("operator"));
+    if (auto m = child->WaitForLogLine("\"msg\":\"metrics listening\"", absl::Milliseconds(1)); m.has_value()) {
+      auto fields = nlohmann::json::parse(*m);
+      metrics_port = fields.at("port").get<int>();
+      metrics_tls = fields.at("scheme") == "https";
+    }
   }
+
+  // GET /metrics as Prometheus would.
+  std::string Metrics(const std::string& ca_file) {
+    REQUIRE(metrics_port > 0);
+    auto got = cantdo::testing::Scrape(metrics_port, metrics_tls, ca_file);
+    INFO(got.status().ToString());
+    REQUIRE(got.ok());
+    REQUIRE(got->status == 200);
+    return got->body;
+  }
+  int metrics_port = 0;
+  bool metrics_tls = false;
 
   HealthStatus::ServingStatus Health() {
     auto stub = ::grpc::health::v1::Health::NewStub(channel);
@@ -303,4 +325,125 @@ TEST_CASE("cantdo-grpcurl lists, describes and calls a real service the way grpc
   auto [usage_code, usage] = run({});
   CHECK(usage_code == 2);
   CHECK(usage.find("Too few arguments.") != std::string::npos);
+}
+
+// The name of a status code as the metrics label it.
+std::string CodeName(::grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",   "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",   "UNAVAILABLE",       "DATA_LOSS",          "UNAUTHENTICATED"};
+  return kNames[static_cast<int>(code)];
+}
+
+TEST_CASE("every service serves /metrics (HTTPS with its own certificate, or HTTP on loopback): the runtime's "
+          "families, its own, a real call counted, and promtool check metrics passes",
+          "[integration][services][metrics]") {
+  TestDatabase db(TestDatabase::kMigrated);
+  cantdo::testing::TestPki pki;
+  cantdo::testing::TempDir idp_dir;
+  cantdo::testing::DevIdp idp(pki, idp_dir.path());
+  // What each service's own metrics say on a fresh, idle database.
+  const std::map<std::string, std::vector<std::string>> own = {
+      {"gateway", {}},
+      {"authority",
+       {R"(cantdo_authority_approvals_pending{required_role="cfo"} 0)",
+        R"(cantdo_authority_grant_transitions_total{transition="claimed"} 0)",
+        "cantdo_authority_ledger_pending_entries 0"}},
+      {"worker",
+       {R"(cantdo_worker_tasks_waiting{kind="workflow",task_queue="offboarding"} 0)",
+        "cantdo_worker_activities_started_total 0"}},
+      {"ciba-bridge", {"cantdo_bridge_requests_pending 0", "cantdo_bridge_token_polls_total 0"}},
+  };
+  for (const auto& c : Cases()) {
+    DYNAMIC_SECTION(c.name) {
+      LoginRole login(db, c.role);
+      // HTTP on loopback for two, HTTPS (on loopback, by --metrics-tls) for
+      // the other two.
+      const bool tls = c.name == "authority" || c.name == "worker";
+      std::map<std::string, std::string> env = {{"CANTDO_METRICS_LISTEN", "127.0.0.1:0"},
+                                                {"CANTDO_METRICS_TLS", tls ? "true" : "false"}};
+      if (c.name == "ciba-bridge") {
+        env.merge(std::map<std::string, std::string>{{"CANTDO_CIBA_ISSUER", idp.issuer()},
+                                                     {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
+                                                     {"CANTDO_CIBA_CLIENT_SECRET", cantdo::testing::DevIdp::kSecret},
+                                                     {"CANTDO_CIBA_CA_FILE", idp.ca_file()},
+                                                     {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:1"}});
+      }
+      std::unique_ptr<TestDatabase> platform;
+      std::unique_ptr<Running> authority;
+      if (c.name == "worker") {
+        platform = std::make_unique<TestDatabase>();
+        authority = std::make_unique<Running>(pki, Cases()[1], db.Dsn());
+        env.merge(std::map<std::string, std::string>{
+            {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:" + std::to_string(authority->port)},
+            {"CANTDO_CUSTOMER_DB_DSN", platform->Dsn()}});
+      }
+      Running r(pki, c, login.dsn(), env);
+      INFO(r.child->Log());
+      REQUIRE(r.WaitForHealth(HealthStatus::SERVING) == HealthStatus::SERVING);
+      CHECK(r.metrics_tls == tls);
+      const std::string ca = pki.WriteFiles(r.dir.path(), "prometheus").ca;
+
+      // A real call of the service's API (or, for the worker, which has
+      // none, health), whatever it answers, is counted under its code.
+      std::string service = "grpc.health.v1.Health", method = "Check";
+      if (!c.services.empty()) service = c.services[0];
+      if (c.name == "gateway") method = "GetWorkflow";
+      if (c.name == "authority") method = "GetPolicy";
+      if (c.name == "ciba-bridge") method = "GetBackchannelAuthentication";
+      const std::string before = r.Metrics(ca);
+      const std::string series = "cantdo_grpc_server_handled_total{grpc_service=\"" + service +
+                                 "\",grpc_method=\"" + method + "\",grpc_code=\"";
+      ::grpc::StatusCode code;
+      {
+        ::grpc::internal::RpcMethod rpc(("/" + service + "/" + method).c_str(), ::grpc::internal::RpcMethod::NORMAL_RPC,
+                                        r.channel);
+        ::grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        google::protobuf::Empty req, resp;
+        code = ::grpc::internal::BlockingUnaryCall(r.channel.get(), rpc, &ctx, req, &resp).error_code();
+      }
+      const std::string m = r.Metrics(ca);
+      const std::string counted = series + CodeName(code) + "\"}";
+      INFO(counted);
+      CHECK(cantdo::testing::SampleValue(m, counted).value_or(0) ==
+            cantdo::testing::SampleValue(before, counted).value_or(0) + 1);
+
+      CHECK(cantdo::testing::SampleValue(m, "cantdo_build_info{service=\"" + c.name + "\",version=\"0.1.0\"}") == 1);
+      CHECK(cantdo::testing::SampleValue(m, "cantdo_db_up") == 1);
+      CHECK(cantdo::testing::SampleValue(m, "cantdo_service_ready") == 1);
+      CHECK(cantdo::testing::SampleValue(m, "cantdo_db_pool_open_connections").value_or(0) >= 1);
+      CHECK(cantdo::testing::SampleValue(m, R"(cantdo_db_pool_connection_errors_total{kind="connect"})") == 0);
+      CHECK(cantdo::testing::SampleValue(m, "process_resident_memory_bytes").value_or(0) > 0);
+      CHECK(cantdo::testing::SampleValue(m, "process_start_time_seconds").value_or(0) > 0);
+      for (const auto& line : own.at(c.name)) {
+        INFO(line);
+        CHECK(m.find("\n" + line + "\n") != std::string::npos);
+      }
+      const auto checked = cantdo::testing::PromtoolCheckMetrics(m);
+      INFO(m);
+      INFO(checked.output);
+      CHECK(checked.exit_code == 0);
+      CHECK(checked.output.empty());
+      r.child->Signal(SIGTERM);
+      CHECK(r.child->Wait(absl::Seconds(15)) == std::optional<int>(0));
+    }
+  }
+}
+
+TEST_CASE("a service refuses --metrics-listen that is not host:port, and starts without metrics when it is empty",
+          "[integration][services][metrics]") {
+  cantdo::testing::TempDir dir;
+  ChildProcess child({cantdo::testing::BuildDir() + "/services/authority/cantdo-authority", "--metrics-listen=9464"},
+                     {}, dir.path() + "/log");
+  REQUIRE(child.Wait(absl::Seconds(30)) == std::optional<int>(2));
+  CHECK(child.Log().find("--metrics-listen must be host:port") != std::string::npos);
+
+  TestDatabase db(TestDatabase::kMigrated);
+  cantdo::testing::TestPki pki;
+  Running r(pki, Cases()[1], db.Dsn());
+  INFO(r.child->Log());
+  CHECK(r.metrics_port == 0);
+  CHECK(r.child->Log().find("metrics listening") == std::string::npos);
 }

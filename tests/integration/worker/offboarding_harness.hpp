@@ -33,6 +33,7 @@
 #include "support/child_process.hpp"
 #include "support/demo_login.hpp"
 #include "support/login_role.hpp"
+#include "support/scrape.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 #include "support/token_signer.hpp"
@@ -135,6 +136,7 @@ class OffboardingHarness {
     common.db_dsn = authority_login->dsn();
     common.db_pool_size = 8;
     common.shutdown_grace = absl::Seconds(2);
+    common.metrics_listen = "127.0.0.1:0";  // plain HTTP: loopback
     auto started = runtime::StartService(authority, common, clock);
     INFO(started.status().ToString());
     REQUIRE(started.ok());
@@ -176,11 +178,23 @@ class OffboardingHarness {
     common.db_dsn = worker_login->dsn();
     common.db_pool_size = 6;
     common.shutdown_grace = absl::Seconds(2);
+    common.metrics_listen = "127.0.0.1:0";
     auto started = runtime::StartService(worker, common, clock);
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     worker_service = *std::move(started);
   }
+  // A service's /metrics over plain HTTP (both listen on loopback).
+  static std::string Metrics(runtime::RunningService& service) {
+    REQUIRE(service.metrics_port() > 0);
+    REQUIRE_FALSE(service.metrics_tls());
+    auto got = Scrape(service.metrics_port(), false);
+    INFO(got.status().ToString());
+    REQUIRE(got.ok());
+    REQUIRE(got->status == 200);
+    return got->body;
+  }
+
   void StopWorker() {
     if (worker_service) worker_service->Shutdown();
     worker_service.reset();

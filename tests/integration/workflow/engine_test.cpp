@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/workflow/backlog.hpp"
 #include "workflow_env.hpp"
 
 namespace {
@@ -495,6 +496,8 @@ TEST_CASE("Activity retries back off exponentially, stop at max attempts and nev
     Drain(*w);
     CHECK(g_flaky_calls == 3);
     CHECK(env.Describe("f").state() == v1::WORKFLOW_EXECUTION_STATE_COMPLETED);
+    CHECK(w->Stats().activity_retries == 2);  // the worker's metrics count each retry once
+    CHECK(w->Stats().lease_expiries == 0);
   }
   SECTION("fails after maximum attempts") {
     g_flaky_calls = 0;
@@ -506,6 +509,7 @@ TEST_CASE("Activity retries back off exponentially, stop at max attempts and nev
     CHECK(g_flaky_calls == 3);
     auto x = env.Describe("f");
     CHECK(x.state() == v1::WORKFLOW_EXECUTION_STATE_FAILED);
+    CHECK(w->Stats().activity_retries == 2);  // the third failure is final, not a retry
   }
   SECTION("a non-retryable kind fails at once") {
     g_flaky_calls = 0;
@@ -515,6 +519,7 @@ TEST_CASE("Activity retries back off exponentially, stop at max attempts and nev
     auto x = env.Describe("f");
     CHECK(x.state() == v1::WORKFLOW_EXECUTION_STATE_FAILED);
     CHECK(x.failure().type() == "PaymentDeclined");
+    CHECK(w->Stats().activity_retries == 0);
   }
 }
 
@@ -555,12 +560,70 @@ TEST_CASE("An activity whose worker vanished times out start-to-close and is ret
   auto w = env.NewWorker(false);
   Drain(*w);
   CHECK(env.Count("SELECT count(*) FROM public.attempts") == 0);  // lease still valid
+  CHECK(w->Stats().lease_expiries == 0);
   env.clock.Advance(absl::Seconds(31));
   Drain(*w);  // expires the lease, schedules the retry after 1 s
+  CHECK(w->Stats().lease_expiries == 1);
+  CHECK(w->Stats().activity_retries == 1);
   env.clock.Advance(absl::Seconds(1));
   Drain(*w);
   CHECK(env.Describe("t").state() == v1::WORKFLOW_EXECUTION_STATE_COMPLETED);
   CHECK(env.Count("SELECT max(attempt) FROM public.attempts") == 2);
+  CHECK(w->Stats().lease_expiries == 1);
+}
+
+TEST_CASE("The backlog counts the tasks due and not taken, per queue, and since when the oldest is due",
+          "[integration][workflow][metrics]") {
+  Env env;
+  RegisterRecord(env.registry, env.db.Dsn());
+  auto one = [](WorkflowContext& ctx, const Payload& in) -> Task<Result> {
+    ActivityOptions o;
+    o.start_to_close_timeout = absl::Seconds(30);
+    co_return co_await ctx.ExecuteActivity("record", in, o);
+  };
+  REQUIRE(env.registry.RegisterWorkflow("one", one).ok());
+  auto backlog = [&] {
+    return Ok(env.Tx([&](pg::Connection& c) { return ReadBacklog(c, {"q", "elsewhere"}, env.clock.Now()); }));
+  };
+  auto empty = backlog();
+  REQUIRE(empty.size() == 2);
+  CHECK(empty[0].task_queue == "q");
+  CHECK(empty[0].workflow_tasks == 0);
+  CHECK_FALSE(empty[0].oldest_workflow_task.has_value());
+
+  const absl::Time started = env.clock.Now();
+  env.Start("b1", "one", PackString("x"));
+  env.clock.Advance(absl::Seconds(40));
+  env.Start("b2", "one", PackString("y"));
+  auto waiting = backlog();
+  CHECK(waiting[0].workflow_tasks == 2);
+  REQUIRE(waiting[0].oldest_workflow_task.has_value());
+  CHECK(absl::ToUnixMicros(*waiting[0].oldest_workflow_task) == absl::ToUnixMicros(started));
+  CHECK(waiting[0].activity_tasks == 0);
+  CHECK(waiting[1].task_queue == "elsewhere");
+  CHECK(waiting[1].workflow_tasks == 0);
+
+  // A worker that runs workflow tasks only (nothing leased eagerly): both
+  // runs now wait on their activity.
+  {
+    WorkerOptions o;
+    o.task_queues = {"q"};
+    o.eager_activities = false;
+    Registry only_wf;
+    REQUIRE(only_wf.RegisterWorkflow("one", one).ok());
+    auto w = Ok(Worker::Create(*env.pool, only_wf, env.clock, o));
+    Drain(*w);
+  }
+  auto activities = backlog();
+  CHECK(activities[0].workflow_tasks == 0);
+  CHECK(activities[0].activity_tasks == 2);
+  REQUIRE(activities[0].oldest_activity_task.has_value());
+  CHECK(absl::ToUnixMicros(*activities[0].oldest_activity_task) == absl::ToUnixMicros(env.clock.Now()));
+  // A leased activity is no longer waiting.
+  auto conn = env.db.Connect();
+  Ok(conn->Exec("UPDATE cantdo.activity_tasks SET lease_id = gen_random_uuid(), lease_expires_at = now() + "
+                "interval '1 minute' WHERE run_id = (SELECT run_id FROM cantdo.workflow_runs WHERE workflow_id = 'b1')"));
+  CHECK(backlog()[0].activity_tasks == 1);
 }
 
 TEST_CASE("Cancel: a waiting run ends CANCELLED, a pending run is closed at once", "[integration][workflow]") {

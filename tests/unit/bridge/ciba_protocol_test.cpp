@@ -166,3 +166,26 @@ TEST_CASE("only https URLs are accepted", "[unit][bridge]") {
   CHECK(!cantdo::http::Url::Parse("https://h/a b").ok());
   CHECK(!cantdo::http::Url::Parse("https://h/#frag").ok());
 }
+
+TEST_CASE("a provider answer's failure kind comes from a closed set, and the CIBA answers that are no failure have "
+          "none",
+          "[unit][bridge][metrics]") {
+  using cantdo::http::Response;
+  auto kind = [](const absl::StatusOr<Response>& r) { return std::string(ProviderErrorKind(ClassifyAnswer(r))); };
+  CHECK(kind(absl::UnavailableError("connection refused")) == "transport");
+  CHECK(kind(Response{503, {}, "<html>down</html>"}) == "http_5xx");
+  CHECK(kind(Response{429, {}, R"({"error":"too_many"})"}) == "rate_limited");
+  CHECK(kind(Response{404, {}, "not here"}) == "http_4xx");
+  CHECK(kind(Response{200, {}, "not json"}) == "bad_response");
+  CHECK(kind(Response{401, {}, R"({"error":"invalid_client"})"}) == "configuration");
+  CHECK(kind(Response{400, {}, R"({"error":"unauthorized_client"})"}) == "configuration");
+  CHECK(kind(Response{400, {}, R"({"error":"invalid_grant"})"}) == "invalid_grant");
+  CHECK(kind(Response{400, {}, R"({"error":"unknown_user_id"})"}) == "oauth_error");
+  // A provider's own error code never becomes a label value.
+  CHECK(kind(Response{400, {}, R"({"error":"x_made_up_by_the_provider"})"}) == "oauth_error");
+  for (const char* not_a_failure : {"authorization_pending", "slow_down", "access_denied", "expired_token"}) {
+    INFO(not_a_failure);
+    CHECK(kind(Response{400, {}, std::string(R"({"error":")") + not_a_failure + "\"}"}).empty());
+  }
+  CHECK(kind(Response{200, {}, R"({"id_token":"a.b.c"})"}).empty());
+}

@@ -6,6 +6,8 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include "cantdo/metrics/registry.hpp"
+
 namespace cantdo::grpc {
 
 // Logs one JSON line per call (method, peer identity, code, reason,
@@ -23,6 +25,21 @@ std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeLog
 // stream a missing message means its end). Install it before the logging
 // interceptor so the log shows the status the caller gets.
 std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeUnparseableRequestInterceptorFactory();
+
+// Counts every call in `registry` (which must outlive the server):
+//   cantdo_grpc_server_handled_total{grpc_service, grpc_method, grpc_code}
+//     calls answered, by the status code sent (OK, PERMISSION_DENIED, ...);
+//   cantdo_grpc_server_handling_seconds{grpc_service, grpc_method}
+//     histogram of the time from the call's start to its status, unary
+//     calls only (a stream lasts as long as its client wants).
+// A method no protobuf service linked into the binary declares (a client
+// calling one that does not exist) counts as service and method "unknown",
+// so callers cannot grow the label sets. Per call: two lock-free lookups and
+// atomic updates; the first call of a (method, code) takes a lock once.
+// Install it after the unparseable-request interceptor, so it counts the
+// status the caller gets.
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeMetricsInterceptorFactory(
+    metrics::Registry& registry);
 
 // The call's request id (see above); "" outside an intercepted call.
 std::string RequestId(const ::grpc::ServerContextBase& ctx);

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cantdo/grpc/tls.hpp"
+#include "cantdo/metrics/registry.hpp"
 
 namespace cantdo::grpc {
 
@@ -44,6 +45,9 @@ struct ServerConfig {
   // Service and spread over pods added since they connected. Zero: never.
   absl::Duration max_connection_age = absl::ZeroDuration();
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // Where calls are counted (MakeMetricsInterceptorFactory); none if null.
+  // Must outlive the Server, and serve one Server only.
+  metrics::Registry* metrics = nullptr;
 };
 
 // Returns OK when the service can do its job.

@@ -1,8 +1,13 @@
 #pragma once
 // A minimal HTTPS server (Boost.Beast): one request per connection, for
-// small callback endpoints such as the CIBA ping notification endpoint.
-// Requests are bounded (header and body size, read timeout); the handler
-// runs on one of the server's threads and must not block for long.
+// small endpoints such as the CIBA ping notification endpoint and the
+// metrics endpoint. Requests are bounded (header and body size, read
+// timeout); the handler runs on one of the server's threads and must not
+// block for long.
+//
+// Plain HTTP (`tls = false`) is served on a loopback address only (127.0.0.0/8,
+// ::1): anything that leaves the host is encrypted. Start refuses plain HTTP
+// on any other address (INVALID_ARGUMENT, reason INVALID_FIELD, field listen).
 
 #include <functional>
 #include <memory>
@@ -26,12 +31,17 @@ using Handler = std::function<Response(const ServerRequest&)>;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
-  std::string cert_pem;                // certificate chain
+  bool tls = true;                     // false: plain HTTP, loopback only
+  std::string cert_pem;                // certificate chain (tls)
   std::string key_pem;
   std::size_t max_body_bytes = 64 * 1024;
   absl::Duration read_timeout = absl::Seconds(10);
   int threads = 2;
 };
+
+// Whether `host` (an IP address, IPv6 with or without brackets) is a
+// loopback address. Host names are not resolved: "localhost" is not.
+bool IsLoopbackAddress(const std::string& host);
 
 class HttpsServer {
  public:

@@ -12,6 +12,7 @@
 // discarded instead of reused; statements a borrower deferred but never
 // sent are dropped.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,6 +45,11 @@ struct PoolStats {
   int open = 0;    // connections that exist (idle + in use + being opened)
   int idle = 0;
   int waiters = 0;  // callers blocked in Acquire
+  // Since the pool was created: connection attempts that failed, and
+  // connections found broken (by the check before handing one out, or when
+  // one came back unusable) and discarded.
+  int64_t connect_failures = 0;
+  int64_t broken_discarded = 0;
 };
 
 class Pool;
@@ -108,6 +114,8 @@ class Pool {
   std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> connect_failures_{0};
+  std::atomic<int64_t> broken_discarded_{0};
 };
 
 }  // namespace cantdo::pg

@@ -2,7 +2,8 @@
 // What every cantdo service shares at run time: the common options (listen
 // address, TLS files, database DSN, log level), a Postgres pool, a readiness
 // check (database reachable and schema within this binary's compatibility
-// window, docs/database.md), and the serve-until-SIGTERM loop.
+// window, docs/database.md), the metrics registry and its endpoint
+// (--metrics-listen, metrics_endpoint.hpp), and the serve-until-SIGTERM loop.
 //
 // A service implements ServiceApp in its <svc>_lib; its main.cpp only calls
 // RunServiceMain. Tests start the same app in-process with StartService.
@@ -20,7 +21,9 @@
 #include "cantdo/base/config.hpp"
 #include "cantdo/grpc/server.hpp"
 #include "cantdo/grpc/tls.hpp"
+#include "cantdo/metrics/registry.hpp"
 #include "cantdo/pg/pool.hpp"
+#include "cantdo/runtime/metrics_endpoint.hpp"
 
 namespace cantdo::runtime {
 
@@ -38,6 +41,11 @@ struct CommonConfig {
   absl::Duration grpc_max_connection_age = absl::ZeroDuration();
   absl::Duration grpc_max_connection_age_grace = absl::Seconds(30);
   std::string log_level = "info";
+  // Prometheus metrics at GET /metrics on this host:port; empty: not served.
+  // HTTPS with tls_cert/tls_key, or plain HTTP on a loopback address unless
+  // metrics_tls (MetricsEndpoint).
+  std::string metrics_listen;
+  bool metrics_tls = false;
 };
 
 // Everything a service gets once the runtime is up. Outlives the app's
@@ -47,6 +55,9 @@ struct RuntimeContext {
   grpc::TlsMaterial tls;
   pg::Pool* pool = nullptr;
   Clock* clock = nullptr;
+  // Where the app registers its metrics (the runtime's own, gRPC and the
+  // pool's, are there already). Never null.
+  metrics::Registry* metrics = nullptr;
 };
 
 class ServiceApp {
@@ -78,6 +89,11 @@ class RunningService {
   int port() const { return server_->port(); }
   bool serving() const { return server_->serving(); }
   pg::Pool& pool() { return *pool_; }
+  metrics::Registry& metrics() { return *metrics_; }
+  // The metrics endpoint's port, 0 when --metrics-listen is empty; and
+  // whether it serves HTTPS.
+  int metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  bool metrics_tls() const { return metrics_endpoint_ && metrics_endpoint_->tls(); }
   void Shutdown();
 
  private:
@@ -85,10 +101,25 @@ class RunningService {
   ServiceApp* app_ = nullptr;
   CommonConfig config_;
   RuntimeContext ctx_;
+  // Declared first: everything below reports into it.
+  std::unique_ptr<metrics::Registry> metrics_;
   std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   std::unique_ptr<grpc::Server> server_;
   bool stopped_ = false;
 };
+
+// The runtime's own metrics on `registry`, all services alike:
+//   cantdo_build_info{service,version}          1
+//   cantdo_db_pool_max_connections              the pool's bound
+//   cantdo_db_pool_open_connections             connections that exist
+//   cantdo_db_pool_in_use_connections           lent out now
+//   cantdo_db_pool_waiting_callers              blocked waiting for one
+//   cantdo_db_pool_connection_errors_total{kind}  connect: attempts that
+//                                               failed; broken: connections
+//                                               found broken and dropped
+// plus the process_* metrics. `pool` must outlive `registry`'s scrapes.
+void RegisterRuntimeMetrics(metrics::Registry& registry, const std::string& service, const pg::Pool& pool);
 
 // Readiness shared by all services: a pooled connection answers and the
 // schema is one this binary works with: its own, or another inside the

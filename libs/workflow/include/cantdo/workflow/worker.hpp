@@ -75,6 +75,11 @@ struct WorkerStats {
   int64_t empty_polls = 0;
   // Transactions that recorded the results of several runs' activities.
   int64_t completion_batches = 0;
+  // Failed activity attempts scheduled to run again (an error the retry
+  // policy retries, or a lease that expired), and activity leases found
+  // expired (the attempt's worker died or hung past its timeout).
+  int64_t activity_retries = 0;
+  int64_t lease_expiries = 0;
 };
 
 class Worker {
