@@ -4,10 +4,19 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
 namespace cantdo {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 absl::Status ReplaceFile(const std::string& path, const std::string& content) {
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());

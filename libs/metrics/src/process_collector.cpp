@@ -12,18 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cantdo/base/files.hpp"
 #include "cantdo/base/log.hpp"
 
 namespace cantdo::metrics {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::UnavailableError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The soft "Max open files" limit from /proc/<pid>/limits; 0 when unlimited
 // or absent.
