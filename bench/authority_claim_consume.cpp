@@ -279,19 +279,24 @@ struct RunResult {
   double pairs_per_s = 0;
   double claim_p50_ms = 0, claim_p99_ms = 0, consume_p50_ms = 0, consume_p99_ms = 0, pair_p50_ms = 0,
          pair_p99_ms = 0;
+  // Scoped: seconds from the run's end until every login it released was
+  // dropped (the consume answers once a login is disabled; the authority's
+  // reaper drops it right after). The next run starts only then.
+  double drain_s = 0;
   std::string first_error;
 };
 
 class Bench {
  public:
   Bench(std::string target, std::string floor_target, cantdo::testing::TestPki& pki, std::string db_dsn,
-        std::string checkpointed_target, std::string checkpointed_dsn)
+        std::string checkpointed_target, std::string checkpointed_dsn, std::string platform_dsn)
       : target_(std::move(target)),
         floor_target_(std::move(floor_target)),
         pki_(pki),
         db_dsn_(std::move(db_dsn)),
         checkpointed_target_(std::move(checkpointed_target)),
-        checkpointed_dsn_(std::move(checkpointed_dsn)) {}
+        checkpointed_dsn_(std::move(checkpointed_dsn)),
+        platform_dsn_(std::move(platform_dsn)) {}
 
   // Runs `clients` claim+consume loops for `seconds` (after `warmup`
   // seconds whose pairs are not counted). `budget` grants of `kind` are
@@ -407,6 +412,7 @@ class Bench {
     r.consume_p99_ms = Percentile(consume_ms, 0.99);
     r.pair_p50_ms = Percentile(pair_ms, 0.50);
     r.pair_p99_ms = Percentile(pair_ms, 0.99);
+    if (kind == Kind::kScoped) r.drain_s = WaitForScopedLoginsDropped(end);
     return r;
   }
 
@@ -417,7 +423,22 @@ class Bench {
   std::string db_dsn_;
   std::string checkpointed_target_;
   std::string checkpointed_dsn_;
+  std::string platform_dsn_;
   int batch_ = 0;
+
+  // Waits (up to two minutes) until no released login is left on the
+  // target; returns the seconds since `since`.
+  double WaitForScopedLoginsDropped(Clock::time_point since) {
+    auto platform = Connect(platform_dsn_);
+    const auto deadline = Clock::now() + std::chrono::minutes(2);
+    for (;;) {
+      auto left = platform->Exec("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'cantdo\\_x\\_%'");
+      Check(left.status(), "scoped logins left");
+      if (*left->GetInt64(0, 0) == 0 || Clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::chrono::duration<double>(Clock::now() - since).count();
+  }
 };
 
 nlohmann::json ToJson(const RunResult& r) {
@@ -426,7 +447,8 @@ nlohmann::json ToJson(const RunResult& r) {
                       {"grants_exhausted", r.exhausted}, {"pairs_per_s", r.pairs_per_s},
                       {"claim_p50_ms", r.claim_p50_ms}, {"claim_p99_ms", r.claim_p99_ms},
                       {"consume_p50_ms", r.consume_p50_ms}, {"consume_p99_ms", r.consume_p99_ms},
-                      {"pair_p50_ms", r.pair_p50_ms}, {"pair_p99_ms", r.pair_p99_ms}};
+                      {"pair_p50_ms", r.pair_p50_ms}, {"pair_p99_ms", r.pair_p99_ms},
+                      {"drain_s", r.drain_s}};
   if (!r.first_error.empty()) j["first_error"] = r.first_error;
   return j;
 }
@@ -515,7 +537,7 @@ int main(int argc, char** argv) {
   Check(floor_server.status(), "start the no-database server");
   const std::string floor_target = "127.0.0.1:" + std::to_string((*floor_server)->port());
 
-  Bench bench(target, floor_target, pki, db_dsn, checkpointed_target, checkpointed_dsn);
+  Bench bench(target, floor_target, pki, db_dsn, checkpointed_target, checkpointed_dsn, platform_dsn);
   nlohmann::json out = {{"benchmark", "authority_claim_consume"},
                         {"pool_size", options.pool_size},
                         {"duration_s", options.duration_s},
@@ -541,6 +563,7 @@ int main(int argc, char** argv) {
                   << " pairs/s=" << r.pairs_per_s << " claim p99=" << r.claim_p99_ms
                   << "ms consume p99=" << r.consume_p99_ms << "ms pair p50=" << r.pair_p50_ms
                   << "ms p99=" << r.pair_p99_ms << "ms errors=" << r.errors
+                  << (kind == Kind::kScoped ? absl::StrCat(" drained in ", r.drain_s, "s") : std::string())
                   << (r.exhausted ? " (grants exhausted)" : "") << "\n";
         if (r.pairs_per_s > 0) last_rate[kind] = r.pairs_per_s;
         runs[kind].push_back(std::move(r));
@@ -575,6 +598,7 @@ int main(int argc, char** argv) {
                             {"consume_p99_ms", median(&RunResult::consume_p99_ms)},
                             {"pair_p50_ms", median(&RunResult::pair_p50_ms)},
                             {"pair_p99_ms", median(&RunResult::pair_p99_ms)},
+                            {"drain_s", median(&RunResult::drain_s)},
                             {"runs", each}};
     };
     nlohmann::json row = summary(runs[Kind::kPlain]);

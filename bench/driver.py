@@ -212,6 +212,10 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
                      "scoped_consume_p99_ms": o["scoped"]["consume_p99_ms"],
                      "scoped_pair_p50_ms": o["scoped"]["pair_p50_ms"],
                      "scoped_pair_p99_ms": o["scoped"]["pair_p99_ms"],
+                     # Seconds after a run until every login it released
+                     # was dropped (the consume answers once the login is
+                     # disabled; the authority's reaper drops it after).
+                     "scoped_drain_s": o["scoped"].get("drain_s", 0),
                      # The target database's own work for those logins
                      # (pgbench, the same SQL, no grant or ledger).
                      "pgbench_scoped_pairs_per_s": sb["pairs_per_s"],
@@ -526,14 +530,15 @@ def print_table(result):
         print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
         if r["errors"] or r["grants_exhausted"]:
             print(f"  warning: {r['errors']} errors, grants exhausted: {r['grants_exhausted']}")
-    print("with scoped credentials (each claim creates a PostgreSQL login and its scope, each consume drops them):")
+    print("with scoped credentials (each claim creates a PostgreSQL login and its scope, each consume disables them;\n"
+          "the authority drops them right after; 'drained' is how long after the run the last one was dropped):")
     hdr = ("clients", "pairs/s", "claim p50", "claim p99", "consume p50", "consume p99", "pair p50", "pair p99",
-           "pgb SQL/s", "pgb SQL p50", "pgb SQL p99")
+           "drained s", "pgb SQL/s", "pgb SQL p50", "pgb SQL p99")
     print("  ".join(f"{h:>12}" for h in hdr))
     for r in result["rows"]:
         vals = (r["clients"], r["scoped_pairs_per_s"], r["scoped_claim_p50_ms"], r["scoped_claim_p99_ms"],
                 r["scoped_consume_p50_ms"], r["scoped_consume_p99_ms"], r["scoped_pair_p50_ms"], r["scoped_pair_p99_ms"],
-                r["pgbench_scoped_pairs_per_s"], r["pgbench_scoped_pair_p50_ms"], r["pgbench_scoped_pair_p99_ms"])
+                r["scoped_drain_s"], r["pgbench_scoped_pairs_per_s"], r["pgbench_scoped_pair_p50_ms"], r["pgbench_scoped_pair_p99_ms"])
         print("  ".join(f"{v:>12}" if isinstance(v, int) else f"{v:>12.2f}" for v in vals))
     print("ledger checkpoints on (an identical authority signing checkpoints every second; ratio to off, paired runs):")
     for r in result["rows"]:

@@ -53,6 +53,7 @@ constexpr char kForgetScope[] = "DELETE FROM cantdo_scope.credentials WHERE role
 // role name, in a lock class of its own (the bytes of "cred").
 constexpr int64_t kCredentialLockClass = 0x63726564;
 constexpr char kLockRole[] = "SELECT pg_advisory_xact_lock($2::int, hashtext($1))";
+constexpr char kEndSessions[] = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1";
 constexpr absl::string_view kUndefinedObject = "42704";
 
 }  // namespace
@@ -138,27 +139,36 @@ absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Gra
   return out;
 }
 
-absl::Status PostgresRoleIssuer::Destroy(const std::string& role) {
+absl::Status PostgresRoleIssuer::Disable(const std::string& role) {
   CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, Conn());
-  CANTDO_ASSIGN_OR_RETURN(pg::Result exists, conn->Exec("SELECT 1 FROM pg_roles WHERE rolname = $1", {role}));
-  if (exists.Rows() == 0) return conn->Exec(kForgetScope, {role}).status();
   CANTDO_ASSIGN_OR_RETURN(std::string role_q, conn->QuoteIdentifier(role));
-  // The scope goes and no new session can start, in one transaction: from
-  // its commit on, a session still open can do nothing. Then the open
-  // sessions end and the role goes. A role a concurrent destroy dropped in
-  // between is gone, which is what was asked.
+  // The scope goes, no new session can start and the open ones are told to
+  // end, in one transaction (one round trip): from its commit on, a session
+  // still open can do nothing, and none stays open for long. A role that is
+  // already gone (dropped by a concurrent destroy) is what was asked; its
+  // scope goes on its own then.
   const pg::Param lock_class = pg::Int64Param(kCredentialLockClass);
   auto revoked = conn->ExecBatch({{kLockRole, {role, lock_class}},
                                   {kForgetScope, {role}},
-                                  {absl::StrCat("ALTER ROLE ", role_q, " NOLOGIN"), {}}});
+                                  {absl::StrCat("ALTER ROLE ", role_q, " NOLOGIN"), {}},
+                                  {kEndSessions, {role}}});
   if (!revoked.ok()) {
-    if (pg::SqlStateOf(revoked.status()) == kUndefinedObject) return absl::OkStatus();
+    if (pg::SqlStateOf(revoked.status()) == kUndefinedObject) return conn->Exec(kForgetScope, {role}).status();
     return CredentialError(revoked.status().message());
   }
-  auto dropped = conn->ExecBatch(
-      {{kLockRole, {role, lock_class}},
-       {"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", {role}},
-       {absl::StrCat("DROP ROLE IF EXISTS ", role_q), {}}});
+  return absl::OkStatus();
+}
+
+absl::Status PostgresRoleIssuer::Destroy(const std::string& role) {
+  CANTDO_RETURN_IF_ERROR(Disable(role));
+  CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, Conn());
+  CANTDO_ASSIGN_OR_RETURN(std::string role_q, conn->QuoteIdentifier(role));
+  // Then the role goes, with any session that started before the revoke
+  // committed. A role a concurrent destroy dropped in between is gone,
+  // which is what was asked.
+  auto dropped = conn->ExecBatch({{kLockRole, {role, pg::Int64Param(kCredentialLockClass)}},
+                                  {kEndSessions, {role}},
+                                  {absl::StrCat("DROP ROLE IF EXISTS ", role_q), {}}});
   if (!dropped.ok()) return CredentialError(dropped.status().message());
   return absl::OkStatus();
 }

@@ -12,8 +12,9 @@
 // db/templates/scoped_credentials.sql and gives the group nothing but
 // EXECUTE on SECURITY DEFINER functions that check each call against the
 // caller's scope; a target without it refuses the scope, and the claim
-// fails. Destroy deletes the scope and revokes the login in one
-// transaction, ends its sessions and drops it. The login it uses needs
+// fails. Disable deletes the scope, revokes the login and tells its open
+// sessions to end, in one transaction (one round trip); Destroy does that
+// and drops the login. The login it uses needs
 // CREATEROLE, the right to grant the groups, and membership in
 // cantdo_credential_issuer.
 //
@@ -53,6 +54,12 @@ class CredentialIssuer {
   virtual absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
                                                  const std::string& target, absl::Time valid_until,
                                                  const common::v1::ActionRef& approved) = 0;
+  // From a successful return on, the credential can do nothing: no new
+  // session, no scoped call from a session still open, and the open ones
+  // are ending. It still exists until Destroy. Idempotent; disabling what
+  // is already gone is OK.
+  virtual absl::Status Disable(const std::string& handle) = 0;
+  // Disables the credential, ends whatever it still holds and removes it.
   // Idempotent: destroying what is already gone is OK.
   virtual absl::Status Destroy(const std::string& handle) = 0;
 };
@@ -76,6 +83,7 @@ class PostgresRoleIssuer final : public CredentialIssuer {
   absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
                                          const std::string& target, absl::Time valid_until,
                                          const common::v1::ActionRef& approved) override;
+  absl::Status Disable(const std::string& handle) override;
   absl::Status Destroy(const std::string& handle) override;
 
  private:
@@ -96,6 +104,7 @@ class StaticSecretIssuer final : public CredentialIssuer {
   absl::StatusOr<IssuedCredential> Issue(const common::v1::Grant& grant, const std::string& handle,
                                          const std::string& target, absl::Time valid_until,
                                          const common::v1::ActionRef& approved) override;
+  absl::Status Disable(const std::string&) override { return absl::OkStatus(); }
   absl::Status Destroy(const std::string&) override { return absl::OkStatus(); }
 
   // Stores a new version of secret `name` (admin tooling and tests).

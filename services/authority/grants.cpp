@@ -19,6 +19,8 @@ namespace cv1 = common::v1;
 // Connections for credential intents (see Grants::IntentConnection): an
 // intent is one short INSERT or DELETE, so two serve many claims.
 constexpr int kIntentConnections = 2;
+// Consumed credentials waiting for their drop; beyond this, the sweeper's.
+constexpr std::size_t kReaperCapacity = 10000;
 
 std::string StateName(cv1::GrantState s) { return cv1::GrantState_Name(s).substr(std::string("GRANT_STATE_").size()); }
 
@@ -87,7 +89,9 @@ Grants::Grants(pg::Pool& pool, Clock& clock, GrantsOptions options, CredentialIs
       options_(options),
       postgres_credentials_(postgres_credentials),
       secrets_(secrets),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      reaper_([this](const cv1::Grant& g, const std::string& handle) { return ForgetCredential(g, handle, kAuthorityId); },
+              kReaperCapacity) {}
 
 CredentialIssuer* Grants::IssuerFor(cv1::ExecutionCredentialKind kind) const {
   switch (kind) {
@@ -334,12 +338,16 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
     if (consumed) metrics_.Grant(GrantTransition::kConsumed);
   }
   if (!handle.empty()) {
-    // Committed as consumed: the credential goes now (the sweeper retries
-    // if this fails).
-    if (absl::Status gone = ForgetCredential(resp.grant(), handle, kAuthorityId); !gone.ok()) {
-      log::Warn("credential not destroyed at consume; the sweeper retries",
-                {{"grant_id", req.grant_id()}, {"error", std::string(gone.message())}});
+    // Committed as consumed: the credential can do nothing once this
+    // returns, and is dropped and recorded right after, off the caller's
+    // path. If either fails, the grant still names the credential and the
+    // sweeper destroys it.
+    if (absl::Status off = DisableCredential(resp.grant(), handle); !off.ok()) {
+      log::Warn("credential not disabled at consume; the sweeper destroys it",
+                {{"grant_id", req.grant_id()}, {"error", std::string(off.message())}});
     }
+    FailPoint("authority.consume.after_credential_disabled");
+    (void)reaper_.Enqueue(resp.grant(), handle);
   }
   return resp;
 }
@@ -391,6 +399,12 @@ absl::StatusOr<v1::RevokeGrantResponse> Grants::Revoke(const Caller& caller, con
     }
   }
   return resp;
+}
+
+absl::Status Grants::DisableCredential(const cv1::Grant& g, const std::string& handle) {
+  CredentialIssuer* issuer = IssuerFor(g.credential_kind());
+  if (issuer == nullptr) return absl::FailedPreconditionError("no issuer for the grant's credential kind");
+  return issuer->Disable(handle);
 }
 
 absl::Status Grants::ForgetCredential(const cv1::Grant& g, const std::string& handle, const std::string& actor) {

@@ -1,8 +1,11 @@
 #pragma once
 // Grants: the one-shot grant lifecycle at execution time. Claim (ISSUED ->
 // CLAIMED, releasing the execution credential), consume (CLAIMED ->
-// CONSUMED, destroying it; for an admission grant, admitting the run in
-// the same transaction) and revoke. Every refusal is committed to the
+// CONSUMED; for an admission grant, admitting the run in the same
+// transaction) and revoke. A consume answers once the credential is
+// disabled (it can do nothing from then on); its CredentialReaper drops it
+// and records CREDENTIAL_DESTROYED moments later. A revoke destroys it
+// before answering. Every refusal is committed to the
 // ledger (GRANT_DENIED) before it is returned, through one function.
 //
 // Concurrency: a claim or consume is one conditional UPDATE (GrantStore),
@@ -15,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "authority/authority_metrics.hpp"
 #include "authority/caller.hpp"
+#include "authority/credential_reaper.hpp"
 #include "authority/credentials.hpp"
 #include "authority/grant_store.hpp"
 #include "authority/ledger.hpp"
@@ -47,8 +51,8 @@ class Grants {
 
   // Destroys the credential `handle` released for grant `g` and, if the
   // grant still names it, clears it and records CREDENTIAL_DESTROYED as
-  // `actor`. The consume and the sweeper may race to do this for the same
-  // grant; exactly one of them records it.
+  // `actor`. The consume's reaper, a revoke and the sweeper may race to do
+  // this for the same grant; exactly one of them records it.
   absl::Status ForgetCredential(const common::v1::Grant& g, const std::string& handle, const std::string& actor);
 
   // Destroys the credentials of intents older than the orphan grace that no
@@ -59,6 +63,8 @@ class Grants {
 
  private:
   CredentialIssuer* IssuerFor(common::v1::ExecutionCredentialKind kind) const;
+  // Disables credential `handle` of grant `g` (CredentialIssuer::Disable).
+  absl::Status DisableCredential(const common::v1::Grant& g, const std::string& handle);
   // Creates the credential of `g` for a claim in progress: its intent is
   // recorded (committed on its own) first, and its handle appended to
   // `*made` before it exists.
@@ -90,6 +96,9 @@ class Grants {
   CredentialIssuer* postgres_credentials_;
   CredentialIssuer* secrets_;
   AuthorityMetrics& metrics_;
+  // Last: its thread, which calls ForgetCredential, stops before the rest
+  // of this object goes.
+  CredentialReaper reaper_;
 };
 
 }  // namespace cantdo::authority

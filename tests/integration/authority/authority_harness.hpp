@@ -64,8 +64,11 @@ class FakeBridge final : public cantdo::bridge::v1::CibaBridgeService::Service {
 
 class AuthorityHarness {
  public:
-  // `db_pool_size`: the authority's connections to its own database.
-  explicit AuthorityHarness(bool require_auth_req_id_claim = true, int db_pool_size = 70)
+  // `db_pool_size`: the authority's connections to its own database;
+  // `background_interval`: how often it sweeps (long: a test's own
+  // authority process does).
+  explicit AuthorityHarness(bool require_auth_req_id_claim = true, int db_pool_size = 70,
+                            absl::Duration background_interval = absl::Milliseconds(200))
       : db(TestDatabase::kMigrated), clock(absl::Now()) {
     auto conn = db.Connect();
     // The target system: a refunds table; the privilege group may insert.
@@ -99,7 +102,7 @@ class AuthorityHarness {
     c.bridge_address = "127.0.0.1:" + std::to_string(bridge_port);
     c.target_db_admin_dsn = db.Dsn();
     c.target_db_name = db.Name();
-    c.background_interval = absl::Milliseconds(200);
+    c.background_interval = background_interval;
     c.require_auth_req_id_claim = require_auth_req_id_claim;
     // Ledger checkpoints on, as deployed, with a key of the test's own.
     ledger_signer = *tlog::NoteSigner::Generate("cantdo.test/ledger");

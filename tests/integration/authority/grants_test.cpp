@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "authority_harness.hpp"
+#include "support/wait.hpp"
 
 using namespace cantdo::testing;
 using cantdo::GetReason;
@@ -45,7 +46,8 @@ TEST_CASE("claim releases a credential the target database honours, consume dest
   auto consumed = h.Consume(g.grant_id());
   REQUIRE(consumed.ok());
   CHECK(consumed->grant().state() == cv1::GRANT_STATE_CONSUMED);
-  // The credential is gone: the database refuses it.
+  // The credential is powerless once the consume answers: the database
+  // refuses it.
   CHECK_FALSE(InsertRefundAs(h, login.user(), login.password()).ok());
   auto conn = h.db.Connect();
   CHECK(*conn->Exec("SELECT count(*) FROM public.refunds")->GetInt64(0, 0) == 1);
@@ -53,16 +55,18 @@ TEST_CASE("claim releases a credential the target database honours, consume dest
   CHECK(h.LedgerCount("GRANT_ISSUED") == 1);
   CHECK(h.LedgerCount("GRANT_CLAIMED") == 1);
   CHECK(h.LedgerCount("GRANT_CONSUMED") == 1);
-  CHECK(h.LedgerCount("CREDENTIAL_DESTROYED") == 1);
+  // Dropped and recorded right after, off the consume's path.
+  CHECK(WaitUntil([&] { return h.LedgerCount("CREDENTIAL_DESTROYED") == 1; }, absl::Seconds(30)));
+  CHECK(*conn->Exec("SELECT count(*) FROM pg_roles WHERE rolname = $1", {login.user()})->GetInt64(0, 0) == 0);
   auto admin = TestDatabase::ConnectAdmin();
   (void)admin->Exec("DROP ROLE " + worker_login);
 }
 
 TEST_CASE("a credential is destroyed and recorded once when the sweeper races the consume",
           "[integration][authority]") {
-  // The consume destroys its grant's credential after it commits; the
-  // sweeper destroys any credential whose grant is no longer CLAIMED. Both
-  // can see the same grant in between: one of them records it.
+  // The consume's reaper destroys its grant's credential after it commits;
+  // the sweeper destroys any credential whose grant is no longer CLAIMED.
+  // Both can see the same grant in between: one of them records it.
   AuthorityHarness h;
   constexpr int kGrants = 25;
   std::vector<std::pair<cv1::Grant, std::string>> claimed;
@@ -82,6 +86,9 @@ TEST_CASE("a credential is destroyed and recorded once when the sweeper races th
   sweeper.join();
   REQUIRE(h.app.authority()->SweepExpired().ok());
   CHECK(h.LedgerCount("GRANT_CONSUMED") == kGrants);
+  // Whatever the reaper still had in hand is done within moments; never
+  // recorded twice.
+  CHECK(WaitUntil([&] { return h.LedgerCount("CREDENTIAL_DESTROYED") >= kGrants; }, absl::Seconds(30)));
   CHECK(h.LedgerCount("CREDENTIAL_DESTROYED") == kGrants);
   auto conn = h.db.Connect();
   for (const auto& [g, user] : claimed) {

@@ -7,6 +7,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 
 #include "support/child_process.hpp"
+#include "support/wait.hpp"
 #include "offboarding_harness.hpp"
 
 namespace cantdo::testing {
@@ -102,10 +103,12 @@ TEST_CASE("offboarding: approved by CFO and DPO, every step changes the platform
   CHECK(Detail(Step(result, "delete_customer_data"), "users_deleted") == before.users);
   CHECK(h.Count("SELECT count(*) FROM platform.billing_exports WHERE customer_id = $1 AND content_sha256 = $2",
                 {customer, Step(result, "export_billing").details().at("sha256")}) == 1);
-  // Written by the short-lived login, which is gone now.
+  // Written by the short-lived login, which is gone within moments of the
+  // consume.
   const std::string writer = refund.details().at("written_by");
   CHECK(writer.rfind("cantdo_x_", 0) == 0);
-  CHECK(h.Count("SELECT count(*) FROM pg_roles WHERE rolname = $1", {writer}) == 0);
+  CHECK(cantdo::testing::WaitUntil([&] { return h.Count("SELECT count(*) FROM pg_roles WHERE rolname = $1", {writer}) == 0; },
+                  absl::Seconds(30)));
   // Other customers are untouched.
   const demo::CustomerSnapshot other = h.Snapshot(demo::CustomerId(2));
   CHECK(other.users_active == other.users);

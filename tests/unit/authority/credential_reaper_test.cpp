@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "absl/synchronization/notification.h"
+#include "authority/credential_reaper.hpp"
+#include "support/wait.hpp"
+
+using cantdo::authority::CredentialReaper;
+using cantdo::testing::WaitUntil;
+
+namespace {
+
+cantdo::common::v1::Grant GrantNamed(const std::string& id) {
+  cantdo::common::v1::Grant g;
+  g.set_grant_id(id);
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("CredentialReaper destroys every queued credential once, a failure included, off the caller's thread",
+          "[unit][authority]") {
+  std::mutex mu;
+  std::multiset<std::string> destroyed;
+  CredentialReaper reaper(
+      [&](const cantdo::common::v1::Grant& g, const std::string& handle) {
+        std::lock_guard<std::mutex> lock(mu);
+        destroyed.insert(g.grant_id() + "/" + handle);
+        return handle == "fails" ? absl::UnavailableError("target down") : absl::OkStatus();
+      },
+      16);
+  CHECK(reaper.Enqueue(GrantNamed("g1"), "role1"));
+  CHECK(reaper.Enqueue(GrantNamed("g2"), "fails"));
+  CHECK(reaper.Enqueue(GrantNamed("g3"), "role3"));
+  REQUIRE(WaitUntil([&] { return reaper.Pending() == 0; }, absl::Seconds(10), absl::Milliseconds(5)));
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(destroyed == std::multiset<std::string>{"g1/role1", "g2/fails", "g3/role3"});
+}
+
+TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and stops with work still queued",
+          "[unit][authority]") {
+  absl::Notification release;
+  std::atomic<int> calls{0};
+  {
+    CredentialReaper reaper(
+        [&](const cantdo::common::v1::Grant&, const std::string&) {
+          ++calls;
+          release.WaitForNotification();
+          return absl::OkStatus();
+        },
+        2);
+    REQUIRE(reaper.Enqueue(GrantNamed("busy"), "r0"));
+    REQUIRE(WaitUntil([&] { return calls.load() == 1; }, absl::Seconds(10), absl::Milliseconds(5)));
+    // r0 is in hand; two fit in the queue, the third does not.
+    CHECK(reaper.Enqueue(GrantNamed("a"), "r1"));
+    CHECK(reaper.Enqueue(GrantNamed("b"), "r2"));
+    CHECK_FALSE(reaper.Enqueue(GrantNamed("c"), "r3"));
+    CHECK(reaper.Pending() == 3);
+    release.Notify();
+    // Destruction returns; whatever was still queued is left undone.
+  }
+  CHECK(calls >= 1);
+  CHECK(calls <= 3);
+}
