@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <grpcpp/client_context.h>
+#include <optional>
 
 namespace cantdo::grpc {
 namespace {
@@ -114,13 +115,6 @@ std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> MakeTra
 
 std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface> MakeTraceClientInterceptorFactory() {
   return std::make_unique<TraceClientInterceptorFactory>();
-}
-
-std::optional<trace::TraceContext> TraceOf(const ::grpc::ServerContextBase& ctx) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(HeaderRef());
-  if (it == md.end()) return std::nullopt;
-  return trace::ParseTraceparent(std::string_view(it->second.data(), it->second.size()));
 }
 
 }  // namespace cantdo::grpc
