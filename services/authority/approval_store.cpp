@@ -19,7 +19,7 @@ constexpr char kColumns[] =
     "binding_message, policy_version, policy_hash, " CANTDO_PG_US("create_time", "create_us") ", "
     CANTDO_PG_US("decide_time", "decide_us") ", " CANTDO_PG_US("expire_time", "expire_us") ", "
     "coalesce(auth_req_id, '') AS auth_req_id, coalesce(grant_id::text, '') AS grant_id, "
-    CANTDO_PG_US("coalesce(dispatch_time, create_time)", "dispatch_us") ", ask";
+    CANTDO_PG_US("coalesce(dispatch_time, create_time)", "dispatch_us") ", ask, traceparent";
 
 // The approval with a request's idempotency key, in any state.
 const std::string& FindByKeySql() {
@@ -82,6 +82,7 @@ absl::StatusOr<ApprovalRow> Read(const pg::Result& r, int i) {
   row.dispatch_time = absl::FromUnixMicros(dispatch_us);
   CANTDO_ASSIGN_OR_RETURN(int64_t ask, r.GetInt64(i, "ask"));
   row.ask = static_cast<int>(ask);
+  CANTDO_ASSIGN_OR_RETURN(row.traceparent, text("traceparent"));
   // Approvals opened before codes existed do not show one.
   const std::string code = BindingCode(a.approval_id());
   if (absl::EndsWith(a.binding_message(), BindingCodeSuffix(code))) a.set_binding_code(code);
@@ -196,14 +197,14 @@ absl::StatusOr<ApprovalRow> ApprovalStore::InsertOrFind(pg::Connection& tx, cons
                   "INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action, "
                   "resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message, "
                   "policy_version, policy_hash, create_time, expire_time, next_dispatch_time, accountable, "
-                  "collapsible) "
-                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'PENDING',$11,$12,$13,$14,$15,$16,$17,$16,$18,$19) "
+                  "collapsible, traceparent) "
+                  "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'PENDING',$11,$12,$13,$14,$15,$16,$17,$16,$18,$19,$20) "
                   "ON CONFLICT DO NOTHING RETURNING ",
                   kColumns),
               {a.approval_id, a.principal, a.requester, act.workflow_id(), act.run_id(), act.step(), act.action(),
                act.resource(), a.parameters_json, a.parameters_hash, a.required_role, a.approver_subject,
                a.binding_message, a.policy_version, a.policy_hash, PgTime(a.create_time), PgTime(a.expire_time),
-               a.accountable, pg::BoolParam(a.collapsible)}));
+               a.accountable, pg::BoolParam(a.collapsible), a.traceparent}));
   *created = ins.Rows() == 1;
   if (*created) return Read(ins, 0);
   CANTDO_ASSIGN_OR_RETURN(std::optional<ApprovalRow> existing, FindExisting(tx, a));

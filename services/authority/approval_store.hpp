@@ -36,6 +36,9 @@ struct ApprovalRow {
   // The current ask: 1 for the first CIBA request, n after the provider
   // ended n-1 of them without a decision (V0013).
   int ask = 1;
+  // The trace of the call that opened it (W3C traceparent, V0015; "" if
+  // none): its dispatch to the bridge continues that trace.
+  std::string traceparent;
 };
 
 // A new approval request, PENDING, due for dispatch at `create_time`.
@@ -45,6 +48,7 @@ struct NewApproval {
   std::string parameters_json, parameters_hash;
   std::string required_role, approver_subject, binding_message;
   std::string policy_version, policy_hash;
+  std::string traceparent;  // see ApprovalRow::traceparent
   absl::Time create_time, expire_time;
   // Whom the approval counts against (AccountablePrincipal).
   std::string accountable;

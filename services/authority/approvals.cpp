@@ -13,6 +13,7 @@
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "cantdo/pg/transaction.hpp"
 
 namespace cantdo::authority {
@@ -134,6 +135,7 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
   // Only an external principal's approvals collapse: a workflow run waits
   // for, and claims the grant of, an approval bound to that run.
   fresh.collapsible = !caller.on_behalf_of.empty();
+  fresh.traceparent = trace::CurrentTraceparent();
   absl::Status refusal;
   cv1::Decision recorded = cv1::DECISION_UNSPECIFIED;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
@@ -486,6 +488,8 @@ absl::StatusOr<int> Approvals::DispatchPending(int limit) {
                           }));
   int sent = 0;
   for (const ApprovalRow& row : due) {
+    // The call to the bridge, and these lines, continue the approval's trace.
+    trace::ScopedTrace traced(row.traceparent);
     const absl::Duration expiry = absl::FromUnixSeconds(row.proto.expire_time().seconds()) - now;
     auto auth_req_id = bridge_->Start(row.proto, row.approver_subject, expiry, row.ask);
     if (!auth_req_id.ok()) {

@@ -8,6 +8,7 @@
 #include "cantdo/base/canonical_json.hpp"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "cantdo/fields/principal.hpp"
 #include "cantdo/pg/transaction.hpp"
 
@@ -247,6 +248,17 @@ absl::StatusOr<common::v1::LedgerVerification> VerifyChain(pg::Connection& conn,
   return v;
 }
 
+// `detail` with the current trace's id (cantdo/base/trace_context.hpp),
+// unless it names one: inside the hashed detail, so the chain covers it and
+// verifiers need nothing new.
+nlohmann::json DetailWithTrace(const nlohmann::json& detail) {
+  nlohmann::json out = detail.is_object() ? detail : nlohmann::json::object();
+  if (const trace::TraceContext* t = trace::Current(); t != nullptr && !out.contains("trace_id")) {
+    out["trace_id"] = t->trace_id;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string DefaultActingService(const std::string& actor) {
@@ -259,7 +271,7 @@ absl::StatusOr<std::string> Ledger::GrantEntryInsert(const std::string& grant_ct
                                                      const std::string& actor, const nlohmann::json& detail,
                                                      absl::Time now, int first_param, std::vector<pg::Param>& params,
                                                      const std::string& acting_service) {
-  CANTDO_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(detail.is_object() ? detail : nlohmann::json::object()));
+  CANTDO_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(DetailWithTrace(detail)));
   const int p = first_param;
   params.push_back(pg::Int64Param(absl::ToUnixMicros(now)));
   params.push_back(KindName(kind));
@@ -280,7 +292,7 @@ absl::StatusOr<int64_t> Ledger::Append(pg::Connection& tx, const LedgerRecord& r
   r.time_us = absl::ToUnixMicros(now);
   r.kind = KindName(rec.kind);
   r.decision = DecisionName(rec.decision);
-  CANTDO_ASSIGN_OR_RETURN(r.detail, CanonicalJson(rec.detail.is_object() ? rec.detail : nlohmann::json::object()));
+  CANTDO_ASSIGN_OR_RETURN(r.detail, CanonicalJson(DetailWithTrace(rec.detail)));
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result res,
       tx.Exec(absl::StrCat("INSERT INTO cantdo.ledger (", kContentColumns,

@@ -8,7 +8,9 @@
 // it is not empty (entries from before V0009 have none; their hashes are
 // as they were). detail is a JSON object; every other member a string or an
 // integer. prev_hash of entry 1 is 64 zeros. docs/security.md has a worked
-// example.
+// example. An entry written under a trace (cantdo/base/trace_context.hpp:
+// the gRPC call or background work it belongs to) has that trace's id as
+// detail.trace_id, so it is hashed like the rest of the detail.
 //
 // An entry's document (that canonical JSON, as bytes) is also the data of
 // its leaf in the ledger's Merkle tree (V0014, ledger_tree.hpp): leaf i is

@@ -5,6 +5,7 @@
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "cantdo/grpc/peer_identity.hpp"
 #include "cantdo/grpc/status.hpp"
 #include "google/protobuf/util/time_util.h"
@@ -84,6 +85,7 @@ absl::Status BridgeService::Start(const v1::StartBackchannelAuthenticationReques
   n.audience = request.audience();
   n.claims = request.claims();
   n.ask = std::max(1, request.ask());
+  n.traceparent = trace::CurrentTraceparent();
   n.delivery_mode = config_.mode == DeliveryMode::kPing ? "ping" : "poll";
   n.poll_interval = config_.default_poll_interval;
   bool created = false;

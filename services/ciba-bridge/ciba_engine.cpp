@@ -5,6 +5,7 @@
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "google/protobuf/util/time_util.h"
 
 namespace cantdo::bridge {
@@ -128,6 +129,9 @@ void CibaEngine::WorkLoop() {
 }
 
 void CibaEngine::Process(const CibaRequestRow& row) {
+  // The provider calls, the delivery to the authority and their log lines
+  // continue the trace of the authority's call that asked for the request.
+  trace::ScopedTrace traced(row.traceparent);
   if (row.state == "PENDING") {
     if (!row.auth_req_id) {
       (void)Send(row, /*from_rpc=*/false);

@@ -20,7 +20,8 @@ constexpr char kColumns[] = R"(id, approval_id, login_hint, binding_message, sco
   (extract(epoch FROM expire_time) * 1000000)::bigint AS expire_us,
   (extract(epoch FROM finish_time) * 1000000)::bigint AS finish_us, outcome, id_token, provider_error,
   provider_error_description, (extract(epoch FROM receive_time) * 1000000)::bigint AS receive_us,
-  delivery_state, delivery_attempts, delivery_error, ask, claims, (extract(epoch FROM now()) * 1000000)::bigint AS now_us)";
+  delivery_state, delivery_attempts, delivery_error, ask, claims, traceparent,
+  (extract(epoch FROM now()) * 1000000)::bigint AS now_us)";
 
 pg::Param Ms(absl::Duration d) { return pg::Int64Param(absl::ToInt64Milliseconds(d)); }
 
@@ -81,6 +82,7 @@ absl::StatusOr<CibaRequestRow> ParseRow(const pg::Result& r, int i) {
   CANTDO_ASSIGN_OR_RETURN(int64_t ask, r.GetInt64(i, "ask"));
   row.ask = static_cast<int>(ask);
   CANTDO_ASSIGN_OR_RETURN(row.claims, r.GetString(i, "claims"));
+  CANTDO_ASSIGN_OR_RETURN(row.traceparent, r.GetString(i, "traceparent"));
   CANTDO_ASSIGN_OR_RETURN(int64_t now_us, r.GetInt64(i, "now_us"));
   row.db_now = absl::FromUnixMicros(now_us);
   return row;
@@ -104,9 +106,10 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::CreateOrGet(const NewCibaRequ
       conn->Exec(absl::StrCat(
                      "INSERT INTO cantdo.ciba_requests (id, approval_id, login_hint, binding_message, scope, "
                      "requested_expiry_seconds, acr_values, authorization_details, audience, delivery_mode, "
-                     "notification_token_sha256, poll_interval_ms, next_poll_at, lease_owner, lease_until, ask, claims) "
+                     "notification_token_sha256, poll_interval_ms, next_poll_at, lease_owner, lease_until, ask, "
+                     "claims, traceparent) "
                      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12, now(), $13, now() + $14 * interval '1 ms', "
-                     "$15, $16) ON CONFLICT (approval_id, login_hint, ask) DO NOTHING RETURNING ",
+                     "$15, $16, $17) ON CONFLICT (approval_id, login_hint, ask) DO NOTHING RETURNING ",
                      kColumns),
                  {pg::TextParam(n.id), pg::TextParam(n.approval_id), pg::TextParam(n.login_hint),
                   pg::TextParam(n.binding_message), pg::TextParam(n.scope),
@@ -115,7 +118,7 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::CreateOrGet(const NewCibaRequ
                   pg::TextParam(n.delivery_mode),
                   n.notification_token_sha256.empty() ? pg::NullParam() : pg::TextParam(n.notification_token_sha256),
                   Ms(n.poll_interval), pg::TextParam(owner), Ms(lease), pg::Int64Param(n.ask),
-                  pg::TextParam(n.claims)}));
+                  pg::TextParam(n.claims), pg::TextParam(n.traceparent)}));
   if (r.Rows() == 1) {
     *created = true;
     return ParseRow(r, 0);

@@ -36,6 +36,9 @@ struct CibaRequestRow {
   std::optional<std::string> delivery_error;
   int ask = 1;
   std::string claims;
+  // The trace of the authority's call that asked for it (W3C traceparent,
+  // V0015; "" if none): polling and delivery continue that trace.
+  std::string traceparent;
   absl::Time db_now;  // the database clock when the row was read
 };
 
@@ -47,6 +50,9 @@ struct NewCibaRequest {
   absl::Duration poll_interval;
   int ask = 1;
   std::string claims;
+  // The trace of the authority's call that asked for it (W3C traceparent,
+  // V0015; "" if none): polling and delivery continue that trace.
+  std::string traceparent;
 };
 
 // A provider error to record (possibly non-terminal).

@@ -4,6 +4,7 @@
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "cantdo/pg/listener.hpp"
 #include "cantdo/pg/transaction.hpp"
 
@@ -101,12 +102,12 @@ absl::Status Admission::Process(const std::string& workflow_id, const std::strin
 }
 
 absl::Status Admission::ProcessApproval(const std::string& approval_id) {
-  std::string workflow_id, run_id;
+  std::string workflow_id, run_id, traceparent;
   int64_t state = 0;
   {
     CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
     CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                            conn->Exec("SELECT workflow_id, run_id::text, state FROM cantdo.workflow_runs"
+                            conn->Exec("SELECT workflow_id, run_id::text, state, traceparent FROM cantdo.workflow_runs"
                                        " WHERE admission_approval_id = $1 AND state IN ($2, $3)",
                                        {pg::TextParam(approval_id),
                                         pg::Int64Param(workflow::v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION),
@@ -115,7 +116,10 @@ absl::Status Admission::ProcessApproval(const std::string& approval_id) {
     CANTDO_ASSIGN_OR_RETURN(workflow_id, r.GetString(0, 0));
     CANTDO_ASSIGN_OR_RETURN(run_id, r.GetString(0, 1));
     CANTDO_ASSIGN_OR_RETURN(state, r.GetInt64(0, 2));
+    CANTDO_ASSIGN_OR_RETURN(traceparent, r.GetString(0, 3));
   }
+  // Admitting continues the trace of the StartWorkflow call.
+  trace::ScopedTrace traced(traceparent);
   if (state == workflow::v1::WORKFLOW_EXECUTION_STATE_CANCELLED) return RevokeLateAdmission(run_id, approval_id);
   return Process(workflow_id, run_id, approval_id);
 }
@@ -136,23 +140,25 @@ absl::Status Admission::RevokeLateAdmission(const std::string& run_id, const std
 }
 
 absl::StatusOr<int> Admission::Sweep(int limit) {
-  std::vector<std::array<std::string, 3>> pending;
+  std::vector<std::array<std::string, 4>> pending;
   {
     CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
-    CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec("SELECT workflow_id, run_id::text, admission_approval_id"
+    CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec("SELECT workflow_id, run_id::text, admission_approval_id,"
+                                                     " traceparent"
                                                      " FROM cantdo.workflow_runs WHERE state = 1"
                                                      " AND admission_approval_id <> ''"
                                                      " ORDER BY start_time LIMIT $1",
                                                      {pg::Int64Param(limit)}));
     for (int i = 0; i < r.Rows(); ++i) {
-      std::array<std::string, 3> row;
-      for (int c = 0; c < 3; ++c) {
+      std::array<std::string, 4> row;
+      for (int c = 0; c < 4; ++c) {
         CANTDO_ASSIGN_OR_RETURN(row[c], r.GetString(i, c));
       }
       pending.push_back(std::move(row));
     }
   }
-  for (const auto& [workflow_id, run_id, approval_id] : pending) {
+  for (const auto& [workflow_id, run_id, approval_id, traceparent] : pending) {
+    trace::ScopedTrace traced(traceparent);
     if (absl::Status st = Process(workflow_id, run_id, approval_id); !st.ok()) {
       log::Warn("admission failed", {{"run_id", run_id}, {"approval_id", approval_id}, {"error", st.ToString()}});
     }

@@ -125,6 +125,10 @@ absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContex
   auto consumed = authority.ConsumeGrant(consume);
   if (!consumed.ok()) return Classify(consumed.status());
   effect->set_approver_subject(approver);
+  log::Info("guarded action done", {{"grant_id", in.grant_id()},
+                                    {"action", claim->action().action()},
+                                    {"activity", ctx.info().activity_type},
+                                    {"run_id", ctx.info().run_id}});
   return effect;
 }
 

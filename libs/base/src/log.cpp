@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cantdo/base/trace_context.hpp"
 
 namespace cantdo::log {
 namespace {
@@ -80,6 +81,9 @@ void Write(Level level, std::string_view msg, const nlohmann::json& fields) {
   line["msg"] = std::string(msg);
   if (fields.is_object()) {
     for (const auto& [k, v] : fields.items()) line[k] = v;
+  }
+  if (!line.contains("trace_id")) {
+    if (const trace::TraceContext* t = trace::Current()) line["trace_id"] = t->trace_id;
   }
   // replace invalid UTF-8 rather than throwing from dump()
   s.logger->info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));

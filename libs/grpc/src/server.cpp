@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/grpc/interceptors.hpp"
+#include "cantdo/grpc/trace.hpp"
 #include "grpc/health/v1/health.pb.h"
 
 namespace cantdo::grpc {
@@ -54,6 +55,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
                                static_cast<int>(absl::ToInt64Milliseconds(self->config_.max_connection_age_grace)));
   }
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeTraceServerInterceptorFactory());
   interceptors.push_back(MakeUnparseableRequestInterceptorFactory());
   if (self->config_.metrics != nullptr) interceptors.push_back(MakeMetricsInterceptorFactory(*self->config_.metrics));
   interceptors.push_back(MakeLoggingInterceptorFactory());

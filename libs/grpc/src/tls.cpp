@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/status.hpp"
+#include "cantdo/grpc/trace.hpp"
 
 namespace cantdo::grpc {
 namespace {
@@ -41,6 +42,14 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   // call needs.
   if (target.rfind("dns:", 0) == 0) args.SetLoadBalancingPolicyName("round_robin");
   return args;
+}
+
+std::shared_ptr<::grpc::Channel> NewChannel(const std::string& target,
+                                            const std::shared_ptr<::grpc::ChannelCredentials>& creds,
+                                            const ::grpc::ChannelArguments& args) {
+  std::vector<std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeTraceClientInterceptorFactory());
+  return ::grpc::experimental::CreateCustomChannelWithInterceptors(target, creds, args, std::move(interceptors));
 }
 
 }  // namespace
@@ -90,21 +99,20 @@ std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, cons
     opts.set_certificate_verifier(std::make_shared<::grpc::experimental::HostNameCertificateVerifier>());
     opts.watch_root_certs();
     opts.watch_identity_key_cert_pairs();
-    return ::grpc::CreateCustomChannel(target, ::grpc::experimental::TlsCredentials(opts),
-                                       ChannelArgs(target, server_name));
+    return NewChannel(target, ::grpc::experimental::TlsCredentials(opts), ChannelArgs(target, server_name));
   }
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_private_key = tls.key_pem;
   opts.pem_cert_chain = tls.cert_pem;
-  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
+  return NewChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
 }
 
 std::shared_ptr<::grpc::Channel> MakeTlsChannel(const std::string& target, const std::string& ca_pem,
                                                 const std::string& server_name) {
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = ca_pem;
-  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
+  return NewChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
 }
 
 }  // namespace cantdo::grpc

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cantdo/base/status.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "store.hpp"
 #include "time_util.hpp"
 
@@ -86,6 +87,8 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
 
   const absl::Time now = clock_.Now();
   const std::string run_id = req.run_id.empty() ? NewUuid(random_) : req.run_id;
+  std::string traceparent = trace::CurrentTraceparent();
+  if (auto given = trace::ParseTraceparent(req.traceparent)) traceparent = trace::FormatTraceparent(*given);
   const auto state =
       req.pending_admission ? v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION : v1::WORKFLOW_EXECUTION_STATE_RUNNING;
   std::vector<HistoryEvent> events;
@@ -108,13 +111,13 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   }
   CANTDO_RETURN_IF_ERROR(
       conn.Defer("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state, request_id,"
-                " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time)"
+                " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time, traceparent)"
                 " VALUES ($1::uuid, $2, $3, $4, $5::smallint, nullif($6, ''), $7, $8, $1::uuid, 1, $9::timestamptz,"
-                " CASE WHEN $5::smallint = 2 THEN $9::timestamptz END)",
+                " CASE WHEN $5::smallint = 2 THEN $9::timestamptz END, $10)",
                 {pg::TextParam(run_id), pg::TextParam(req.workflow_id), pg::TextParam(req.workflow_type),
                  pg::TextParam(req.task_queue), pg::Int64Param(state), pg::TextParam(req.request_id),
                  pg::TextParam(req.requester), pg::TextParam(req.admission_approval_id),
-                 pg::TextParam(internal::PgTimeParam(now))}));
+                 pg::TextParam(internal::PgTimeParam(now)), pg::TextParam(traceparent)}));
   CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run_id, 1, events));
   if (!req.pending_admission) {
     CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run_id, req.task_queue, now));

@@ -23,7 +23,8 @@ std::string RunColumns(absl::string_view table, absl::string_view attempt) {
                       "first_run_id::text, ", t, "next_event_id, (extract(epoch FROM ", t,
                       "start_time) * 1000000)::bigint, (extract(epoch FROM ", t, "admit_time) * 1000000)::bigint, ",
                       "(extract(epoch FROM ", t, "close_time) * 1000000)::bigint, coalesce(", t,
-                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ", attempt_sql);
+                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ", attempt_sql,
+                      ", ", t, "traceparent");
 }
 
 std::string PgTimeParam(absl::Time t) { return PgTime(t); }
@@ -75,6 +76,7 @@ absl::StatusOr<RunRow> RunFromRow(const pg::Result& r, int row) {
   CANTDO_ASSIGN_OR_RETURN(std::string failure_hex, r.GetString(row, 14));
   run.failure = absl::HexStringToBytes(failure_hex);
   CANTDO_ASSIGN_OR_RETURN(run.workflow_task_attempt, r.GetInt64(row, 15));
+  CANTDO_ASSIGN_OR_RETURN(run.traceparent, r.GetString(row, 16));
   return run;
 }
 

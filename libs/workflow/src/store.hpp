@@ -42,13 +42,17 @@ struct RunRow {
   std::string failure;  // serialized Failure, may be empty
   // The attempt of the run's pending workflow task; 0 if it has none.
   int64_t workflow_task_attempt = 0;
+  // The trace the run continues (W3C traceparent, V0015); "" if none.
+  std::string traceparent;
 
   bool open() const {
     return state == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION || state == v1::WORKFLOW_EXECUTION_STATE_RUNNING;
   }
 };
 
-// The columns RunFromRow expects, in order, of cantdo.workflow_runs under
+inline constexpr int kRunColumnCount = 17;
+
+// The kRunColumnCount columns RunFromRow expects, in order, of cantdo.workflow_runs under
 // the name `table` (an alias, or the table's own name). The last,
 // workflow_task_attempt, is a subquery on cantdo.workflow_tasks unless
 // `attempt` gives it (say, the attempt column of a task row the statement

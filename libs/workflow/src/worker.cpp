@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/pg/listener.hpp"
 #include "cantdo/pg/transaction.hpp"
@@ -42,6 +43,7 @@ struct ActivityLease {
   std::string lease_id;
   absl::Time started_at;
   v1::ActivityTaskScheduledEventAttributes scheduled;
+  std::string traceparent;  // the run's (RunRow::traceparent)
 };
 
 absl::Duration RetryDelay(const v1::RetryPolicy& p, int attempt) {
@@ -347,6 +349,7 @@ class Worker::Impl {
             continue;
           }
           std::function<void()> after_commit;
+          trace::ScopedTrace traced(run.traceparent);
           CANTDO_RETURN_IF_ERROR(RunWorkflowTask(conn, run, static_cast<int>(run.workflow_task_attempt),
                                                  /*write_scheduled=*/false, /*task_row_exists=*/true, eager,
                                                  after_commit));
@@ -583,12 +586,13 @@ class Worker::Impl {
                                               nullptr, new_run));
     CANTDO_RETURN_IF_ERROR(
         conn.Defer("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state,"
-                   " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time)"
-                   " VALUES ($1::uuid, $2, $3, $4, 2, $5, $6, $7::uuid, 1, $8::timestamptz, $8::timestamptz)",
+                   " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time,"
+                   " traceparent)"
+                   " VALUES ($1::uuid, $2, $3, $4, 2, $5, $6, $7::uuid, 1, $8::timestamptz, $8::timestamptz, $9)",
                    {pg::TextParam(new_run), pg::TextParam(run.workflow_id), pg::TextParam(can.workflow_type()),
                     pg::TextParam(can.task_queue()), pg::TextParam(run.requester),
                     pg::TextParam(run.admission_approval_id), pg::TextParam(run.first_run_id),
-                    pg::TextParam(PgTime(now))}));
+                    pg::TextParam(PgTime(now)), pg::TextParam(run.traceparent)}));
     HistoryEvent started = internal::NewEvent(1, now, v1::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
     auto* a = started.mutable_workflow_execution_started();
     a->set_workflow_type(can.workflow_type());
@@ -633,6 +637,7 @@ class Worker::Impl {
       lease.attempt = 1;
       lease.started_at = now;
       lease.scheduled = a;
+      lease.traceparent = run.traceparent;
     }
     CANTDO_RETURN_IF_ERROR(
         conn.Defer("INSERT INTO cantdo.activity_tasks (run_id, scheduled_event_id, task_queue, activity_type, attempt,"
@@ -678,6 +683,7 @@ class Worker::Impl {
         if (!run) continue;
         lease.workflow_id = run->workflow_id;
         lease.workflow_type = run->workflow_type;
+        lease.traceparent = run->traceparent;
         lease.task_queue = lease.scheduled.task_queue();
         lease.attempt = static_cast<int>(attempt) + 1;
         lease.lease_id = NewUuid();
@@ -731,6 +737,8 @@ class Worker::Impl {
   }
 
   void RunActivity(const ActivityLease& lease) {
+    // The activity, its log lines and its calls run under the run's trace.
+    trace::ScopedTrace traced(lease.traceparent);
     Count(&WorkerStats::activities_started);
     const ActivityFunction* fn = registry_.FindActivity(lease.scheduled.activity_type());
     ActivityInfo info;
@@ -956,6 +964,7 @@ class Worker::Impl {
                                       " AND scheduled_event_id = $2",
                                       {pg::TextParam(lease.run_id), pg::Int64Param(lease.scheduled_event_id)}));
     if (!run_opt || !run_opt->open()) return absl::OkStatus();
+    trace::ScopedTrace traced(run_opt->traceparent);
     return RecordOutcome(conn, *std::move(run_opt), lease, result, eager, after_commit);
   }
 
@@ -976,10 +985,11 @@ class Worker::Impl {
                                  const pg::Result& read, std::vector<ActivityLease>& eager,
                                  std::function<void()>& after_commit) {
     if (read.Rows() == 0) return LeaseLost(lease);
-    CANTDO_ASSIGN_OR_RETURN(int64_t taken, read.GetInt64(0, 16));
+    CANTDO_ASSIGN_OR_RETURN(int64_t taken, read.GetInt64(0, internal::kRunColumnCount));
     if (taken == 0) return LeaseLost(lease);
     CANTDO_ASSIGN_OR_RETURN(RunRow run, internal::RunFromRow(read, 0));
     if (!run.open()) return absl::OkStatus();
+    trace::ScopedTrace traced(run.traceparent);
     return RecordOutcome(conn, std::move(run), lease, result, eager, after_commit);
   }
 

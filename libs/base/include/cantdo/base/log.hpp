@@ -1,7 +1,10 @@
 #pragma once
 // Structured logs: one JSON object per line on stderr, e.g.
 //   {"ts":"2026-11-28T18:00:00.123Z","level":"info","service":"authority",
-//    "msg":"grant claimed","request_id":"...","grant_id":"..."}
+//    "msg":"grant claimed","request_id":"...","grant_id":"...",
+//    "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}
+// `trace_id` is the thread's current trace (cantdo/base/trace_context.hpp)
+// unless the fields name one.
 // Never log secrets, tokens or credentials: pass identifiers only.
 
 #include <string_view>

@@ -62,6 +62,10 @@ struct StartRequest {
   // WorkflowExecutionStarted; informational).
   google::protobuf::Struct parameters;
   google::protobuf::Struct memo;
+  // The trace the run continues (W3C traceparent): its workflow tasks and
+  // activities run under it. Empty or malformed: the calling thread's
+  // current trace (cantdo/base/trace_context.hpp), if any.
+  std::string traceparent;
 };
 
 struct StartResult {
