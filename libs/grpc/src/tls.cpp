@@ -43,6 +43,16 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   return args;
 }
 
+std::shared_ptr<::grpc::Channel> CreateChannel(const std::string& target,
+                                               const std::shared_ptr<::grpc::ChannelCredentials>& credentials,
+                                               const std::string& server_name,
+                                               const std::vector<ClientInterceptorMaker>& interceptors) {
+  std::vector<std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+  for (const auto& make : interceptors) factories.push_back(make());
+  return ::grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, ChannelArgs(target, server_name),
+                                                                   std::move(factories));
+}
+
 }  // namespace
 
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file, const std::string& key_file,
@@ -90,14 +100,13 @@ std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, cons
     opts.set_certificate_verifier(std::make_shared<::grpc::experimental::HostNameCertificateVerifier>());
     opts.watch_root_certs();
     opts.watch_identity_key_cert_pairs();
-    return ::grpc::CreateCustomChannel(target, ::grpc::experimental::TlsCredentials(opts),
-                                       ChannelArgs(target, server_name));
+    return CreateChannel(target, ::grpc::experimental::TlsCredentials(opts), server_name, tls.client_interceptors);
   }
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_private_key = tls.key_pem;
   opts.pem_cert_chain = tls.cert_pem;
-  return ::grpc::CreateCustomChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
+  return CreateChannel(target, ::grpc::SslCredentials(opts), server_name, tls.client_interceptors);
 }
 
 std::shared_ptr<::grpc::Channel> MakeTlsChannel(const std::string& target, const std::string& ca_pem,
