@@ -129,17 +129,19 @@ class PrometheusServer {
     return body.at("data");
   }
 
-  // An instant query's result (a vector: [{metric, value: [t, "v"]}, ...]).
-  nlohmann::json Query(const std::string& expr) {
-    const nlohmann::json data = Api("/api/v1/query?query=" + UrlEncode(expr));
+  // An instant query's result (a vector: [{metric, value: [t, "v"]}, ...]),
+  // evaluated now or at `time` (Unix seconds).
+  nlohmann::json Query(const std::string& expr, std::optional<double> time = std::nullopt) {
+    const nlohmann::json data = Api("/api/v1/query?query=" + UrlEncode(expr) +
+                                    (time ? absl::StrFormat("&time=%.3f", *time) : std::string()));
     REQUIRE(data.value("resultType", "") == "vector");
     return data.at("result");
   }
 
   // The value of an instant query that yields one series; nullopt when it
   // yields none (fails the test when it yields several).
-  std::optional<double> Value(const std::string& expr) {
-    const nlohmann::json result = Query(expr);
+  std::optional<double> Value(const std::string& expr, std::optional<double> time = std::nullopt) {
+    const nlohmann::json result = Query(expr, time);
     INFO(expr << " = " << result.dump());
     REQUIRE(result.size() <= 1);
     if (result.empty()) return std::nullopt;
