@@ -28,6 +28,14 @@
 // 1s), on its own database, interleaved run by run with the first; the
 // Merkle tree is maintained by both (it is part of chaining).
 //
+// Metrics (docs/operations.md, "Metrics"), measured in the same run: the
+// plain pairs also against a third authority, identical but for
+// --metrics-listen (loopback HTTP), so its gRPC calls go through the metrics
+// interceptor, scraped every second while its runs go on (GET /metrics, as
+// Prometheus does, which also runs its database collectors), on its own
+// database, interleaved run by run with the first (which serves no metrics:
+// no interceptor), the two taking turns going first. Grant transitions are counted by both (one atomic add).
+//
 // The transport floor, measured in the same run: the same client loop
 // against the authority's API served by the same server bootstrap
 // (cantdo::grpc::Server: mutual TLS, the access-log interceptor, the same
@@ -42,6 +50,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -74,6 +83,7 @@
 #include "cantdo/pg/connection.hpp"
 #include "cantdo/pg/dsn.hpp"
 #include "cantdo/pg/migrator.hpp"
+#include "support/scrape.hpp"
 #include "support/test_pki.hpp"
 
 namespace {
@@ -84,6 +94,7 @@ using Clock = std::chrono::steady_clock;
 constexpr char kDatabase[] = "cantdo_bench_authority";
 constexpr char kPlatformDatabase[] = "cantdo_bench_platform";
 constexpr char kCheckpointedDatabase[] = "cantdo_bench_authority_checkpointed";
+constexpr char kMetricsDatabase[] = "cantdo_bench_authority_metrics";
 constexpr char kWorker[] = "spiffe://cantdo/worker";
 constexpr char kAction[] = "customer_data.delete";
 constexpr char kScopedAction[] = "refund.issue";
@@ -161,7 +172,13 @@ std::string CreateDatabase(const std::string& admin_dsn, const std::string& name
 }
 
 // What a run's grants are for.
-enum class Kind { kPlain, kScoped, kFloor, kCheckpointed };
+enum class Kind { kPlain, kScoped, kFloor, kCheckpointed, kMetricsOn };
+
+// Where a kind's pairs go: the authority's gRPC address and its database.
+struct Endpoint {
+  std::string target;
+  std::string dsn;
+};
 
 struct GrantShape {
   std::string action;
@@ -288,15 +305,10 @@ struct RunResult {
 
 class Bench {
  public:
-  Bench(std::string target, std::string floor_target, cantdo::testing::TestPki& pki, std::string db_dsn,
-        std::string checkpointed_target, std::string checkpointed_dsn, std::string platform_dsn)
-      : target_(std::move(target)),
-        floor_target_(std::move(floor_target)),
-        pki_(pki),
-        db_dsn_(std::move(db_dsn)),
-        checkpointed_target_(std::move(checkpointed_target)),
-        checkpointed_dsn_(std::move(checkpointed_dsn)),
-        platform_dsn_(std::move(platform_dsn)) {}
+  // `endpoints`: one per kind (kScoped shares kPlain's); kFloor's has no
+  // database. `platform_dsn`: the scoped logins' target database.
+  Bench(std::map<Kind, Endpoint> endpoints, cantdo::testing::TestPki& pki, std::string platform_dsn)
+      : endpoints_(std::move(endpoints)), pki_(pki), platform_dsn_(std::move(platform_dsn)) {}
 
   // Runs `clients` claim+consume loops for `seconds` (after `warmup`
   // seconds whose pairs are not counted). `budget` grants of `kind` are
@@ -314,10 +326,10 @@ class Bench {
       grants.reserve(budget);
       for (int i = 0; i < budget; ++i) grants.push_back(absl::StrCat("00000000-0000-4000-8000-", 100000000000LL + i));
     } else {
-      auto conn = Connect(kind == Kind::kCheckpointed ? checkpointed_dsn_ : db_dsn_);
+      auto conn = Connect(endpoints_.at(kind).dsn);
       grants = MintGrants(*conn, workflow, budget, shape);
     }
-    const std::string& target = floor ? floor_target_ : kind == Kind::kCheckpointed ? checkpointed_target_ : target_;
+    const std::string& target = endpoints_.at(kind).target;
     std::atomic<int> next{0};
     std::atomic<bool> measuring{false}, stop{false}, exhausted{false};
     std::atomic<int64_t> errors{0};
@@ -417,12 +429,8 @@ class Bench {
   }
 
  private:
-  std::string target_;
-  std::string floor_target_;
+  std::map<Kind, Endpoint> endpoints_;
   cantdo::testing::TestPki& pki_;
-  std::string db_dsn_;
-  std::string checkpointed_target_;
-  std::string checkpointed_dsn_;
   std::string platform_dsn_;
   int batch_ = 0;
 
@@ -439,6 +447,62 @@ class Bench {
     }
     return std::chrono::duration<double>(Clock::now() - since).count();
   }
+};
+
+// GET /metrics from 127.0.0.1:`port` every second while started, as
+// Prometheus scrapes; counts the scrapes and how long they took.
+class Scraper {
+ public:
+  explicit Scraper(int port) : port_(port) {}
+  ~Scraper() { Stop(); }
+
+  void Start() {
+    Stop();
+    stop_ = false;
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        const auto t0 = Clock::now();
+        auto got = cantdo::testing::PlainHttp(port_, "GET", "/metrics");
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          // A scrape that did not return the grant counters is a failure.
+          if (got.ok() && got->status == 200 &&
+              got->body.find("cantdo_authority_grant_transitions_total") != std::string::npos) {
+            ++scrapes_;
+            bytes_ = got->body.size();
+            max_ms_ = std::max(max_ms_, ms);
+          } else {
+            ++failures_;
+          }
+        }
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_.load(); });
+      }
+    });
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  nlohmann::json Summary() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {{"scrapes", scrapes_}, {"failures", failures_}, {"bytes", bytes_}, {"max_ms", max_ms_}};
+  }
+
+ private:
+  const int port_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::atomic<bool> stop_{true};
+  std::thread thread_;
+  int64_t scrapes_ = 0, failures_ = 0;
+  size_t bytes_ = 0;
+  double max_ms_ = 0;
 };
 
 nlohmann::json ToJson(const RunResult& r) {
@@ -464,6 +528,9 @@ int main(int argc, char** argv) {
       CreateDatabase(options.admin_dsn, kCheckpointedDatabase, [](cantdo::pg::Connection& conn) {
         return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
       });
+  const std::string metrics_dsn = CreateDatabase(options.admin_dsn, kMetricsDatabase, [](cantdo::pg::Connection& conn) {
+    return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
+  });
   // The target of the scoped credentials: the demo platform's schema (no
   // customers needed; the logins are never used).
   const std::string platform_dsn = CreateDatabase(options.admin_dsn, kPlatformDatabase,
@@ -526,6 +593,18 @@ int main(int argc, char** argv) {
   std::unique_ptr<cantdo::runtime::RunningService> checkpointed = *std::move(checkpointed_started);
   const std::string checkpointed_target = "127.0.0.1:" + std::to_string(checkpointed->port());
 
+  // The same authority serving its metrics, on its own database.
+  cantdo::authority::AuthorityApp metrics_app;
+  metrics_app.config() = c;
+  cantdo::runtime::CommonConfig metrics_common = common;
+  metrics_common.db_dsn = metrics_dsn;
+  metrics_common.metrics_listen = "127.0.0.1:0";  // plain HTTP: loopback
+  auto metrics_started = cantdo::runtime::StartService(metrics_app, metrics_common, cantdo::SystemClock());
+  Check(metrics_started.status(), "start the authority serving metrics");
+  std::unique_ptr<cantdo::runtime::RunningService> with_metrics = *std::move(metrics_started);
+  const std::string metrics_target = "127.0.0.1:" + std::to_string(with_metrics->port());
+  Scraper scraper(with_metrics->metrics_port());
+
   // The transport floor: the same bootstrap, no database.
   NoDatabaseAuthority no_database;
   cantdo::grpc::ServerConfig floor_config;
@@ -537,7 +616,12 @@ int main(int argc, char** argv) {
   Check(floor_server.status(), "start the no-database server");
   const std::string floor_target = "127.0.0.1:" + std::to_string((*floor_server)->port());
 
-  Bench bench(target, floor_target, pki, db_dsn, checkpointed_target, checkpointed_dsn, platform_dsn);
+  Bench bench({{Kind::kPlain, {target, db_dsn}},
+               {Kind::kScoped, {target, db_dsn}},
+               {Kind::kCheckpointed, {checkpointed_target, checkpointed_dsn}},
+               {Kind::kMetricsOn, {metrics_target, metrics_dsn}},
+               {Kind::kFloor, {floor_target, ""}}},
+              pki);
   nlohmann::json out = {{"benchmark", "authority_claim_consume"},
                         {"pool_size", options.pool_size},
                         {"duration_s", options.duration_s},
@@ -545,20 +629,29 @@ int main(int argc, char** argv) {
                         {"runs", options.runs},
                         {"results", nlohmann::json::array()}};
   // pairs/s of each kind; raised to what each run measured
-  std::map<Kind, double> last_rate = {{Kind::kPlain, 2000}, {Kind::kScoped, 2000}, {Kind::kCheckpointed, 2000}};
+  std::map<Kind, double> last_rate = {
+      {Kind::kPlain, 2000}, {Kind::kScoped, 2000}, {Kind::kCheckpointed, 2000}, {Kind::kMetricsOn, 2000}};
   for (int clients : options.clients) {
     std::map<Kind, std::vector<RunResult>> runs;
     for (int i = 0; i < options.runs; ++i) {
-      for (Kind kind : {Kind::kPlain, Kind::kCheckpointed, Kind::kScoped}) {
+      // Metrics on and off take turns going first, so a machine getting
+      // busier or quieter during a run does not favour one side.
+      const std::vector<Kind> order =
+          i % 2 == 0 ? std::vector<Kind>{Kind::kPlain, Kind::kMetricsOn, Kind::kCheckpointed, Kind::kScoped}
+                     : std::vector<Kind>{Kind::kMetricsOn, Kind::kPlain, Kind::kCheckpointed, Kind::kScoped};
+      for (Kind kind : order) {
         const char* name = kind == Kind::kScoped         ? "scoped credentials "
                            : kind == Kind::kCheckpointed ? "checkpoints on "
+                           : kind == Kind::kMetricsOn    ? "metrics on "
                                                          : "";
         // Enough grants for the run at four times the last observed rate
         // (more clients may be much faster; running out would cut the run
         // short).
         const int budget = static_cast<int>(
             std::max(2000.0, 4.0 * last_rate[kind] * (options.duration_s + options.warmup_s + 1)));
+        if (kind == Kind::kMetricsOn) scraper.Start();
         RunResult r = bench.Run(clients, options.warmup_s, options.duration_s, budget, kind);
+        if (kind == Kind::kMetricsOn) scraper.Stop();
         std::cerr << "authority_claim_consume: " << name << "clients=" << clients << " run=" << i + 1
                   << " pairs/s=" << r.pairs_per_s << " claim p99=" << r.claim_p99_ms
                   << "ms consume p99=" << r.consume_p99_ms << "ms pair p50=" << r.pair_p50_ms
@@ -605,6 +698,7 @@ int main(int argc, char** argv) {
     row["clients"] = clients;
     row["scoped"] = summary(runs[Kind::kScoped]);
     row["checkpoints_on"] = summary(runs[Kind::kCheckpointed]);
+    row["metrics_on"] = summary(runs[Kind::kMetricsOn]);
     row["floor"] = summary(runs[Kind::kFloor]);
     row["errors"] = errors;
     row["grants_exhausted"] = exhausted;
@@ -634,7 +728,10 @@ int main(int argc, char** argv) {
     out["checkpointed_tree_rows_at_end"] = *r->GetInt64(0, 1);
     out["checkpoint_size_at_end"] = checkpointed_app.checkpointer()->Latest().size;
   }
+  // The scrapes taken while the metrics-on runs went on (all of them).
+  out["metrics_scrapes"] = scraper.Summary();
   (*floor_server)->Shutdown();
+  with_metrics->Shutdown();
   checkpointed->Shutdown();
   service->Shutdown();
   std::cout << out.dump(2) << std::endl;

@@ -77,6 +77,10 @@ struct StackOptions {
   std::map<std::string, std::string> bridge_env_once;
   std::map<std::string, std::string> bridge_env;
   std::map<std::string, std::string> authority_env;
+  // Every service serves /metrics on a loopback port (ServiceProcess::
+  // metrics_port): the authority and the bridge over HTTPS with their own
+  // certificates (--metrics-tls), the worker and the gateway plain HTTP.
+  bool metrics = false;
 };
 
 class Stack {
@@ -104,6 +108,14 @@ class Stack {
                                                      {"CANTDO_CIBA_MAX_BACKOFF", "2s"},
                                                      {"CANTDO_AUTHORITY_ADDRESS", authority_addr}};
     for (auto& [k, v] : options.bridge_env) bridge_env[k] = v;
+    auto with_metrics = [&options](std::map<std::string, std::string> env, bool tls) {
+      if (options.metrics) {
+        env["CANTDO_METRICS_LISTEN"] = "127.0.0.1:0";
+        env["CANTDO_METRICS_TLS"] = tls ? "true" : "false";
+      }
+      return env;
+    };
+    bridge_env = with_metrics(std::move(bridge_env), true);
     bridge = std::make_unique<ServiceProcess>(pki, dir.path(), "ciba-bridge", bridge_login.dsn(), bridge_env);
     bridge->Start(options.bridge_env_once);
     REQUIRE(bridge->child().WaitForLogLine("identity provider discovered", absl::Seconds(30)).has_value());
@@ -124,17 +136,18 @@ class Stack {
         {"CANTDO_ASK_AGAIN_DELAY", "1s"},
         {"CANTDO_ASK_AGAIN_APPROVER_GAP", "1s"}};
     for (auto& [k, v] : options.authority_env) authority_env[k] = v;
-    authority = std::make_unique<ServiceProcess>(pki, dir.path(), "authority", authority_login.dsn(), authority_env,
-                                                 authority_port);
+    authority = std::make_unique<ServiceProcess>(pki, dir.path(), "authority", authority_login.dsn(),
+                                                 with_metrics(std::move(authority_env), true), authority_port);
     authority->Start();
 
     worker = std::make_unique<ServiceProcess>(
         pki, dir.path(), "worker", worker_login.dsn(),
-        std::map<std::string, std::string>{{"CANTDO_AUTHORITY_ADDRESS", authority->address()},
-                                           {"CANTDO_CUSTOMER_DB_DSN", demo_worker->dsn()},
-                                           {"CANTDO_APPROVAL_DEADLINE", options.approval_deadline},
-                                           {"CANTDO_APPROVAL_REREQUESTS", std::to_string(options.approval_rerequests)},
-                                           {"CANTDO_ACTIVITY_TIMEOUT", "10s"}});
+        with_metrics({{"CANTDO_AUTHORITY_ADDRESS", authority->address()},
+                      {"CANTDO_CUSTOMER_DB_DSN", demo_worker->dsn()},
+                      {"CANTDO_APPROVAL_DEADLINE", options.approval_deadline},
+                      {"CANTDO_APPROVAL_REREQUESTS", std::to_string(options.approval_rerequests)},
+                      {"CANTDO_ACTIVITY_TIMEOUT", "10s"}},
+                     false));
     worker->Start();
 
     std::map<std::string, std::string> gateway_env{
@@ -151,7 +164,8 @@ class Stack {
                           {"CANTDO_OIDC_CA_FILE", idp->ca_file()},
                           {"CANTDO_OIDC_ROLES_CLAIM", idp->roles_claim()}});
     }
-    gateway = std::make_unique<ServiceProcess>(pki, dir.path(), "gateway", gateway_login.dsn(), gateway_env);
+    gateway = std::make_unique<ServiceProcess>(pki, dir.path(), "gateway", gateway_login.dsn(),
+                                               with_metrics(std::move(gateway_env), false));
     gateway->Start();
     WaitServing();
   }

@@ -103,6 +103,13 @@ class ServiceProcess {
     REQUIRE(line.has_value());
     port_ = nlohmann::json::parse(*line).at("port").get<int>();
     env_["CANTDO_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
+    if (auto m = env_.find("CANTDO_METRICS_LISTEN"); m != env_.end() && !m->second.empty()) {
+      // Logged before the gRPC port: the endpoint starts first.
+      auto metrics = child_->WaitForLogLine("\"msg\":\"metrics listening\"", absl::Seconds(5));
+      REQUIRE(metrics.has_value());
+      metrics_port_ = nlohmann::json::parse(*metrics).at("port").get<int>();
+      m->second = "127.0.0.1:" + std::to_string(metrics_port_);
+    }
   }
   void Kill() {
     child_->Signal(SIGKILL);
@@ -130,6 +137,9 @@ class ServiceProcess {
   const std::string& name() const { return name_; }
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The /metrics port (on 127.0.0.1) when CANTDO_METRICS_LISTEN is set; it
+  // too stays the same across restarts.
+  int metrics_port() const { return metrics_port_; }
   std::string Log() const { return child_ ? child_->Log() : ""; }
   ChildProcess& child() { return *child_; }
 
@@ -141,6 +151,7 @@ class ServiceProcess {
   std::unique_ptr<ChildProcess> child_;
   bool running_ = false;
   int port_ = 0;
+  int metrics_port_ = 0;
   int starts_ = 0;
 };
 

@@ -16,11 +16,14 @@
 #include "cantdo/grpc/status.hpp"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "method_labels.hpp"
 
 namespace cantdo::grpc {
 namespace {
 
 using ::grpc::experimental::InterceptionHookPoints;
+using internal::CodeName;
+using internal::KnownMethod;
 
 constexpr std::string_view kRequestIdHeader = "x-request-id";
 
@@ -136,17 +139,6 @@ class UnparseableRequestInterceptorFactory final : public ::grpc::experimental::
   }
 };
 
-// gRPC's status code names, as the gRPC specification spells them.
-std::string_view CodeName(::grpc::StatusCode code) {
-  static constexpr std::string_view kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",            "INVALID_ARGUMENT",    "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",  "RESOURCE_EXHAUSTED",  "FAILED_PRECONDITION",
-      "ABORTED",   "OUT_OF_RANGE",      "UNIMPLEMENTED",      "INTERNAL",            "UNAVAILABLE",
-      "DATA_LOSS", "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
-}
-
 struct ServerMetricFamilies {
   explicit ServerMetricFamilies(metrics::Registry& r)
       : handled(r.AddCounterFamily("cantdo_grpc_server_handled_total",
@@ -159,13 +151,6 @@ struct ServerMetricFamilies {
   metrics::Family<metrics::Counter>& handled;
   metrics::Family<metrics::Histogram>& seconds;
 };
-
-// Whether `service`.`method` is declared by a protobuf service this binary
-// links (every service we register is).
-bool KnownMethod(std::string_view service, std::string_view method) {
-  const std::string full = std::string(service) + "." + std::string(method);
-  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full) != nullptr;
-}
 
 class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
  public:
@@ -181,12 +166,7 @@ class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
 
  private:
   void Record(::grpc::StatusCode code) {
-    // "/package.Service/Method"
-    std::string_view full = info_->method() != nullptr ? info_->method() : "";
-    if (!full.empty() && full[0] == '/') full.remove_prefix(1);
-    const size_t slash = full.find('/');
-    std::string_view service = slash == std::string_view::npos ? full : full.substr(0, slash);
-    std::string_view method = slash == std::string_view::npos ? "" : full.substr(slash + 1);
+    auto [service, method] = internal::SplitMethod(info_->method());
     const std::string_view code_name = CodeName(code);
 
     metrics::Counter* handled = families_->handled.Find({service, method, code_name});

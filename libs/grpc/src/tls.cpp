@@ -44,12 +44,16 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* what) {
   return args;
 }
 
-std::shared_ptr<::grpc::Channel> NewChannel(const std::string& target,
-                                            const std::shared_ptr<::grpc::ChannelCredentials>& creds,
-                                            const ::grpc::ChannelArguments& args) {
-  std::vector<std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(MakeTraceClientInterceptorFactory());
-  return ::grpc::experimental::CreateCustomChannelWithInterceptors(target, creds, args, std::move(interceptors));
+std::shared_ptr<::grpc::Channel> CreateChannel(const std::string& target,
+                                               const std::shared_ptr<::grpc::ChannelCredentials>& credentials,
+                                               const std::string& server_name,
+                                               const std::vector<ClientInterceptorMaker>& interceptors) {
+  // Trace context first, on every channel; then the service's own (metrics).
+  std::vector<std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+  factories.push_back(MakeTraceClientInterceptorFactory());
+  for (const auto& make : interceptors) factories.push_back(make());
+  return ::grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, ChannelArgs(target, server_name),
+                                                                   std::move(factories));
 }
 
 }  // namespace
@@ -99,20 +103,20 @@ std::shared_ptr<::grpc::Channel> MakeMtlsChannel(const std::string& target, cons
     opts.set_certificate_verifier(std::make_shared<::grpc::experimental::HostNameCertificateVerifier>());
     opts.watch_root_certs();
     opts.watch_identity_key_cert_pairs();
-    return NewChannel(target, ::grpc::experimental::TlsCredentials(opts), ChannelArgs(target, server_name));
+    return CreateChannel(target, ::grpc::experimental::TlsCredentials(opts), server_name, tls.client_interceptors);
   }
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_private_key = tls.key_pem;
   opts.pem_cert_chain = tls.cert_pem;
-  return NewChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
+  return CreateChannel(target, ::grpc::SslCredentials(opts), server_name, tls.client_interceptors);
 }
 
 std::shared_ptr<::grpc::Channel> MakeTlsChannel(const std::string& target, const std::string& ca_pem,
                                                 const std::string& server_name) {
   ::grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = ca_pem;
-  return NewChannel(target, ::grpc::SslCredentials(opts), ChannelArgs(target, server_name));
+  return CreateChannel(target, ::grpc::SslCredentials(opts), server_name, {});
 }
 
 }  // namespace cantdo::grpc

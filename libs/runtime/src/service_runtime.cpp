@@ -6,6 +6,7 @@
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/db/migrations.hpp"
+#include "cantdo/grpc/client_metrics.hpp"
 #include "cantdo/grpc/shutdown.hpp"
 #include "cantdo/metrics/process_collector.hpp"
 #include "cantdo/pg/migrator.hpp"
@@ -113,6 +114,13 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   CANTDO_ASSIGN_OR_RETURN(rs->pool_, pg::Pool::Create(po));
   rs->metrics_ = std::make_unique<metrics::Registry>();
   RegisterRuntimeMetrics(*rs->metrics_, app.Name(), *rs->pool_);
+  // The gRPC interceptors (server and client: every channel the service
+  // makes from its TLS material counts its calls) only when the metrics are
+  // served: with --metrics-listen empty no call pays for them.
+  const bool serve_metrics = !rs->config_.metrics_listen.empty();
+  if (serve_metrics) {
+    rs->ctx_.tls.client_interceptors.push_back(grpc::MakeClientMetricsInterceptor(*rs->metrics_));
+  }
   metrics::Gauge& db_up = rs->metrics_->AddGauge(
       "cantdo_db_up", "1 while the last readiness check (every 2 s) reached PostgreSQL, else 0.");
   metrics::Gauge& ready = rs->metrics_->AddGauge(
@@ -145,7 +153,7 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   sc.shutdown_grace = rs->config_.shutdown_grace;
   sc.max_connection_age = rs->config_.grpc_max_connection_age;
   sc.max_connection_age_grace = rs->config_.grpc_max_connection_age_grace;
-  sc.metrics = rs->metrics_.get();
+  sc.metrics = serve_metrics ? rs->metrics_.get() : nullptr;
   pg::Pool* pool = rs->pool_.get();
   const absl::Duration timeout = rs->config_.db_connect_timeout;
   CANTDO_ASSIGN_OR_RETURN(

@@ -4,18 +4,26 @@
 // certificate whose URI SAN names it (spiffe://cantdo/<service>), signed by
 // the deployment's CA. scripts/certs makes such a CA for the dev stack.
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace cantdo::grpc {
+
+// Makes a client interceptor factory for one channel (gRPC takes ownership
+// of a channel's factories, so each channel needs its own).
+using ClientInterceptorMaker =
+    std::function<std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface>()>;
 
 // PEM text of a certificate chain, its private key, and the CA bundle that
 // peers' certificates must chain to.
@@ -34,6 +42,9 @@ struct TlsMaterial {
   std::string key_pem;
   std::string ca_pem;
   std::shared_ptr<::grpc::experimental::CertificateProviderInterface> files;  // null: static
+  // Interceptors every channel made from this material installs, in order
+  // (the runtime adds the client metrics, client_metrics.hpp).
+  std::vector<ClientInterceptorMaker> client_interceptors;
 };
 
 inline constexpr absl::Duration kDefaultTlsReloadInterval = absl::Seconds(60);
