@@ -621,7 +621,7 @@ int main(int argc, char** argv) {
                {Kind::kCheckpointed, {checkpointed_target, checkpointed_dsn}},
                {Kind::kMetricsOn, {metrics_target, metrics_dsn}},
                {Kind::kFloor, {floor_target, ""}}},
-              pki);
+              pki, platform_dsn);
   nlohmann::json out = {{"benchmark", "authority_claim_consume"},
                         {"pool_size", options.pool_size},
                         {"duration_s", options.duration_s},
