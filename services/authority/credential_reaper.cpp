@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "cantdo/base/log.hpp"
+#include "cantdo/base/trace_context.hpp"
 
 namespace cantdo::authority {
 
@@ -20,7 +21,7 @@ CredentialReaper::~CredentialReaper() {
 bool CredentialReaper::Enqueue(common::v1::Grant grant, std::string handle) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || queue_.size() >= capacity_) return false;
-  queue_.push_back({std::move(grant), std::move(handle)});
+  queue_.push_back({std::move(grant), std::move(handle), trace::CurrentTraceparent()});
   return true;
 }
 
@@ -42,6 +43,7 @@ void CredentialReaper::Run() {
       queue_.pop_front();
       busy_ = 1;
     }
+    trace::ScopedTrace traced(work.traceparent);
     if (absl::Status st = destroy_(work.grant, work.handle); !st.ok()) {
       log::Warn("disabled credential not destroyed; the sweeper retries",
                 {{"grant_id", work.grant.grant_id()}, {"error", std::string(st.message())}});

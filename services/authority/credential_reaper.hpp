@@ -37,8 +37,9 @@ class CredentialReaper {
   CredentialReaper(const CredentialReaper&) = delete;
   CredentialReaper& operator=(const CredentialReaper&) = delete;
 
-  // Queues the destruction; false if the queue is full (the sweeper will
-  // do it).
+  // Queues the destruction, to run under the caller's current trace
+  // context (its log lines and ledger entry carry the same trace id); false
+  // if the queue is full (the sweeper will do it).
   bool Enqueue(common::v1::Grant grant, std::string handle);
   // Credentials queued or being destroyed now.
   std::size_t Pending();
@@ -47,6 +48,7 @@ class CredentialReaper {
   struct Work {
     common::v1::Grant grant;
     std::string handle;
+    std::string traceparent;  // the enqueuer's, or ""
   };
   void Run();
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "authority/credential_reaper.hpp"
+#include "cantdo/base/trace_context.hpp"
 #include "support/wait.hpp"
 
 using cantdo::authority::CredentialReaper;
@@ -22,23 +23,28 @@ cantdo::common::v1::Grant GrantNamed(const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("CredentialReaper destroys every queued credential once, a failure included, off the caller's thread",
+TEST_CASE("CredentialReaper destroys every queued credential once, a failure included, off the caller's thread, "
+          "under the enqueuer's trace",
           "[unit][authority]") {
   std::mutex mu;
   std::multiset<std::string> destroyed;
   CredentialReaper reaper(
       [&](const cantdo::common::v1::Grant& g, const std::string& handle) {
         std::lock_guard<std::mutex> lock(mu);
-        destroyed.insert(g.grant_id() + "/" + handle);
+        destroyed.insert(g.grant_id() + "/" + handle + "@" + cantdo::trace::CurrentTraceId());
         return handle == "fails" ? absl::UnavailableError("target down") : absl::OkStatus();
       },
       16);
   CHECK(reaper.Enqueue(GrantNamed("g1"), "role1"));
-  CHECK(reaper.Enqueue(GrantNamed("g2"), "fails"));
+  {
+    cantdo::trace::ScopedTrace traced("00-5a1e0f7c2b9d4e8fa6c3d1b0e9f87654-00f067aa0ba902b7-01");
+    CHECK(reaper.Enqueue(GrantNamed("g2"), "fails"));
+  }
   CHECK(reaper.Enqueue(GrantNamed("g3"), "role3"));
   REQUIRE(WaitUntil([&] { return reaper.Pending() == 0; }, absl::Seconds(10), absl::Milliseconds(5)));
   std::lock_guard<std::mutex> lock(mu);
-  CHECK(destroyed == std::multiset<std::string>{"g1/role1", "g2/fails", "g3/role3"});
+  CHECK(destroyed ==
+        std::multiset<std::string>{"g1/role1@", "g2/fails@5a1e0f7c2b9d4e8fa6c3d1b0e9f87654", "g3/role3@"});
 }
 
 TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and stops with work still queued",
