@@ -241,7 +241,10 @@ class Stack {
 
   // ---- the operator's view ----
 
-  gv1::StartWorkflowResponse StartOffboarding(const std::string& customer_id, int64_t refund_cents = 0) {
+  // Starts an offboarding as the operator; `traceparent`, when not empty,
+  // goes with the call as W3C trace context.
+  gv1::StartWorkflowResponse StartOffboarding(const std::string& customer_id, int64_t refund_cents = 0,
+                                              const std::string& traceparent = "") {
     gv1::StartWorkflowRequest req;
     req.set_workflow_type("customer_offboarding");
     req.set_workflow_id("offboard-" + customer_id);
@@ -253,6 +256,7 @@ class Stack {
     req.mutable_input()->PackFrom(in);
     (*req.mutable_parameters()->mutable_fields())["customer_id"].set_string_value(customer_id);
     ::grpc::ClientContext ctx;
+    if (!traceparent.empty()) ctx.AddMetadata("traceparent", traceparent);
     gv1::StartWorkflowResponse resp;
     auto st = Operator()->StartWorkflow(Ctx(&ctx), req, &resp);
     INFO(st.error_message() << "\n" << Logs());

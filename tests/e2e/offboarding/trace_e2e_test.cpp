@@ -20,25 +20,6 @@ namespace {
 // The operator's chosen trace id.
 constexpr char kTraceId[] = "5a1e0f7c2b9d4e8fa6c3d1b0e9f87654";
 
-gv1::StartWorkflowResponse StartTraced(Stack& s, const std::string& customer_id, const std::string& traceparent) {
-  gv1::StartWorkflowRequest req;
-  req.set_workflow_type("customer_offboarding");
-  req.set_workflow_id("offboard-" + customer_id);
-  req.set_request_id("req-" + customer_id);
-  ov1::OffboardingInput in;
-  in.set_customer_id(customer_id);
-  in.set_reason("contract ended");
-  req.mutable_input()->PackFrom(in);
-  (*req.mutable_parameters()->mutable_fields())["customer_id"].set_string_value(customer_id);
-  ::grpc::ClientContext ctx;
-  ctx.AddMetadata("traceparent", traceparent);
-  gv1::StartWorkflowResponse resp;
-  auto st = s.Operator()->StartWorkflow(Stack::Ctx(&ctx), req, &resp);
-  INFO(st.error_message() << "\n" << s.Logs());
-  REQUIRE(st.ok());
-  return resp;
-}
-
 // The service's JSON log lines.
 std::vector<nlohmann::json> Lines(const ServiceProcess& service) {
   std::vector<nlohmann::json> out;
@@ -75,7 +56,7 @@ TEST_CASE("e2e: one traceparent from StartWorkflow through the logs of all four 
   const std::string trace_id = kTraceId;
   const std::string cus = demo::CustomerId(7);
 
-  auto started = StartTraced(s, cus, "00-" + trace_id + "-b7ad6b7169203331-01");
+  auto started = s.StartOffboarding(cus, 0, "00-" + trace_id + "-b7ad6b7169203331-01");
   const std::string wf = started.execution().workflow_id();
   s.Approve(kOpsManager);
   s.Approve(kCfo);
@@ -116,7 +97,7 @@ TEST_CASE("e2e: one traceparent from StartWorkflow through the logs of all four 
   // A malformed traceparent is no error: the gateway starts a new trace,
   // which the run's admission request is recorded under.
   const std::string other = demo::CustomerId(8);
-  auto second = StartTraced(s, other, "00-" + trace_id + "-0000000000000000-01");  // all-zero parent id
+  auto second = s.StartOffboarding(other, 0, "00-" + trace_id + "-0000000000000000-01");  // all-zero parent id
   CHECK(second.execution().state() == wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
   auto second_ledger = s.Ledger(second.execution().workflow_id());
   REQUIRE(!second_ledger.empty());

@@ -7,24 +7,17 @@
 
 #include "cantdo/base/ids.hpp"
 #include "integration/authority/authority_harness.hpp"
-#include "support/prometheus.hpp"
+#include "support/prometheus_checks.hpp"
 
 using cantdo::testing::AuthorityHarness;
-using cantdo::testing::PromtoolCheckMetrics;
-using cantdo::testing::SampleValue;
+using cantdo::testing::CheckPromtoolClean;
+using cantdo::testing::RequireSample;
 using cantdo::testing::SumOfSamples;
 using cantdo::testing::WaitUntil;
 namespace av1 = cantdo::authority::v1;
 namespace cv1 = cantdo::common::v1;
 
 namespace {
-
-double V(const std::string& text, const std::string& series) {
-  const auto v = SampleValue(text, series);
-  INFO(series);
-  REQUIRE(v.has_value());
-  return *v;
-}
 
 std::string Handled(const std::string& method, const std::string& code) {
   return "cantdo_grpc_server_handled_total{grpc_service=\"cantdo.authority.v1.AuthorityService\",grpc_method=\"" +
@@ -38,12 +31,12 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
           "[integration][authority][metrics]") {
   AuthorityHarness h;
   const std::string before = h.Metrics();
-  CHECK(V(before, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 0);
-  CHECK(V(before, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 0);
-  CHECK(V(before, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 0);
-  CHECK(V(before, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 0);
-  CHECK(V(before, R"(cantdo_build_info{service="authority",version="0.1.0"})") == 1);
-  CHECK(V(before, "cantdo_db_pool_max_connections") == 70);
+  CHECK(RequireSample(before, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 0);
+  CHECK(RequireSample(before, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 0);
+  CHECK(RequireSample(before, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 0);
+  CHECK(RequireSample(before, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 0);
+  CHECK(RequireSample(before, R"(cantdo_build_info{service="authority",version="0.1.0"})") == 1);
+  CHECK(RequireSample(before, "cantdo_db_pool_max_connections") == 70);
 
   // An ALLOW, a DENY for an action the policy does not name (labelled
   // "other", not by what the caller sent), and an approval that waits.
@@ -55,13 +48,13 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   const std::string approval_id = asked->approval().approval_id();
   h.clock.Advance(absl::Seconds(90));
   std::string m = h.Metrics();
-  CHECK(V(m, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_decisions_total{action="refund.issue",decision="REQUIRE_APPROVAL"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_decisions_total{action="other",decision="DENY"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="refund.issue",decision="REQUIRE_APPROVAL"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="other",decision="DENY"})") == 1);
   CHECK(m.find("rocket.launch") == std::string::npos);
-  CHECK(V(m, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_approvals_pending{required_role="dpo"})") == 0);
-  CHECK(V(m, R"(cantdo_authority_approvals_oldest_pending_age_seconds{required_role="cfo"})") == Approx(90).margin(1));
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_pending{required_role="dpo"})") == 0);
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_oldest_pending_age_seconds{required_role="cfo"})") == Approx(90).margin(1));
 
   // The CFO approves: the approval closes, its grant is issued.
   auto approved = h.Complete(approval_id, h.idp.Sign(h.Claims("cfo1", approval_id)));
@@ -69,41 +62,41 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   REQUIRE(approved.ok());
   const cv1::Grant grant = approved->grant();
   m = h.Metrics();
-  CHECK(V(m, R"(cantdo_authority_approvals_decided_total{action="refund.issue",outcome="APPROVED"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_grant_transitions_total{transition="issued"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 0);
-  CHECK(V(m, R"(cantdo_authority_approvals_oldest_pending_age_seconds{required_role="cfo"})") == 0);
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_decided_total{action="refund.issue",outcome="APPROVED"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="issued"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 0);
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_oldest_pending_age_seconds{required_role="cfo"})") == 0);
 
   // Claim: a credential is live until the consume destroys it.
   REQUIRE(h.Claim(AuthorityHarness::ClaimFor(grant, "refund-1")).ok());
   m = h.Metrics();
-  CHECK(V(m, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 1);
   REQUIRE(h.Consume(grant.grant_id()).ok());
   // The spent grant presented again: refused, counted by reason.
   auto reuse = h.Claim(AuthorityHarness::ClaimFor(grant, "refund-1", 1200, "refund.issue", "key-2"));
   CHECK(cantdo::GetReason(reuse.status()) == "GRANT_ALREADY_CONSUMED");
   m = h.Metrics();
-  CHECK(V(m, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_grant_transitions_total{transition="consumed"})") == 1);
-  CHECK(V(m, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 0);
-  CHECK(V(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_ALREADY_CONSUMED"})") == 1);
-  CHECK(V(m, "cantdo_authority_grant_denials_max_per_principal") == 1);
-  CHECK(V(m, "cantdo_authority_grant_denied_principals") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="consumed"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 0);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_ALREADY_CONSUMED"})") == 1);
+  CHECK(RequireSample(m, "cantdo_authority_grant_denials_max_per_principal") == 1);
+  CHECK(RequireSample(m, "cantdo_authority_grant_denied_principals") == 1);
 
   // The counters say what the ledger says.
   CHECK(SumOfSamples(m, "cantdo_authority_decisions_total") == h.LedgerCount("DECISION"));
   CHECK(SumOfSamples(m, "cantdo_authority_grant_denials_total") == h.LedgerCount("GRANT_DENIED"));
-  CHECK(V(m, R"(cantdo_authority_grant_transitions_total{transition="consumed"})") ==
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="consumed"})") ==
         h.LedgerCount("GRANT_CONSUMED"));
 
   // Every call by method and code; latency for each.
-  CHECK(V(m, Handled("RequestApproval", "OK")) == 2);
-  CHECK(V(m, Handled("RequestApproval", "PERMISSION_DENIED")) == 1);
-  CHECK(V(m, Handled("ClaimGrant", "OK")) == 1);
-  CHECK(V(m, Handled("ClaimGrant", "PERMISSION_DENIED")) == 1);
-  CHECK(V(m, Handled("ConsumeGrant", "OK")) == 1);
-  CHECK(V(m, R"(cantdo_grpc_server_handling_seconds_count{grpc_service="cantdo.authority.v1.AuthorityService",)"
+  CHECK(RequireSample(m, Handled("RequestApproval", "OK")) == 2);
+  CHECK(RequireSample(m, Handled("RequestApproval", "PERMISSION_DENIED")) == 1);
+  CHECK(RequireSample(m, Handled("ClaimGrant", "OK")) == 1);
+  CHECK(RequireSample(m, Handled("ClaimGrant", "PERMISSION_DENIED")) == 1);
+  CHECK(RequireSample(m, Handled("ConsumeGrant", "OK")) == 1);
+  CHECK(RequireSample(m, R"(cantdo_grpc_server_handling_seconds_count{grpc_service="cantdo.authority.v1.AuthorityService",)"
              R"(grpc_method="ClaimGrant"})") == 2);
 
   // The ledger chained and checkpointed in the background: nothing left
@@ -111,29 +104,25 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   REQUIRE(WaitUntil(
       [&] {
         m = h.Metrics();
-        return V(m, "cantdo_authority_ledger_pending_entries") == 0 &&
-               V(m, "cantdo_authority_ledger_checkpoint_entries") == V(m, "cantdo_authority_ledger_chained_entries");
+        return RequireSample(m, "cantdo_authority_ledger_pending_entries") == 0 &&
+               RequireSample(m, "cantdo_authority_ledger_checkpoint_entries") == RequireSample(m, "cantdo_authority_ledger_chained_entries");
       },
       absl::Seconds(20)));
   {
     auto conn = h.db.Connect();
     auto entries = conn->Exec("SELECT count(*) FROM cantdo.ledger");
     REQUIRE(entries.ok());
-    CHECK(V(m, "cantdo_authority_ledger_chained_entries") == *entries->GetInt64(0, 0));
+    CHECK(RequireSample(m, "cantdo_authority_ledger_chained_entries") == *entries->GetInt64(0, 0));
   }
-  CHECK(V(m, "cantdo_authority_ledger_oldest_pending_age_seconds") == 0);
-  CHECK(V(m, "cantdo_authority_ledger_uncheckpointed_oldest_age_seconds") == 0);
-  CHECK(V(m, "cantdo_authority_ledger_checkpoint_age_seconds") >= 0);
-  CHECK(V(m, "cantdo_authority_ledger_checkpoints_total") >= 1);
-  CHECK(V(m, "cantdo_db_up") == 1);
-  CHECK(V(m, "cantdo_service_ready") == 1);
-  CHECK(V(m, "process_open_fds") > 0);
+  CHECK(RequireSample(m, "cantdo_authority_ledger_oldest_pending_age_seconds") == 0);
+  CHECK(RequireSample(m, "cantdo_authority_ledger_uncheckpointed_oldest_age_seconds") == 0);
+  CHECK(RequireSample(m, "cantdo_authority_ledger_checkpoint_age_seconds") >= 0);
+  CHECK(RequireSample(m, "cantdo_authority_ledger_checkpoints_total") >= 1);
+  CHECK(RequireSample(m, "cantdo_db_up") == 1);
+  CHECK(RequireSample(m, "cantdo_service_ready") == 1);
+  CHECK(RequireSample(m, "process_open_fds") > 0);
 
-  const auto checked = PromtoolCheckMetrics(m);
-  INFO(m);
-  INFO(checked.output);
-  CHECK(checked.exit_code == 0);
-  CHECK(checked.output.empty());
+  cantdo::testing::CheckPromtoolClean(m);
 }
 
 TEST_CASE("authority metrics: a principal refused again and again shows as the per-principal peak, and no "
@@ -147,15 +136,15 @@ TEST_CASE("authority metrics: a principal refused again and again shows as the p
     REQUIRE(cantdo::GetReason(refused.status()) == "GRANT_NOT_FOUND");
   }
   std::string m = h.Metrics();
-  CHECK(V(m, "cantdo_authority_grant_denials_max_per_principal") == 6);
-  CHECK(V(m, "cantdo_authority_grant_denied_principals") == 1);
-  CHECK(V(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_NOT_FOUND"})") == 6);
+  CHECK(RequireSample(m, "cantdo_authority_grant_denials_max_per_principal") == 6);
+  CHECK(RequireSample(m, "cantdo_authority_grant_denied_principals") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_NOT_FOUND"})") == 6);
   CHECK(m.find("spiffe://cantdo/worker") == std::string::npos);
   // Five minutes later the burst is over.
   h.clock.Advance(absl::Minutes(5) + absl::Seconds(1));
   m = h.Metrics();
-  CHECK(V(m, "cantdo_authority_grant_denials_max_per_principal") == 0);
-  CHECK(V(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_NOT_FOUND"})") == 6);
+  CHECK(RequireSample(m, "cantdo_authority_grant_denials_max_per_principal") == 0);
+  CHECK(RequireSample(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_NOT_FOUND"})") == 6);
 }
 
 TEST_CASE("authority metrics: a call of a method that does not exist is counted as unknown, never by its name",
@@ -173,6 +162,6 @@ TEST_CASE("authority metrics: a call of a method that does not exist is counted 
   const std::string m = h.Metrics();
   CHECK(m.find("NoSuchMethod") == std::string::npos);
   CHECK(m.find("made.up") == std::string::npos);
-  CHECK(V(m, R"(cantdo_grpc_server_handled_total{grpc_service="unknown",grpc_method="unknown",)"
+  CHECK(RequireSample(m, R"(cantdo_grpc_server_handled_total{grpc_service="unknown",grpc_method="unknown",)"
              R"(grpc_code="UNIMPLEMENTED"})") == 2);
 }

@@ -8,7 +8,7 @@
 #include "cantdo/auth/jwt_verifier.hpp"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/status.hpp"
-#include "support/prometheus.hpp"
+#include "support/prometheus_checks.hpp"
 
 using namespace cantdo::bridgetest;
 using cantdo::testing::TempDir;
@@ -290,15 +290,9 @@ TEST_CASE("bridge metrics: requests, polls, slow_down, a provider error and a re
           {{"CANTDO_CIBA_DEFAULT_POLL_INTERVAL", "1s"}, {"CANTDO_METRICS_LISTEN", "127.0.0.1:0"}});
   INFO(s.Logs());
   s.authority.FailFirst(1);
-  auto value = [](const std::string& text, const std::string& series) {
-    INFO(series);
-    auto v = cantdo::testing::SampleValue(text, series);
-    REQUIRE(v.has_value());
-    return *v;
-  };
   std::string m = s.bridge->Metrics();
-  CHECK(value(m, R"(cantdo_bridge_backchannel_requests_total{result="accepted"})") == 0);
-  CHECK(value(m, "cantdo_bridge_requests_pending") == 0);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_backchannel_requests_total{result="accepted"})") == 0);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_requests_pending") == 0);
 
   auto started = s.bridge->Start(StartRequest("apr_metrics", "auth0|cfo", "Refund 10.00 EUR to cus_9"));
   REQUIRE(started.ok());
@@ -306,21 +300,21 @@ TEST_CASE("bridge metrics: requests, polls, slow_down, a provider error and a re
   REQUIRE(WaitUntil([&] { return s.idp->Device("GET", "/requests/" + id).at("slow_downs").get<int>() >= 1; },
                     absl::Seconds(15)));
   m = s.bridge->Metrics();
-  CHECK(value(m, R"(cantdo_bridge_backchannel_requests_total{result="accepted"})") == 1);
-  CHECK(value(m, "cantdo_bridge_requests_pending") == 1);
-  CHECK(value(m, "cantdo_bridge_requests_oldest_pending_age_seconds") > 0);
-  CHECK(value(m, "cantdo_bridge_slow_down_total") == 1);
-  CHECK(value(m, "cantdo_bridge_token_polls_total") >= 2);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_backchannel_requests_total{result="accepted"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_requests_pending") == 1);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_requests_oldest_pending_age_seconds") > 0);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_slow_down_total") == 1);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_token_polls_total") >= 2);
 
   // A login_hint the provider does not know: refused at the backchannel
   // endpoint, an OAuth error, the request FAILED.
   auto unknown = s.bridge->Start(StartRequest("apr_nobody", "auth0|nobody", "Refund 10.00 EUR to cus_9"));
   CHECK(unknown.status().code() == absl::StatusCode::kFailedPrecondition);
   m = s.bridge->Metrics();
-  CHECK(value(m, R"(cantdo_bridge_backchannel_requests_total{result="failed"})") == 1);
-  CHECK(value(m, R"(cantdo_bridge_provider_errors_total{endpoint="backchannel",kind="oauth_error"})") == 1);
-  CHECK(value(m, R"(cantdo_bridge_requests_finished_total{state="FAILED"})") == 1);
-  CHECK(value(m, R"(cantdo_grpc_server_handled_total{grpc_service="cantdo.bridge.v1.CibaBridgeService",)"
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_backchannel_requests_total{result="failed"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_provider_errors_total{endpoint="backchannel",kind="oauth_error"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_requests_finished_total{state="FAILED"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_grpc_server_handled_total{grpc_service="cantdo.bridge.v1.CibaBridgeService",)"
                  R"(grpc_method="StartBackchannelAuthentication",grpc_code="FAILED_PRECONDITION"})") == 1);
 
   // Approved: delivered after one retry, nothing pending or undelivered.
@@ -328,15 +322,11 @@ TEST_CASE("bridge metrics: requests, polls, slow_down, a provider error and a re
   REQUIRE(s.authority.WaitForAck("apr_metrics", absl::Seconds(30)).has_value());
   REQUIRE(WaitUntil([&] { return s.bridge->Get(started->authentication().id()).delivered(); }, absl::Seconds(10)));
   m = s.bridge->Metrics();
-  CHECK(value(m, R"(cantdo_bridge_requests_finished_total{state="APPROVED"})") == 1);
-  CHECK(value(m, R"(cantdo_bridge_deliveries_total{result="retry"})") == 1);
-  CHECK(value(m, R"(cantdo_bridge_deliveries_total{result="delivered"})") == 1);
-  CHECK(value(m, "cantdo_bridge_requests_pending") == 0);
-  CHECK(value(m, "cantdo_bridge_results_undelivered") == 0);
-  CHECK(value(m, R"(cantdo_bridge_provider_errors_total{endpoint="token",kind="transport"})") == 0);
-  const auto checked = cantdo::testing::PromtoolCheckMetrics(m);
-  INFO(m);
-  INFO(checked.output);
-  CHECK(checked.exit_code == 0);
-  CHECK(checked.output.empty());
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_requests_finished_total{state="APPROVED"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_deliveries_total{result="retry"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_deliveries_total{result="delivered"})") == 1);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_requests_pending") == 0);
+  CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_results_undelivered") == 0);
+  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_provider_errors_total{endpoint="token",kind="transport"})") == 0);
+  cantdo::testing::CheckPromtoolClean(m);
 }

@@ -13,13 +13,12 @@
 #include "cantdo/grpc/status.hpp"
 #include "cantdo/metrics/registry.hpp"
 #include "support/dev_idp.hpp"
-#include "support/prometheus.hpp"
+#include "support/prometheus_checks.hpp"
 #include "support/test_pki.hpp"
 
 using namespace cantdo;
 namespace cg = cantdo::grpc;
 namespace bv1 = cantdo::bridge::v1;
-using cantdo::testing::SampleValue;
 
 namespace {
 
@@ -43,13 +42,6 @@ class OnlyAuthority final : public bv1::CibaBridgeService::Service {
   bv1::GetBackchannelAuthenticationRequest req;
   bv1::GetBackchannelAuthenticationResponse resp;
   return stub->GetBackchannelAuthentication(&ctx, req, &resp).error_code();
-}
-
-double Value(const std::string& text, const std::string& series) {
-  INFO(series << "\n" << text);
-  const auto v = SampleValue(text, series);
-  REQUIRE(v.has_value());
-  return *v;
 }
 
 }  // namespace
@@ -100,16 +92,13 @@ TEST_CASE("gRPC client metrics: calls counted by the code the caller got, unary 
 
   const std::string text = registry.Render();
   const std::string handled = std::string("cantdo_grpc_client_handled_total{") + kService + ",grpc_code=";
-  CHECK(Value(text, handled + "\"OK\"}") == 2);
-  CHECK(Value(text, handled + "\"PERMISSION_DENIED\"}") == 1);
-  CHECK(Value(text, handled + "\"UNAVAILABLE\"}") == 1);
+  CHECK(testing::RequireSample(text, handled + "\"OK\"}") == 2);
+  CHECK(testing::RequireSample(text, handled + "\"PERMISSION_DENIED\"}") == 1);
+  CHECK(testing::RequireSample(text, handled + "\"UNAVAILABLE\"}") == 1);
   const std::string seconds = std::string("cantdo_grpc_client_handling_seconds");
-  CHECK(Value(text, seconds + "_count{" + kService + "}") == 4);
-  CHECK(Value(text, seconds + "_sum{" + kService + "}") > 0);
-  CHECK(Value(text, seconds + "_bucket{" + kService + ",le=\"+Inf\"}") == 4);
+  CHECK(testing::RequireSample(text, seconds + "_count{" + kService + "}") == 4);
+  CHECK(testing::RequireSample(text, seconds + "_sum{" + kService + "}") > 0);
+  CHECK(testing::RequireSample(text, seconds + "_bucket{" + kService + ",le=\"+Inf\"}") == 4);
 
-  const auto checked = testing::PromtoolCheckMetrics(text);
-  INFO(text << "\n" << checked.output);
-  CHECK(checked.exit_code == 0);
-  CHECK(checked.output.empty());
+  cantdo::testing::CheckPromtoolClean(text);
 }
