@@ -12,24 +12,18 @@ namespace {
 
 using ::grpc::experimental::InterceptionHookPoints;
 
-struct ClientMetricFamilies {
-  explicit ClientMetricFamilies(metrics::Registry& r)
-      : handled(r.AddCounterFamily("cantdo_grpc_client_handled_total",
-                                   "gRPC calls this process made that ended, by service, method and the status code "
-                                   "it got.",
-                                   {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 512})),
-        seconds(r.AddHistogramFamily("cantdo_grpc_client_handling_seconds",
-                                     "Time from the start of a unary gRPC call this process made to its status, in "
-                                     "seconds.",
-                                     {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(),
-                                     {.max_children = 128})) {}
-  metrics::Family<metrics::Counter>& handled;
-  metrics::Family<metrics::Histogram>& seconds;
-};
+internal::CallMetricFamilies ClientMetricFamilies(metrics::Registry& r) {
+  return {r.AddCounterFamily("cantdo_grpc_client_handled_total",
+                             "gRPC calls this process made that ended, by service, method and the status code it got.",
+                             {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 512}),
+          r.AddHistogramFamily("cantdo_grpc_client_handling_seconds",
+                               "Time from the start of a unary gRPC call this process made to its status, in seconds.",
+                               {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(), {.max_children = 128})};
+}
 
 class ClientMetricsInterceptor final : public ::grpc::experimental::Interceptor {
  public:
-  ClientMetricsInterceptor(::grpc::experimental::ClientRpcInfo* info, const ClientMetricFamilies* families)
+  ClientMetricsInterceptor(::grpc::experimental::ClientRpcInfo* info, const internal::CallMetricFamilies* families)
       : info_(info), families_(families), start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
@@ -42,45 +36,34 @@ class ClientMetricsInterceptor final : public ::grpc::experimental::Interceptor 
 
  private:
   void Record(::grpc::StatusCode code) {
-    auto [service, method] = internal::SplitMethod(info_->method());
-    const std::string_view code_name = internal::CodeName(code);
-    metrics::Counter* handled = families_->handled.Find({service, method, code_name});
-    if (handled == nullptr) {
-      if (!internal::KnownMethod(service, method)) service = method = "unknown";
-      handled = &families_->handled.Labels({service, method, code_name});
+    std::optional<double> seconds;
+    if (info_->type() == ::grpc::experimental::ClientRpcInfo::Type::UNARY) {
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     }
-    handled->Inc();
-    if (info_->type() != ::grpc::experimental::ClientRpcInfo::Type::UNARY) return;
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    metrics::Histogram* latency = families_->seconds.Find({service, method});
-    if (latency == nullptr) {
-      if (!internal::KnownMethod(service, method)) service = method = "unknown";
-      latency = &families_->seconds.Labels({service, method});
-    }
-    latency->Observe(seconds);
+    internal::RecordCall(*families_, info_->method(), code, seconds);
   }
 
   ::grpc::experimental::ClientRpcInfo* info_;
-  const ClientMetricFamilies* families_;
+  const internal::CallMetricFamilies* families_;
   std::chrono::steady_clock::time_point start_;
 };
 
 class ClientMetricsInterceptorFactory final : public ::grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit ClientMetricsInterceptorFactory(std::shared_ptr<const ClientMetricFamilies> families)
+  explicit ClientMetricsInterceptorFactory(std::shared_ptr<const internal::CallMetricFamilies> families)
       : families_(std::move(families)) {}
   ::grpc::experimental::Interceptor* CreateClientInterceptor(::grpc::experimental::ClientRpcInfo* info) override {
     return new ClientMetricsInterceptor(info, families_.get());
   }
 
  private:
-  std::shared_ptr<const ClientMetricFamilies> families_;
+  std::shared_ptr<const internal::CallMetricFamilies> families_;
 };
 
 }  // namespace
 
 ClientInterceptorMaker MakeClientMetricsInterceptor(metrics::Registry& registry) {
-  auto families = std::make_shared<const ClientMetricFamilies>(registry);
+  auto families = std::make_shared<const internal::CallMetricFamilies>(ClientMetricFamilies(registry));
   return [families] { return std::make_unique<ClientMetricsInterceptorFactory>(families); };
 }
 

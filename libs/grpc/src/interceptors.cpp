@@ -22,8 +22,6 @@ namespace cantdo::grpc {
 namespace {
 
 using ::grpc::experimental::InterceptionHookPoints;
-using internal::CodeName;
-using internal::KnownMethod;
 
 constexpr std::string_view kRequestIdHeader = "x-request-id";
 
@@ -139,22 +137,18 @@ class UnparseableRequestInterceptorFactory final : public ::grpc::experimental::
   }
 };
 
-struct ServerMetricFamilies {
-  explicit ServerMetricFamilies(metrics::Registry& r)
-      : handled(r.AddCounterFamily("cantdo_grpc_server_handled_total",
-                                   "gRPC calls answered, by service, method and status code.",
-                                   {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 2048})),
-        seconds(r.AddHistogramFamily("cantdo_grpc_server_handling_seconds",
-                                     "Time from the start of a unary gRPC call to its status, in seconds.",
-                                     {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(),
-                                     {.max_children = 256})) {}
-  metrics::Family<metrics::Counter>& handled;
-  metrics::Family<metrics::Histogram>& seconds;
-};
+internal::CallMetricFamilies ServerMetricFamilies(metrics::Registry& r) {
+  return {r.AddCounterFamily("cantdo_grpc_server_handled_total",
+                             "gRPC calls answered, by service, method and status code.",
+                             {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 2048}),
+          r.AddHistogramFamily("cantdo_grpc_server_handling_seconds",
+                               "Time from the start of a unary gRPC call to its status, in seconds.",
+                               {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(), {.max_children = 256})};
+}
 
 class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(::grpc::experimental::ServerRpcInfo* info, ServerMetricFamilies* families)
+  MetricsInterceptor(::grpc::experimental::ServerRpcInfo* info, const internal::CallMetricFamilies* families)
       : info_(info), families_(families), start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
@@ -166,39 +160,27 @@ class MetricsInterceptor final : public ::grpc::experimental::Interceptor {
 
  private:
   void Record(::grpc::StatusCode code) {
-    auto [service, method] = internal::SplitMethod(info_->method());
-    const std::string_view code_name = CodeName(code);
-
-    metrics::Counter* handled = families_->handled.Find({service, method, code_name});
-    if (handled == nullptr) {
-      if (!KnownMethod(service, method)) service = method = "unknown";
-      handled = &families_->handled.Labels({service, method, code_name});
+    std::optional<double> seconds;
+    if (info_->type() == ::grpc::experimental::ServerRpcInfo::Type::UNARY) {
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     }
-    handled->Inc();
-    if (info_->type() != ::grpc::experimental::ServerRpcInfo::Type::UNARY) return;
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    metrics::Histogram* latency = families_->seconds.Find({service, method});
-    if (latency == nullptr) {
-      if (!KnownMethod(service, method)) service = method = "unknown";
-      latency = &families_->seconds.Labels({service, method});
-    }
-    latency->Observe(seconds);
+    internal::RecordCall(*families_, info_->method(), code, seconds);
   }
 
   ::grpc::experimental::ServerRpcInfo* info_;
-  ServerMetricFamilies* families_;
+  const internal::CallMetricFamilies* families_;
   std::chrono::steady_clock::time_point start_;
 };
 
 class MetricsInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit MetricsInterceptorFactory(metrics::Registry& registry) : families_(registry) {}
+  explicit MetricsInterceptorFactory(metrics::Registry& registry) : families_(ServerMetricFamilies(registry)) {}
   ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
     return new MetricsInterceptor(info, &families_);
   }
 
  private:
-  ServerMetricFamilies families_;
+  internal::CallMetricFamilies families_;
 };
 
 }  // namespace

@@ -30,4 +30,23 @@ MethodName SplitMethod(const char* full_method) {
   return {full.substr(0, slash), full.substr(slash + 1)};
 }
 
+void RecordCall(const CallMetricFamilies& families, const char* full_method, ::grpc::StatusCode code,
+                std::optional<double> seconds) {
+  auto [service, method] = SplitMethod(full_method);
+  const std::string_view code_name = CodeName(code);
+  metrics::Counter* handled = families.handled.Find({service, method, code_name});
+  if (handled == nullptr) {
+    if (!KnownMethod(service, method)) service = method = "unknown";
+    handled = &families.handled.Labels({service, method, code_name});
+  }
+  handled->Inc();
+  if (!seconds) return;
+  metrics::Histogram* latency = families.seconds.Find({service, method});
+  if (latency == nullptr) {
+    if (!KnownMethod(service, method)) service = method = "unknown";
+    latency = &families.seconds.Labels({service, method});
+  }
+  latency->Observe(*seconds);
+}
+
 }  // namespace cantdo::grpc::internal
