@@ -21,13 +21,19 @@ CredentialReaper::~CredentialReaper() {
 bool CredentialReaper::Enqueue(common::v1::Grant grant, std::string handle) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || queue_.size() >= capacity_) return false;
+  if (!held_.insert(handle).second) return true;
   queue_.push_back({std::move(grant), std::move(handle), trace::CurrentTraceparent()});
   return true;
 }
 
 std::size_t CredentialReaper::Pending() {
   absl::MutexLock lock(&mu_);
-  return queue_.size() + busy_;
+  return held_.size();
+}
+
+bool CredentialReaper::Holds(const std::string& handle) {
+  absl::MutexLock lock(&mu_);
+  return held_.contains(handle);
 }
 
 bool CredentialReaper::HasWorkOrStopping() const { return stopping_ || !queue_.empty(); }
@@ -41,7 +47,6 @@ void CredentialReaper::Run() {
       if (stopping_) return;
       work = std::move(queue_.front());
       queue_.pop_front();
-      busy_ = 1;
     }
     trace::ScopedTrace traced(work.traceparent);
     if (absl::Status st = destroy_(work.grant, work.handle); !st.ok()) {
@@ -49,7 +54,7 @@ void CredentialReaper::Run() {
                 {{"grant_id", work.grant.grant_id()}, {"error", std::string(st.message())}});
     }
     absl::MutexLock lock(&mu_);
-    busy_ = 0;
+    held_.erase(work.handle);
   }
 }
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "cantdo/common/v1/authorization.pb.h"
@@ -39,10 +40,14 @@ class CredentialReaper {
 
   // Queues the destruction, to run under the caller's current trace
   // context (its log lines and ledger entry carry the same trace id); false
-  // if the queue is full (the sweeper will do it).
+  // if the queue is full (the sweeper will do it). A handle already held
+  // is not queued twice.
   bool Enqueue(common::v1::Grant grant, std::string handle);
   // Credentials queued or being destroyed now.
   std::size_t Pending();
+  // Whether credential `handle` is queued or being destroyed here: this
+  // replica's sweeper leaves it alone instead of racing the reaper.
+  bool Holds(const std::string& handle);
 
  private:
   struct Work {
@@ -57,7 +62,7 @@ class CredentialReaper {
   const std::size_t capacity_;
   absl::Mutex mu_;
   std::deque<Work> queue_ ABSL_GUARDED_BY(mu_);
-  std::size_t busy_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_set<std::string> held_ ABSL_GUARDED_BY(mu_);  // queued or in hand
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: started once everything above exists
 };

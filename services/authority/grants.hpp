@@ -54,6 +54,9 @@ class Grants {
   // `actor`. The consume's reaper, a revoke and the sweeper may race to do
   // this for the same grant; exactly one of them records it.
   absl::Status ForgetCredential(const common::v1::Grant& g, const std::string& handle, const std::string& actor);
+  // Whether this replica's consume reaper is about to destroy `handle`
+  // (the sweeper leaves it to the reaper).
+  bool ReaperHolds(const std::string& handle) { return reaper_.Holds(handle); }
 
   // Destroys the credentials of intents older than the orphan grace that no
   // committed claim owns (a claim that rolled back, was retried, or whose

@@ -38,6 +38,7 @@ absl::StatusOr<int> Sweeper::DestroyStaleCredentials(int limit) {
   }
   int destroyed = 0;
   for (const GrantRow& g : stale) {
+    if (grants_.ReaperHolds(g.credential_handle)) continue;  // the consume's reaper is on it
     if (!grants_.ForgetCredential(g.proto, g.credential_handle, kAuthorityId).ok()) continue;  // next sweep retries
     ++destroyed;
   }

@@ -65,8 +65,10 @@ TEST_CASE("claim releases a credential the target database honours, consume dest
 TEST_CASE("a credential is destroyed and recorded once when the sweeper races the consume",
           "[integration][authority]") {
   // The consume's reaper destroys its grant's credential after it commits;
-  // the sweeper destroys any credential whose grant is no longer CLAIMED.
-  // Both can see the same grant in between: one of them records it.
+  // the sweeper destroys any credential whose grant is no longer CLAIMED and
+  // that its own replica's reaper does not hold (another replica's sweeper
+  // cannot tell). Both can see the same grant between the commit and the
+  // queueing: one of them records it.
   AuthorityHarness h;
   constexpr int kGrants = 25;
   std::vector<std::pair<cv1::Grant, std::string>> claimed;

@@ -72,3 +72,29 @@ TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and
   CHECK(calls >= 1);
   CHECK(calls <= 3);
 }
+
+TEST_CASE("CredentialReaper holds a credential from its queueing until its destruction returns, once per handle",
+          "[unit][authority]") {
+  absl::Notification release;
+  std::atomic<int> calls{0};
+  CredentialReaper reaper(
+      [&](const cantdo::common::v1::Grant&, const std::string&) {
+        ++calls;
+        release.WaitForNotification();
+        return absl::OkStatus();
+      },
+      4);
+  CHECK_FALSE(reaper.Holds("r0"));
+  REQUIRE(reaper.Enqueue(GrantNamed("g0"), "r0"));
+  REQUIRE(WaitUntil([&] { return calls.load() == 1; }, absl::Seconds(10), absl::Milliseconds(5)));
+  CHECK(reaper.Holds("r0"));  // in hand
+  REQUIRE(reaper.Enqueue(GrantNamed("g1"), "r1"));
+  CHECK(reaper.Holds("r1"));  // queued
+  CHECK(reaper.Enqueue(GrantNamed("g1"), "r1"));  // already held: not queued twice
+  CHECK(reaper.Pending() == 2);
+  release.Notify();
+  REQUIRE(WaitUntil([&] { return reaper.Pending() == 0; }, absl::Seconds(10), absl::Milliseconds(5)));
+  CHECK_FALSE(reaper.Holds("r0"));
+  CHECK_FALSE(reaper.Holds("r1"));
+  CHECK(calls == 2);
+}
