@@ -10,7 +10,7 @@
 namespace cantdo::authority {
 namespace {
 
-using cantdo::grpc::ToGrpcStatus;
+using cantdo::grpc::Handle;
 
 // The verified caller, if it is one of `allowed`. `on_behalf_of` is
 // honoured from the gateway only, and only for the external callers the
@@ -27,12 +27,6 @@ absl::StatusOr<Caller> Authenticate(const ::grpc::ServerContext& ctx, const std:
     c.on_behalf_of = on_behalf_of;
   }
   return c;
-}
-
-template <typename Fn>
-::grpc::Status Handle(Fn&& fn) {
-  absl::Status st = fn();
-  return ToGrpcStatus(st);
 }
 
 }  // namespace

@@ -116,39 +116,36 @@ absl::Status BridgeService::Start(const v1::StartBackchannelAuthenticationReques
 ::grpc::Status BridgeService::StartBackchannelAuthentication(::grpc::ServerContext* ctx,
                                                              const v1::StartBackchannelAuthenticationRequest* request,
                                                              v1::StartBackchannelAuthenticationResponse* response) {
-  absl::Status st = AuthorityOnly(*ctx);
-  if (st.ok()) st = Start(*request, response);
-  return grpc::ToGrpcStatus(st);
+  return grpc::Handle([&]() -> absl::Status {
+    CANTDO_RETURN_IF_ERROR(AuthorityOnly(*ctx));
+    return Start(*request, response);
+  });
 }
 
 ::grpc::Status BridgeService::GetBackchannelAuthentication(::grpc::ServerContext* ctx,
                                                            const v1::GetBackchannelAuthenticationRequest* request,
                                                            v1::GetBackchannelAuthenticationResponse* response) {
-  absl::Status st = AuthorityOnly(*ctx);
-  if (st.ok()) st = CheckId(request->id());
-  if (st.ok()) {
-    auto row = store_.Get(request->id());
-    st = row.status();
-    if (row.ok()) *response->mutable_authentication() = ToProto(*row);
-  }
-  return grpc::ToGrpcStatus(st);
+  return grpc::Handle([&]() -> absl::Status {
+    CANTDO_RETURN_IF_ERROR(AuthorityOnly(*ctx));
+    CANTDO_RETURN_IF_ERROR(CheckId(request->id()));
+    CANTDO_ASSIGN_OR_RETURN(CibaRequestRow row, store_.Get(request->id()));
+    *response->mutable_authentication() = ToProto(row);
+    return absl::OkStatus();
+  });
 }
 
 ::grpc::Status BridgeService::CancelBackchannelAuthentication(
     ::grpc::ServerContext* ctx, const v1::CancelBackchannelAuthenticationRequest* request,
     v1::CancelBackchannelAuthenticationResponse* response) {
-  absl::Status st = AuthorityOnly(*ctx);
-  if (st.ok()) st = CheckId(request->id());
-  if (st.ok() && request->reason().size() > 1024) st = InvalidArgument("reason", "at most 1024 characters");
-  if (st.ok()) {
-    auto row = store_.Cancel(request->id(), request->reason());
-    st = row.status();
-    if (row.ok()) {
-      log::Info("backchannel authentication cancelled", {{"id", row->id}, {"approval_id", row->approval_id}});
-      *response->mutable_authentication() = ToProto(*row);
-    }
-  }
-  return grpc::ToGrpcStatus(st);
+  return grpc::Handle([&]() -> absl::Status {
+    CANTDO_RETURN_IF_ERROR(AuthorityOnly(*ctx));
+    CANTDO_RETURN_IF_ERROR(CheckId(request->id()));
+    if (request->reason().size() > 1024) return InvalidArgument("reason", "at most 1024 characters");
+    CANTDO_ASSIGN_OR_RETURN(CibaRequestRow row, store_.Cancel(request->id(), request->reason()));
+    log::Info("backchannel authentication cancelled", {{"id", row.id}, {"approval_id", row.approval_id}});
+    *response->mutable_authentication() = ToProto(row);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace cantdo::bridge

@@ -12,14 +12,7 @@ namespace cantdo::gateway {
 namespace av1 = authority::v1;
 namespace cv1 = common::v1;
 
-namespace {
-
-template <typename Fn>
-::grpc::Status Handle(Fn&& fn) {
-  return cantdo::grpc::ToGrpcStatus(fn());
-}
-
-}  // namespace
+using cantdo::grpc::Handle;
 
 ::grpc::Status AuthorizationServiceImpl::RequestAuthorization(::grpc::ServerContext* ctx,
                                                               const v1::RequestAuthorizationRequest* req,

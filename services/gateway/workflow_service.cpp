@@ -20,7 +20,7 @@ namespace cantdo::gateway {
 namespace av1 = authority::v1;
 namespace cv1 = common::v1;
 namespace wv1 = workflow::v1;
-using cantdo::grpc::ToGrpcStatus;
+using cantdo::grpc::Handle;
 
 namespace {
 
@@ -99,11 +99,6 @@ std::string ListFilterHash(const v1::ListWorkflowsRequest& req) {
   for (int s : req.states()) states.push_back(absl::StrCat(s));
   return Sha256Hex(absl::StrCat(req.workflow_type(), "\n", absl::StrJoin(states, ","), "\n", req.workflow_id()))
       .substr(0, 16);
-}
-
-template <typename Fn>
-::grpc::Status Handle(Fn&& fn) {
-  return ToGrpcStatus(fn());
 }
 
 }  // namespace

@@ -8,11 +8,20 @@
 
 #include <grpcpp/support/status.h>
 
+#include <utility>
+
 #include "absl/status/status.h"
 
 namespace cantdo::grpc {
 
 ::grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// A handler's body, written with absl::Status and CANTDO_RETURN_IF_ERROR,
+// answered as its gRPC status: `return Handle([&]() -> absl::Status {...});`
+template <typename Fn>
+::grpc::Status Handle(Fn&& body) {
+  return ToGrpcStatus(std::forward<Fn>(body)());
+}
 
 // Inverse of ToGrpcStatus: the reason and metadata come back as the
 // payloads libs/base reads (GetReason, GetMetadata).
