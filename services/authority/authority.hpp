@@ -80,6 +80,9 @@ class Authority {
   // their grant's claim. Return how many rows they handled.
   absl::StatusOr<int> DispatchPending(int limit = 20) { return approvals_.DispatchPending(limit); }
   absl::StatusOr<int> SweepExpired(int limit = 100) { return sweeper_.Sweep(limit); }
+  // Stops the background work this object runs on its own threads (the
+  // consume reaper); what is left is the sweeper's. Before the pool goes.
+  void Stop() { grants_.StopReaper(); }
 
   const Policy& policy() const { return policy_; }
 

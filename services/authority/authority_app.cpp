@@ -210,6 +210,7 @@ void AuthorityApp::Stop() {
   if (background_.joinable()) background_.join();
   if (chainer_.joinable()) chainer_.join();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  if (authority_) authority_->Stop();
 }
 
 }  // namespace cantdo::authority

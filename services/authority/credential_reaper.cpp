@@ -10,12 +10,14 @@ namespace cantdo::authority {
 CredentialReaper::CredentialReaper(Destroy destroy, std::size_t capacity)
     : destroy_(std::move(destroy)), capacity_(capacity), thread_([this] { Run(); }) {}
 
-CredentialReaper::~CredentialReaper() {
+CredentialReaper::~CredentialReaper() { Stop(); }
+
+void CredentialReaper::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 bool CredentialReaper::Enqueue(common::v1::Grant grant, std::string handle) {

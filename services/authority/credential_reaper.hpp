@@ -33,8 +33,12 @@ class CredentialReaper {
   using Destroy = std::function<absl::Status(const common::v1::Grant& grant, const std::string& handle)>;
 
   CredentialReaper(Destroy destroy, std::size_t capacity);
-  // Stops the thread; credentials still queued are the sweeper's.
-  ~CredentialReaper();
+  ~CredentialReaper();  // Stop()
+  // Waits for the destruction in hand, if any, and stops the thread;
+  // credentials still queued are the sweeper's, and Enqueue refuses from
+  // then on. Call it before what Destroy uses (the pool, the issuer) goes.
+  // Idempotent.
+  void Stop();
   CredentialReaper(const CredentialReaper&) = delete;
   CredentialReaper& operator=(const CredentialReaper&) = delete;
 

@@ -57,6 +57,9 @@ class Grants {
   // Whether this replica's consume reaper is about to destroy `handle`
   // (the sweeper leaves it to the reaper).
   bool ReaperHolds(const std::string& handle) { return reaper_.Holds(handle); }
+  // Stops the consume reaper (CredentialReaper::Stop): before the pool and
+  // the credential issuers go.
+  void StopReaper() { reaper_.Stop(); }
 
   // Destroys the credentials of intents older than the orphan grace that no
   // committed claim owns (a claim that rolled back, was retried, or whose

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "authority/credential_reaper.hpp"
@@ -20,6 +21,21 @@ cantdo::common::v1::Grant GrantNamed(const std::string& id) {
   g.set_grant_id(id);
   return g;
 }
+
+// A destruction that counts its calls and blocks until released.
+struct BlockingDestroy {
+  absl::Notification release;
+  std::atomic<int> calls{0};
+  std::atomic<int> returned{0};
+  CredentialReaper::Destroy Fn() {
+    return [this](const cantdo::common::v1::Grant&, const std::string&) {
+      ++calls;
+      release.WaitForNotification();
+      ++returned;
+      return absl::OkStatus();
+    };
+  }
+};
 
 }  // namespace
 
@@ -49,16 +65,10 @@ TEST_CASE("CredentialReaper destroys every queued credential once, a failure inc
 
 TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and stops with work still queued",
           "[unit][authority]") {
-  absl::Notification release;
-  std::atomic<int> calls{0};
+  BlockingDestroy destroy;
+  auto& calls = destroy.calls;
   {
-    CredentialReaper reaper(
-        [&](const cantdo::common::v1::Grant&, const std::string&) {
-          ++calls;
-          release.WaitForNotification();
-          return absl::OkStatus();
-        },
-        2);
+    CredentialReaper reaper(destroy.Fn(), 2);
     REQUIRE(reaper.Enqueue(GrantNamed("busy"), "r0"));
     REQUIRE(WaitUntil([&] { return calls.load() == 1; }, absl::Seconds(10), absl::Milliseconds(5)));
     // r0 is in hand; two fit in the queue, the third does not.
@@ -66,7 +76,7 @@ TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and
     CHECK(reaper.Enqueue(GrantNamed("b"), "r2"));
     CHECK_FALSE(reaper.Enqueue(GrantNamed("c"), "r3"));
     CHECK(reaper.Pending() == 3);
-    release.Notify();
+    destroy.release.Notify();
     // Destruction returns; whatever was still queued is left undone.
   }
   CHECK(calls >= 1);
@@ -75,15 +85,9 @@ TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and
 
 TEST_CASE("CredentialReaper holds a credential from its queueing until its destruction returns, once per handle",
           "[unit][authority]") {
-  absl::Notification release;
-  std::atomic<int> calls{0};
-  CredentialReaper reaper(
-      [&](const cantdo::common::v1::Grant&, const std::string&) {
-        ++calls;
-        release.WaitForNotification();
-        return absl::OkStatus();
-      },
-      4);
+  BlockingDestroy destroy;
+  auto& calls = destroy.calls;
+  CredentialReaper reaper(destroy.Fn(), 4);
   CHECK_FALSE(reaper.Holds("r0"));
   REQUIRE(reaper.Enqueue(GrantNamed("g0"), "r0"));
   REQUIRE(WaitUntil([&] { return calls.load() == 1; }, absl::Seconds(10), absl::Milliseconds(5)));
@@ -92,9 +96,24 @@ TEST_CASE("CredentialReaper holds a credential from its queueing until its destr
   CHECK(reaper.Holds("r1"));  // queued
   CHECK(reaper.Enqueue(GrantNamed("g1"), "r1"));  // already held: not queued twice
   CHECK(reaper.Pending() == 2);
-  release.Notify();
+  destroy.release.Notify();
   REQUIRE(WaitUntil([&] { return reaper.Pending() == 0; }, absl::Seconds(10), absl::Milliseconds(5)));
   CHECK_FALSE(reaper.Holds("r0"));
   CHECK_FALSE(reaper.Holds("r1"));
   CHECK(calls == 2);
+}
+
+TEST_CASE("CredentialReaper::Stop returns only after the destruction in hand has, and refuses work from then on",
+          "[unit][authority]") {
+  BlockingDestroy destroy;
+  CredentialReaper reaper(destroy.Fn(), 4);
+  REQUIRE(reaper.Enqueue(GrantNamed("g0"), "r0"));
+  REQUIRE(WaitUntil([&] { return destroy.calls.load() == 1; }, absl::Seconds(10), absl::Milliseconds(5)));
+  REQUIRE(reaper.Enqueue(GrantNamed("g1"), "r1"));
+  std::thread releaser([&] { destroy.release.Notify(); });
+  reaper.Stop();  // the authority's shutdown, before the pool goes
+  releaser.join();
+  CHECK(destroy.returned.load() == destroy.calls.load());  // nothing still running
+  CHECK_FALSE(reaper.Enqueue(GrantNamed("g2"), "r2"));
+  reaper.Stop();  // idempotent
 }
