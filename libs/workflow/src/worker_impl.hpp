@@ -30,6 +30,7 @@
 #include "cantdo/pg/listener.hpp"
 #include "cantdo/pg/pool.hpp"
 #include "cantdo/pg/transaction.hpp"
+#include "cantdo/workflow/internal/outage_backoff.hpp"
 #include "cantdo/workflow/internal/sticky_cache.hpp"
 #include "cantdo/workflow/replayer.hpp"
 #include "cantdo/workflow/worker.hpp"
@@ -121,6 +122,12 @@ class Worker::Impl {
   absl::StatusOr<Work> ScanQueues(ThreadState& here, std::optional<ActivityLease>& activity);
   // Waits `delay`, or less if the Worker stops.
   void SleepUnlessStopping(absl::Duration delay);
+  // How long a thread waits after a failed round: backing off while the
+  // database is unreachable, kRetryAfterError otherwise. Logs per the
+  // contract in worker_loop.cpp.
+  absl::Duration DelayAfterFailure(const absl::Status& error, internal::OutageBackoff& outage, double jitter);
+  // The database answered this thread: its outage, if any, is over.
+  void DatabaseAnswered(internal::OutageBackoff& outage);
 
   // ---- workflow tasks (workflow_task.cpp) ----
 
@@ -239,6 +246,8 @@ class Worker::Impl {
   absl::Mutex commit_mu_;
   std::list<Completion> completions_ ABSL_GUARDED_BY(commit_mu_);  // waiting to be recorded
   bool committing_ ABSL_GUARDED_BY(commit_mu_) = false;            // a thread is recording them
+
+  internal::OutageLog outage_log_;  // what the threads said of a database outage
 
   mutable absl::Mutex stats_mu_;
   WorkerStats stats_ ABSL_GUARDED_BY(stats_mu_);

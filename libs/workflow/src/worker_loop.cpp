@@ -9,12 +9,18 @@
 // whose work was leased to it already (eager activities) waits for the next
 // announcement, which every task but the worker's own eager ones gets.
 //
-// A failed round is logged and retried after kRetryAfterError.
+// A thread that fails because the database cannot be reached waits out the
+// outage with capped, jittered exponential backoff (its own OutageBackoff);
+// the Worker logs the outage a line a backoff step (OutageLog, shared by its
+// threads), and once more when it is over. Any other failure is logged and
+// retried after kRetryAfterError.
 
 #include <algorithm>
+#include <random>
 
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/workflow/internal/outage_backoff.hpp"
 #include "worker_impl.hpp"
 
 namespace cantdo::workflow {
@@ -118,8 +124,33 @@ void Worker::Impl::SleepUnlessStopping(absl::Duration delay) {
   mu_.AwaitWithTimeout(absl::Condition(&stopping), delay);
 }
 
+absl::Duration Worker::Impl::DelayAfterFailure(const absl::Status& error, internal::OutageBackoff& outage,
+                                               double jitter) {
+  if (internal::IsDatabaseUnavailable(error)) {
+    const internal::OutageBackoff::Step step = outage.Failed(jitter);
+    if (outage_log_.ShouldLog(step)) {
+      log::Warn("worker cannot reach the database; backing off",
+                {{"error", error.ToString()}, {"identity", options_.identity}, {"failures", step.failures},
+                 {"retry_in_ms", absl::ToInt64Milliseconds(step.delay)}});
+    }
+    return step.delay;
+  }
+  DatabaseAnswered(outage);  // with an error, but it answered
+  log::Warn("worker task failed", {{"error", error.ToString()}, {"identity", options_.identity}});
+  return kRetryAfterError;
+}
+
+void Worker::Impl::DatabaseAnswered(internal::OutageBackoff& outage) {
+  if (outage.Succeeded() && outage_log_.Recovered()) {
+    log::Info("worker reaches the database again", {{"identity", options_.identity}});
+  }
+}
+
 void Worker::Impl::WorkLoop() {
   ThreadState here;
+  internal::OutageBackoff outage;
+  std::mt19937_64 jitter_source{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter(0.0, 1.0);
   bool full_scan = true;
   bool reserved = false;  // counted in polling_ for an announcement
   while (!stopping_.load()) {
@@ -141,11 +172,11 @@ void Worker::Impl::WorkLoop() {
     }
     reserved = false;
     if (!did.ok()) {
-      log::Warn("worker task failed", {{"error", did.status().ToString()}, {"identity", options_.identity}});
-      SleepUnlessStopping(kRetryAfterError);
+      SleepUnlessStopping(DelayAfterFailure(did.status(), outage, jitter(jitter_source)));
       full_scan = true;
       continue;
     }
+    DatabaseAnswered(outage);
     if (*did == Work::kMore) {
       full_scan = false;
       continue;

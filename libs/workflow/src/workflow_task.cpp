@@ -21,6 +21,7 @@
 #include "cantdo/base/trace_context.hpp"
 #include "cantdo/pg/transaction.hpp"
 #include "cantdo/workflow/failure.hpp"
+#include "cantdo/workflow/internal/outage_backoff.hpp"
 #include "time_util.hpp"
 #include "worker_impl.hpp"
 
@@ -146,9 +147,12 @@ absl::StatusOr<Worker::Impl::Work> Worker::Impl::PollWorkflowTask(ThreadState& h
       }
       return absl::OkStatus();
     });
-    if (!s.ok() && attempt < 10 && (internal::IsHistoryConflict(s) || limit > 1)) {
+    // A batch that failed is tried again task by task (one bad run must not
+    // hold the others back), unless the database is not there at all.
+    if (!s.ok() && attempt < 10 &&
+        (internal::IsHistoryConflict(s) || (limit > 1 && !internal::IsDatabaseUnavailable(s)))) {
       if (internal::IsHistoryConflict(s)) Count(&WorkerStats::history_conflicts);
-      limit = 1;  // one bad run must not hold the others back
+      limit = 1;
       continue;
     }
     CANTDO_RETURN_IF_ERROR(s);
