@@ -103,21 +103,20 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   *a->mutable_memo() = req.memo;
   a->set_first_run_id(run_id);
   events.push_back(std::move(started));
-  if (!req.pending_admission) {
-    HistoryEvent sched = internal::NewEvent(2, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
-    sched.mutable_workflow_task_scheduled()->set_task_queue(req.task_queue);
-    sched.mutable_workflow_task_scheduled()->set_attempt(1);
-    events.push_back(std::move(sched));
-  }
-  CANTDO_RETURN_IF_ERROR(
-      conn.Defer("INSERT INTO cantdo.workflow_runs (run_id, workflow_id, workflow_type, task_queue, state, request_id,"
-                " requester, admission_approval_id, first_run_id, next_event_id, start_time, admit_time, traceparent)"
-                " VALUES ($1::uuid, $2, $3, $4, $5::smallint, nullif($6, ''), $7, $8, $1::uuid, 1, $9::timestamptz,"
-                " CASE WHEN $5::smallint = 2 THEN $9::timestamptz END, $10)",
-                {pg::TextParam(run_id), pg::TextParam(req.workflow_id), pg::TextParam(req.workflow_type),
-                 pg::TextParam(req.task_queue), pg::Int64Param(state), pg::TextParam(req.request_id),
-                 pg::TextParam(req.requester), pg::TextParam(req.admission_approval_id),
-                 pg::TextParam(internal::PgTimeParam(now)), pg::TextParam(traceparent)}));
+  if (!req.pending_admission) events.push_back(internal::NewWorkflowTaskScheduled(2, now, req.task_queue));
+  internal::NewRun row;
+  row.run_id = run_id;
+  row.workflow_id = req.workflow_id;
+  row.workflow_type = req.workflow_type;
+  row.task_queue = req.task_queue;
+  row.state = state;
+  row.request_id = req.request_id;
+  row.requester = req.requester;
+  row.admission_approval_id = req.admission_approval_id;
+  row.first_run_id = run_id;
+  row.start_time = now;
+  row.traceparent = traceparent;
+  CANTDO_RETURN_IF_ERROR(internal::InsertRun(conn, row));
   CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run_id, 1, events));
   if (!req.pending_admission) {
     CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run_id, req.task_queue, now));
@@ -157,18 +156,19 @@ absl::StatusOr<SignalResult> WorkflowClient::Signal(pg::Connection& conn, const 
   if (!req.run_id.empty() && req.run_id.size() != 36) return NotFound(req.workflow_id, req.run_id);
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      conn.Exec("SELECT outcome, coalesce(run_id::text, ''), coalesce(event_id, 0), coalesce(state, 0)"
+      conn.Exec("SELECT outcome, coalesce(run_id::text, '') AS run_id, coalesce(event_id, 0) AS event_id,"
+                " coalesce(state, 0) AS state"
                 " FROM cantdo.workflow_signal($1, nullif($2, '')::uuid, $3, $4, $5, decode($6, 'hex'), $7,"
                 " $8::timestamptz)",
                 {pg::TextParam(req.workflow_id), pg::TextParam(req.run_id), pg::TextParam(req.signal_name),
                  pg::TextParam(req.signal_id), pg::TextParam(req.payload.type_url()),
                  pg::TextParam(absl::BytesToHexString(req.payload.value())), pg::TextParam(req.identity),
                  pg::TextParam(internal::PgTimeParam(clock_.Now()))}));
-  CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
+  CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, "outcome"));
   SignalResult out;
-  CANTDO_ASSIGN_OR_RETURN(out.run_id, r.GetString(0, 1));
-  CANTDO_ASSIGN_OR_RETURN(out.event_id, r.GetInt64(0, 2));
-  CANTDO_ASSIGN_OR_RETURN(int64_t state, r.GetInt64(0, 3));
+  CANTDO_ASSIGN_OR_RETURN(out.run_id, r.GetString(0, "run_id"));
+  CANTDO_ASSIGN_OR_RETURN(out.event_id, r.GetInt64(0, "event_id"));
+  CANTDO_ASSIGN_OR_RETURN(int64_t state, r.GetInt64(0, "state"));
   if (outcome == "OK") return out;
   if (outcome == "DUPLICATE") {
     out.duplicate = true;
@@ -198,25 +198,12 @@ absl::Status WorkflowClient::Cancel(pg::Connection& conn, const std::string& wor
     CANTDO_RETURN_IF_ERROR(internal::AppendEvents(conn, run.run_id, run.next_event_id, {e}));
     return internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_CANCELLED, now, nullptr, "");
   }
-  // Already requested? (cheap scan of the typed column)
-  CANTDO_ASSIGN_OR_RETURN(pg::Result seen,
-                          conn.Exec("SELECT 1 FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_type = 52",
-                                    {pg::TextParam(run.run_id)}));
-  if (seen.Rows() > 0) return absl::OkStatus();
-  int64_t id = run.next_event_id;
-  std::vector<HistoryEvent> events;
-  HistoryEvent e = internal::NewEvent(id++, now, v1::EVENT_TYPE_CANCEL_REQUESTED);
+  CANTDO_ASSIGN_OR_RETURN(bool requested, internal::HasEvent(conn, run.run_id, v1::EVENT_TYPE_CANCEL_REQUESTED));
+  if (requested) return absl::OkStatus();
+  HistoryEvent e = internal::NewEvent(run.next_event_id, now, v1::EVENT_TYPE_CANCEL_REQUESTED);
   e.mutable_workflow_execution_cancel_requested()->set_reason(reason);
   e.mutable_workflow_execution_cancel_requested()->set_identity(identity);
-  events.push_back(std::move(e));
-  if (run.workflow_task_attempt == 0) {
-    CANTDO_RETURN_IF_ERROR(internal::InsertWorkflowTask(conn, run.run_id, run.task_queue, now));
-    HistoryEvent sched = internal::NewEvent(id++, now, v1::EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
-    sched.mutable_workflow_task_scheduled()->set_task_queue(run.task_queue);
-    sched.mutable_workflow_task_scheduled()->set_attempt(1);
-    events.push_back(std::move(sched));
-  }
-  return internal::AppendEvents(conn, run.run_id, run.next_event_id, events);
+  return internal::AppendAndScheduleIfIdle(conn, run, {std::move(e)}, now);
 }
 
 absl::Status WorkflowClient::Terminate(pg::Connection& conn, const std::string& workflow_id,
