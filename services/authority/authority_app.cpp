@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/db/migrations.hpp"
 #include "cantdo/pg/dsn.hpp"
 
 namespace cantdo::authority {
@@ -211,5 +212,7 @@ void AuthorityApp::Stop() {
   if (chainer_.joinable()) chainer_.join();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
 }
+
+const std::vector<pg::Migration>& AuthorityApp::Migrations() const { return db::AllMigrations(); }
 
 }  // namespace cantdo::authority
