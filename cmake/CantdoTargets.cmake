@@ -17,3 +17,16 @@ function(cantdo_library)
   target_link_libraries(cantdo_${ARG_NAME} PUBLIC ${ARG_DEPS})
   cantdo_warnings(cantdo_${ARG_NAME})
 endfunction()
+
+# cantdo_service_includes(<target> <service>): `#include "<service>/..."`
+# for <target> and everything that links it, and no other service's
+# headers. The include root is a directory of the build tree holding one
+# entry, <service>, a link to services/<service>; services/ itself is on no
+# include path, so a service that includes another does not compile unless
+# it links it (scripts/check-layering forbids that too).
+function(cantdo_service_includes target service)
+  set(root ${CMAKE_BINARY_DIR}/service_includes/${service})
+  file(MAKE_DIRECTORY ${root})
+  file(CREATE_LINK ${PROJECT_SOURCE_DIR}/services/${service} ${root}/${service} SYMBOLIC)
+  target_include_directories(${target} PUBLIC ${root})
+endfunction()

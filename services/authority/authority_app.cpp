@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/db/migrations.hpp"
 #include "cantdo/pg/dsn.hpp"
 
 namespace cantdo::authority {
@@ -212,5 +213,7 @@ void AuthorityApp::Stop() {
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   if (authority_) authority_->Stop();
 }
+
+const std::vector<pg::Migration>& AuthorityApp::Migrations() const { return db::AllMigrations(); }
 
 }  // namespace cantdo::authority

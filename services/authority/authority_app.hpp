@@ -73,6 +73,7 @@ class AuthorityApp final : public runtime::ServiceApp {
   void RegisterOptions(Options& options) override;
   absl::Status Init(const runtime::RuntimeContext& ctx) override;
   std::vector<::grpc::Service*> Services() override { return {service_.get()}; }
+  const std::vector<pg::Migration>& Migrations() const override;
   void Stop() override;
 
   AuthorityConfig& config() { return config_; }

@@ -6,6 +6,7 @@
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/db/migrations.hpp"
 #include "ciba-bridge/ping_endpoint.hpp"
 
 namespace cantdo::bridge {
@@ -68,5 +69,7 @@ void BridgeApp::Stop() {
   if (callback_) callback_->Stop();
   if (engine_) engine_->Stop();
 }
+
+const std::vector<pg::Migration>& BridgeApp::Migrations() const { return db::AllMigrations(); }
 
 }  // namespace cantdo::bridge

@@ -35,6 +35,7 @@ class BridgeApp final : public runtime::ServiceApp {
   void RegisterOptions(Options& options) override;
   absl::Status Init(const runtime::RuntimeContext& ctx) override;
   std::vector<::grpc::Service*> Services() override;
+  const std::vector<pg::Migration>& Migrations() const override;
   absl::Status Ready() override;
   void Stop() override;
 

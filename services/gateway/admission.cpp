@@ -16,6 +16,8 @@ namespace cv1 = common::v1;
 namespace {
 
 inline constexpr char kDecidedChannel[] = "cantdo_approval_decided";
+constexpr auto kPending = workflow::v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION;
+constexpr auto kCancelled = workflow::v1::WORKFLOW_EXECUTION_STATE_CANCELLED;
 
 // What the gateway records as the outcome of consuming an admission grant:
 // the same for every replica and every retry, so a repeated consume is the
@@ -102,26 +104,16 @@ absl::Status Admission::Process(const std::string& workflow_id, const std::strin
 }
 
 absl::Status Admission::ProcessApproval(const std::string& approval_id) {
-  std::string workflow_id, run_id, traceparent;
-  int64_t state = 0;
+  std::optional<workflow::AdmissionRun> run;
   {
     CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
-    CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                            conn->Exec("SELECT workflow_id, run_id::text, state, traceparent FROM cantdo.workflow_runs"
-                                       " WHERE admission_approval_id = $1 AND state IN ($2, $3)",
-                                       {pg::TextParam(approval_id),
-                                        pg::Int64Param(workflow::v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION),
-                                        pg::Int64Param(workflow::v1::WORKFLOW_EXECUTION_STATE_CANCELLED)}));
-    if (r.Rows() == 0) return absl::OkStatus();  // not an admission, or already handled
-    CANTDO_ASSIGN_OR_RETURN(workflow_id, r.GetString(0, 0));
-    CANTDO_ASSIGN_OR_RETURN(run_id, r.GetString(0, 1));
-    CANTDO_ASSIGN_OR_RETURN(state, r.GetInt64(0, 2));
-    CANTDO_ASSIGN_OR_RETURN(traceparent, r.GetString(0, 3));
+    CANTDO_ASSIGN_OR_RETURN(run, workflows_.FindByAdmissionApproval(*conn, approval_id, {kPending, kCancelled}));
   }
+  if (!run) return absl::OkStatus();  // not an admission, or already handled
   // Admitting continues the trace of the StartWorkflow call.
-  trace::ScopedTrace traced(traceparent);
-  if (state == workflow::v1::WORKFLOW_EXECUTION_STATE_CANCELLED) return RevokeLateAdmission(run_id, approval_id);
-  return Process(workflow_id, run_id, approval_id);
+  trace::ScopedTrace traced(run->traceparent);
+  if (run->state == kCancelled) return RevokeLateAdmission(run->run_id, approval_id);
+  return Process(run->workflow_id, run->run_id, approval_id);
 }
 
 absl::Status Admission::RevokeLateAdmission(const std::string& run_id, const std::string& approval_id) {
@@ -140,27 +132,16 @@ absl::Status Admission::RevokeLateAdmission(const std::string& run_id, const std
 }
 
 absl::StatusOr<int> Admission::Sweep(int limit) {
-  std::vector<std::array<std::string, 4>> pending;
+  std::vector<workflow::AdmissionRun> pending;
   {
     CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + absl::Seconds(5)));
-    CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec("SELECT workflow_id, run_id::text, admission_approval_id,"
-                                                     " traceparent"
-                                                     " FROM cantdo.workflow_runs WHERE state = 1"
-                                                     " AND admission_approval_id <> ''"
-                                                     " ORDER BY start_time LIMIT $1",
-                                                     {pg::Int64Param(limit)}));
-    for (int i = 0; i < r.Rows(); ++i) {
-      std::array<std::string, 4> row;
-      for (int c = 0; c < 4; ++c) {
-        CANTDO_ASSIGN_OR_RETURN(row[c], r.GetString(i, c));
-      }
-      pending.push_back(std::move(row));
-    }
+    CANTDO_ASSIGN_OR_RETURN(pending, workflows_.PendingAdmissions(*conn, limit));
   }
-  for (const auto& [workflow_id, run_id, approval_id, traceparent] : pending) {
-    trace::ScopedTrace traced(traceparent);
-    if (absl::Status st = Process(workflow_id, run_id, approval_id); !st.ok()) {
-      log::Warn("admission failed", {{"run_id", run_id}, {"approval_id", approval_id}, {"error", st.ToString()}});
+  for (const workflow::AdmissionRun& run : pending) {
+    trace::ScopedTrace traced(run.traceparent);
+    if (absl::Status st = Process(run.workflow_id, run.run_id, run.admission_approval_id); !st.ok()) {
+      log::Warn("admission failed",
+                {{"run_id", run.run_id}, {"approval_id", run.admission_approval_id}, {"error", st.ToString()}});
     }
   }
   return static_cast<int>(pending.size());

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/db/migrations.hpp"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/http/https_client.hpp"
 #include "cantdo/workflow_types/catalog.hpp"
@@ -120,5 +121,7 @@ void GatewayApp::Stop() {
   if (workflows_) workflows_->StopWatches();
   if (admission_loop_) admission_loop_->Stop();
 }
+
+const std::vector<pg::Migration>& GatewayApp::Migrations() const { return db::AllMigrations(); }
 
 }  // namespace cantdo::gateway

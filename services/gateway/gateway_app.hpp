@@ -49,6 +49,7 @@ class GatewayApp final : public runtime::ServiceApp {
   void RegisterOptions(Options& options) override;
   absl::Status Init(const runtime::RuntimeContext& ctx) override;
   std::vector<::grpc::Service*> Services() override;
+  const std::vector<pg::Migration>& Migrations() const override;
   void Stop() override;
 
   GatewayConfig& config() { return config_; }

@@ -48,43 +48,25 @@ absl::Status KeyReused(const std::string& existing) {
   return WithMetadata(std::move(s), "existing_id", existing);
 }
 
-// The workflow id reuse policy against the newest run of `workflow_id`.
-absl::Status CheckReuse(pg::Connection& conn, const std::string& workflow_id, v1::WorkflowIdReusePolicy policy) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT run_id::text, state FROM cantdo.workflow_runs"
-                                                  " WHERE workflow_id = $1 ORDER BY (state IN (1, 2)) DESC,"
-                                                  " start_time DESC LIMIT 1",
-                                                  {pg::TextParam(workflow_id)}));
-  if (r.Rows() == 0) return absl::OkStatus();
-  CANTDO_ASSIGN_OR_RETURN(std::string run_id, r.GetString(0, 0));
-  CANTDO_ASSIGN_OR_RETURN(int64_t state, r.GetInt64(0, 1));
+// The workflow id reuse policy against the open run of `workflow_id`, else
+// its newest.
+absl::Status CheckReuse(const workflow::WorkflowClient& workflows, pg::Connection& conn,
+                        const std::string& workflow_id, v1::WorkflowIdReusePolicy policy) {
+  absl::StatusOr<wv1::WorkflowExecution> run = workflows.Describe(conn, workflow_id, "");
+  if (GetReason(run.status()) == "WORKFLOW_NOT_FOUND") return absl::OkStatus();  // the first run
+  CANTDO_RETURN_IF_ERROR(run.status());
+  const wv1::WorkflowExecutionState state = run->state();
   if (state == wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION || state == wv1::WORKFLOW_EXECUTION_STATE_RUNNING) {
-    return AlreadyExists(workflow_id, run_id, "a run is open");
+    return AlreadyExists(workflow_id, run->run_id(), "a run is open");
   }
   if (policy == v1::WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE) {
-    return AlreadyExists(workflow_id, run_id, "the reuse policy forbids another run");
+    return AlreadyExists(workflow_id, run->run_id(), "the reuse policy forbids another run");
   }
   if (policy == v1::WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY &&
       (state == wv1::WORKFLOW_EXECUTION_STATE_COMPLETED || state == wv1::WORKFLOW_EXECUTION_STATE_CONTINUED_AS_NEW)) {
-    return AlreadyExists(workflow_id, run_id, "the previous run completed and the reuse policy is FAILED_ONLY");
+    return AlreadyExists(workflow_id, run->run_id(), "the previous run completed and the reuse policy is FAILED_ONLY");
   }
   return absl::OkStatus();
-}
-
-struct ExistingStart {
-  std::string workflow_id, run_id, workflow_type;
-};
-
-absl::StatusOr<std::optional<ExistingStart>> FindByRequestId(pg::Connection& conn, const std::string& request_id) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT workflow_id, run_id::text, workflow_type"
-                                                  " FROM cantdo.workflow_runs WHERE request_id = $1"
-                                                  " ORDER BY start_time LIMIT 1",
-                                                  {pg::TextParam(request_id)}));
-  if (r.Rows() == 0) return std::nullopt;
-  ExistingStart e;
-  CANTDO_ASSIGN_OR_RETURN(e.workflow_id, r.GetString(0, 0));
-  CANTDO_ASSIGN_OR_RETURN(e.run_id, r.GetString(0, 1));
-  CANTDO_ASSIGN_OR_RETURN(e.workflow_type, r.GetString(0, 2));
-  return e;
 }
 
 std::string Encode(const std::string& s) { return absl::WebSafeBase64Escape(s); }
@@ -159,14 +141,13 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   {
     CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + kDbWait));
     if (!req.request_id().empty()) {
-      CANTDO_ASSIGN_OR_RETURN(auto existing, FindByRequestId(*conn, req.request_id()));
+      CANTDO_ASSIGN_OR_RETURN(auto existing, workflows_.FindByRequestId(*conn, req.request_id()));
       if (existing) {
-        if (existing->workflow_type != req.workflow_type() ||
-            (!workflow_id.empty() && existing->workflow_id != workflow_id)) {
-          return KeyReused(existing->run_id);
+        if (existing->workflow_type() != req.workflow_type() ||
+            (!workflow_id.empty() && existing->workflow_id() != workflow_id)) {
+          return KeyReused(existing->run_id());
         }
-        CANTDO_ASSIGN_OR_RETURN(*resp->mutable_execution(),
-                                workflows_.Describe(*conn, existing->workflow_id, existing->run_id));
+        *resp->mutable_execution() = *std::move(existing);
         resp->set_admission_approval_id(resp->execution().admission_approval_id());
         resp->set_created(false);
         if (!resp->admission_approval_id().empty()) {
@@ -179,7 +160,7 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
     if (workflow_id.empty()) workflow_id = req.request_id().empty() ? "wf-" + NewUuid() : WorkflowIdFor(req.request_id());
     // Refuse early what the reuse policy forbids, before asking anyone to
     // approve a run that cannot exist (rechecked under the lock below).
-    CANTDO_RETURN_IF_ERROR(CheckReuse(*conn, workflow_id, req.id_reuse_policy()));
+    CANTDO_RETURN_IF_ERROR(CheckReuse(workflows_, *conn, workflow_id, req.id_reuse_policy()));
   }
 
   // 2 + 3. Name the run, then ask for its admission approval.
@@ -221,15 +202,14 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   start.memo = req.memo();
   workflow::StartResult started;
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
-    CANTDO_RETURN_IF_ERROR(
-        tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))", {pg::TextParam(workflow_id)}).status());
+    CANTDO_RETURN_IF_ERROR(workflows_.LockWorkflowId(tx, workflow_id));
     if (!req.request_id().empty()) {
-      CANTDO_ASSIGN_OR_RETURN(auto existing, FindByRequestId(tx, req.request_id()));
-      if (existing && existing->run_id != run_id) return KeyReused(existing->run_id);
+      CANTDO_ASSIGN_OR_RETURN(auto existing, workflows_.FindByRequestId(tx, req.request_id()));
+      if (existing && existing->run_id() != run_id) return KeyReused(existing->run_id());
     }
     // A concurrent identical retry may have created this very run.
     const bool exists = workflows_.Describe(tx, workflow_id, run_id).ok();
-    if (!exists) CANTDO_RETURN_IF_ERROR(CheckReuse(tx, workflow_id, req.id_reuse_policy()));
+    if (!exists) CANTDO_RETURN_IF_ERROR(CheckReuse(workflows_, tx, workflow_id, req.id_reuse_policy()));
     CANTDO_ASSIGN_OR_RETURN(started, workflows_.Start(tx, start));
     CANTDO_ASSIGN_OR_RETURN(*resp->mutable_execution(), workflows_.Describe(tx, workflow_id, run_id));
     return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
+#include "cantdo/db/migrations.hpp"
 #include "worker/worker_metrics.hpp"
 
 namespace cantdo::worker {
@@ -88,5 +89,7 @@ absl::Status WorkerApp::Ready() {
 void WorkerApp::Stop() {
   if (engine_) engine_->Stop();
 }
+
+const std::vector<pg::Migration>& WorkerApp::Migrations() const { return db::AllMigrations(); }
 
 }  // namespace cantdo::worker

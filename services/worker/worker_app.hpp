@@ -44,6 +44,7 @@ class WorkerApp final : public runtime::ServiceApp {
   void RegisterOptions(Options& options) override;
   absl::Status Init(const runtime::RuntimeContext& ctx) override;
   std::vector<::grpc::Service*> Services() override { return {}; }
+  const std::vector<pg::Migration>& Migrations() const override;
   absl::Status Ready() override;
   void Stop() override;
 

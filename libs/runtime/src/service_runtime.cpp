@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
-#include "cantdo/db/migrations.hpp"
 #include "cantdo/grpc/client_metrics.hpp"
 #include "cantdo/grpc/shutdown.hpp"
 #include "cantdo/metrics/process_collector.hpp"
@@ -81,10 +80,9 @@ void RegisterRuntimeMetrics(metrics::Registry& registry, const std::string& serv
   metrics::AddProcessCollector(registry);
 }
 
-absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout) {
+absl::Status CheckDatabaseReady(pg::Pool& pool, const pg::Migrator& migrator, absl::Duration timeout) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool.Acquire(absl::Now() + timeout));
-  static const auto* const kMigrator = new pg::Migrator(db::AllMigrations());
-  return kMigrator->CheckCompatible(*conn);
+  return migrator.CheckCompatible(*conn);
 }
 
 RunningService::~RunningService() { Shutdown(); }
@@ -112,6 +110,7 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   po.prepare_statements = rs->config_.db_prepared_statements;
   po.application_name = absl::StrCat("cantdo-", app.Name());
   CANTDO_ASSIGN_OR_RETURN(rs->pool_, pg::Pool::Create(po));
+  rs->migrator_ = std::make_unique<pg::Migrator>(app.Migrations());
   rs->metrics_ = std::make_unique<metrics::Registry>();
   RegisterRuntimeMetrics(*rs->metrics_, app.Name(), *rs->pool_);
   // The gRPC interceptors (server and client: every channel the service
@@ -155,10 +154,12 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   sc.max_connection_age_grace = rs->config_.grpc_max_connection_age_grace;
   sc.metrics = serve_metrics ? rs->metrics_.get() : nullptr;
   pg::Pool* pool = rs->pool_.get();
+  const pg::Migrator* migrator = rs->migrator_.get();
   const absl::Duration timeout = rs->config_.db_connect_timeout;
   CANTDO_ASSIGN_OR_RETURN(
-      rs->server_, grpc::Server::Start(sc, app.Services(), [pool, timeout, &app, &db_up, &ready]() -> absl::Status {
-        const absl::Status db = CheckDatabaseReady(*pool, timeout);
+      rs->server_,
+      grpc::Server::Start(sc, app.Services(), [pool, migrator, timeout, &app, &db_up, &ready]() -> absl::Status {
+        const absl::Status db = CheckDatabaseReady(*pool, *migrator, timeout);
         // A schema outside the window is a database that answered.
         const auto reason = GetReason(db);
         db_up.Set(db.ok() || reason == pg::kSchemaNotCurrent || reason == pg::kSchemaTooNew ? 1 : 0);

@@ -40,6 +40,13 @@ absl::Status NotAdmitted(const std::string& workflow_id, const std::string& appr
   return WithMetadata(std::move(s), "admission_approval_id", approval_id);
 }
 
+AdmissionRun ToAdmissionRun(const RunRow& run) {
+  return AdmissionRun{run.workflow_id, run.run_id, run.admission_approval_id, run.state, run.traceparent};
+}
+
+// The advisory lock that serializes the starts of one workflow id.
+constexpr char kLockWorkflowIdSql[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 4))";
+
 absl::StatusOr<RunRow> FindLocked(pg::Connection& conn, const std::string& workflow_id, const std::string& run_id) {
   CANTDO_ASSIGN_OR_RETURN(auto run, internal::FindRun(conn, workflow_id, run_id, /*for_update=*/true));
   if (!run) return NotFound(workflow_id, run_id);
@@ -58,8 +65,7 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   // Serialize starts of the same workflow id (the partial unique index would
   // otherwise turn a race into a unique violation for the loser). Deferred:
   // it runs, and waits, before the lookups below, which travel with it.
-  CANTDO_RETURN_IF_ERROR(
-      conn.Defer("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))", {pg::TextParam(req.workflow_id)}));
+  CANTDO_RETURN_IF_ERROR(conn.Defer(kLockWorkflowIdSql, {pg::TextParam(req.workflow_id)}));
   if (!req.request_id.empty()) {
     CANTDO_ASSIGN_OR_RETURN(
         pg::Result r, conn.Exec(absl::StrCat("SELECT ", internal::RunColumns(),
@@ -229,6 +235,56 @@ absl::StatusOr<v1::WorkflowExecution> WorkflowClient::Describe(pg::Connection& c
   CANTDO_ASSIGN_OR_RETURN(auto run, internal::FindRun(conn, workflow_id, run_id, false));
   if (!run) return NotFound(workflow_id, run_id);
   return internal::ToExecution(*run);
+}
+
+absl::Status WorkflowClient::LockWorkflowId(pg::Connection& conn, const std::string& workflow_id) const {
+  CANTDO_RETURN_IF_ERROR(internal::RequireTransaction(conn));
+  return conn.Exec(kLockWorkflowIdSql, {pg::TextParam(workflow_id)}).status();
+}
+
+absl::StatusOr<std::optional<v1::WorkflowExecution>> WorkflowClient::FindByRequestId(
+    pg::Connection& conn, const std::string& request_id) const {
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(absl::StrCat("SELECT ", internal::RunColumns(),
+                                                               " FROM cantdo.workflow_runs WHERE request_id = $1"
+                                                               " ORDER BY start_time LIMIT 1"),
+                                                  {pg::TextParam(request_id)}));
+  if (r.Rows() == 0) return std::nullopt;
+  CANTDO_ASSIGN_OR_RETURN(RunRow run, internal::RunFromRow(r, 0));
+  return internal::ToExecution(run);
+}
+
+absl::StatusOr<std::optional<AdmissionRun>> WorkflowClient::FindByAdmissionApproval(
+    pg::Connection& conn, const std::string& approval_id,
+    const std::vector<v1::WorkflowExecutionState>& states) const {
+  std::vector<std::string> wanted;
+  for (auto s : states) wanted.push_back(absl::StrCat(static_cast<int>(s)));
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec(absl::StrCat("SELECT ", internal::RunColumns(),
+                             " FROM cantdo.workflow_runs WHERE admission_approval_id = $1"
+                             " AND ($2 = '{}' OR state = ANY($2::smallint[])) LIMIT 1"),
+                {pg::TextParam(approval_id), pg::TextParam(absl::StrCat("{", absl::StrJoin(wanted, ","), "}"))}));
+  if (r.Rows() == 0) return std::nullopt;
+  CANTDO_ASSIGN_OR_RETURN(RunRow run, internal::RunFromRow(r, 0));
+  return ToAdmissionRun(run);
+}
+
+absl::StatusOr<std::vector<AdmissionRun>> WorkflowClient::PendingAdmissions(pg::Connection& conn, int limit) const {
+  // The state is spelled in the statement, not bound, so that the partial
+  // index workflow_runs_pending_admission (V0005) serves a prepared
+  // statement's generic plan too.
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r,
+      conn.Exec(absl::StrCat("SELECT ", internal::RunColumns(), " FROM cantdo.workflow_runs WHERE state = ",
+                             static_cast<int>(v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION),
+                             " AND admission_approval_id <> '' ORDER BY start_time LIMIT $1"),
+                {pg::Int64Param(limit)}));
+  std::vector<AdmissionRun> runs;
+  for (int i = 0; i < r.Rows(); ++i) {
+    CANTDO_ASSIGN_OR_RETURN(RunRow run, internal::RunFromRow(r, i));
+    runs.push_back(ToAdmissionRun(run));
+  }
+  return runs;
 }
 
 absl::StatusOr<ListPage> WorkflowClient::List(pg::Connection& conn, const ListRequest& req) const {

@@ -7,6 +7,8 @@
 //
 // A service implements ServiceApp in its <svc>_lib; its main.cpp only calls
 // RunServiceMain. Tests start the same app in-process with StartService.
+// The schema is the app's to name (ServiceApp::Migrations): the runtime
+// knows no product's tables.
 
 #include <memory>
 #include <string>
@@ -22,6 +24,7 @@
 #include "cantdo/grpc/server.hpp"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/metrics/registry.hpp"
+#include "cantdo/pg/migrator.hpp"
 #include "cantdo/pg/pool.hpp"
 #include "cantdo/runtime/metrics_endpoint.hpp"
 
@@ -76,6 +79,10 @@ class ServiceApp {
   virtual absl::Status Init(const RuntimeContext& ctx) = 0;
   // The gRPC services to serve (owned by the app).
   virtual std::vector<::grpc::Service*> Services() = 0;
+  // The migrations this binary carries (the product's: cantdo::db::
+  // AllMigrations()); readiness checks the database's schema against them.
+  // Must live as long as the app.
+  virtual const std::vector<pg::Migration>& Migrations() const = 0;
   // Extra readiness beyond "database reachable, schema current".
   virtual absl::Status Ready() { return absl::OkStatus(); }
   // Stops background work. Called after the server stopped taking calls.
@@ -104,6 +111,7 @@ class RunningService {
   // Declared first: everything below reports into it.
   std::unique_ptr<metrics::Registry> metrics_;
   std::unique_ptr<pg::Pool> pool_;
+  std::unique_ptr<pg::Migrator> migrator_;  // of app_->Migrations()
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   std::unique_ptr<grpc::Server> server_;
   bool stopped_ = false;
@@ -122,12 +130,12 @@ class RunningService {
 void RegisterRuntimeMetrics(metrics::Registry& registry, const std::string& service, const pg::Pool& pool);
 
 // Readiness shared by all services: a pooled connection answers and the
-// schema is one this binary works with: its own, or another inside the
-// compatibility window its migrations and the applied ones declare
-// (pg::Migrator::CheckCompatible; SCHEMA_NOT_CURRENT or SCHEMA_TOO_NEW
-// otherwise). So the previous release's pods keep serving while the next
-// release's migration runs.
-absl::Status CheckDatabaseReady(pg::Pool& pool, absl::Duration timeout);
+// schema is one this binary works with: its own (`migrator`'s migrations),
+// or another inside the compatibility window those and the applied ones
+// declare (pg::Migrator::CheckCompatible; SCHEMA_NOT_CURRENT or
+// SCHEMA_TOO_NEW otherwise). So the previous release's pods keep serving
+// while the next release's migration runs.
+absl::Status CheckDatabaseReady(pg::Pool& pool, const pg::Migrator& migrator, absl::Duration timeout);
 
 // Registers the common options on `options`, bound to `config`.
 void RegisterCommonOptions(Options& options, CommonConfig* config);

@@ -103,6 +103,16 @@ struct ListPage {
   std::string next_page_token;              // empty: no more
 };
 
+// A run as the admission loop sees it: which approval gates it, and the
+// trace its start began.
+struct AdmissionRun {
+  std::string workflow_id;
+  std::string run_id;
+  std::string admission_approval_id;
+  v1::WorkflowExecutionState state = v1::WORKFLOW_EXECUTION_STATE_UNSPECIFIED;
+  std::string traceparent;  // W3C traceparent; "" if none
+};
+
 struct HistoryPage {
   std::vector<v1::HistoryEvent> events;
   // Ask for this next (== last returned id + 1, or the requested id).
@@ -143,8 +153,32 @@ class WorkflowClient {
   absl::Status Terminate(pg::Connection& conn, const std::string& workflow_id, const std::string& run_id,
                          const std::string& reason, const std::string& identity) const;
 
+  // The run `run_id` of `workflow_id`; with run_id empty, the open run of
+  // workflow_id, else its newest. WORKFLOW_NOT_FOUND if there is none.
   absl::StatusOr<v1::WorkflowExecution> Describe(pg::Connection& conn, const std::string& workflow_id,
                                                  const std::string& run_id) const;
+
+  // Serializes the caller's transaction with every Start of `workflow_id`
+  // (the lock Start itself takes), so what the caller checks after it still
+  // holds when its own Start runs in the same transaction.
+  absl::Status LockWorkflowId(pg::Connection& conn, const std::string& workflow_id) const;
+
+  // The first run started with `request_id` under any workflow id;
+  // std::nullopt if none. (Start de-duplicates per workflow id and request
+  // id; this is for callers whose request ids are global: the gateway.)
+  absl::StatusOr<std::optional<v1::WorkflowExecution>> FindByRequestId(pg::Connection& conn,
+                                                                       const std::string& request_id) const;
+
+  // The run whose admission `approval_id` gates, if it is in one of
+  // `states` (empty: any); std::nullopt otherwise. An approval gates one run
+  // at most (its binding names the run).
+  absl::StatusOr<std::optional<AdmissionRun>> FindByAdmissionApproval(
+      pg::Connection& conn, const std::string& approval_id,
+      const std::vector<v1::WorkflowExecutionState>& states) const;
+
+  // Up to `limit` PENDING_ADMISSION runs that an approval gates, oldest
+  // first.
+  absl::StatusOr<std::vector<AdmissionRun>> PendingAdmissions(pg::Connection& conn, int limit) const;
 
   absl::StatusOr<ListPage> List(pg::Connection& conn, const ListRequest& request) const;
 

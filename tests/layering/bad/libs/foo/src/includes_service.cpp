@@ -1,0 +1,2 @@
+// libs/ may not include a service.
+#include "gateway/gateway_app.hpp"

@@ -1,0 +1,2 @@
+// A service may not include another.
+#include "authority/authority_app.hpp"

@@ -1,0 +1,2 @@
+// Not even by a relative path.
+#include "../authority/grants.hpp"

@@ -1,0 +1,2 @@
+// Tools too.
+const char* kSql = "DELETE FROM cantdo.activity_tasks";
