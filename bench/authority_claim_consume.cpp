@@ -131,11 +131,16 @@ Options ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) Die("missing value for " + a);
       return argv[++i];
     };
-    if (a == "--dsn") o.admin_dsn = value();
-    else if (a == "--duration") o.duration_s = std::stod(value());
-    else if (a == "--warmup") o.warmup_s = std::stod(value());
-    else if (a == "--runs") o.runs = std::stoi(value());
-    else if (a == "--pool-size") o.pool_size = std::stoi(value());
+    if (a == "--dsn")
+      o.admin_dsn = value();
+    else if (a == "--duration")
+      o.duration_s = std::stod(value());
+    else if (a == "--warmup")
+      o.warmup_s = std::stod(value());
+    else if (a == "--runs")
+      o.runs = std::stoi(value());
+    else if (a == "--pool-size")
+      o.pool_size = std::stoi(value());
     else if (a == "--clients") {
       o.clients.clear();
       for (absl::string_view c : absl::StrSplit(value(), ',')) {
@@ -210,20 +215,24 @@ std::vector<std::string> MintGrants(cantdo::pg::Connection& conn, const std::str
                   {workflow, kWorker, shape.action, count, shape.parameters, shape.role})
             .status(),
         "insert approvals");
-  Check(conn.Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, "
-                  "resource, parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, "
-                  "expire_time, credential_kind, credential_target) "
-                  "SELECT md5('g' || $1 || '/' || i)::uuid, md5('a' || $1 || '/' || i)::uuid, 'ISSUED', $1, 'run-1', 's-' || i, "
-                  "$3, '', encode(sha256(convert_to($5::text, 'UTF8')), 'hex'), ARRAY[$6 || '1'], 'bench-1', 'bench', $2, "
-                  "now(), now() + interval '1 hour', $7, $8 FROM generate_series(0, $4::int - 1) AS i",
-                  {workflow, kWorker, shape.action, count, shape.parameters, shape.role, shape.credential_kind,
-                   shape.credential_target})
-            .status(),
-        "insert grants");
+  Check(
+      conn.Exec(
+              "INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, "
+              "resource, parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, "
+              "expire_time, credential_kind, credential_target) "
+              "SELECT md5('g' || $1 || '/' || i)::uuid, md5('a' || $1 || '/' || i)::uuid, 'ISSUED', $1, 'run-1', 's-' "
+              "|| i, "
+              "$3, '', encode(sha256(convert_to($5::text, 'UTF8')), 'hex'), ARRAY[$6 || '1'], 'bench-1', 'bench', $2, "
+              "now(), now() + interval '1 hour', $7, $8 FROM generate_series(0, $4::int - 1) AS i",
+              {workflow, kWorker, shape.action, count, shape.parameters, shape.role, shape.credential_kind,
+               shape.credential_target})
+          .status(),
+      "insert grants");
   Check(conn.Exec("ANALYZE cantdo.grants").status(), "analyze");
   // The same derivation as above, in step order.
-  auto r = conn.Exec("SELECT md5('g' || $1 || '/' || i)::uuid::text FROM generate_series(0, $2::int - 1) AS i ORDER BY i",
-                     {workflow, count});
+  auto r =
+      conn.Exec("SELECT md5('g' || $1 || '/' || i)::uuid::text FROM generate_series(0, $2::int - 1) AS i ORDER BY i",
+                {workflow, count});
   Check(r.status(), "grant ids");
   std::vector<std::string> ids;
   ids.reserve(n);
@@ -294,8 +303,7 @@ struct RunResult {
   int64_t errors = 0;
   bool exhausted = false;
   double pairs_per_s = 0;
-  double claim_p50_ms = 0, claim_p99_ms = 0, consume_p50_ms = 0, consume_p99_ms = 0, pair_p50_ms = 0,
-         pair_p99_ms = 0;
+  double claim_p50_ms = 0, claim_p99_ms = 0, consume_p50_ms = 0, consume_p99_ms = 0, pair_p50_ms = 0, pair_p99_ms = 0;
   // Scoped: seconds from the run's end until every login it released was
   // dropped (the consume answers once a login is disabled; the authority's
   // reaper drops it right after). The next run starts only then.
@@ -506,12 +514,18 @@ class Scraper {
 };
 
 nlohmann::json ToJson(const RunResult& r) {
-  nlohmann::json j = {{"clients", r.clients},         {"seconds", r.seconds},
-                      {"pairs", r.pairs},             {"errors", r.errors},
-                      {"grants_exhausted", r.exhausted}, {"pairs_per_s", r.pairs_per_s},
-                      {"claim_p50_ms", r.claim_p50_ms}, {"claim_p99_ms", r.claim_p99_ms},
-                      {"consume_p50_ms", r.consume_p50_ms}, {"consume_p99_ms", r.consume_p99_ms},
-                      {"pair_p50_ms", r.pair_p50_ms}, {"pair_p99_ms", r.pair_p99_ms},
+  nlohmann::json j = {{"clients", r.clients},
+                      {"seconds", r.seconds},
+                      {"pairs", r.pairs},
+                      {"errors", r.errors},
+                      {"grants_exhausted", r.exhausted},
+                      {"pairs_per_s", r.pairs_per_s},
+                      {"claim_p50_ms", r.claim_p50_ms},
+                      {"claim_p99_ms", r.claim_p99_ms},
+                      {"consume_p50_ms", r.consume_p50_ms},
+                      {"consume_p99_ms", r.consume_p99_ms},
+                      {"pair_p50_ms", r.pair_p50_ms},
+                      {"pair_p99_ms", r.pair_p99_ms},
                       {"drain_s", r.drain_s}};
   if (!r.first_error.empty()) j["first_error"] = r.first_error;
   return j;
@@ -533,23 +547,21 @@ int main(int argc, char** argv) {
   });
   // The target of the scoped credentials: the demo platform's schema (no
   // customers needed; the logins are never used).
-  const std::string platform_dsn = CreateDatabase(options.admin_dsn, kPlatformDatabase,
-                                                  [](cantdo::pg::Connection& conn) {
-                                                    return cantdo::demo::Migrate(conn).status();
-                                                  });
+  const std::string platform_dsn =
+      CreateDatabase(options.admin_dsn, kPlatformDatabase,
+                     [](cantdo::pg::Connection& conn) { return cantdo::demo::Migrate(conn).status(); });
 
   cantdo::testing::TempDir dir;
   cantdo::testing::TestPki pki;
-  nlohmann::json policy = {
-      {"version", "bench-1"},
-      {"role_claim", "https://cantdo.dev/roles"},
-      {"approvers", {{"dpo", {"dpo1"}}, {"cfo", {"cfo1"}}}},
-      {"rules",
-       {{{"action", kAction}, {"decision", "REQUIRE_APPROVAL"}, {"required_role", "dpo"}},
-        {{"action", kScopedAction},
-         {"decision", "REQUIRE_APPROVAL"},
-         {"required_role", "cfo"},
-         {"credential", {{"kind", "POSTGRES_ROLE"}, {"target", kScopedGroup}}}}}}};
+  nlohmann::json policy = {{"version", "bench-1"},
+                           {"role_claim", "https://cantdo.dev/roles"},
+                           {"approvers", {{"dpo", {"dpo1"}}, {"cfo", {"cfo1"}}}},
+                           {"rules",
+                            {{{"action", kAction}, {"decision", "REQUIRE_APPROVAL"}, {"required_role", "dpo"}},
+                             {{"action", kScopedAction},
+                              {"decision", "REQUIRE_APPROVAL"},
+                              {"required_role", "cfo"},
+                              {"credential", {{"kind", "POSTGRES_ROLE"}, {"target", kScopedGroup}}}}}}};
   std::ofstream(dir.path() + "/policy.json") << policy.dump(2);
   std::ofstream(dir.path() + "/jwks.json") << R"({"keys":[]})";
   auto files = pki.WriteFiles(dir.path(), "authority");
@@ -588,7 +600,8 @@ int main(int argc, char** argv) {
   checkpointed_app.config().ledger_checkpoint_interval = absl::Seconds(1);
   cantdo::runtime::CommonConfig checkpointed_common = common;
   checkpointed_common.db_dsn = checkpointed_dsn;
-  auto checkpointed_started = cantdo::runtime::StartService(checkpointed_app, checkpointed_common, cantdo::SystemClock());
+  auto checkpointed_started =
+      cantdo::runtime::StartService(checkpointed_app, checkpointed_common, cantdo::SystemClock());
   Check(checkpointed_started.status(), "start the checkpointing authority");
   std::unique_ptr<cantdo::runtime::RunningService> checkpointed = *std::move(checkpointed_started);
   const std::string checkpointed_target = "127.0.0.1:" + std::to_string(checkpointed->port());
@@ -622,12 +635,9 @@ int main(int argc, char** argv) {
                {Kind::kMetricsOn, {metrics_target, metrics_dsn}},
                {Kind::kFloor, {floor_target, ""}}},
               pki, platform_dsn);
-  nlohmann::json out = {{"benchmark", "authority_claim_consume"},
-                        {"pool_size", options.pool_size},
-                        {"duration_s", options.duration_s},
-                        {"warmup_s", options.warmup_s},
-                        {"runs", options.runs},
-                        {"results", nlohmann::json::array()}};
+  nlohmann::json out = {
+      {"benchmark", "authority_claim_consume"}, {"pool_size", options.pool_size}, {"duration_s", options.duration_s},
+      {"warmup_s", options.warmup_s},           {"runs", options.runs},           {"results", nlohmann::json::array()}};
   // pairs/s of each kind; raised to what each run measured
   std::map<Kind, double> last_rate = {
       {Kind::kPlain, 2000}, {Kind::kScoped, 2000}, {Kind::kCheckpointed, 2000}, {Kind::kMetricsOn, 2000}};
@@ -647,8 +657,8 @@ int main(int argc, char** argv) {
         // Enough grants for the run at four times the last observed rate
         // (more clients may be much faster; running out would cut the run
         // short).
-        const int budget = static_cast<int>(
-            std::max(2000.0, 4.0 * last_rate[kind] * (options.duration_s + options.warmup_s + 1)));
+        const int budget =
+            static_cast<int>(std::max(2000.0, 4.0 * last_rate[kind] * (options.duration_s + options.warmup_s + 1)));
         if (kind == Kind::kMetricsOn) scraper.Start();
         RunResult r = bench.Run(clients, options.warmup_s, options.duration_s, budget, kind);
         if (kind == Kind::kMetricsOn) scraper.Stop();

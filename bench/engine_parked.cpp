@@ -68,9 +68,7 @@ int64_t Count(cantdo::pg::Connection& conn, const std::string& sql) {
   return *r->GetInt64(0, 0);
 }
 
-wf::Task<wf::Result> Park(wf::WorkflowContext& ctx, const wf::Payload&) {
-  co_return co_await ctx.WaitSignal("go");
-}
+wf::Task<wf::Result> Park(wf::WorkflowContext& ctx, const wf::Payload&) { co_return co_await ctx.WaitSignal("go"); }
 
 }  // namespace
 
@@ -79,11 +77,16 @@ int main(int argc, char** argv) {
   int runs = 100'000, wake = 100, concurrency = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--dsn") admin_dsn = v;
-    else if (k == "--runs") (void)absl::SimpleAtoi(v, &runs);
-    else if (k == "--wake") (void)absl::SimpleAtoi(v, &wake);
-    else if (k == "--concurrency") (void)absl::SimpleAtoi(v, &concurrency);
-    else Die("unknown option " + k);
+    if (k == "--dsn")
+      admin_dsn = v;
+    else if (k == "--runs")
+      (void)absl::SimpleAtoi(v, &runs);
+    else if (k == "--wake")
+      (void)absl::SimpleAtoi(v, &wake);
+    else if (k == "--concurrency")
+      (void)absl::SimpleAtoi(v, &concurrency);
+    else
+      Die("unknown option " + k);
   }
   if (admin_dsn.empty()) Die("--dsn is required");
   wake = std::min(wake, runs);
@@ -118,17 +121,18 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   constexpr int kBatch = 1000;
   for (int first = 0; first < runs; first += kBatch) {
-    Check(cantdo::pg::RunInTransaction(**pool, {}, [&](cantdo::pg::Connection& tx) -> absl::Status {
-            for (int i = first; i < std::min(runs, first + kBatch); ++i) {
-              wf::StartRequest r;
-              r.workflow_id = absl::StrCat("parked-", i);
-              r.workflow_type = "park";
-              r.task_queue = "parked";
-              auto st = client.Start(tx, r);
-              if (!st.ok()) return st.status();
-            }
-            return absl::OkStatus();
-          }),
+    Check(cantdo::pg::RunInTransaction(**pool, {},
+                                       [&](cantdo::pg::Connection& tx) -> absl::Status {
+                                         for (int i = first; i < std::min(runs, first + kBatch); ++i) {
+                                           wf::StartRequest r;
+                                           r.workflow_id = absl::StrCat("parked-", i);
+                                           r.workflow_type = "park";
+                                           r.task_queue = "parked";
+                                           auto st = client.Start(tx, r);
+                                           if (!st.ok()) return st.status();
+                                         }
+                                         return absl::OkStatus();
+                                       }),
           "start batch");
   }
   std::cerr << "engine_parked: " << runs << " runs started" << std::endl;

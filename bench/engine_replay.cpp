@@ -125,9 +125,12 @@ int main(int argc, char** argv) {
   int target_events = 10'000, reps = 50;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--events") (void)absl::SimpleAtoi(v, &target_events);
-    else if (k == "--reps") (void)absl::SimpleAtoi(v, &reps);
-    else Die("unknown option " + k);
+    if (k == "--events")
+      (void)absl::SimpleAtoi(v, &target_events);
+    else if (k == "--reps")
+      (void)absl::SimpleAtoi(v, &reps);
+    else
+      Die("unknown option " + k);
   }
   if (target_events < 10 || reps < 1) Die("--events >= 10 and --reps >= 1");
   const wf::WorkflowFunction fn = Loop;

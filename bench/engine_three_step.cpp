@@ -87,7 +87,8 @@ Options ParseArgs(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--dsn") o.admin_dsn = v;
+    if (k == "--dsn")
+      o.admin_dsn = v;
     else if (k == "--inflight") {
       o.inflight.clear();
       for (absl::string_view s : absl::StrSplit(v, ',')) {
@@ -95,13 +96,20 @@ Options ParseArgs(int argc, char** argv) {
         if (!absl::SimpleAtoi(s, &n) || n < 1) Die("bad --inflight");
         o.inflight.push_back(n);
       }
-    } else if (k == "--duration") (void)absl::SimpleAtod(v, &o.duration_s);
-    else if (k == "--warmup") (void)absl::SimpleAtod(v, &o.warmup_s);
-    else if (k == "--runs") (void)absl::SimpleAtoi(v, &o.runs);
-    else if (k == "--concurrency") (void)absl::SimpleAtoi(v, &o.concurrency);
-    else if (k == "--pool-size") (void)absl::SimpleAtoi(v, &o.pool_size);
-    else if (k == "--settle") (void)absl::SimpleAtod(v, &o.settle_s);
-    else Die("unknown option " + k);
+    } else if (k == "--duration")
+      (void)absl::SimpleAtod(v, &o.duration_s);
+    else if (k == "--warmup")
+      (void)absl::SimpleAtod(v, &o.warmup_s);
+    else if (k == "--runs")
+      (void)absl::SimpleAtoi(v, &o.runs);
+    else if (k == "--concurrency")
+      (void)absl::SimpleAtoi(v, &o.concurrency);
+    else if (k == "--pool-size")
+      (void)absl::SimpleAtoi(v, &o.pool_size);
+    else if (k == "--settle")
+      (void)absl::SimpleAtod(v, &o.settle_s);
+    else
+      Die("unknown option " + k);
   }
   if (o.admin_dsn.empty()) Die("--dsn is required");
   return o;
@@ -331,7 +339,8 @@ int main(int argc, char** argv) {
       // own statements (the waiter's checks and the first sample).
       const std::string wal1 = WalLsn(*stats_conn);
       std::this_thread::sleep_for(std::chrono::duration<double>(options.settle_s));
-      const int64_t commits = XactCommit(*stats_conn) - commits0 - (waiter.statements() - own0) - 3;  // the first sample and the two WAL positions
+      const int64_t commits = XactCommit(*stats_conn) - commits0 - (waiter.statements() - own0) -
+                              3;  // the first sample and the two WAL positions
       RunResult rr;
       rr.inflight = inflight;
       rr.seconds = std::chrono::duration<double>(end - start).count();
@@ -360,10 +369,16 @@ int main(int argc, char** argv) {
     };
     nlohmann::json each = nlohmann::json::array();
     for (const auto& r : runs) {
-      each.push_back({{"inflight", r.inflight}, {"seconds", r.seconds}, {"workflows", r.workflows},
-                      {"workflows_per_s", r.workflows_per_s}, {"p50_ms", r.p50_ms}, {"p99_ms", r.p99_ms},
-                      {"commits_per_workflow", r.commits_per_workflow}, {"completed", r.completed},
-                      {"wal_start", r.wal_start}, {"wal_end", r.wal_end}});
+      each.push_back({{"inflight", r.inflight},
+                      {"seconds", r.seconds},
+                      {"workflows", r.workflows},
+                      {"workflows_per_s", r.workflows_per_s},
+                      {"p50_ms", r.p50_ms},
+                      {"p99_ms", r.p99_ms},
+                      {"commits_per_workflow", r.commits_per_workflow},
+                      {"completed", r.completed},
+                      {"wal_start", r.wal_start},
+                      {"wal_end", r.wal_end}});
     }
     out["results"].push_back({{"inflight", inflight},
                               {"workflows_per_s", median(&RunResult::workflows_per_s)},

@@ -97,16 +97,26 @@ Options ParseArgs(int argc, char** argv) {
       if (i + 1 >= argc) Die("missing value for " + a);
       return argv[++i];
     };
-    if (a == "--dsn") o.admin_dsn = value();
-    else if (a == "--rate") o.rate = std::stod(value());
-    else if (a == "--duration") o.duration_s = std::stod(value());
-    else if (a == "--warmup") o.warmup_s = std::stod(value());
-    else if (a == "--runs") o.runs = std::stoi(value());
-    else if (a == "--pool-size") o.pool_size = std::stoi(value());
-    else if (a == "--p99-goal-ms") o.p99_goal_ms = std::stod(value());
-    else if (a == "--max-rate") o.max_rate = std::stod(value());
-    else if (a == "--search-steps") o.search_steps = std::stoi(value());
-    else if (a == "--channels") o.channels = std::stoi(value());
+    if (a == "--dsn")
+      o.admin_dsn = value();
+    else if (a == "--rate")
+      o.rate = std::stod(value());
+    else if (a == "--duration")
+      o.duration_s = std::stod(value());
+    else if (a == "--warmup")
+      o.warmup_s = std::stod(value());
+    else if (a == "--runs")
+      o.runs = std::stoi(value());
+    else if (a == "--pool-size")
+      o.pool_size = std::stoi(value());
+    else if (a == "--p99-goal-ms")
+      o.p99_goal_ms = std::stod(value());
+    else if (a == "--max-rate")
+      o.max_rate = std::stod(value());
+    else if (a == "--search-steps")
+      o.search_steps = std::stoi(value());
+    else if (a == "--channels")
+      o.channels = std::stoi(value());
     else {
       Die("usage: gateway_start --dsn ADMIN_DSN [--rate 500] [--duration S] [--warmup S] [--runs N] "
           "[--pool-size N] [--p99-goal-ms 70] [--max-rate 4000] [--search-steps 3] [--channels 4]");
@@ -150,9 +160,9 @@ double Median(std::vector<double> v) {
 struct RunResult {
   double offered_rate = 0;
   double seconds = 0;
-  int64_t sent = 0;       // scheduled in the measured window
-  int64_t ok = 0;         // of those, succeeded
-  int64_t errors = 0;     // of those, failed
+  int64_t sent = 0;          // scheduled in the measured window
+  int64_t ok = 0;            // of those, succeeded
+  int64_t errors = 0;        // of those, failed
   double achieved_rate = 0;  // ok / seconds
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   double max_send_lag_ms = 0;  // how late the generator itself sent (sanity)
@@ -217,8 +227,8 @@ class LoadGenerator {
       const auto scheduled = t0 + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(static_cast<double>(i) / rate));
       std::this_thread::sleep_until(scheduled);
-      r.max_send_lag_ms = std::max(r.max_send_lag_ms,
-                                   std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
+      r.max_send_lag_ms =
+          std::max(r.max_send_lag_ms, std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
       auto call = std::make_unique<Call>();
       call->scheduled = scheduled;
       call->counted = i >= first_counted;
@@ -253,11 +263,16 @@ class LoadGenerator {
 };
 
 nlohmann::json ToJson(const RunResult& r) {
-  nlohmann::json j = {{"offered_rate", r.offered_rate}, {"seconds", r.seconds},
-                      {"sent", r.sent},                 {"ok", r.ok},
-                      {"errors", r.errors},             {"achieved_rate", r.achieved_rate},
-                      {"p50_ms", r.p50_ms},             {"p99_ms", r.p99_ms},
-                      {"max_ms", r.max_ms},             {"max_send_lag_ms", r.max_send_lag_ms}};
+  nlohmann::json j = {{"offered_rate", r.offered_rate},
+                      {"seconds", r.seconds},
+                      {"sent", r.sent},
+                      {"ok", r.ok},
+                      {"errors", r.errors},
+                      {"achieved_rate", r.achieved_rate},
+                      {"p50_ms", r.p50_ms},
+                      {"p99_ms", r.p99_ms},
+                      {"max_ms", r.max_ms},
+                      {"max_send_lag_ms", r.max_send_lag_ms}};
   if (!r.first_error.empty()) j["first_error"] = r.first_error;
   return j;
 }
@@ -319,7 +334,8 @@ int main(int argc, char** argv) {
   ac.oidc_issuer = "https://idp.bench/";
   ac.oidc_audience = "cantdo-authority";
   ac.oidc_jwks_uri = dir.path() + "/jwks.json";
-  auto authority_started = cantdo::runtime::StartService(authority, common_config(authority_files), cantdo::SystemClock());
+  auto authority_started =
+      cantdo::runtime::StartService(authority, common_config(authority_files), cantdo::SystemClock());
   Check(authority_started.status(), "start authority");
   std::unique_ptr<cantdo::runtime::RunningService> authority_service = *std::move(authority_started);
 
@@ -334,12 +350,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<cantdo::runtime::RunningService> gateway_service = *std::move(gateway_started);
 
   LoadGenerator load("127.0.0.1:" + std::to_string(gateway_service->port()), pki, options.channels);
-  nlohmann::json out = {{"benchmark", "gateway_start"},
-                        {"pool_size", options.pool_size},
-                        {"channels", options.channels},
-                        {"duration_s", options.duration_s},
-                        {"warmup_s", options.warmup_s},
-                        {"runs", options.runs},
+  nlohmann::json out = {{"benchmark", "gateway_start"},      {"pool_size", options.pool_size},
+                        {"channels", options.channels},      {"duration_s", options.duration_s},
+                        {"warmup_s", options.warmup_s},      {"runs", options.runs},
                         {"p99_goal_ms", options.p99_goal_ms}};
 
   // At the offered rate, --runs times.
@@ -380,7 +393,8 @@ int main(int argc, char** argv) {
   const bool offered_held = median(&RunResult::p99_ms) < options.p99_goal_ms && errors == 0;
   if (offered_held) {
     good = options.rate;
-    for (double rate = std::min(options.rate * 2, options.max_rate); rate > good; rate = std::min(rate * 2, options.max_rate)) {
+    for (double rate = std::min(options.rate * 2, options.max_rate); rate > good;
+         rate = std::min(rate * 2, options.max_rate)) {
       if (!trial(rate)) {
         bad = rate;
         break;
@@ -400,13 +414,13 @@ int main(int argc, char** argv) {
   }
   for (int s = 0; s < options.search_steps && bad > 0 && good > 0 && bad - good > 10; ++s) {
     const double mid = std::round((good + bad) / 2);
-    if (trial(mid)) good = mid;
-    else bad = mid;
+    if (trial(mid))
+      good = mid;
+    else
+      bad = mid;
   }
-  out["search"] = {{"highest_rate_held", good},
-                   {"lowest_rate_missed", bad},
-                   {"capped_at_max_rate", bad == 0},
-                   {"trials", trials}};
+  out["search"] = {
+      {"highest_rate_held", good}, {"lowest_rate_missed", bad}, {"capped_at_max_rate", bad == 0}, {"trials", trials}};
   {
     auto conn = Connect(db_dsn);
     auto r = conn->Exec("SELECT (SELECT count(*) FROM cantdo.workflow_runs), (SELECT count(*) FROM cantdo.approvals)");

@@ -53,10 +53,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) Die("usage: ledger_verify --dsn ADMIN_DSN [--entries N] [--reps N]");
-    if (a == "--dsn") admin_dsn = argv[++i];
-    else if (a == "--entries") entries = std::atoll(argv[++i]);
-    else if (a == "--reps") reps = std::atoi(argv[++i]);
-    else Die("unknown option " + a);
+    if (a == "--dsn")
+      admin_dsn = argv[++i];
+    else if (a == "--entries")
+      entries = std::atoll(argv[++i]);
+    else if (a == "--reps")
+      reps = std::atoi(argv[++i]);
+    else
+      Die("unknown option " + a);
   }
   if (admin_dsn.empty() || entries < 1 || reps < 1) Die("--dsn is required; --entries and --reps positive");
   auto admin = cantdo::pg::Connection::Connect(admin_dsn, absl::Seconds(10));
@@ -73,16 +77,17 @@ int main(int argc, char** argv) {
   auto t = Clock::now();
   constexpr int64_t kChunk = 100000;
   for (int64_t lo = 0; lo < entries; lo += kChunk) {
-    Check(conn.Exec("INSERT INTO cantdo.ledger (time_us, kind, actor, action, resource, parameters_hash, workflow_id, "
-                    "run_id, step, grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, "
-                    "acting_service) "
-                    "SELECT 1764352800000000 + i, 'GRANT_CLAIMED', 'spiffe://cantdo/worker', 'refund.issue', '', "
-                    "encode(sha256(int8send(i)), 'hex'), 'wf-' || (i / 5), 'run-1', 'refund', md5('g' || i)::uuid::text, "
-                    "md5('a' || i)::uuid::text, '', '', 'policy-1', repeat('a', 64), '{\"i\":' || i || '}', "
-                    "'spiffe://cantdo/worker' FROM generate_series($1::bigint, $2::bigint) AS i",
-                    {cantdo::pg::Int64Param(lo), cantdo::pg::Int64Param(std::min(entries, lo + kChunk) - 1)})
-              .status(),
-          "insert entries");
+    Check(
+        conn.Exec("INSERT INTO cantdo.ledger (time_us, kind, actor, action, resource, parameters_hash, workflow_id, "
+                  "run_id, step, grant_id, approval_id, decision, reason, policy_version, policy_hash, detail, "
+                  "acting_service) "
+                  "SELECT 1764352800000000 + i, 'GRANT_CLAIMED', 'spiffe://cantdo/worker', 'refund.issue', '', "
+                  "encode(sha256(int8send(i)), 'hex'), 'wf-' || (i / 5), 'run-1', 'refund', md5('g' || i)::uuid::text, "
+                  "md5('a' || i)::uuid::text, '', '', 'policy-1', repeat('a', 64), '{\"i\":' || i || '}', "
+                  "'spiffe://cantdo/worker' FROM generate_series($1::bigint, $2::bigint) AS i",
+                  {cantdo::pg::Int64Param(lo), cantdo::pg::Int64Param(std::min(entries, lo + kChunk) - 1)})
+            .status(),
+        "insert entries");
   }
   const double insert_s = Seconds(t);
   std::cerr << "ledger_verify: " << entries << " entries inserted in " << insert_s << " s\n";

@@ -25,7 +25,8 @@ constexpr int64_t kNow = 1700000100;
 void AuthJwks(std::string_view input) {
   absl::StatusOr<auth::JwkSet> set = auth::JwkSet::Parse(absl::string_view(input.data(), input.size()));
   if (!set.ok()) {
-    if (set.status().code() != absl::StatusCode::kInvalidArgument) Fail("a JWKS refusal is not INVALID_ARGUMENT", set.status());
+    if (set.status().code() != absl::StatusCode::kInvalidArgument)
+      Fail("a JWKS refusal is not INVALID_ARGUMENT", set.status());
     return;
   }
   for (const char* kid : {"", "fuzz-rsa", "k1"}) {

@@ -21,7 +21,8 @@ void BaseCanonicalJson(std::string_view input) {
   const nlohmann::json again = nlohmann::json::parse(*text, nullptr, false);
   if (again.is_discarded()) Fail("canonical JSON does not parse: " + *text);
   absl::StatusOr<std::string> twice = CanonicalJson(again);
-  if (!twice.ok() || *twice != *text) Fail("canonical JSON is not stable: " + *text + " vs " + twice.value_or("(refused)"));
+  if (!twice.ok() || *twice != *text)
+    Fail("canonical JSON is not stable: " + *text + " vs " + twice.value_or("(refused)"));
 }
 
 }  // namespace cantdo::fuzz

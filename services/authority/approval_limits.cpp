@@ -52,12 +52,12 @@ absl::Status CheckLimits(const v1::ApprovalLimits& limits, const LimitFacts& fac
                          const std::string& accountable, const std::string& required_role) {
   const absl::Time cooldown_end = CooldownEnd(limits, facts.denials);
   if (now < cooldown_end) {
-    absl::Status s = PermissionDenied(
-        "APPROVAL_DENIALS_COOLDOWN",
-        absl::StrCat("the ", required_role, " denied ", limits.max_denials(), " requests of ", accountable,
-                     " within ", absl::FormatDuration(FromProto(limits.denial_window())),
-                     "; no further requests of theirs reach that approver until ",
-                     absl::FormatTime(absl::RFC3339_sec, cooldown_end, absl::UTCTimeZone())));
+    absl::Status s =
+        PermissionDenied("APPROVAL_DENIALS_COOLDOWN",
+                         absl::StrCat("the ", required_role, " denied ", limits.max_denials(), " requests of ",
+                                      accountable, " within ", absl::FormatDuration(FromProto(limits.denial_window())),
+                                      "; no further requests of theirs reach that approver until ",
+                                      absl::FormatTime(absl::RFC3339_sec, cooldown_end, absl::UTCTimeZone())));
     s = WithMetadata(std::move(s), "accountable", accountable);
     s = WithMetadata(std::move(s), "required_role", required_role);
     s = WithMetadata(std::move(s), "denials", absl::StrCat(limits.max_denials()));
@@ -65,26 +65,24 @@ absl::Status CheckLimits(const v1::ApprovalLimits& limits, const LimitFacts& fac
                      absl::FormatTime(absl::RFC3339_sec, cooldown_end, absl::UTCTimeZone()));
     return WithMetadata(std::move(s), "retry_after_seconds", RetryAfterSeconds(cooldown_end - now));
   }
-  CANTDO_RETURN_IF_ERROR(CheckRate(limits.requester(), facts.requester, now, "APPROVAL_REQUESTER_RATE_LIMITED",
-                                   absl::StrCat(accountable, " opened ", limits.requester().max_requests(),
-                                                " approval requests within ",
-                                                absl::FormatDuration(FromProto(limits.requester().window())),
-                                                "; retry later"),
-                                   "accountable", accountable));
+  CANTDO_RETURN_IF_ERROR(
+      CheckRate(limits.requester(), facts.requester, now, "APPROVAL_REQUESTER_RATE_LIMITED",
+                absl::StrCat(accountable, " opened ", limits.requester().max_requests(), " approval requests within ",
+                             absl::FormatDuration(FromProto(limits.requester().window())), "; retry later"),
+                "accountable", accountable));
   if (limits.approver_max_pending() > 0 && facts.approver_pending >= limits.approver_max_pending()) {
     absl::Status s = WithReason(
-        absl::ResourceExhaustedError(absl::StrCat("the ", required_role, " already has ",
-                                                  limits.approver_max_pending(),
+        absl::ResourceExhaustedError(absl::StrCat("the ", required_role, " already has ", limits.approver_max_pending(),
                                                   " approval requests pending; retry once some are decided")),
         "APPROVAL_APPROVER_QUEUE_FULL");
     s = WithMetadata(std::move(s), "required_role", required_role);
     return WithMetadata(std::move(s), "limit", absl::StrCat(limits.approver_max_pending()));
   }
-  return CheckRate(limits.approver(), facts.approver, now, "APPROVAL_APPROVER_RATE_LIMITED",
-                   absl::StrCat("the ", required_role, " was asked ", limits.approver().max_requests(),
-                                " times within ", absl::FormatDuration(FromProto(limits.approver().window())),
-                                "; retry later"),
-                   "required_role", required_role);
+  return CheckRate(
+      limits.approver(), facts.approver, now, "APPROVAL_APPROVER_RATE_LIMITED",
+      absl::StrCat("the ", required_role, " was asked ", limits.approver().max_requests(), " times within ",
+                   absl::FormatDuration(FromProto(limits.approver().window())), "; retry later"),
+      "required_role", required_role);
 }
 
 }  // namespace cantdo::authority

@@ -108,9 +108,8 @@ constexpr int64_t kMaxDenialsRead = 10000;
 // The approval `a` would duplicate (ApprovalStore::InsertOrFind says which).
 absl::StatusOr<std::optional<ApprovalRow>> FindExisting(pg::Connection& conn, const NewApproval& a) {
   const cv1::ActionRef& act = a.action;
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result by_key,
-      conn.Exec(FindByKeySql(), {a.principal, act.workflow_id(), act.run_id(), act.step(), act.action()}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result by_key, conn.Exec(FindByKeySql(), {a.principal, act.workflow_id(), act.run_id(),
+                                                                        act.step(), act.action()}));
   if (by_key.Rows() > 0 || !a.collapsible) return ReadOptional(by_key);
   CANTDO_ASSIGN_OR_RETURN(pg::Result identical,
                           conn.Exec(FindIdenticalSql(), {a.principal, a.requester, act.action(), act.resource(),
@@ -130,7 +129,7 @@ absl::StatusOr<std::vector<ApprovalRow>> ReadAll(const pg::Result& r) {
 }  // namespace
 
 absl::StatusOr<RequestScope> ApprovalStore::LockAndRead(pg::Connection& tx, const NewApproval& a,
-                                                       const v1::ApprovalLimits& limits, absl::Time now) {
+                                                        const v1::ApprovalLimits& limits, absl::Time now) {
   RequestScope scope;
   const bool limited = limits.requester().max_requests() > 0 || limits.approver().max_requests() > 0 ||
                        limits.approver_max_pending() > 0 || limits.max_denials() > 0;
@@ -146,24 +145,27 @@ absl::StatusOr<RequestScope> ApprovalStore::LockAndRead(pg::Connection& tx, cons
       {kLockSql, {a.accountable, pg::Int64Param(kAccountableLockSeed)}},
       {kLockSql, {a.approver_subject, pg::Int64Param(kApproverLockSeed)}},
       {FindByKeySql(), {a.principal, act.workflow_id(), act.run_id(), act.step(), act.action()}},
-      {FindIdenticalSql(), {a.principal, a.requester, act.action(), act.resource(), a.parameters_hash,
-                        pg::BoolParam(a.collapsible)}},
+      {FindIdenticalSql(),
+       {a.principal, a.requester, act.action(), act.resource(), a.parameters_hash, pg::BoolParam(a.collapsible)}},
       // Each count stops at its limit (LIMIT 0 when the limit is off).
       {"WITH r AS (SELECT create_time FROM cantdo.approvals WHERE accountable = $1 AND create_time > $3 "
        "ORDER BY create_time DESC LIMIT $4), "
        "a AS (SELECT create_time FROM cantdo.approvals WHERE approver_subject = $2 AND create_time > $5 "
        "ORDER BY create_time DESC LIMIT $6), "
        "p AS (SELECT 1 FROM cantdo.approvals WHERE approver_subject = $2 AND state = 'PENDING' LIMIT $7) "
-       "SELECT (SELECT count(*) FROM r) AS requester_count, " CANTDO_PG_US("(SELECT min(create_time) FROM r)",
-                                                                          "requester_oldest_us") ", "
-       "(SELECT count(*) FROM a) AS approver_count, " CANTDO_PG_US("(SELECT min(create_time) FROM a)",
-                                                                  "approver_oldest_us") ", "
-       "(SELECT count(*) FROM p) AS approver_pending",
+       "SELECT (SELECT count(*) FROM r) AS requester_count, " CANTDO_PG_US(
+           "(SELECT min(create_time) FROM r)",
+           "requester_oldest_us") ", "
+                                  "(SELECT count(*) FROM a) AS approver_count, " CANTDO_PG_US(
+                                      "(SELECT min(create_time) FROM a)",
+                                      "approver_oldest_us") ", "
+                                                            "(SELECT count(*) FROM p) AS approver_pending",
        {a.accountable, a.approver_subject, since(limits.requester().window()),
         pg::Int64Param(limits.requester().max_requests()), since(limits.approver().window()),
         pg::Int64Param(limits.approver().max_requests()), pg::Int64Param(limits.approver_max_pending())}},
       {"SELECT " CANTDO_PG_US("decide_time", "decide_us") " FROM cantdo.approvals WHERE accountable = $1 AND "
-       "approver_subject = $2 AND state = 'DENIED' AND decide_time > $3 ORDER BY decide_time DESC LIMIT $4",
+                                                          "approver_subject = $2 AND state = 'DENIED' AND decide_time "
+                                                          "> $3 ORDER BY decide_time DESC LIMIT $4",
        {a.accountable, a.approver_subject, PgTime(denials_since),
         pg::Int64Param(limits.max_denials() > 0 ? kMaxDenialsRead : 0)}},
   };
@@ -201,10 +203,26 @@ absl::StatusOr<ApprovalRow> ApprovalStore::InsertOrFind(pg::Connection& tx, cons
                   "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'PENDING',$11,$12,$13,$14,$15,$16,$17,$16,$18,$19,$20) "
                   "ON CONFLICT DO NOTHING RETURNING ",
                   kColumns),
-              {a.approval_id, a.principal, a.requester, act.workflow_id(), act.run_id(), act.step(), act.action(),
-               act.resource(), a.parameters_json, a.parameters_hash, a.required_role, a.approver_subject,
-               a.binding_message, a.policy_version, a.policy_hash, PgTime(a.create_time), PgTime(a.expire_time),
-               a.accountable, pg::BoolParam(a.collapsible), a.traceparent}));
+              {a.approval_id,
+               a.principal,
+               a.requester,
+               act.workflow_id(),
+               act.run_id(),
+               act.step(),
+               act.action(),
+               act.resource(),
+               a.parameters_json,
+               a.parameters_hash,
+               a.required_role,
+               a.approver_subject,
+               a.binding_message,
+               a.policy_version,
+               a.policy_hash,
+               PgTime(a.create_time),
+               PgTime(a.expire_time),
+               a.accountable,
+               pg::BoolParam(a.collapsible),
+               a.traceparent}));
   *created = ins.Rows() == 1;
   if (*created) return Read(ins, 0);
   CANTDO_ASSIGN_OR_RETURN(std::optional<ApprovalRow> existing, FindExisting(tx, a));
@@ -215,10 +233,10 @@ absl::StatusOr<ApprovalRow> ApprovalStore::InsertOrFind(pg::Connection& tx, cons
 
 absl::StatusOr<std::optional<ApprovalRow>> ApprovalStore::Load(pg::Connection& conn, const std::string& approval_id,
                                                                bool lock) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                                               " FROM cantdo.approvals WHERE approval_id = $1::uuid",
-                                                               lock ? " FOR UPDATE" : ""),
-                                                  {approval_id}));
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r, conn.Exec(absl::StrCat("SELECT ", kColumns, " FROM cantdo.approvals WHERE approval_id = $1::uuid",
+                                           lock ? " FOR UPDATE" : ""),
+                              {approval_id}));
   return ReadOptional(r);
 }
 
@@ -247,9 +265,10 @@ absl::Status ApprovalStore::RecordAuthReqId(pg::Connection& conn, const std::str
 absl::Status ApprovalStore::AskAgain(pg::Connection& tx, const std::string& approval_id, absl::Time due,
                                      const std::string& message) {
   return tx
-      .Exec("UPDATE cantdo.approvals SET ask = ask + 1, auth_req_id = NULL, dispatch_time = NULL, "
-            "next_dispatch_time = $2, state_message = $3 WHERE approval_id = $1::uuid AND state = 'PENDING'",
-            {approval_id, PgTime(due), message})
+      .Exec(
+          "UPDATE cantdo.approvals SET ask = ask + 1, auth_req_id = NULL, dispatch_time = NULL, "
+          "next_dispatch_time = $2, state_message = $3 WHERE approval_id = $1::uuid AND state = 'PENDING'",
+          {approval_id, PgTime(due), message})
       .status();
 }
 
@@ -267,12 +286,13 @@ absl::StatusOr<std::optional<absl::Time>> ApprovalStore::LastDispatchTo(pg::Conn
 absl::StatusOr<std::vector<ApprovalRow>> ApprovalStore::ExpireOverdue(pg::Connection& tx, absl::Time now, int limit) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      tx.Exec(absl::StrCat("UPDATE cantdo.approvals SET state = 'EXPIRED', state_reason = 'APPROVAL_EXPIRED', "
-                           "state_message = 'no decision before the approval''s deadline; the approver was asked ' || ask || "
-                           "' time(s)', decide_time = $1 WHERE approval_id IN "
-                           "(SELECT approval_id FROM cantdo.approvals WHERE state = 'PENDING' AND expire_time <= $1 "
-                           "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
-                           kColumns),
+      tx.Exec(absl::StrCat(
+                  "UPDATE cantdo.approvals SET state = 'EXPIRED', state_reason = 'APPROVAL_EXPIRED', "
+                  "state_message = 'no decision before the approval''s deadline; the approver was asked ' || ask || "
+                  "' time(s)', decide_time = $1 WHERE approval_id IN "
+                  "(SELECT approval_id FROM cantdo.approvals WHERE state = 'PENDING' AND expire_time <= $1 "
+                  "LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ",
+                  kColumns),
               {PgTime(now), pg::Int64Param(limit)}));
   return ReadAll(r);
 }
@@ -281,9 +301,10 @@ absl::Status ApprovalStore::Decide(pg::Connection& tx, const std::string& approv
                                    const std::string& reason, const std::string& message, absl::Time now,
                                    const std::string& grant_id) {
   return tx
-      .Exec("UPDATE cantdo.approvals SET state = $2, state_reason = $3, state_message = $4, decide_time = $5, "
-            "grant_id = $6::uuid WHERE approval_id = $1::uuid",
-            {approval_id, state, reason, message, PgTime(now), grant_id.empty() ? pg::NullParam() : pg::Param(grant_id)})
+      .Exec(
+          "UPDATE cantdo.approvals SET state = $2, state_reason = $3, state_message = $4, decide_time = $5, "
+          "grant_id = $6::uuid WHERE approval_id = $1::uuid",
+          {approval_id, state, reason, message, PgTime(now), grant_id.empty() ? pg::NullParam() : pg::Param(grant_id)})
       .status();
 }
 
@@ -308,12 +329,12 @@ absl::StatusOr<std::optional<ApprovalResult>> ApprovalStore::FindResult(pg::Conn
 absl::Status ApprovalStore::RecordResult(pg::Connection& tx, const ApprovalResult& r) {
   auto or_null = [](const std::string& s) { return s.empty() ? pg::NullParam() : pg::Param(s); };
   return tx
-      .Exec("INSERT INTO cantdo.approval_results (approval_id, auth_req_id, outcome, id_token, id_token_sha256, "
-            "subject, verified, reason, message, receive_time, token_id) "
-            "VALUES ($1::uuid,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-            {r.approval_id, r.auth_req_id, r.outcome, or_null(r.id_token), or_null(r.id_token_sha256),
-             or_null(r.subject), pg::BoolParam(r.verified), r.reason, r.message, PgTime(r.receive_time),
-             or_null(r.token_id)})
+      .Exec(
+          "INSERT INTO cantdo.approval_results (approval_id, auth_req_id, outcome, id_token, id_token_sha256, "
+          "subject, verified, reason, message, receive_time, token_id) "
+          "VALUES ($1::uuid,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+          {r.approval_id, r.auth_req_id, r.outcome, or_null(r.id_token), or_null(r.id_token_sha256), or_null(r.subject),
+           pg::BoolParam(r.verified), r.reason, r.message, PgTime(r.receive_time), or_null(r.token_id)})
       .status();
 }
 

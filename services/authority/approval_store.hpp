@@ -67,7 +67,7 @@ struct ApprovalResult {
   std::string subject;                    // the verified token's sub, or ""
   std::string token_id;                   // TokenId() of the token, or ""
   bool verified = false;
-  std::string reason, message;            // why not verified / not approved
+  std::string reason, message;  // why not verified / not approved
   absl::Time receive_time;
 };
 
@@ -140,8 +140,7 @@ class ApprovalStore {
                              const std::string& grant_id);
 
   // The result already recorded for (approval_id, auth_req_id), if any.
-  static absl::StatusOr<std::optional<ApprovalResult>> FindResult(pg::Connection& conn,
-                                                                  const std::string& approval_id,
+  static absl::StatusOr<std::optional<ApprovalResult>> FindResult(pg::Connection& conn, const std::string& approval_id,
                                                                   const std::string& auth_req_id);
   // ALREADY_EXISTS if a verified result with the same non-empty token_id
   // exists (a concurrent delivery of the same token won). REQUIRES: inside

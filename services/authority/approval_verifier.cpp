@@ -54,7 +54,8 @@ absl::Status ApprovalVerifier::Check(const ApprovalFacts& request, const auth::V
     return PermissionDenied("APPROVAL_SUBJECT_NOT_IN_DIRECTORY",
                             absl::StrCat("the approver is not in the directory for role '", role, "'"));
   }
-  if (token.subject == request.requester || absl::StrCat("user:", token.issuer, "#", token.subject) == request.requester) {
+  if (token.subject == request.requester ||
+      absl::StrCat("user:", token.issuer, "#", token.subject) == request.requester) {
     return PermissionDenied("POLICY_SELF_APPROVAL", "the approver requested this action");
   }
   if (claims.contains(kAuthReqIdClaim) ? claims[kAuthReqIdClaim] != request.auth_req_id
@@ -68,11 +69,11 @@ absl::Status ApprovalVerifier::Check(const ApprovalFacts& request, const auth::V
   const std::optional<absl::Time> iat = TimeClaim(claims, "iat");
   const std::optional<absl::Time> auth_time = TimeClaim(claims, "auth_time");
   if ((iat && *iat < earliest) || (auth_time && *auth_time < earliest)) {
-    return PermissionDenied("ID_TOKEN_ISSUED_BEFORE_REQUEST",
-                            absl::StrCat("the ID token was issued at ",
-                                         absl::FormatTime(std::min(iat.value_or(earliest), auth_time.value_or(earliest))),
-                                         ", before this approval's CIBA request was sent (",
-                                         absl::FormatTime(request.dispatch_time), ")"));
+    return PermissionDenied(
+        "ID_TOKEN_ISSUED_BEFORE_REQUEST",
+        absl::StrCat("the ID token was issued at ",
+                     absl::FormatTime(std::min(iat.value_or(earliest), auth_time.value_or(earliest))),
+                     ", before this approval's CIBA request was sent (", absl::FormatTime(request.dispatch_time), ")"));
   }
   return absl::OkStatus();
 }

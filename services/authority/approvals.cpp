@@ -43,8 +43,7 @@ absl::StatusOr<std::string> ChooseApprover(const Policy& policy, const std::stri
 }  // namespace
 
 Approvals::Approvals(pg::Pool& pool, Clock& clock, const Policy& policy, const auth::JwtVerifier& tokens,
-                     ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge,
-                     AuthorityMetrics& metrics)
+                     ApprovalsOptions options, DecisionSink* sink, BridgeStarter* bridge, AuthorityMetrics& metrics)
     : pool_(pool),
       clock_(clock),
       policy_(policy),
@@ -155,7 +154,8 @@ absl::StatusOr<v1::RequestApprovalResponse> Approvals::Request(const Caller& cal
       }
       CANTDO_ASSIGN_OR_RETURN(row, ApprovalStore::InsertOrFind(tx, fresh, &created));
     }
-    if (!created && (row.proto.parameters_hash() != params.sha256 || row.proto.action().resource() != action.resource())) {
+    if (!created &&
+        (row.proto.parameters_hash() != params.sha256 || row.proto.action().resource() != action.resource())) {
       refusal = WithReason(
           absl::AlreadyExistsError("this (workflow, run, step, action) already has an approval for other parameters"),
           "IDEMPOTENCY_KEY_REUSED");
@@ -310,7 +310,8 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
       if (check.ok() && !result.token_id.empty()) {
         // The provider made the token distinguishable: it approves once.
         CANTDO_ASSIGN_OR_RETURN(bool used, ApprovalStore::TokenApprovedBefore(tx, result.token_id));
-        if (used) check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
+        if (used)
+          check = PermissionDenied("APPROVAL_REQUEST_MISMATCH", "this ID token already approved another request");
       } else if (check.ok()) {
         // Identical tokens for several requests exist only for requests
         // that were all pending when the provider issued them: one that
@@ -346,11 +347,11 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
         return absl::OkStatus();
       }
       new_state = "EXPIRED", result.reason = "APPROVAL_EXPIRED";
-      result.message = absl::StrCat(
-          "the provider ended the request unanswered (",
-          req.provider_error().empty() ? "expired" : req.provider_error(),
-          ") and too little of the approval's time is left to ask again; the approver was asked ", row->ask,
-          " time(s)");
+      result.message =
+          absl::StrCat("the provider ended the request unanswered (",
+                       req.provider_error().empty() ? "expired" : req.provider_error(),
+                       ") and too little of the approval's time is left to ask again; the approver was asked ",
+                       row->ask, " time(s)");
       break;
     }
     default:
@@ -414,8 +415,8 @@ absl::Status Approvals::Decide(pg::Connection& tx, const v1::CompleteApprovalReq
 }
 
 absl::StatusOr<bool> Approvals::AskAgain(pg::Connection& tx, const ApprovalRow& row,
-                                         const v1::CompleteApprovalRequest& req, ApprovalResult& result,
-                                         absl::Time now, v1::CompleteApprovalResponse* out) {
+                                         const v1::CompleteApprovalRequest& req, ApprovalResult& result, absl::Time now,
+                                         v1::CompleteApprovalResponse* out) {
   const std::string& provider_error = req.provider_error();
   const AskAgainOptions& o = options_.ask_again;
   absl::Duration delay = o.delay;
@@ -437,17 +438,15 @@ absl::StatusOr<bool> Approvals::AskAgain(pg::Connection& tx, const ApprovalRow& 
   result.reason = "APPROVAL_ASKED_AGAIN";
   result.message = absl::StrCat(what, "; asking again (ask ", row.ask + 1, ") at ", PgTime(due));
   CANTDO_RETURN_IF_ERROR(ApprovalStore::RecordResult(tx, result));
-  CANTDO_RETURN_IF_ERROR(ApprovalStore::AskAgain(
-      tx, row.proto.approval_id(), due,
-      absl::StrCat("not decided yet: ", what, "; the approver is asked again (ask ", row.ask + 1, ") at ", PgTime(due))));
+  CANTDO_RETURN_IF_ERROR(
+      ApprovalStore::AskAgain(tx, row.proto.approval_id(), due,
+                              absl::StrCat("not decided yet: ", what, "; the approver is asked again (ask ",
+                                           row.ask + 1, ") at ", PgTime(due))));
   LedgerRecord rec = ApprovalRecord(cv1::LEDGER_EVENT_KIND_APPROVAL_REQUESTED, kBridgeId, row.proto);
   rec.reason = "APPROVAL_ASKED_AGAIN";
-  rec.detail = {{"ask", row.ask + 1},
-                {"approver", row.approver_subject},
-                {"previous_auth_req_id", result.auth_req_id},
-                {"outcome", result.outcome},
-                {"provider_error", provider_error},
-                {"next_ask_time", PgTime(due)}};
+  rec.detail = {
+      {"ask", row.ask + 1},        {"approver", row.approver_subject}, {"previous_auth_req_id", result.auth_req_id},
+      {"outcome", result.outcome}, {"provider_error", provider_error}, {"next_ask_time", PgTime(due)}};
   CANTDO_RETURN_IF_ERROR(Ledger::Append(tx, rec, now).status());
   log::Info("approval asked again", {{"approval_id", row.proto.approval_id()},
                                      {"ask", row.ask + 1},
@@ -482,8 +481,7 @@ absl::StatusOr<std::string> Approvals::Mint(pg::Connection& tx, const ApprovalRo
 absl::StatusOr<int> Approvals::DispatchPending(int limit) {
   if (bridge_ == nullptr) return 0;
   const absl::Time now = clock_.Now();
-  CANTDO_ASSIGN_OR_RETURN(std::vector<ApprovalRow> due,
-                          pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
+  CANTDO_ASSIGN_OR_RETURN(std::vector<ApprovalRow> due, pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
                             return ApprovalStore::LeaseDueDispatch(tx, now, kDispatchLease, limit);
                           }));
   int sent = 0;

@@ -56,8 +56,7 @@ class Approvals {
   absl::StatusOr<v1::RequestApprovalResponse> Request(const Caller& caller, const v1::RequestApprovalRequest& req);
   // NOT_FOUND (APPROVAL_NOT_FOUND) for an approval of another principal
   // unless `any_principal`.
-  absl::StatusOr<v1::GetApprovalResponse> Get(const Caller& caller, const std::string& approval_id,
-                                              bool any_principal);
+  absl::StatusOr<v1::GetApprovalResponse> Get(const Caller& caller, const std::string& approval_id, bool any_principal);
   absl::StatusOr<v1::CompleteApprovalResponse> Complete(const v1::CompleteApprovalRequest& req);
 
   // Starts pending backchannel requests at the bridge (each leased for

@@ -110,8 +110,8 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   auth::JwksCacheOptions jwks_options;
   jwks_options.min_refresh_interval = config_.jwks_min_refresh_interval;
   jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock, jwks_options);
-  verifier_ = std::make_unique<auth::JwtVerifier>(
-      *jwks_, *ctx.clock, auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
+  verifier_ = std::make_unique<auth::JwtVerifier>(*jwks_, *ctx.clock,
+                                                  auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
   if (!config_.target_db_admin_dsn.empty()) {
     // Released logins connect the way the authority's own connection to
     // the target does (verify-full in prod), unless configured apart.
@@ -148,9 +148,9 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.credential_orphan_grace = config_.credential_orphan_grace;
   options.ask_again = config_.ask_again;
   metrics_ = std::make_unique<AuthorityMetrics>(*ctx.metrics, *policy_, *ctx.clock);
-  authority_ = std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options,
-                                           postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get(),
-                                           *metrics_);
+  authority_ =
+      std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options, postgres_credentials_.get(),
+                                  secrets_.get(), sink_.get(), bridge_.get(), *metrics_);
   if (!config_.ledger_checkpoint_dir.empty()) {
     CANTDO_ASSIGN_OR_RETURN(tlog::NoteSigner signer,
                             LoadLedgerSigningKey(config_.ledger_signing_key, config_.ledger_signing_key_file));
@@ -164,8 +164,8 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   }
   metrics_->AddCollectors(*ctx.metrics, *ctx.pool, checkpointer_.get());
   service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock, checkpointer_.get());
-  log::Info("policy loaded", {{"version", policy_->version()}, {"sha256", policy_->hash()},
-                              {"rules", policy_->proto().rules_size()}});
+  log::Info("policy loaded",
+            {{"version", policy_->version()}, {"sha256", policy_->hash()}, {"rules", policy_->proto().rules_size()}});
   background_ = std::thread([this] {
     while (!stop_.WaitForNotificationWithTimeout(config_.background_interval)) {
       if (auto n = authority_->DispatchPending(); !n.ok()) {

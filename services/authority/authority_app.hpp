@@ -21,18 +21,18 @@ struct AuthorityConfig {
   std::string policy_file;
   std::string oidc_issuer;
   std::string oidc_audience;
-  std::string oidc_jwks_uri;        // https://... or a file path
-  std::string oidc_ca_file;         // CA bundle for an https JWKS URI
+  std::string oidc_jwks_uri;  // https://... or a file path
+  std::string oidc_ca_file;   // CA bundle for an https JWKS URI
   bool require_auth_req_id_claim = false;
   // How much earlier than its request's dispatch an approver's token may say
   // it was issued.
   absl::Duration approval_clock_skew = absl::Seconds(5);
-  std::string bridge_address;       // host:port of the ciba-bridge; empty: none
+  std::string bridge_address;  // host:port of the ciba-bridge; empty: none
   std::string bridge_server_name;
   // What each CIBA request asks the provider for (CibaRequestOptions).
   std::string ciba_scope = "openid";
-  std::string ciba_acr_values;      // space-separated
-  std::string ciba_claims;          // JSON object text
+  std::string ciba_acr_values;  // space-separated
+  std::string ciba_claims;      // JSON object text
   absl::Duration ciba_max_requested_expiry = absl::ZeroDuration();
   // Asking again after the provider ended a request undecided.
   AskAgainOptions ask_again;
@@ -45,7 +45,7 @@ struct AuthorityConfig {
   // libpq sslmode the released logins use; "" = that of target_db_admin_dsn
   // (libpq's default, prefer, if it names none).
   std::string target_db_sslmode;
-  std::string secrets_key;          // base64 (32 bytes) for STATIC_SECRET credentials
+  std::string secrets_key;  // base64 (32 bytes) for STATIC_SECRET credentials
   absl::Duration credential_ttl = absl::Minutes(2);
   // How old a recorded credential intent must be, with no committed claim
   // owning its credential, before the sweeper destroys that credential

@@ -25,7 +25,7 @@ constexpr std::string_view kOther = "other";
 // and ConsumeRefusal). Anything else counts as "other", so the label set
 // stays closed even if a new reason slips in without being added here.
 constexpr std::string_view kClaimDenialReasons[] = {
-    "GRANT_NOT_FOUND",     "GRANT_PRINCIPAL_MISMATCH", "GRANT_ACTION_MISMATCH", "GRANT_WORKFLOW_MISMATCH",
+    "GRANT_NOT_FOUND",     "GRANT_PRINCIPAL_MISMATCH",  "GRANT_ACTION_MISMATCH",  "GRANT_WORKFLOW_MISMATCH",
     "GRANT_STEP_MISMATCH", "GRANT_PARAMETERS_MISMATCH", "GRANT_ALREADY_CONSUMED", "GRANT_REVOKED",
     "GRANT_EXPIRED",       "GRANT_ALREADY_CLAIMED"};
 constexpr std::string_view kConsumeDenialReasons[] = {"GRANT_NOT_FOUND",        "GRANT_PRINCIPAL_MISMATCH",
@@ -155,123 +155,122 @@ void AuthorityMetrics::AddCollectors(metrics::Registry& registry, pg::Pool& pool
   registry.AddCollector([this](std::vector<CollectedFamily>& out) {
     const DenialWindow::Peak peak = denials_by_principal_.Read();
     const std::string window = absl::StrCat(absl::ToInt64Minutes(denials_by_principal_.window()), " minutes");
-    out.push_back(CollectedFamily{"cantdo_authority_grant_denials_max_per_principal",
-                                  absl::StrCat("The most grant claims and consumes refused for one principal in the "
-                                               "last ",
-                                               window, ", on this replica."),
-                                  MetricType::kGauge,
-                                  {},
-                                  {}}
-                      .Add({}, static_cast<double>(peak.max_per_principal)));
-    out.push_back(CollectedFamily{"cantdo_authority_grant_denied_principals",
-                                  absl::StrCat("Principals refused a grant claim or consume in the last ", window,
-                                               ", on this replica."),
-                                  MetricType::kGauge,
-                                  {},
-                                  {}}
-                      .Add({}, static_cast<double>(peak.principals)));
+    out.push_back(CollectedFamily{
+        "cantdo_authority_grant_denials_max_per_principal",
+        absl::StrCat("The most grant claims and consumes refused for one principal in the "
+                     "last ",
+                     window, ", on this replica."),
+        MetricType::kGauge,
+        {},
+        {}}.Add({}, static_cast<double>(peak.max_per_principal)));
+    out.push_back(CollectedFamily{
+        "cantdo_authority_grant_denied_principals",
+        absl::StrCat("Principals refused a grant claim or consume in the last ", window, ", on this replica."),
+        MetricType::kGauge,
+        {},
+        {}}.Add({}, static_cast<double>(peak.principals)));
   });
 
-  runtime::AddDatabaseCollector(registry, pool, "authority", [this, checkpointer](pg::Connection& tx,
-                                                                                 std::vector<CollectedFamily>& out)
-                                                                 -> absl::Status {
-    const absl::Time now = clock_.Now();
-    // Approvals waiting for a human, per role the policy names (zero
-    // included, so a role's series never disappears).
-    std::map<std::string, std::pair<int64_t, int64_t>, std::less<>> pending;  // role -> (count, oldest us)
-    for (const auto& role : roles_) pending[role] = {0, 0};
-    CANTDO_ASSIGN_OR_RETURN(
-        pg::Result a,
-        tx.Exec("SELECT required_role, count(*), (extract(epoch FROM min(create_time)) * 1000000)::bigint"
-                " FROM cantdo.approvals WHERE state = 'PENDING' GROUP BY required_role"));
-    for (int i = 0; i < a.Rows(); ++i) {
-      CANTDO_ASSIGN_OR_RETURN(std::string role, a.GetString(i, 0));
-      CANTDO_ASSIGN_OR_RETURN(int64_t n, a.GetInt64(i, 1));
-      CANTDO_ASSIGN_OR_RETURN(int64_t oldest, a.GetInt64(i, 2));
-      auto& [count, first] = pending[std::string(RoleLabel(role))];
-      first = count == 0 ? oldest : std::min(first, oldest);
-      count += n;
-    }
-    CollectedFamily count{"cantdo_authority_approvals_pending",
-                          "Approvals waiting for an approver's decision, by the role they require.",
-                          MetricType::kGauge,
-                          {"required_role"},
-                          {}};
-    CollectedFamily age{"cantdo_authority_approvals_oldest_pending_age_seconds",
-                        "Age of the oldest approval waiting for a decision, by required role; 0 when none waits.",
-                        MetricType::kGauge,
-                        {"required_role"},
-                        {}};
-    for (const auto& [role, v] : pending) {
-      count.Add({role}, static_cast<double>(v.first));
-      age.Add({role}, v.first == 0 ? 0 : AgeSeconds(now, v.second));
-    }
-    out.push_back(std::move(count));
-    out.push_back(std::move(age));
-
-    std::map<std::string, int64_t, std::less<>> live;
-    for (const auto& kind : CredentialKinds()) live[kind] = 0;
-    CANTDO_ASSIGN_OR_RETURN(pg::Result c, tx.Exec("SELECT credential_kind, count(*) FROM cantdo.grants"
-                                                  " WHERE credential_handle IS NOT NULL GROUP BY credential_kind"));
-    for (int i = 0; i < c.Rows(); ++i) {
-      CANTDO_ASSIGN_OR_RETURN(std::string kind, c.GetString(i, 0));
-      CANTDO_ASSIGN_OR_RETURN(int64_t n, c.GetInt64(i, 1));
-      live[live.count(kind) ? kind : std::string(kOther)] += n;
-    }
-    CollectedFamily credentials{"cantdo_authority_credentials_live",
-                                "Execution credentials released by a claim and not destroyed yet, by kind.",
-                                MetricType::kGauge,
-                                {"kind"},
-                                {}};
-    for (const auto& [kind, n] : live) credentials.Add({kind}, static_cast<double>(n));
-    out.push_back(std::move(credentials));
-
-    CANTDO_ASSIGN_OR_RETURN(pg::Result p,
-                            tx.Exec("SELECT count(*), min(time_us) FROM cantdo.ledger WHERE sequence IS NULL"));
-    CANTDO_ASSIGN_OR_RETURN(int64_t unchained, p.GetInt64(0, 0));
-    CANTDO_ASSIGN_OR_RETURN(int64_t oldest_unchained, Int64Or(p, 0, 1, 0));
-    CANTDO_ASSIGN_OR_RETURN(pg::Result h, tx.Exec("SELECT max(sequence) FROM cantdo.ledger"));
-    CANTDO_ASSIGN_OR_RETURN(int64_t chained, Int64Or(h, 0, 0, 0));
-    auto gauge = [&](const char* name, const char* help, double v) {
-      out.push_back(CollectedFamily{name, help, MetricType::kGauge, {}, {}}.Add({}, v));
-    };
-    gauge("cantdo_authority_ledger_pending_entries",
-          "Ledger entries committed but not hash-chained yet (the chainer runs every --ledger-chain-interval).",
-          static_cast<double>(unchained));
-    gauge("cantdo_authority_ledger_oldest_pending_age_seconds",
-          "Age of the oldest ledger entry not hash-chained yet; 0 when all are.",
-          unchained == 0 ? 0 : AgeSeconds(now, oldest_unchained));
-    gauge("cantdo_authority_ledger_chained_entries", "Ledger entries hash-chained (the head's sequence).",
-          static_cast<double>(chained));
-
-    if (checkpointer != nullptr) {
-      const int64_t covered = checkpointer->Latest().size;
-      gauge("cantdo_authority_ledger_checkpoint_entries", "Ledger entries the newest signed checkpoint covers.",
-            static_cast<double>(covered));
-      std::error_code ec;
-      const auto written = std::filesystem::last_write_time(
-          checkpointer->dir() + "/" + LedgerCheckpointer::kFileName, ec);
-      if (!ec) {
-        const auto since = std::chrono::file_clock::to_sys(written);
-        gauge("cantdo_authority_ledger_checkpoint_age_seconds",
-              "Seconds since the newest checkpoint was written to the checkpoint directory (any replica).",
-              std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - since).count()));
-      }
-      double uncovered_age = 0;
-      if (chained > covered) {
-        CANTDO_ASSIGN_OR_RETURN(pg::Result e, tx.Exec("SELECT time_us FROM cantdo.ledger WHERE sequence = $1",
-                                                      {pg::Int64Param(covered + 1)}));
-        if (e.Rows() == 1) {
-          CANTDO_ASSIGN_OR_RETURN(int64_t t, e.GetInt64(0, 0));
-          uncovered_age = AgeSeconds(now, t);
+  runtime::AddDatabaseCollector(
+      registry, pool, "authority",
+      [this, checkpointer](pg::Connection& tx, std::vector<CollectedFamily>& out) -> absl::Status {
+        const absl::Time now = clock_.Now();
+        // Approvals waiting for a human, per role the policy names (zero
+        // included, so a role's series never disappears).
+        std::map<std::string, std::pair<int64_t, int64_t>, std::less<>> pending;  // role -> (count, oldest us)
+        for (const auto& role : roles_) pending[role] = {0, 0};
+        CANTDO_ASSIGN_OR_RETURN(
+            pg::Result a,
+            tx.Exec("SELECT required_role, count(*), (extract(epoch FROM min(create_time)) * 1000000)::bigint"
+                    " FROM cantdo.approvals WHERE state = 'PENDING' GROUP BY required_role"));
+        for (int i = 0; i < a.Rows(); ++i) {
+          CANTDO_ASSIGN_OR_RETURN(std::string role, a.GetString(i, 0));
+          CANTDO_ASSIGN_OR_RETURN(int64_t n, a.GetInt64(i, 1));
+          CANTDO_ASSIGN_OR_RETURN(int64_t oldest, a.GetInt64(i, 2));
+          auto& [count, first] = pending[std::string(RoleLabel(role))];
+          first = count == 0 ? oldest : std::min(first, oldest);
+          count += n;
         }
-      }
-      gauge("cantdo_authority_ledger_uncheckpointed_oldest_age_seconds",
-            "Age of the oldest chained ledger entry no signed checkpoint covers yet; 0 when all are covered.",
-            uncovered_age);
-    }
-    return absl::OkStatus();
-  });
+        CollectedFamily count{"cantdo_authority_approvals_pending",
+                              "Approvals waiting for an approver's decision, by the role they require.",
+                              MetricType::kGauge,
+                              {"required_role"},
+                              {}};
+        CollectedFamily age{"cantdo_authority_approvals_oldest_pending_age_seconds",
+                            "Age of the oldest approval waiting for a decision, by required role; 0 when none waits.",
+                            MetricType::kGauge,
+                            {"required_role"},
+                            {}};
+        for (const auto& [role, v] : pending) {
+          count.Add({role}, static_cast<double>(v.first));
+          age.Add({role}, v.first == 0 ? 0 : AgeSeconds(now, v.second));
+        }
+        out.push_back(std::move(count));
+        out.push_back(std::move(age));
+
+        std::map<std::string, int64_t, std::less<>> live;
+        for (const auto& kind : CredentialKinds()) live[kind] = 0;
+        CANTDO_ASSIGN_OR_RETURN(pg::Result c, tx.Exec("SELECT credential_kind, count(*) FROM cantdo.grants"
+                                                      " WHERE credential_handle IS NOT NULL GROUP BY credential_kind"));
+        for (int i = 0; i < c.Rows(); ++i) {
+          CANTDO_ASSIGN_OR_RETURN(std::string kind, c.GetString(i, 0));
+          CANTDO_ASSIGN_OR_RETURN(int64_t n, c.GetInt64(i, 1));
+          live[live.count(kind) ? kind : std::string(kOther)] += n;
+        }
+        CollectedFamily credentials{"cantdo_authority_credentials_live",
+                                    "Execution credentials released by a claim and not destroyed yet, by kind.",
+                                    MetricType::kGauge,
+                                    {"kind"},
+                                    {}};
+        for (const auto& [kind, n] : live) credentials.Add({kind}, static_cast<double>(n));
+        out.push_back(std::move(credentials));
+
+        CANTDO_ASSIGN_OR_RETURN(pg::Result p,
+                                tx.Exec("SELECT count(*), min(time_us) FROM cantdo.ledger WHERE sequence IS NULL"));
+        CANTDO_ASSIGN_OR_RETURN(int64_t unchained, p.GetInt64(0, 0));
+        CANTDO_ASSIGN_OR_RETURN(int64_t oldest_unchained, Int64Or(p, 0, 1, 0));
+        CANTDO_ASSIGN_OR_RETURN(pg::Result h, tx.Exec("SELECT max(sequence) FROM cantdo.ledger"));
+        CANTDO_ASSIGN_OR_RETURN(int64_t chained, Int64Or(h, 0, 0, 0));
+        auto gauge = [&](const char* name, const char* help, double v) {
+          out.push_back(CollectedFamily{name, help, MetricType::kGauge, {}, {}}.Add({}, v));
+        };
+        gauge("cantdo_authority_ledger_pending_entries",
+              "Ledger entries committed but not hash-chained yet (the chainer runs every --ledger-chain-interval).",
+              static_cast<double>(unchained));
+        gauge("cantdo_authority_ledger_oldest_pending_age_seconds",
+              "Age of the oldest ledger entry not hash-chained yet; 0 when all are.",
+              unchained == 0 ? 0 : AgeSeconds(now, oldest_unchained));
+        gauge("cantdo_authority_ledger_chained_entries", "Ledger entries hash-chained (the head's sequence).",
+              static_cast<double>(chained));
+
+        if (checkpointer != nullptr) {
+          const int64_t covered = checkpointer->Latest().size;
+          gauge("cantdo_authority_ledger_checkpoint_entries", "Ledger entries the newest signed checkpoint covers.",
+                static_cast<double>(covered));
+          std::error_code ec;
+          const auto written =
+              std::filesystem::last_write_time(checkpointer->dir() + "/" + LedgerCheckpointer::kFileName, ec);
+          if (!ec) {
+            const auto since = std::chrono::file_clock::to_sys(written);
+            gauge("cantdo_authority_ledger_checkpoint_age_seconds",
+                  "Seconds since the newest checkpoint was written to the checkpoint directory (any replica).",
+                  std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - since).count()));
+          }
+          double uncovered_age = 0;
+          if (chained > covered) {
+            CANTDO_ASSIGN_OR_RETURN(pg::Result e, tx.Exec("SELECT time_us FROM cantdo.ledger WHERE sequence = $1",
+                                                          {pg::Int64Param(covered + 1)}));
+            if (e.Rows() == 1) {
+              CANTDO_ASSIGN_OR_RETURN(int64_t t, e.GetInt64(0, 0));
+              uncovered_age = AgeSeconds(now, t);
+            }
+          }
+          gauge("cantdo_authority_ledger_uncheckpointed_oldest_age_seconds",
+                "Age of the oldest chained ledger entry no signed checkpoint covers yet; 0 when all are covered.",
+                uncovered_age);
+        }
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace cantdo::authority

@@ -22,7 +22,8 @@ absl::StatusOr<Caller> Authenticate(const ::grpc::ServerContext& ctx, const std:
   Caller c;
   c.identity = cantdo::grpc::PeerFromContext(ctx)->spiffe_id;
   if (!on_behalf_of.empty()) {
-    if (c.identity != kGatewayId) return InvalidArgument("on_behalf_of", "only the gateway may act on behalf of others");
+    if (c.identity != kGatewayId)
+      return InvalidArgument("on_behalf_of", "only the gateway may act on behalf of others");
     CANTDO_RETURN_IF_ERROR(fields::RequireExternalPrincipal(on_behalf_of, "on_behalf_of"));
     c.on_behalf_of = on_behalf_of;
   }

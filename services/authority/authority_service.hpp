@@ -25,11 +25,13 @@ class AuthorityServiceImpl final : public v1::AuthorityService::Service {
   ::grpc::Status CompleteApproval(::grpc::ServerContext*, const v1::CompleteApprovalRequest*,
                                   v1::CompleteApprovalResponse*) override;
   ::grpc::Status ClaimGrant(::grpc::ServerContext*, const v1::ClaimGrantRequest*, v1::ClaimGrantResponse*) override;
-  ::grpc::Status ConsumeGrant(::grpc::ServerContext*, const v1::ConsumeGrantRequest*, v1::ConsumeGrantResponse*) override;
+  ::grpc::Status ConsumeGrant(::grpc::ServerContext*, const v1::ConsumeGrantRequest*,
+                              v1::ConsumeGrantResponse*) override;
   ::grpc::Status RevokeGrant(::grpc::ServerContext*, const v1::RevokeGrantRequest*, v1::RevokeGrantResponse*) override;
   ::grpc::Status ListLedgerEntries(::grpc::ServerContext*, const v1::ListLedgerEntriesRequest*,
                                    v1::ListLedgerEntriesResponse*) override;
-  ::grpc::Status VerifyLedger(::grpc::ServerContext*, const v1::VerifyLedgerRequest*, v1::VerifyLedgerResponse*) override;
+  ::grpc::Status VerifyLedger(::grpc::ServerContext*, const v1::VerifyLedgerRequest*,
+                              v1::VerifyLedgerResponse*) override;
   ::grpc::Status GetPolicy(::grpc::ServerContext*, const v1::GetPolicyRequest*, v1::GetPolicyResponse*) override;
   ::grpc::Status GetCheckpoint(::grpc::ServerContext*, const v1::GetCheckpointRequest*,
                                v1::GetCheckpointResponse*) override;

@@ -48,8 +48,8 @@ absl::Status ReadRepetition(absl::string_view pattern, std::size_t end, std::siz
   if (hi.empty()) return BadPattern(pattern, *i, "unbounded repetition");
   if (!absl::SimpleAtoi(lo, min) || !absl::SimpleAtoi(hi, max) || *min < 0 || *max < *min || *max < 1 ||
       *max > static_cast<int>(kMaxBindingMessage)) {
-    return BadPattern(pattern, *i, absl::StrCat("repetition must be {n} or {n,m} with 0 <= n <= m, 1 <= m <= ",
-                                                kMaxBindingMessage));
+    return BadPattern(pattern, *i,
+                      absl::StrCat("repetition must be {n} or {n,m} with 0 <= n <= m, 1 <= m <= ", kMaxBindingMessage));
   }
   *i = close + 1;
   return absl::OkStatus();
@@ -160,8 +160,9 @@ absl::StatusOr<DisplayPattern> DisplayPattern::Parse(absl::string_view pattern) 
   }
   if (out.atoms_.empty()) return BadPattern(pattern, 0, "matches only the empty string");
   if (out.max_length_ > kMaxBindingMessage) {
-    return BadPattern(pattern, 0, absl::StrCat("matches up to ", out.max_length_, " characters; at most ",
-                                               kMaxBindingMessage, " can be displayed"));
+    return BadPattern(pattern, 0,
+                      absl::StrCat("matches up to ", out.max_length_, " characters; at most ", kMaxBindingMessage,
+                                   " can be displayed"));
   }
   return out;
 }
@@ -211,8 +212,8 @@ absl::StatusOr<BindingTemplate> BindingTemplate::Parse(
     }
     if (part.parameter.empty()) {
       if (part.literal.find('}') != std::string::npos || !IsDisplayable(part.literal)) {
-        return absl::InvalidArgumentError(absl::StrCat("binding_message: \"", part.literal,
-                                                       "\" may only use A-Za-z0-9 +-_.,:# besides {parameter}"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("binding_message: \"", part.literal, "\" may only use A-Za-z0-9 +-_.,:# besides {parameter}"));
       }
       part.max_length = part.literal.size();
       out.max_length_ += part.max_length;
@@ -227,8 +228,8 @@ absl::StatusOr<BindingTemplate> BindingTemplate::Parse(
       required |= c.required();
       if (c.has_minimum() && c.has_maximum()) {
         if (std::fabs(c.minimum()) > kMaxExactInteger || std::fabs(c.maximum()) > kMaxExactInteger) {
-          return absl::InvalidArgumentError(absl::StrCat("binding_message: {", part.parameter,
-                                                         "}: bounds beyond 2^53 cannot be shown exactly"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("binding_message: {", part.parameter, "}: bounds beyond 2^53 cannot be shown exactly"));
         }
         bounded = part.integer = true;
         part.max_length = std::min(part.max_length, IntegerWidth(c.minimum(), c.maximum()));
@@ -237,8 +238,8 @@ absl::StatusOr<BindingTemplate> BindingTemplate::Parse(
         std::size_t longest = 0;
         for (const std::string& v : c.allowed_values()) {
           if (v.empty() || !IsDisplayable(v)) {
-            return absl::InvalidArgumentError(absl::StrCat("binding_message: {", part.parameter, "}: allowed value \"",
-                                                           v, "\" cannot be displayed"));
+            return absl::InvalidArgumentError(
+                absl::StrCat("binding_message: {", part.parameter, "}: allowed value \"", v, "\" cannot be displayed"));
           }
           longest = std::max(longest, v.size());
         }

@@ -15,7 +15,9 @@
 namespace cantdo::authority {
 namespace {
 
-struct CipherFree { void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); } };
+struct CipherFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
 
 absl::Status CredentialError(absl::string_view what) {
   return WithReason(absl::UnavailableError(absl::StrCat("execution credential: ", what)), "CREDENTIAL_UNAVAILABLE");
@@ -84,7 +86,8 @@ std::string PostgresRoleIssuer::NewHandle(const common::v1::Grant& grant) {
   // Role names are ours: a fixed prefix, part of the grant id (so a role
   // can be told to belong to its grant), and randomness.
   std::string role = absl::StrCat("cantdo_x_", grant.grant_id().substr(0, 8), "_", absl::AsciiStrToLower(NewSecret(6)));
-  for (char& c : role) if (c == '-') c = '_';
+  for (char& c : role)
+    if (c == '-') c = '_';
   return role;
 }
 
@@ -112,13 +115,13 @@ absl::StatusOr<IssuedCredential> PostgresRoleIssuer::Issue(const common::v1::Gra
   CANTDO_ASSIGN_OR_RETURN(std::string group_q, conn->QuoteIdentifier(group));
   // One implicit transaction, one round trip: the login and its scope exist
   // together or not at all.
-  auto created = conn->ExecBatch(
-      {{absl::StrCat("CREATE ROLE ", role_q, " LOGIN CONNECTION LIMIT ", kConnectionLimit, " PASSWORD ",
-                     Literal(*secret), " VALID UNTIL ", Literal(until), " IN ROLE ", group_q),
-        {}},
-       {kRecordScope,
-        {role, grant.grant_id(), grant.approval_id(), approver, approved.action(), approved.resource(), parameters,
-         std::to_string(kUsesPerCredential), until}}});
+  auto created =
+      conn->ExecBatch({{absl::StrCat("CREATE ROLE ", role_q, " LOGIN CONNECTION LIMIT ", kConnectionLimit, " PASSWORD ",
+                                     Literal(*secret), " VALID UNTIL ", Literal(until), " IN ROLE ", group_q),
+                        {}},
+                       {kRecordScope,
+                        {role, grant.grant_id(), grant.approval_id(), approver, approved.action(), approved.resource(),
+                         parameters, std::to_string(kUsesPerCredential), until}}});
   if (!created.ok()) return CredentialError(created.status().message());
 
   IssuedCredential out;
@@ -182,9 +185,9 @@ absl::StatusOr<std::string> SealAesGcm(const std::string& key, const std::string
   out.resize(12 + plaintext.size() + 16);
   int len = 0, total = 0;
   auto* o = reinterpret_cast<unsigned char*>(out.data()) + 12;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr,
-                                 reinterpret_cast<const unsigned char*>(key.data()),
-                                 reinterpret_cast<const unsigned char*>(nonce.data())) != 1 ||
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, reinterpret_cast<const unsigned char*>(key.data()),
+                         reinterpret_cast<const unsigned char*>(nonce.data())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(ad.data()),
                         static_cast<int>(ad.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), o, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
@@ -223,15 +226,16 @@ absl::StatusOr<std::string> OpenAesGcm(const std::string& key, const std::string
 
 absl::Status StaticSecretIssuer::Put(pg::Connection& conn, const std::string& key, const std::string& name,
                                      const std::string& value) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result v, conn.Exec("SELECT coalesce(max(version), 0) + 1 FROM cantdo.secrets WHERE name = $1",
-                                                  {name}));
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result v, conn.Exec("SELECT coalesce(max(version), 0) + 1 FROM cantdo.secrets WHERE name = $1", {name}));
   CANTDO_ASSIGN_OR_RETURN(int64_t version, v.GetInt64(0, 0));
   CANTDO_ASSIGN_OR_RETURN(std::string sealed, SealAesGcm(key, value, absl::StrCat(name, "#", version)));
   return conn
-      .Exec("INSERT INTO cantdo.secrets (name, version, nonce, ciphertext) VALUES ($1, $2, decode($3, 'hex'), "
-            "decode($4, 'hex'))",
-            {name, pg::Int64Param(version), absl::BytesToHexString(sealed.substr(0, 12)),
-             absl::BytesToHexString(sealed.substr(12))})
+      .Exec(
+          "INSERT INTO cantdo.secrets (name, version, nonce, ciphertext) VALUES ($1, $2, decode($3, 'hex'), "
+          "decode($4, 'hex'))",
+          {name, pg::Int64Param(version), absl::BytesToHexString(sealed.substr(0, 12)),
+           absl::BytesToHexString(sealed.substr(12))})
       .status();
 }
 

@@ -45,9 +45,9 @@ absl::Status WorkflowSignalSink::ApprovalDecided(pg::Connection& tx, const commo
     if (sent.status().code() == absl::StatusCode::kNotFound ||
         sent.status().code() == absl::StatusCode::kFailedPrecondition ||
         sent.status().code() == absl::StatusCode::kInvalidArgument) {
-      log::Info("approval decided; no running workflow to signal",
-                {{"approval_id", approval.approval_id()}, {"workflow_id", req.workflow_id},
-                 {"reason", GetReason(sent.status()).value_or("")}});
+      log::Info("approval decided; no running workflow to signal", {{"approval_id", approval.approval_id()},
+                                                                    {"workflow_id", req.workflow_id},
+                                                                    {"reason", GetReason(sent.status()).value_or("")}});
       return absl::OkStatus();
     }
     return sent.status();

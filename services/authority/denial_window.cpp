@@ -27,9 +27,8 @@ void DenialWindow::Record(const std::string& principal) {
         e = e->second.empty() ? denials_.erase(e) : std::next(e);
       }
       if (denials_.size() >= max_principals_) {
-        auto oldest = std::min_element(denials_.begin(), denials_.end(), [](const auto& a, const auto& b) {
-          return a.second.back() < b.second.back();
-        });
+        auto oldest = std::min_element(denials_.begin(), denials_.end(),
+                                       [](const auto& a, const auto& b) { return a.second.back() < b.second.back(); });
         denials_.erase(oldest);
       }
     }

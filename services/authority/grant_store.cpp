@@ -41,8 +41,8 @@ constexpr char kConsumeUpdate[] =
 
 std::vector<pg::Param> ClaimParams(const PresentedClaim& c, absl::Time now) {
   const cv1::ActionRef& a = c.action;
-  return {c.grant_id,  c.principal,         a.action(),  a.workflow_id(), a.run_id(), a.step(), c.parameters_hash,
-          PgTime(now), c.claim_key_sha256, a.resource()};
+  return {c.grant_id, c.principal,       a.action(),  a.workflow_id(),    a.run_id(),
+          a.step(),   c.parameters_hash, PgTime(now), c.claim_key_sha256, a.resource()};
 }
 
 absl::StatusOr<GrantRow> Read(const pg::Result& r, int i) {
@@ -116,8 +116,8 @@ absl::StatusOr<std::optional<GrantRow>> UpdateAndRecord(pg::Pool& pool, const st
                                                         const std::string& actor, const std::string& acting_service,
                                                         const nlohmann::json& detail, absl::Time now) {
   CANTDO_ASSIGN_OR_RETURN(std::string entry,
-                          Ledger::GrantEntryInsert("won", kind, actor, detail, now,
-                                                   static_cast<int>(params.size()) + 1, params, acting_service));
+                          Ledger::GrantEntryInsert("won", kind, actor, detail, now, static_cast<int>(params.size()) + 1,
+                                                   params, acting_service));
   const std::string sql =
       absl::StrCat("WITH won AS (", update, " RETURNING g.*), entry AS (", entry, " RETURNING entry_id) SELECT ",
                    kColumns, ", (SELECT entry_id FROM entry) AS ledger_entry_id FROM won g");
@@ -150,25 +150,25 @@ absl::StatusOr<cv1::ActionRef> ApprovedAction(const GrantRow& g) {
   return a;
 }
 
-absl::StatusOr<std::optional<GrantRow>> GrantStore::Load(pg::Connection& conn, const std::string& grant_id,
-                                                         bool lock) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                                               " FROM cantdo.grants g WHERE g.grant_id = $1::uuid",
-                                                               lock ? " FOR UPDATE OF g" : ""),
-                                                  {grant_id}));
+absl::StatusOr<std::optional<GrantRow>> GrantStore::Load(pg::Connection& conn, const std::string& grant_id, bool lock) {
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result r, conn.Exec(absl::StrCat("SELECT ", kColumns, " FROM cantdo.grants g WHERE g.grant_id = $1::uuid",
+                                           lock ? " FOR UPDATE OF g" : ""),
+                              {grant_id}));
   return First(r);
 }
 
 absl::Status GrantStore::Mint(pg::Connection& tx, const NewGrant& n) {
   return tx
-      .Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, resource, "
-            "parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, expire_time, "
-            "credential_kind, credential_target) "
-            "SELECT $1::uuid, approval_id, 'ISSUED', workflow_id, run_id, step, action, resource, parameters_hash, "
-            "ARRAY[$2], policy_version, policy_hash, principal, $3, $4, $5, $6 FROM cantdo.approvals "
-            "WHERE approval_id = $7::uuid",
-            {n.grant_id, n.approver_subject, PgTime(n.issue_time), PgTime(n.expire_time), n.credential_kind,
-             n.credential_target, n.approval_id})
+      .Exec(
+          "INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, resource, "
+          "parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time, expire_time, "
+          "credential_kind, credential_target) "
+          "SELECT $1::uuid, approval_id, 'ISSUED', workflow_id, run_id, step, action, resource, parameters_hash, "
+          "ARRAY[$2], policy_version, policy_hash, principal, $3, $4, $5, $6 FROM cantdo.approvals "
+          "WHERE approval_id = $7::uuid",
+          {n.grant_id, n.approver_subject, PgTime(n.issue_time), PgTime(n.expire_time), n.credential_kind,
+           n.credential_target, n.approval_id})
       .status();
 }
 
@@ -207,22 +207,20 @@ absl::StatusOr<std::optional<GrantRow>> GrantStore::ConsumeIfClaimed(pg::Connect
   return First(r);
 }
 
-absl::StatusOr<std::optional<GrantRow>> GrantStore::ConsumeInOneStatement(pg::Pool& pool, const std::string& grant_id,
-                                                                          const std::string& principal,
-                                                                          const std::string& acting_service,
-                                                                          const std::string& outcome_digest,
-                                                                          absl::Time now,
-                                                                          const nlohmann::json& detail) {
-  return UpdateAndRecord(pool,
-                         absl::StrCat(kConsumeUpdate, " AND NOT (g.action = 'workflow.start' AND g.step = 'admission')"),
-                         {grant_id, principal, PgTime(now), outcome_digest}, cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED,
-                         principal, acting_service, detail, now);
+absl::StatusOr<std::optional<GrantRow>> GrantStore::ConsumeInOneStatement(
+    pg::Pool& pool, const std::string& grant_id, const std::string& principal, const std::string& acting_service,
+    const std::string& outcome_digest, absl::Time now, const nlohmann::json& detail) {
+  return UpdateAndRecord(
+      pool, absl::StrCat(kConsumeUpdate, " AND NOT (g.action = 'workflow.start' AND g.step = 'admission')"),
+      {grant_id, principal, PgTime(now), outcome_digest}, cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED, principal,
+      acting_service, detail, now);
 }
 
 absl::StatusOr<int64_t> GrantStore::ConsumedEntryId(pg::Connection& conn, const std::string& grant_id) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec("SELECT entry_id FROM cantdo.ledger WHERE grant_id = $1 AND "
-                                                  "grant_id <> '' AND kind = 'GRANT_CONSUMED' ORDER BY entry_id LIMIT 1",
-                                                  {grant_id}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          conn.Exec("SELECT entry_id FROM cantdo.ledger WHERE grant_id = $1 AND "
+                                    "grant_id <> '' AND kind = 'GRANT_CONSUMED' ORDER BY entry_id LIMIT 1",
+                                    {grant_id}));
   if (r.Rows() == 0) return int64_t{0};
   return r.GetInt64(0, 0);
 }
@@ -230,8 +228,9 @@ absl::StatusOr<int64_t> GrantStore::ConsumedEntryId(pg::Connection& conn, const 
 absl::Status GrantStore::Revoke(pg::Connection& tx, const std::string& grant_id, const std::string& reason,
                                 absl::Time now) {
   return tx
-      .Exec("UPDATE cantdo.grants SET state = 'REVOKED', revoke_time = $2, revoke_reason = $3 WHERE grant_id = $1::uuid",
-            {grant_id, PgTime(now), reason})
+      .Exec(
+          "UPDATE cantdo.grants SET state = 'REVOKED', revoke_time = $2, revoke_reason = $3 WHERE grant_id = $1::uuid",
+          {grant_id, PgTime(now), reason})
       .status();
 }
 

@@ -37,7 +37,7 @@ struct GrantRow {
 // What a claimer presents: every field must equal the grant's.
 struct PresentedClaim {
   std::string grant_id, principal;
-  std::string acting_service;  // the calling service (Caller::identity), for the ledger
+  std::string acting_service;    // the calling service (Caller::identity), for the ledger
   common::v1::ActionRef action;  // parameters are compared by hash
   std::string parameters_hash;
   std::string claim_key_sha256;

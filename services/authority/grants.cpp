@@ -33,16 +33,15 @@ bool IsAdmissionGrant(const cv1::Grant& g) { return g.action() == "workflow.star
 // outcome fails the transaction, so the grant is not consumed for a run that
 // cannot run (closed meanwhile, gated by another approval).
 absl::StatusOr<std::string> AdmitRun(pg::Connection& tx, const cv1::Grant& g, absl::Time now) {
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2::timestamptz)", {g.grant_id(), PgTime(now)}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec("SELECT outcome FROM cantdo.workflow_admit($1, $2::timestamptz)",
+                                                {g.grant_id(), PgTime(now)}));
   CANTDO_ASSIGN_OR_RETURN(std::string outcome, r.GetString(0, 0));
   if (outcome == "ADMITTED" || outcome == "ALREADY_ADMITTED") return outcome;
   const char* reason = outcome == "NOT_FOUND" ? "WORKFLOW_NOT_FOUND"
                        : outcome == "CLOSED"  ? "WORKFLOW_ALREADY_CLOSED"
                                               : "WORKFLOW_NOT_ADMITTED";
-  absl::Status s = FailedPrecondition(reason, absl::StrCat("run ", g.run_id(), " of workflow ", g.workflow_id(),
-                                                           " cannot be admitted: ", outcome));
+  absl::Status s = FailedPrecondition(
+      reason, absl::StrCat("run ", g.run_id(), " of workflow ", g.workflow_id(), " cannot be admitted: ", outcome));
   s = WithMetadata(std::move(s), "workflow_id", g.workflow_id());
   return WithMetadata(std::move(s), "run_id", g.run_id());
 }
@@ -90,14 +89,18 @@ Grants::Grants(pg::Pool& pool, Clock& clock, GrantsOptions options, CredentialIs
       postgres_credentials_(postgres_credentials),
       secrets_(secrets),
       metrics_(metrics),
-      reaper_([this](const cv1::Grant& g, const std::string& handle) { return ForgetCredential(g, handle, kAuthorityId); },
-              kReaperCapacity) {}
+      reaper_(
+          [this](const cv1::Grant& g, const std::string& handle) { return ForgetCredential(g, handle, kAuthorityId); },
+          kReaperCapacity) {}
 
 CredentialIssuer* Grants::IssuerFor(cv1::ExecutionCredentialKind kind) const {
   switch (kind) {
-    case cv1::EXECUTION_CREDENTIAL_KIND_POSTGRES_ROLE: return postgres_credentials_;
-    case cv1::EXECUTION_CREDENTIAL_KIND_STATIC_SECRET: return secrets_;
-    default: return nullptr;
+    case cv1::EXECUTION_CREDENTIAL_KIND_POSTGRES_ROLE:
+      return postgres_credentials_;
+    case cv1::EXECUTION_CREDENTIAL_KIND_STATIC_SECRET:
+      return secrets_;
+    default:
+      return nullptr;
   }
 }
 
@@ -143,8 +146,9 @@ absl::Status Grants::DestroyUnowned(CredentialIssuer& issuer, const std::string&
 absl::StatusOr<absl::Status> Grants::Refuse(pg::Connection& tx, const Caller& caller, const std::string& grant_id,
                                             const GrantRow* current, const LedgerRecord& attempted,
                                             const std::string& reason, nlohmann::json detail, absl::Time now) {
-  LedgerRecord rec =
-      current != nullptr ? GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_DENIED, caller.principal(), current->proto) : attempted;
+  LedgerRecord rec = current != nullptr
+                         ? GrantRecord(cv1::LEDGER_EVENT_KIND_GRANT_DENIED, caller.principal(), current->proto)
+                         : attempted;
   rec.kind = cv1::LEDGER_EVENT_KIND_GRANT_DENIED;
   rec.actor = caller.principal();
   rec.acting_service = caller.identity;
@@ -209,14 +213,14 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
         attempted.run_id = req.action().run_id();
         attempted.step = req.action().step();
         attempted.parameters_hash = params.sha256;
-        CANTDO_ASSIGN_OR_RETURN(refusal, Refuse(tx, caller, req.grant_id(), current ? &*current : nullptr, attempted,
-                                                reason,
-                                                {{"operation", "claim"},
-                                                 {"presented_action", req.action().action()},
-                                                 {"presented_workflow_id", req.action().workflow_id()},
-                                                 {"presented_step", req.action().step()},
-                                                 {"presented_parameters_hash", params.sha256}},
-                                                now));
+        CANTDO_ASSIGN_OR_RETURN(refusal,
+                                Refuse(tx, caller, req.grant_id(), current ? &*current : nullptr, attempted, reason,
+                                       {{"operation", "claim"},
+                                        {"presented_action", req.action().action()},
+                                        {"presented_workflow_id", req.action().workflow_id()},
+                                        {"presented_step", req.action().step()},
+                                        {"presented_parameters_hash", params.sha256}},
+                                       now));
         return absl::OkStatus();
       }
       // The same claimer again (crash between claim and consume): same
@@ -236,7 +240,8 @@ absl::StatusOr<v1::ClaimGrantResponse> Grants::Claim(const Caller& caller, const
       if (reclaim && !grant->credential_handle.empty()) {
         CANTDO_RETURN_IF_ERROR(issuer->Destroy(grant->credential_handle));
       }
-      const absl::Time until = std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
+      const absl::Time until =
+          std::min(now + options_.credential_ttl, absl::FromUnixSeconds(g.expire_time().seconds()));
       // Scoped to the action exactly as approved (the authority's record).
       CANTDO_ASSIGN_OR_RETURN(cv1::ActionRef approved, ApprovedAction(*grant));
       CANTDO_ASSIGN_OR_RETURN(IssuedCredential cred, MakeCredential(*issuer, *grant, until, approved, &made));
@@ -320,7 +325,8 @@ absl::StatusOr<v1::ConsumeGrantResponse> Grants::Consume(const Caller& caller, c
         return absl::OkStatus();
       }
       CANTDO_ASSIGN_OR_RETURN(auto current, GrantStore::Load(tx, req.grant_id(), true));
-      const std::string reason = ConsumeRefusal(current ? &*current : nullptr, caller.principal(), req.outcome_digest());
+      const std::string reason =
+          ConsumeRefusal(current ? &*current : nullptr, caller.principal(), req.outcome_digest());
       if (reason.empty()) {
         *resp.mutable_grant() = current->proto;  // a repeat of the same consume
         CANTDO_ASSIGN_OR_RETURN(int64_t entry, GrantStore::ConsumedEntryId(tx, req.grant_id()));
@@ -424,8 +430,8 @@ absl::StatusOr<int> Grants::DestroyOrphanCredentials(int limit) {
   std::vector<CredentialIntent> orphans;
   {
     CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
-    CANTDO_ASSIGN_OR_RETURN(orphans, CredentialIntentStore::Orphans(
-                                         *conn, clock_.Now() - options_.credential_orphan_grace, limit));
+    CANTDO_ASSIGN_OR_RETURN(
+        orphans, CredentialIntentStore::Orphans(*conn, clock_.Now() - options_.credential_orphan_grace, limit));
   }
   int destroyed = 0;
   for (const CredentialIntent& orphan : orphans) {

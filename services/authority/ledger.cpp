@@ -108,18 +108,28 @@ class RowReader {
 absl::StatusOr<std::string> DocumentOf(const Row& r) {
   nlohmann::json detail = nlohmann::json::parse(r.detail, nullptr, false);
   if (detail.is_discarded()) return absl::DataLossError("ledger detail is not JSON");
-  nlohmann::json o = {
-      {"sequence", r.sequence}, {"time_us", r.time_us}, {"kind", r.kind}, {"actor", r.actor},
-      {"action", r.action}, {"resource", r.resource}, {"parameters_hash", r.parameters_hash},
-      {"workflow_id", r.workflow_id}, {"run_id", r.run_id}, {"step", r.step}, {"grant_id", r.grant_id},
-      {"approval_id", r.approval_id}, {"decision", r.decision}, {"reason", r.reason},
-      {"policy_version", r.policy_version}, {"policy_hash", r.policy_hash}, {"detail", detail},
-      {"prev_hash", r.prev_hash}};
+  nlohmann::json o = {{"sequence", r.sequence},
+                      {"time_us", r.time_us},
+                      {"kind", r.kind},
+                      {"actor", r.actor},
+                      {"action", r.action},
+                      {"resource", r.resource},
+                      {"parameters_hash", r.parameters_hash},
+                      {"workflow_id", r.workflow_id},
+                      {"run_id", r.run_id},
+                      {"step", r.step},
+                      {"grant_id", r.grant_id},
+                      {"approval_id", r.approval_id},
+                      {"decision", r.decision},
+                      {"reason", r.reason},
+                      {"policy_version", r.policy_version},
+                      {"policy_hash", r.policy_hash},
+                      {"detail", detail},
+                      {"prev_hash", r.prev_hash}};
   // Absent rather than empty, so entries from before V0009 keep their hash.
   if (!r.acting_service.empty()) o["acting_service"] = r.acting_service;
   return CanonicalJson(o);
 }
-
 
 // "GRANT_CLAIMED" for LEDGER_EVENT_KIND_GRANT_CLAIMED; "" for a value the
 // enum does not have.
@@ -156,7 +166,8 @@ LedgerEntry ToProto(const Row& r) {
   e.set_grant_id(r.grant_id);
   e.set_approval_id(r.approval_id);
   common::v1::Decision d;
-  if (!r.decision.empty() && common::v1::Decision_Parse(std::string(kDecisionPrefix) + r.decision, &d)) e.set_decision(d);
+  if (!r.decision.empty() && common::v1::Decision_Parse(std::string(kDecisionPrefix) + r.decision, &d))
+    e.set_decision(d);
   common::v1::ErrorReason reason;
   if (!r.reason.empty() && common::v1::ErrorReason_Parse(r.reason, &reason)) e.set_reason(reason);
   e.set_policy_version(r.policy_version);
@@ -165,10 +176,14 @@ LedgerEntry ToProto(const Row& r) {
   if (detail.is_object()) {
     auto* fields = e.mutable_detail()->mutable_fields();
     for (const auto& [k, v] : detail.items()) {
-      if (v.is_string()) (*fields)[k].set_string_value(v.get<std::string>());
-      else if (v.is_number()) (*fields)[k].set_number_value(v.get<double>());
-      else if (v.is_boolean()) (*fields)[k].set_bool_value(v.get<bool>());
-      else (*fields)[k].set_string_value(v.dump());
+      if (v.is_string())
+        (*fields)[k].set_string_value(v.get<std::string>());
+      else if (v.is_number())
+        (*fields)[k].set_number_value(v.get<double>());
+      else if (v.is_boolean())
+        (*fields)[k].set_bool_value(v.get<bool>());
+      else
+        (*fields)[k].set_string_value(v.dump());
     }
   }
   e.set_prev_hash(r.prev_hash);
@@ -217,7 +232,8 @@ absl::StatusOr<common::v1::LedgerVerification> VerifyChain(pg::Connection& conn,
                   {pg::Int64Param(expected), pg::Int64Param(end)}));
     if (batch.Rows() == 0) break;
     absl::StatusOr<RowReader> reader = RowReader::Of(batch);
-    if (!reader.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(reader.status().message()));
+    if (!reader.ok())
+      return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(reader.status().message()));
     for (int i = 0; i < batch.Rows(); ++i) {
       auto row = reader->Read(i);
       if (!row.ok()) return fail(expected, common::v1::LEDGER_PROBLEM_UNREADABLE, std::string(row.status().message()));
@@ -369,10 +385,11 @@ absl::StatusOr<int> Ledger::ChainPending(pg::Connection& conn, int limit) {
     for (std::string* a : {&ids, &seqs, &prevs, &hashes}) a->push_back('}');
     CANTDO_ASSIGN_OR_RETURN(
         pg::Result updated,
-        tx.Exec("UPDATE cantdo.ledger AS l SET sequence = v.sequence, prev_hash = v.prev_hash, hash = v.hash "
-                "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v(entry_id, sequence, prev_hash, hash) "
-                "WHERE l.entry_id = v.entry_id AND l.sequence IS NULL",
-                {ids, seqs, prevs, hashes}));
+        tx.Exec(
+            "UPDATE cantdo.ledger AS l SET sequence = v.sequence, prev_hash = v.prev_hash, hash = v.hash "
+            "FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v(entry_id, sequence, prev_hash, hash) "
+            "WHERE l.entry_id = v.entry_id AND l.sequence IS NULL",
+            {ids, seqs, prevs, hashes}));
     if (updated.CommandTuples() != pending.Rows()) {
       return absl::AbortedError("ledger entries changed while being chained");
     }
@@ -490,9 +507,9 @@ absl::StatusOr<common::v1::LedgerVerification> Ledger::VerifyCheckpoint(
 }
 
 absl::StatusOr<Ledger::Leaf> Ledger::ReadLeaf(pg::Connection& conn, int64_t sequence) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result res, conn.Exec(absl::StrCat("SELECT ", kColumns,
-                                                                 " FROM cantdo.ledger WHERE sequence = $1"),
-                                                    {pg::Int64Param(sequence)}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result res,
+                          conn.Exec(absl::StrCat("SELECT ", kColumns, " FROM cantdo.ledger WHERE sequence = $1"),
+                                    {pg::Int64Param(sequence)}));
   if (res.Rows() != 1) return absl::NotFoundError(absl::StrCat("no ledger entry ", sequence));
   CANTDO_ASSIGN_OR_RETURN(const RowReader reader, RowReader::Of(res));
   CANTDO_ASSIGN_OR_RETURN(Row r, reader.Read(0));
@@ -503,8 +520,8 @@ absl::StatusOr<Ledger::Leaf> Ledger::ReadLeaf(pg::Connection& conn, int64_t sequ
 }
 
 absl::StatusOr<int64_t> Ledger::SequenceOf(pg::Connection& conn, int64_t entry_id) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result res, conn.Exec("SELECT sequence FROM cantdo.ledger WHERE entry_id = $1",
-                                                    {pg::Int64Param(entry_id)}));
+  CANTDO_ASSIGN_OR_RETURN(
+      pg::Result res, conn.Exec("SELECT sequence FROM cantdo.ledger WHERE entry_id = $1", {pg::Int64Param(entry_id)}));
   if (res.Rows() != 1) {
     return WithMetadata(WithReason(absl::NotFoundError(absl::StrCat("no ledger entry with entry_id ", entry_id)),
                                    "LEDGER_ENTRY_NOT_FOUND"),
@@ -530,16 +547,15 @@ absl::StatusOr<std::vector<LedgerEntry>> Ledger::List(pg::Connection& conn, cons
   const int64_t end_us = filter.has_end_time() ? Micros(filter.end_time()) : 0;
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result res,
-      conn.Exec(absl::StrCat(
-                    "SELECT ", kColumns,
-                    " FROM cantdo.ledger WHERE sequence >= $1 "
-                    "AND ($2 = '' OR workflow_id = $2) AND ($3 = '' OR grant_id = $3) "
-                    "AND ($4 = '' OR approval_id = $4) AND ($5 = '' OR kind = ANY (string_to_array($5, ','))) "
-                    "AND ($6::bigint = 0 OR time_us >= $6) AND ($7::bigint = 0 OR time_us < $7) "
-                    "ORDER BY sequence LIMIT $8"),
-                {pg::Int64Param(std::max<int64_t>(start_sequence, 1)), filter.workflow_id(), filter.grant_id(),
-                 filter.approval_id(), kinds, pg::Int64Param(start_us), pg::Int64Param(end_us),
-                 pg::Int64Param(limit)}));
+      conn.Exec(
+          absl::StrCat("SELECT ", kColumns,
+                       " FROM cantdo.ledger WHERE sequence >= $1 "
+                       "AND ($2 = '' OR workflow_id = $2) AND ($3 = '' OR grant_id = $3) "
+                       "AND ($4 = '' OR approval_id = $4) AND ($5 = '' OR kind = ANY (string_to_array($5, ','))) "
+                       "AND ($6::bigint = 0 OR time_us >= $6) AND ($7::bigint = 0 OR time_us < $7) "
+                       "ORDER BY sequence LIMIT $8"),
+          {pg::Int64Param(std::max<int64_t>(start_sequence, 1)), filter.workflow_id(), filter.grant_id(),
+           filter.approval_id(), kinds, pg::Int64Param(start_us), pg::Int64Param(end_us), pg::Int64Param(limit)}));
   std::vector<LedgerEntry> out;
   if (res.Rows() == 0) return out;
   CANTDO_ASSIGN_OR_RETURN(const RowReader reader, RowReader::Of(res));

@@ -82,10 +82,9 @@ class Ledger {
   // GrantRecord(kind, actor, grant) with `detail` and `acting_service`
   // (empty: DefaultActingService(actor)). Its parameters are $first_param..
   // and are appended to `params`.
-  static absl::StatusOr<std::string> GrantEntryInsert(const std::string& grant_cte,
-                                                      common::v1::LedgerEventKind kind, const std::string& actor,
-                                                      const nlohmann::json& detail, absl::Time now, int first_param,
-                                                      std::vector<pg::Param>& params,
+  static absl::StatusOr<std::string> GrantEntryInsert(const std::string& grant_cte, common::v1::LedgerEventKind kind,
+                                                      const std::string& actor, const nlohmann::json& detail,
+                                                      absl::Time now, int first_param, std::vector<pg::Param>& params,
                                                       const std::string& acting_service = "");
 
   // Chains up to `limit` pending entries, in entry_id order, in a

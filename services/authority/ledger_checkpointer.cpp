@@ -15,10 +15,7 @@
 #include "cantdo/tlog/merkle.hpp"
 
 namespace cantdo::authority {
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<tlog::NoteSigner> LoadLedgerSigningKey(const std::string& key, const std::string& key_file) {
   std::string text = key;
@@ -37,7 +34,7 @@ absl::StatusOr<tlog::NoteSigner> LoadLedgerSigningKey(const std::string& key, co
 }
 
 absl::StatusOr<std::unique_ptr<LedgerCheckpointer>> LedgerCheckpointer::Create(tlog::NoteSigner signer,
-                                                                                std::string dir) {
+                                                                               std::string dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create checkpoint directory ", dir));

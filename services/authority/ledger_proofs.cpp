@@ -18,10 +18,10 @@ common::v1::LedgerCheckpoint ToProto(const std::string& note, const tlog::Checkp
 }
 
 absl::Status NotCheckpointed(absl::string_view what, int64_t newest) {
-  return WithMetadata(FailedPrecondition("LEDGER_NOT_CHECKPOINTED",
-                                         absl::StrCat(what, " is beyond the newest checkpoint (", newest,
-                                                      " entries); ask again after the next one")),
-                      "checkpoint_size", absl::StrCat(newest));
+  return WithMetadata(
+      FailedPrecondition("LEDGER_NOT_CHECKPOINTED", absl::StrCat(what, " is beyond the newest checkpoint (", newest,
+                                                                 " entries); ask again after the next one")),
+      "checkpoint_size", absl::StrCat(newest));
 }
 
 }  // namespace

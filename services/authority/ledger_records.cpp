@@ -19,8 +19,7 @@ LedgerRecord GrantRecord(common::v1::LedgerEventKind kind, const std::string& ac
   return rec;
 }
 
-LedgerRecord ApprovalRecord(common::v1::LedgerEventKind kind, const std::string& actor,
-                            const common::v1::Approval& a) {
+LedgerRecord ApprovalRecord(common::v1::LedgerEventKind kind, const std::string& actor, const common::v1::Approval& a) {
   LedgerRecord rec;
   rec.kind = kind;
   rec.actor = actor;

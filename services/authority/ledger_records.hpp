@@ -11,7 +11,6 @@
 namespace cantdo::authority {
 
 LedgerRecord GrantRecord(common::v1::LedgerEventKind kind, const std::string& actor, const common::v1::Grant& g);
-LedgerRecord ApprovalRecord(common::v1::LedgerEventKind kind, const std::string& actor,
-                            const common::v1::Approval& a);
+LedgerRecord ApprovalRecord(common::v1::LedgerEventKind kind, const std::string& actor, const common::v1::Approval& a);
 
 }  // namespace cantdo::authority

@@ -47,7 +47,8 @@ tlog::NodeReader LedgerTree::Reader(pg::Connection& conn) {
       auto it = by_row.find(RowOf(n));
       const size_t at = static_cast<size_t>(n.level) * 32;
       if (it == by_row.end()) return absl::NotFoundError(absl::StrCat("ledger tree has no entry ", RowOf(n)));
-      if (it->second.size() < at + 32) return absl::DataLossError(absl::StrCat("ledger tree row ", RowOf(n), " is short"));
+      if (it->second.size() < at + 32)
+        return absl::DataLossError(absl::StrCat("ledger tree row ", RowOf(n), " is short"));
       CANTDO_ASSIGN_OR_RETURN(tlog::Hash h, tlog::HashFromBytes(absl::string_view(it->second).substr(at, 32)));
       out.push_back(h);
     }
@@ -87,8 +88,9 @@ absl::Status LedgerTree::Append(pg::Connection& tx, int64_t size, const std::vec
   }
   seqs += "}";
   hashes += "}";
-  return tx.Exec("INSERT INTO cantdo.ledger_tree (sequence, hashes) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-                 {seqs, hashes})
+  return tx
+      .Exec("INSERT INTO cantdo.ledger_tree (sequence, hashes) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+            {seqs, hashes})
       .status();
 }
 

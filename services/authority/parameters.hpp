@@ -10,7 +10,7 @@
 
 namespace cantdo::authority {
 
-using fields::CanonicalParameters;
 using fields::CanonicaliseParameters;
+using fields::CanonicalParameters;
 
 }  // namespace cantdo::authority

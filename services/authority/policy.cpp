@@ -141,15 +141,19 @@ absl::Status ParseRule(const nlohmann::json& r, std::size_t index, v1::PolicyRul
     return Bad(where, "\"decision\" must be ALLOW or REQUIRE_APPROVAL (anything unlisted is denied)");
   }
   rule->set_approvals_required(1);
-  CANTDO_RETURN_IF_ERROR(ParseDurationField(r, "approval_timeout", rule->mutable_approval_timeout(), where, absl::Hours(72)));
+  CANTDO_RETURN_IF_ERROR(
+      ParseDurationField(r, "approval_timeout", rule->mutable_approval_timeout(), where, absl::Hours(72)));
   CANTDO_RETURN_IF_ERROR(ParseDurationField(r, "grant_ttl", rule->mutable_grant_ttl(), where, absl::Minutes(15)));
   rule->set_binding_message_template(r.value("binding_message", rule->action()));
   if (r.contains("credential")) {
     const auto& c = r["credential"];
     const std::string kind = c.value("kind", "");
-    if (kind == "POSTGRES_ROLE") rule->set_credential_kind(common::v1::EXECUTION_CREDENTIAL_KIND_POSTGRES_ROLE);
-    else if (kind == "STATIC_SECRET") rule->set_credential_kind(common::v1::EXECUTION_CREDENTIAL_KIND_STATIC_SECRET);
-    else return Bad(where, "credential.kind must be POSTGRES_ROLE or STATIC_SECRET");
+    if (kind == "POSTGRES_ROLE")
+      rule->set_credential_kind(common::v1::EXECUTION_CREDENTIAL_KIND_POSTGRES_ROLE);
+    else if (kind == "STATIC_SECRET")
+      rule->set_credential_kind(common::v1::EXECUTION_CREDENTIAL_KIND_STATIC_SECRET);
+    else
+      return Bad(where, "credential.kind must be POSTGRES_ROLE or STATIC_SECRET");
     rule->set_credential_target(c.value("target", ""));
     if (rule->credential_target().empty()) return Bad(where, "credential.target is required");
   }
@@ -158,7 +162,8 @@ absl::Status ParseRule(const nlohmann::json& r, std::size_t index, v1::PolicyRul
     for (const auto& c : r["constraints"]) {
       auto* pc = rule->add_constraints();
       pc->set_pointer(c.value("pointer", ""));
-      if (pc->pointer().empty() || pc->pointer()[0] != '/') return Bad(where, "a constraint needs a JSON \"pointer\" like \"/amount_cents\"");
+      if (pc->pointer().empty() || pc->pointer()[0] != '/')
+        return Bad(where, "a constraint needs a JSON \"pointer\" like \"/amount_cents\"");
       pc->set_required(c.value("required", false));
       if (c.contains("minimum")) pc->set_minimum(c["minimum"].get<double>());
       if (c.contains("maximum")) pc->set_maximum(c["maximum"].get<double>());
@@ -183,9 +188,9 @@ absl::Status ParseRule(const nlohmann::json& r, std::size_t index, v1::PolicyRul
 absl::Status CheckConstraint(const v1::ParameterConstraint& c, const nlohmann::json& params) {
   const nlohmann::json* v = Pointer(params, c.pointer());
   auto refuse = [&](const std::string& why) {
-    return WithMetadata(PermissionDenied("POLICY_PARAMETER_CONSTRAINT",
-                                         absl::StrCat("parameter ", c.pointer(), " ", why)),
-                        "parameter", c.pointer());
+    return WithMetadata(
+        PermissionDenied("POLICY_PARAMETER_CONSTRAINT", absl::StrCat("parameter ", c.pointer(), " ", why)), "parameter",
+        c.pointer());
   };
   if (v == nullptr) return c.required() ? refuse("is required") : absl::OkStatus();
   if (c.has_minimum() || c.has_maximum()) {
@@ -252,8 +257,8 @@ absl::StatusOr<std::unique_ptr<Policy>> Policy::Parse(const std::string& documen
   }
   for (const auto& rule : proto.rules()) {
     if (rule.decision() == common::v1::DECISION_REQUIRE_APPROVAL && p->approvers_[rule.required_role()].empty()) {
-      return Bad("approvers", absl::StrCat("no approver for role '", rule.required_role(), "' (needed by ",
-                                           rule.action(), ")"));
+      return Bad("approvers",
+                 absl::StrCat("no approver for role '", rule.required_role(), "' (needed by ", rule.action(), ")"));
     }
   }
   CANTDO_RETURN_IF_ERROR(ParseLimits(doc, proto.mutable_limits()));
@@ -292,8 +297,8 @@ absl::StatusOr<Classification> Policy::Classify(const std::string& action, const
   }
   return WithMetadata(
       PermissionDenied("POLICY_ACTION_UNKNOWN",
-                       absl::StrCat("no policy rule allows '", action, "'", resource.empty() ? "" : " on '",
-                                    resource, resource.empty() ? "" : "'", " (default deny)")),
+                       absl::StrCat("no policy rule allows '", action, "'", resource.empty() ? "" : " on '", resource,
+                                    resource.empty() ? "" : "'", " (default deny)")),
       "action", action);
 }
 

@@ -17,15 +17,16 @@ absl::StatusOr<int> Sweeper::Sweep(int limit) {
 
 absl::StatusOr<int> Sweeper::ExpireGrants(int limit) {
   const absl::Time now = clock_.Now();
-  CANTDO_ASSIGN_OR_RETURN(int n, pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::StatusOr<int> {
-    CANTDO_ASSIGN_OR_RETURN(std::vector<GrantRow> expired, GrantStore::ExpireOverdue(tx, now, limit));
-    for (const GrantRow& g : expired) {
-      CANTDO_RETURN_IF_ERROR(
-          Ledger::Append(tx, GrantRecord(common::v1::LEDGER_EVENT_KIND_GRANT_EXPIRED, kAuthorityId, g.proto), now)
-              .status());
-    }
-    return static_cast<int>(expired.size());
-  }));
+  CANTDO_ASSIGN_OR_RETURN(
+      int n, pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::StatusOr<int> {
+        CANTDO_ASSIGN_OR_RETURN(std::vector<GrantRow> expired, GrantStore::ExpireOverdue(tx, now, limit));
+        for (const GrantRow& g : expired) {
+          CANTDO_RETURN_IF_ERROR(
+              Ledger::Append(tx, GrantRecord(common::v1::LEDGER_EVENT_KIND_GRANT_EXPIRED, kAuthorityId, g.proto), now)
+                  .status());
+        }
+        return static_cast<int>(expired.size());
+      }));
   for (int i = 0; i < n; ++i) metrics_.Grant(GrantTransition::kExpired);
   return n;
 }

@@ -25,8 +25,8 @@ absl::Status BridgeApp::Init(const runtime::RuntimeContext& ctx) {
   CANTDO_ASSIGN_OR_RETURN(http_, http::HttpsClient::Create(ho));
   std::unique_ptr<auth::JwtSigner> signer;
   if (config_.auth_method == ClientAuthMethod::kPrivateKeyJwt) {
-    auto loaded = auth::JwtSigner::FromPemFile(config_.client_key_file, config_.client_assertion_alg,
-                                               config_.client_key_id);
+    auto loaded =
+        auth::JwtSigner::FromPemFile(config_.client_key_file, config_.client_assertion_alg, config_.client_key_id);
     if (!loaded.ok()) return InvalidArgument("ciba-client-key-file", loaded.status().message());
     signer = *std::move(loaded);
   }

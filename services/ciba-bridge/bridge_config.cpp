@@ -10,7 +10,8 @@
 namespace cantdo::bridge {
 
 void RegisterBridgeOptions(Options& o, BridgeConfig* c) {
-  o.String("ciba-issuer", &c->issuer, "OpenID Provider issuer URL (https); discovery at <issuer>/.well-known/openid-configuration", true)
+  o.String("ciba-issuer", &c->issuer,
+           "OpenID Provider issuer URL (https); discovery at <issuer>/.well-known/openid-configuration", true)
       .String("ciba-client-id", &c->client_id, "the bridge's client id at the provider", true)
       .String("ciba-client-secret", &c->client_secret,
               "client secret; prefer the environment variable or --ciba-client-secret-file (never logged)")
@@ -41,8 +42,9 @@ void RegisterBridgeOptions(Options& o, BridgeConfig* c) {
       .Int("ciba-workers", &c->workers, "threads polling the provider and delivering results")
       .Check([c] { return c->workers >= 1 && c->workers <= 64 ? "" : "--ciba-workers must be 1..64"; })
       .Check([c] {
-        return c->default_poll_interval >= absl::Milliseconds(100) ? ""
-                                                                  : "--ciba-default-poll-interval must be at least 100ms";
+        return c->default_poll_interval >= absl::Milliseconds(100)
+                   ? ""
+                   : "--ciba-default-poll-interval must be at least 100ms";
       })
       .Check([c] {
         return c->client_secret.empty() || c->client_secret_file.empty()

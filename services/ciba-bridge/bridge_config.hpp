@@ -15,9 +15,9 @@ enum class DeliveryMode { kPoll, kPing };
 enum class LoginHintFormat { kIssSub, kPlain };
 
 struct BridgeConfig {
-  std::string issuer;          // OIDC issuer URL, exactly as the provider states it
+  std::string issuer;  // OIDC issuer URL, exactly as the provider states it
   std::string client_id;
-  std::string client_secret;   // never logged
+  std::string client_secret;  // never logged
   std::string client_secret_file;
   std::string client_auth = "client_secret_basic";
   // private_key_jwt (RFC 7523): the PEM private key (e.g. a mounted
@@ -26,7 +26,7 @@ struct BridgeConfig {
   std::string client_key_file;
   std::string client_assertion_alg;
   std::string client_key_id;
-  std::string ca_file;         // CA bundle for the provider's HTTPS; empty: system store
+  std::string ca_file;  // CA bundle for the provider's HTTPS; empty: system store
   std::string delivery_mode = "poll";
   std::string login_hint_format = "iss_sub";
   std::string callback_listen = "0.0.0.0:9446";

@@ -12,7 +12,7 @@ using metrics::MetricType;
 
 constexpr std::string_view kOther = "other";
 constexpr std::string_view kEndpoints[] = {"discovery", "backchannel", "token"};
-constexpr std::string_view kErrorKinds[] = {"transport", "http_5xx",      "rate_limited",  "http_4xx",
+constexpr std::string_view kErrorKinds[] = {"transport",    "http_5xx",      "rate_limited",  "http_4xx",
                                             "bad_response", "configuration", "invalid_grant", "oauth_error"};
 constexpr std::string_view kStates[] = {"APPROVED", "DENIED", "EXPIRED", "LOST", "FAILED"};
 constexpr std::string_view kDeliveryResults[] = {"delivered", "retry", "rejected"};
@@ -71,8 +71,7 @@ void BridgeMetrics::Delivery(std::string_view result) { deliveries_.Labels({OneO
 
 void BridgeMetrics::AddCollectors(metrics::Registry& registry, pg::Pool& pool) {
   runtime::AddDatabaseCollector(
-      registry, pool, "ciba-bridge",
-      [](pg::Connection& tx, std::vector<CollectedFamily>& out) -> absl::Status {
+      registry, pool, "ciba-bridge", [](pg::Connection& tx, std::vector<CollectedFamily>& out) -> absl::Status {
         CANTDO_ASSIGN_OR_RETURN(CibaBacklog b, PgCibaRequestStore::ReadBacklog(tx));
         auto gauge = [&](const char* name, const char* help, double v) {
           out.push_back(CollectedFamily{name, help, MetricType::kGauge, {}, {}}.Add({}, v));

@@ -134,9 +134,9 @@ absl::Status BridgeService::Start(const v1::StartBackchannelAuthenticationReques
   });
 }
 
-::grpc::Status BridgeService::CancelBackchannelAuthentication(
-    ::grpc::ServerContext* ctx, const v1::CancelBackchannelAuthenticationRequest* request,
-    v1::CancelBackchannelAuthenticationResponse* response) {
+::grpc::Status BridgeService::CancelBackchannelAuthentication(::grpc::ServerContext* ctx,
+                                                              const v1::CancelBackchannelAuthenticationRequest* request,
+                                                              v1::CancelBackchannelAuthenticationResponse* response) {
   return grpc::Handle([&]() -> absl::Status {
     CANTDO_RETURN_IF_ERROR(AuthorityOnly(*ctx));
     CANTDO_RETURN_IF_ERROR(CheckId(request->id()));

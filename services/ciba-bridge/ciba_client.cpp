@@ -21,8 +21,7 @@ ProviderAnswer CibaClient::PostForm(const std::string& url,
   request.headers.emplace_back("accept", "application/json");
   switch (config_.auth_method) {
     case ClientAuthMethod::kClientSecretBasic:
-      request.headers.emplace_back("authorization",
-                                   http::BasicAuthorization(config_.client_id, config_.client_secret));
+      request.headers.emplace_back("authorization", http::BasicAuthorization(config_.client_id, config_.client_secret));
       break;
     case ClientAuthMethod::kClientSecretPost:
       form.emplace_back("client_id", config_.client_id);

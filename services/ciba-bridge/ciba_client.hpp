@@ -28,7 +28,7 @@ struct BackchannelParams {
   std::string acr_values;  // space-separated
   std::string authorization_details;
   std::string audience;
-  std::string claims;  // the OIDC `claims` parameter (JSON text), or ""
+  std::string claims;                     // the OIDC `claims` parameter (JSON text), or ""
   std::string client_notification_token;  // ping mode only
 };
 

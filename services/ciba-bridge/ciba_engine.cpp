@@ -85,9 +85,10 @@ void CibaEngine::DiscoveryLoop() {
   for (int attempt = 1;; ++attempt) {
     auto metadata = client_.Discover();
     if (metadata.ok()) {
-      log::Info("identity provider discovered", {{"issuer", metadata->issuer},
-                                                 {"backchannel_endpoint", metadata->backchannel_authentication_endpoint},
-                                                 {"token_endpoint", metadata->token_endpoint}});
+      log::Info("identity provider discovered",
+                {{"issuer", metadata->issuer},
+                 {"backchannel_endpoint", metadata->backchannel_authentication_endpoint},
+                 {"token_endpoint", metadata->token_endpoint}});
       absl::MutexLock lock(&mu_);
       provider_ = *std::move(metadata);
       ++wakeups_;
@@ -182,8 +183,8 @@ absl::StatusOr<CibaRequestRow> CibaEngine::Send(const CibaRequestRow& row, bool 
       }
       const absl::Duration first =
           config_.mode == DeliveryMode::kPing ? std::max(interval, config_.ping_fallback_poll) : interval;
-      auto sent = store_.RecordSent(row.id, owner_, b["auth_req_id"].get<std::string>(),
-                                    b["expires_in"].get<int64_t>(), interval, first, token_hash);
+      auto sent = store_.RecordSent(row.id, owner_, b["auth_req_id"].get<std::string>(), b["expires_in"].get<int64_t>(),
+                                    interval, first, token_hash);
       fields["interval_ms"] = absl::ToInt64Milliseconds(interval);
       fields["expires_in"] = b["expires_in"];
       log::Info("backchannel authentication started", fields);
@@ -211,23 +212,23 @@ absl::StatusOr<CibaRequestRow> CibaEngine::Send(const CibaRequestRow& row, bool 
     const absl::Duration delay = Backoff(row.transport_failures + 1, config_.max_backoff);
     fields["retry_in_ms"] = absl::ToInt64Milliseconds(delay);
     if (config_error) {
-      log::Error("the provider rejected the bridge's client credentials; check --ciba-client-id and the secret", fields);
+      log::Error("the provider rejected the bridge's client credentials; check --ciba-client-id and the secret",
+                 fields);
     } else {
       log::Warn("backchannel authentication request failed; will retry", fields);
     }
     CANTDO_RETURN_IF_ERROR(store_.RecordSendRetry(row.id, owner_, ErrorOf(recorded), delay).status());
-    return WithMetadata(Unavailable("CIBA_PROVIDER_ERROR",
-                                    absl::StrCat("the identity provider could not be reached (", recorded.error,
-                                                 "); the request is kept and retried")),
-                        "error", recorded.error);
+    return WithMetadata(
+        Unavailable("CIBA_PROVIDER_ERROR", absl::StrCat("the identity provider could not be reached (", recorded.error,
+                                                        "); the request is kept and retried")),
+        "error", recorded.error);
   }
   // Refused for good. Nothing is delivered: the authority learns it from
   // this RPC's error (or, when the send was retried in the background, from
   // GetBackchannelAuthentication).
   log::Warn("backchannel authentication request refused", fields);
   CANTDO_RETURN_IF_ERROR(
-      store_.RecordFinished(row.id, owner_, "FAILED", "", "", ErrorOf(recorded), /*counts_as_attempt=*/false)
-          .status());
+      store_.RecordFinished(row.id, owner_, "FAILED", "", "", ErrorOf(recorded), /*counts_as_attempt=*/false).status());
   metrics_.Finished("FAILED");
   if (config_error) {
     log::Error("the provider rejected the bridge's client credentials; check --ciba-client-id and the secret", fields);
@@ -238,10 +239,10 @@ absl::StatusOr<CibaRequestRow> CibaEngine::Send(const CibaRequestRow& row, bool 
                                         "--ciba-client-auth")),
         "error", a.error);
   }
-  return WithMetadata(FailedPrecondition("CIBA_PROVIDER_ERROR",
-                                         absl::StrCat("the identity provider refused the request (", recorded.error,
-                                                      ": ", recorded.error_description, ")")),
-                      "error", recorded.error);
+  return WithMetadata(
+      FailedPrecondition("CIBA_PROVIDER_ERROR", absl::StrCat("the identity provider refused the request (",
+                                                             recorded.error, ": ", recorded.error_description, ")")),
+      "error", recorded.error);
 }
 
 void CibaEngine::Poll(const CibaRequestRow& row) {
@@ -255,10 +256,8 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
                                     row.expire_time, config_.max_backoff);
   metrics_.TokenPoll();
   if (a.kind == ProviderAnswer::Kind::kOAuthError && a.error == "slow_down") metrics_.SlowDown();
-  metrics_.ProviderAnswered("token", a,
-                            a.kind == ProviderAnswer::Kind::kSuccess && d.action == PollAction::kFailed
-                                ? "bad_response"
-                                : "");
+  metrics_.ProviderAnswered(
+      "token", a, a.kind == ProviderAnswer::Kind::kSuccess && d.action == PollAction::kFailed ? "bad_response" : "");
   // The state a request ended in here, counted once recorded.
   std::string finished;
   nlohmann::json fields = {{"id", row.id}, {"approval_id", row.approval_id}, {"attempt", row.attempts + 1}};
@@ -268,9 +267,9 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
     case PollAction::kKeepWaiting: {
       if (row.expire_time && row.db_now > *row.expire_time + kLocalExpiryGrace) {
         log::Warn("backchannel authentication expired without an answer from the provider", fields);
-        result = store_.RecordFinished(row.id, owner_, "EXPIRED", "EXPIRED", "",
-                                       ErrorRecord{"expired_token", "expired while the provider gave no final answer", 0},
-                                       true);
+        result = store_.RecordFinished(
+            row.id, owner_, "EXPIRED", "EXPIRED", "",
+            ErrorRecord{"expired_token", "expired while the provider gave no final answer", 0}, true);
         finished = "EXPIRED";
         Wake();
         break;
@@ -319,9 +318,10 @@ void CibaEngine::Poll(const CibaRequestRow& row) {
       Wake();
       break;
     case PollAction::kLost:
-      log::Warn("the provider no longer knows the backchannel authentication (invalid_grant before its expiry); "
-                "reported as LOST so the authority asks again",
-                fields);
+      log::Warn(
+          "the provider no longer knows the backchannel authentication (invalid_grant before its expiry); "
+          "reported as LOST so the authority asks again",
+          fields);
       result = store_.RecordFinished(row.id, owner_, "LOST", "LOST", "", ErrorOf(a), true);
       finished = "LOST";
       Wake();
@@ -373,8 +373,8 @@ void CibaEngine::Deliver(const CibaRequestRow& row) {
     metrics_.Delivery("delivered");
     recorded = store_.RecordDelivered(row.id, owner_);
   } else {
-    const std::string error = absl::StrCat(absl::StatusCodeToString(st.code()), ": ", GetReason(st).value_or(""), " ",
-                                           st.message());
+    const std::string error =
+        absl::StrCat(absl::StatusCodeToString(st.code()), ": ", GetReason(st).value_or(""), " ", st.message());
     fields["code"] = absl::StatusCodeToString(st.code());
     fields["reason"] = GetReason(st).value_or("");
     fields["message"] = std::string(st.message());

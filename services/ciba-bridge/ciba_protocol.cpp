@@ -15,9 +15,7 @@ namespace {
 constexpr absl::string_view kConfigReason = "CIBA_CONFIGURATION_ERROR";
 constexpr absl::Duration kSlowDownIncrement = absl::Seconds(5);
 
-absl::Status ConfigError(absl::string_view message) {
-  return FailedPrecondition(kConfigReason, message);
-}
+absl::Status ConfigError(absl::string_view message) { return FailedPrecondition(kConfigReason, message); }
 
 bool HasString(const nlohmann::json& doc, const char* key, absl::string_view value) {
   if (!doc.contains(key) || !doc[key].is_array()) return true;  // not stated: assume yes
@@ -118,7 +116,8 @@ absl::Status ValidateStartRequest(const v1::StartBackchannelAuthenticationReques
     if (ok) {
       for (const auto& e : doc) ok = ok && e.is_object() && e.contains("type") && e["type"].is_string();
     }
-    if (!ok) return InvalidArgument("authorization_details", "must be a JSON array of objects each with a string \"type\"");
+    if (!ok)
+      return InvalidArgument("authorization_details", "must be a JSON array of objects each with a string \"type\"");
   }
   if (!r.claims().empty()) {
     if (r.claims().size() > 4096) return InvalidArgument("claims", "at most 4 KiB");

@@ -68,12 +68,12 @@ ProviderAnswer ClassifyAnswer(const absl::StatusOr<http::Response>& response);
 absl::Duration Backoff(int consecutive_failures, absl::Duration max);
 
 enum class PollAction {
-  kKeepWaiting,       // authorization_pending / slow_down / retryable failure
-  kApproved,          // tokens received
-  kDenied,            // access_denied before the expiry
-  kExpired,           // expired_token, or invalid_grant / access_denied after the expiry
-  kLost,              // invalid_grant before the expiry: the provider no longer knows the request
-  kFailed,            // any other terminal OAuth error
+  kKeepWaiting,  // authorization_pending / slow_down / retryable failure
+  kApproved,     // tokens received
+  kDenied,       // access_denied before the expiry
+  kExpired,      // expired_token, or invalid_grant / access_denied after the expiry
+  kLost,         // invalid_grant before the expiry: the provider no longer knows the request
+  kFailed,       // any other terminal OAuth error
 };
 
 struct PollDecision {
@@ -86,8 +86,8 @@ struct PollDecision {
 
 // The token-endpoint answer to a poll. `expire_time` is when the request
 // expires at the provider (absent if unknown).
-PollDecision DecidePoll(const ProviderAnswer& answer, absl::Duration interval, int transport_failures,
-                        absl::Time now, std::optional<absl::Time> expire_time, absl::Duration max_backoff);
+PollDecision DecidePoll(const ProviderAnswer& answer, absl::Duration interval, int transport_failures, absl::Time now,
+                        std::optional<absl::Time> expire_time, absl::Duration max_backoff);
 
 // True for OAuth errors that mean the bridge itself is misconfigured.
 bool IsConfigurationError(absl::string_view oauth_error);

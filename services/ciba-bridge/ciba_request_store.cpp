@@ -89,9 +89,9 @@ absl::StatusOr<CibaRequestRow> ParseRow(const pg::Result& r, int i) {
 }
 
 absl::Status NotFound(const std::string& id) {
-  return WithMetadata(WithReason(absl::NotFoundError(absl::StrCat("no backchannel authentication ", id)),
-                                 "CIBA_REQUEST_NOT_FOUND"),
-                      "id", id);
+  return WithMetadata(
+      WithReason(absl::NotFoundError(absl::StrCat("no backchannel authentication ", id)), "CIBA_REQUEST_NOT_FOUND"),
+      "id", id);
 }
 
 absl::StatusOr<pg::PooledConnection> Conn(pg::Pool& pool) { return pool.Acquire(absl::Now() + absl::Seconds(10)); }
@@ -103,22 +103,22 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::CreateOrGet(const NewCibaRequ
   CANTDO_ASSIGN_OR_RETURN(auto conn, Conn(pool_));
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      conn->Exec(absl::StrCat(
-                     "INSERT INTO cantdo.ciba_requests (id, approval_id, login_hint, binding_message, scope, "
-                     "requested_expiry_seconds, acr_values, authorization_details, audience, delivery_mode, "
-                     "notification_token_sha256, poll_interval_ms, next_poll_at, lease_owner, lease_until, ask, "
-                     "claims, traceparent) "
-                     "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12, now(), $13, now() + $14 * interval '1 ms', "
-                     "$15, $16, $17) ON CONFLICT (approval_id, login_hint, ask) DO NOTHING RETURNING ",
-                     kColumns),
-                 {pg::TextParam(n.id), pg::TextParam(n.approval_id), pg::TextParam(n.login_hint),
-                  pg::TextParam(n.binding_message), pg::TextParam(n.scope),
-                  n.requested_expiry_seconds ? pg::Int64Param(*n.requested_expiry_seconds) : pg::NullParam(),
-                  pg::TextParam(n.acr_values), pg::TextParam(n.authorization_details), pg::TextParam(n.audience),
-                  pg::TextParam(n.delivery_mode),
-                  n.notification_token_sha256.empty() ? pg::NullParam() : pg::TextParam(n.notification_token_sha256),
-                  Ms(n.poll_interval), pg::TextParam(owner), Ms(lease), pg::Int64Param(n.ask),
-                  pg::TextParam(n.claims), pg::TextParam(n.traceparent)}));
+      conn->Exec(
+          absl::StrCat("INSERT INTO cantdo.ciba_requests (id, approval_id, login_hint, binding_message, scope, "
+                       "requested_expiry_seconds, acr_values, authorization_details, audience, delivery_mode, "
+                       "notification_token_sha256, poll_interval_ms, next_poll_at, lease_owner, lease_until, ask, "
+                       "claims, traceparent) "
+                       "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12, now(), $13, now() + $14 * interval '1 ms', "
+                       "$15, $16, $17) ON CONFLICT (approval_id, login_hint, ask) DO NOTHING RETURNING ",
+                       kColumns),
+          {pg::TextParam(n.id), pg::TextParam(n.approval_id), pg::TextParam(n.login_hint),
+           pg::TextParam(n.binding_message), pg::TextParam(n.scope),
+           n.requested_expiry_seconds ? pg::Int64Param(*n.requested_expiry_seconds) : pg::NullParam(),
+           pg::TextParam(n.acr_values), pg::TextParam(n.authorization_details), pg::TextParam(n.audience),
+           pg::TextParam(n.delivery_mode),
+           n.notification_token_sha256.empty() ? pg::NullParam() : pg::TextParam(n.notification_token_sha256),
+           Ms(n.poll_interval), pg::TextParam(owner), Ms(lease), pg::Int64Param(n.ask), pg::TextParam(n.claims),
+           pg::TextParam(n.traceparent)}));
   if (r.Rows() == 1) {
     *created = true;
     return ParseRow(r, 0);
@@ -142,21 +142,21 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::Get(const std::string& id) {
   return ParseRow(r, 0);
 }
 
-absl::StatusOr<std::vector<CibaRequestRow>> PgCibaRequestStore::LeaseDue(const std::string& owner,
-                                                                         absl::Duration lease, int limit) {
+absl::StatusOr<std::vector<CibaRequestRow>> PgCibaRequestStore::LeaseDue(const std::string& owner, absl::Duration lease,
+                                                                         int limit) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, Conn(pool_));
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      conn->Exec(absl::StrCat(
-                     "UPDATE cantdo.ciba_requests SET lease_owner = $1, lease_until = now() + $2 * interval '1 ms' "
-                     "WHERE id IN (SELECT id FROM cantdo.ciba_requests "
-                     "  WHERE ((state = 'PENDING' AND next_poll_at <= now()) "
-                     "      OR (delivery_state = 'due' AND next_delivery_at <= now())) "
-                     "    AND (lease_until IS NULL OR lease_until < now()) "
-                     "  ORDER BY coalesce(next_poll_at, next_delivery_at) LIMIT $3 FOR UPDATE SKIP LOCKED) "
-                     "RETURNING ",
-                     kColumns),
-                 {pg::TextParam(owner), Ms(lease), pg::Int64Param(limit)}));
+      conn->Exec(
+          absl::StrCat("UPDATE cantdo.ciba_requests SET lease_owner = $1, lease_until = now() + $2 * interval '1 ms' "
+                       "WHERE id IN (SELECT id FROM cantdo.ciba_requests "
+                       "  WHERE ((state = 'PENDING' AND next_poll_at <= now()) "
+                       "      OR (delivery_state = 'due' AND next_delivery_at <= now())) "
+                       "    AND (lease_until IS NULL OR lease_until < now()) "
+                       "  ORDER BY coalesce(next_poll_at, next_delivery_at) LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                       "RETURNING ",
+                       kColumns),
+          {pg::TextParam(owner), Ms(lease), pg::Int64Param(limit)}));
   std::vector<CibaRequestRow> rows;
   for (int i = 0; i < r.Rows(); ++i) {
     CANTDO_ASSIGN_OR_RETURN(auto row, ParseRow(r, i));
@@ -172,11 +172,11 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::UpdateLeased(const std::strin
   params.push_back(pg::TextParam(id));
   params.push_back(pg::TextParam(owner));
   CANTDO_ASSIGN_OR_RETURN(auto conn, Conn(pool_));
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r, conn->Exec(absl::StrCat("UPDATE cantdo.ciba_requests SET ", set_clause,
-                                            ", lease_owner = NULL, lease_until = NULL WHERE id = $", n + 1,
-                                            " AND lease_owner = $", n + 2, " RETURNING ", kColumns),
-                               params));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          conn->Exec(absl::StrCat("UPDATE cantdo.ciba_requests SET ", set_clause,
+                                                  ", lease_owner = NULL, lease_until = NULL WHERE id = $", n + 1,
+                                                  " AND lease_owner = $", n + 2, " RETURNING ", kColumns),
+                                     params));
   if (r.Rows() != 1) {
     return WithReason(absl::AbortedError(absl::StrCat("lost the lease on ", id)), "CIBA_LEASE_LOST");
   }
@@ -201,13 +201,13 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::RecordSent(const std::string&
                                                               int64_t expires_in_seconds, absl::Duration interval,
                                                               absl::Duration first_poll_delay,
                                                               const std::string& notification_token_sha256) {
-  return UpdateLeased(id, owner,
-                      "auth_req_id = $1, expire_time = now() + $2 * interval '1 second', poll_interval_ms = $3, "
-                      "next_poll_at = now() + $4 * interval '1 ms', send_attempts = send_attempts + 1, "
-                      "transport_failures = 0, notification_token_sha256 = $5",
-                      {pg::TextParam(auth_req_id), pg::Int64Param(expires_in_seconds), Ms(interval),
-                       Ms(first_poll_delay),
-                       notification_token_sha256.empty() ? pg::NullParam() : pg::TextParam(notification_token_sha256)});
+  return UpdateLeased(
+      id, owner,
+      "auth_req_id = $1, expire_time = now() + $2 * interval '1 second', poll_interval_ms = $3, "
+      "next_poll_at = now() + $4 * interval '1 ms', send_attempts = send_attempts + 1, "
+      "transport_failures = 0, notification_token_sha256 = $5",
+      {pg::TextParam(auth_req_id), pg::Int64Param(expires_in_seconds), Ms(interval), Ms(first_poll_delay),
+       notification_token_sha256.empty() ? pg::NullParam() : pg::TextParam(notification_token_sha256)});
 }
 
 absl::StatusOr<CibaRequestRow> PgCibaRequestStore::RecordSendRetry(const std::string& id, const std::string& owner,
@@ -226,9 +226,9 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::RecordPoll(const std::string&
                                                               const std::optional<ErrorRecord>& error,
                                                               bool transport_failure, bool counts_as_attempt) {
   std::vector<pg::Param> p = {Ms(interval), Ms(delay), pg::Int64Param(counts_as_attempt ? 1 : 0)};
-  std::string set = absl::StrCat(
-      "poll_interval_ms = $1, next_poll_at = now() + $2 * interval '1 ms', attempts = attempts + $3, ",
-      transport_failure ? "transport_failures = transport_failures + 1" : "transport_failures = 0");
+  std::string set =
+      absl::StrCat("poll_interval_ms = $1, next_poll_at = now() + $2 * interval '1 ms', attempts = attempts + $3, ",
+                   transport_failure ? "transport_failures = transport_failures + 1" : "transport_failures = 0");
   if (error) {
     PushError(p, *error);
     absl::StrAppend(&set, ", ", ErrorSet(4));
@@ -237,8 +237,7 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::RecordPoll(const std::string&
 }
 
 absl::StatusOr<CibaRequestRow> PgCibaRequestStore::RecordFinished(const std::string& id, const std::string& owner,
-                                                                  const std::string& state,
-                                                                  const std::string& outcome,
+                                                                  const std::string& state, const std::string& outcome,
                                                                   const std::string& id_token,
                                                                   const std::optional<ErrorRecord>& error,
                                                                   bool counts_as_attempt) {
@@ -285,8 +284,9 @@ absl::Status PgCibaRequestStore::RecordDeliveryRejected(const std::string& id, c
 absl::Status PgCibaRequestStore::Release(const std::string& id, const std::string& owner) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, Conn(pool_));
   return conn
-      ->Exec("UPDATE cantdo.ciba_requests SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-             {pg::TextParam(id), pg::TextParam(owner)})
+      ->Exec(
+          "UPDATE cantdo.ciba_requests SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+          {pg::TextParam(id), pg::TextParam(owner)})
       .status();
 }
 
@@ -312,10 +312,9 @@ absl::StatusOr<CibaRequestRow> PgCibaRequestStore::Cancel(const std::string& id,
 
 absl::StatusOr<bool> PgCibaRequestStore::Notify(const std::string& auth_req_id, const std::string& token_sha256) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, Conn(pool_));
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
-                          conn->Exec("SELECT id, notification_token_sha256 FROM cantdo.ciba_requests "
-                                     "WHERE auth_req_id = $1 AND state = 'PENDING'",
-                                     {pg::TextParam(auth_req_id)}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec("SELECT id, notification_token_sha256 FROM cantdo.ciba_requests "
+                                                   "WHERE auth_req_id = $1 AND state = 'PENDING'",
+                                                   {pg::TextParam(auth_req_id)}));
   if (r.Rows() != 1) return false;
   CANTDO_ASSIGN_OR_RETURN(auto stored, r.GetOptionalString(0, 1));
   if (!stored || !ConstantTimeEquals(*stored, token_sha256)) return false;
@@ -328,14 +327,13 @@ absl::StatusOr<bool> PgCibaRequestStore::Notify(const std::string& auth_req_id, 
 }
 
 absl::StatusOr<CibaBacklog> PgCibaRequestStore::ReadBacklog(pg::Connection& conn) {
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec("SELECT (SELECT count(*) FROM cantdo.ciba_requests WHERE state = 'PENDING'),"
-                " (SELECT COALESCE(extract(epoch FROM now() - min(create_time)), 0)::float8"
-                "    FROM cantdo.ciba_requests WHERE state = 'PENDING'),"
-                " (SELECT count(*) FROM cantdo.ciba_requests WHERE delivery_state = 'due'),"
-                " (SELECT COALESCE(extract(epoch FROM now() - min(finish_time)), 0)::float8"
-                "    FROM cantdo.ciba_requests WHERE delivery_state = 'due')"));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          conn.Exec("SELECT (SELECT count(*) FROM cantdo.ciba_requests WHERE state = 'PENDING'),"
+                                    " (SELECT COALESCE(extract(epoch FROM now() - min(create_time)), 0)::float8"
+                                    "    FROM cantdo.ciba_requests WHERE state = 'PENDING'),"
+                                    " (SELECT count(*) FROM cantdo.ciba_requests WHERE delivery_state = 'due'),"
+                                    " (SELECT COALESCE(extract(epoch FROM now() - min(finish_time)), 0)::float8"
+                                    "    FROM cantdo.ciba_requests WHERE delivery_state = 'due')"));
   CibaBacklog b;
   CANTDO_ASSIGN_OR_RETURN(b.pending, r.GetInt64(0, 0));
   CANTDO_ASSIGN_OR_RETURN(std::string pending_age, r.GetString(0, 1));

@@ -63,9 +63,9 @@ struct ErrorRecord {
 
 // What the bridge still has to do (its metrics), by the database clock.
 struct CibaBacklog {
-  int64_t pending = 0;                    // requests the provider has not ended
-  double oldest_pending_age_seconds = 0;  // since the oldest of them was created; 0 if none
-  int64_t undelivered = 0;                // results the authority has not acknowledged
+  int64_t pending = 0;                        // requests the provider has not ended
+  double oldest_pending_age_seconds = 0;      // since the oldest of them was created; 0 if none
+  int64_t undelivered = 0;                    // results the authority has not acknowledged
   double oldest_undelivered_age_seconds = 0;  // since the oldest of them finished; 0 if none
 };
 
@@ -97,10 +97,9 @@ class PgCibaRequestStore {
   absl::StatusOr<CibaRequestRow> RecordSendRetry(const std::string& id, const std::string& owner,
                                                  const ErrorRecord& error, absl::Duration delay);
   // A poll that did not end the request (pending, slow_down, transport).
-  absl::StatusOr<CibaRequestRow> RecordPoll(const std::string& id, const std::string& owner,
-                                            absl::Duration interval, absl::Duration delay,
-                                            const std::optional<ErrorRecord>& error, bool transport_failure,
-                                            bool counts_as_attempt);
+  absl::StatusOr<CibaRequestRow> RecordPoll(const std::string& id, const std::string& owner, absl::Duration interval,
+                                            absl::Duration delay, const std::optional<ErrorRecord>& error,
+                                            bool transport_failure, bool counts_as_attempt);
   // The request ended: state APPROVED/DENIED/EXPIRED/LOST/FAILED with its outcome
   // for the authority (empty outcome: nothing to deliver).
   absl::StatusOr<CibaRequestRow> RecordFinished(const std::string& id, const std::string& owner,

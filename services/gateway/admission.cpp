@@ -28,10 +28,14 @@ cv1::ErrorReason RejectionReason(const cv1::Approval& a) {
   cv1::ErrorReason r = a.state_reason();
   if (r != cv1::ERROR_REASON_UNSPECIFIED) return r;
   switch (a.state()) {
-    case cv1::APPROVAL_STATE_DENIED: return cv1::APPROVAL_DENIED;
-    case cv1::APPROVAL_STATE_EXPIRED: return cv1::APPROVAL_EXPIRED;
-    case cv1::APPROVAL_STATE_CANCELLED: return cv1::APPROVAL_CANCELLED;
-    default: return cv1::WORKFLOW_ADMISSION_REJECTED;
+    case cv1::APPROVAL_STATE_DENIED:
+      return cv1::APPROVAL_DENIED;
+    case cv1::APPROVAL_STATE_EXPIRED:
+      return cv1::APPROVAL_EXPIRED;
+    case cv1::APPROVAL_STATE_CANCELLED:
+      return cv1::APPROVAL_CANCELLED;
+    default:
+      return cv1::WORKFLOW_ADMISSION_REJECTED;
   }
 }
 
@@ -98,8 +102,9 @@ absl::Status Admission::Process(const std::string& workflow_id, const std::strin
   consume.set_grant_id(grant.grant_id());
   consume.set_outcome_digest(AdmissionDigest(run_id));
   CANTDO_RETURN_IF_ERROR(authority_.ConsumeGrant(consume).status());
-  log::Info("run admitted", {{"workflow_id", workflow_id}, {"run_id", run_id}, {"approval_id", approval_id},
-                             {"grant_id", grant.grant_id()}});
+  log::Info(
+      "run admitted",
+      {{"workflow_id", workflow_id}, {"run_id", run_id}, {"approval_id", approval_id}, {"grant_id", grant.grant_id()}});
   return absl::OkStatus();
 }
 
@@ -155,7 +160,9 @@ absl::Status Admission::Reject(const std::string& workflow_id, const std::string
   // Closed meanwhile (cancelled): nothing left to reject.
   if (GetReason(st) == "WORKFLOW_ALREADY_CLOSED") return absl::OkStatus();
   if (st.ok()) {
-    log::Info("run rejected", {{"workflow_id", workflow_id}, {"run_id", run_id}, {"approval_id", approval_id},
+    log::Info("run rejected", {{"workflow_id", workflow_id},
+                               {"run_id", run_id},
+                               {"approval_id", approval_id},
                                {"reason", cv1::ErrorReason_Name(reason)}});
   }
   return st;

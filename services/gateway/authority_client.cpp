@@ -16,15 +16,16 @@ absl::StatusOr<Resp> AuthorityClient::Call(Method method, const Req& req) const 
   ::grpc::Status st = ((*stub_).*method)(&ctx, req, &resp);
   if (st.ok()) return resp;
   absl::Status s = cantdo::grpc::FromGrpcStatus(st);
-  if (!GetReason(s).has_value() &&
-      (st.error_code() == ::grpc::StatusCode::UNAVAILABLE || st.error_code() == ::grpc::StatusCode::DEADLINE_EXCEEDED)) {
+  if (!GetReason(s).has_value() && (st.error_code() == ::grpc::StatusCode::UNAVAILABLE ||
+                                    st.error_code() == ::grpc::StatusCode::DEADLINE_EXCEEDED)) {
     return WithMetadata(Unavailable("DEPENDENCY_UNAVAILABLE", absl::StrCat("authority: ", st.error_message())),
                         "dependency", "authority");
   }
   return s;
 }
 
-absl::StatusOr<av1::RequestApprovalResponse> AuthorityClient::RequestApproval(const av1::RequestApprovalRequest& req) const {
+absl::StatusOr<av1::RequestApprovalResponse> AuthorityClient::RequestApproval(
+    const av1::RequestApprovalRequest& req) const {
   return Call<av1::RequestApprovalRequest, av1::RequestApprovalResponse>(
       &av1::AuthorityService::StubInterface::RequestApproval, req);
 }
@@ -71,8 +72,7 @@ absl::StatusOr<av1::GetConsistencyProofResponse> AuthorityClient::GetConsistency
 }
 
 absl::StatusOr<av1::GetReceiptResponse> AuthorityClient::GetReceipt(const av1::GetReceiptRequest& req) const {
-  return Call<av1::GetReceiptRequest, av1::GetReceiptResponse>(&av1::AuthorityService::StubInterface::GetReceipt,
-                                                              req);
+  return Call<av1::GetReceiptRequest, av1::GetReceiptResponse>(&av1::AuthorityService::StubInterface::GetReceipt, req);
 }
 
 }  // namespace cantdo::gateway

@@ -30,9 +30,12 @@ std::string ProblemOf(const absl::Status& st) {
 
 std::string RoleName(Role role) {
   switch (role) {
-    case Role::kOperator: return "operator";
-    case Role::kAgentPlatform: return "agent_platform";
-    case Role::kAuditor: return "auditor";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAgentPlatform:
+      return "agent_platform";
+    case Role::kAuditor:
+      return "auditor";
   }
   return "";
 }

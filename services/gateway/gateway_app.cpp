@@ -22,7 +22,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseWorkflowTypes(const std:
   for (absl::string_view raw : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
     const absl::string_view item = absl::StripAsciiWhitespace(raw);
     std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
-    if (!ValidateWorkflowType(kv.first, "workflow-types").ok() || !ValidateName(kv.second, "workflow-types", true).ok()) {
+    if (!ValidateWorkflowType(kv.first, "workflow-types").ok() ||
+        !ValidateName(kv.second, "workflow-types", true).ok()) {
       return InvalidArgument("workflow-types", absl::StrCat("\"", item, "\" is not type=queue"));
     }
     out[kv.first] = kv.second;
@@ -33,7 +34,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseWorkflowTypes(const std:
 void GatewayApp::RegisterOptions(Options& o) {
   auto& c = config_;
   o.String("authority-address", &c.authority_address, "host:port of cantdo-authority (mTLS)", true)
-      .String("authority-server-name", &c.authority_server_name, "TLS name to expect from the authority (default: its host)")
+      .String("authority-server-name", &c.authority_server_name,
+              "TLS name to expect from the authority (default: its host)")
       .String("oidc-issuer", &c.oidc_issuer, "identity provider issuer of bearer tokens (empty: certificates only)")
       .String("oidc-audience", &c.oidc_audience, "audience bearer tokens must carry (the gateway's resource indicator)")
       .String("oidc-jwks-uri", &c.oidc_jwks_uri, "the provider's JWKS: https URL or a file path")
@@ -51,10 +53,13 @@ void GatewayApp::RegisterOptions(Options& o) {
       .Check([&c] {
         const int set = !c.oidc_issuer.empty() + !c.oidc_audience.empty() + !c.oidc_jwks_uri.empty();
         if (set != 0 && set != 3) return std::string("--oidc-issuer, --oidc-audience and --oidc-jwks-uri go together");
-        if (absl::StartsWith(c.oidc_jwks_uri, "http://")) return std::string("--oidc-jwks-uri must be https:// (or a file path)");
-        if (c.rate_limit < 0 || c.rate_limit_burst < 1) return std::string("--rate-limit >= 0 and --rate-limit-burst >= 1");
+        if (absl::StartsWith(c.oidc_jwks_uri, "http://"))
+          return std::string("--oidc-jwks-uri must be https:// (or a file path)");
+        if (c.rate_limit < 0 || c.rate_limit_burst < 1)
+          return std::string("--rate-limit >= 0 and --rate-limit-burst >= 1");
         if (c.max_watches < 1) return std::string("--max-watches must be at least 1");
-        if (!c.callers.empty() && !c.callers_file.empty()) return std::string("--callers and --callers-file exclude each other");
+        if (!c.callers.empty() && !c.callers_file.empty())
+          return std::string("--callers and --callers-file exclude each other");
         return std::string();
       });
 }
@@ -89,10 +94,11 @@ absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
       fetch = [client, uri = config_.oidc_jwks_uri]() { return client->Get(uri); };
     }
     jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock);
-    verifier_ = std::make_unique<auth::JwtVerifier>(
-        *jwks_, *ctx.clock, auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
+    verifier_ = std::make_unique<auth::JwtVerifier>(*jwks_, *ctx.clock,
+                                                    auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
   }
-  authenticator_ = std::make_unique<CallerAuthenticator>(verifier_.get(), config_.oidc_roles_claim, std::move(directory));
+  authenticator_ =
+      std::make_unique<CallerAuthenticator>(verifier_.get(), config_.oidc_roles_claim, std::move(directory));
   limiter_ = std::make_unique<RateLimiter>(*ctx.clock, config_.rate_limit, config_.rate_limit_burst);
   guard_ = std::make_unique<CallGuard>(*authenticator_, *limiter_);
   authority_ = std::make_unique<AuthorityClient>(authority::v1::AuthorityService::NewStub(
@@ -107,9 +113,12 @@ absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
                                                      std::move(options));
   authorizations_ = std::make_unique<AuthorizationServiceImpl>(*guard_, *authority_);
   ledger_ = std::make_unique<LedgerServiceImpl>(*guard_, *authority_);
-  admission_loop_ = std::make_unique<AdmissionLoop>(*admission_, ctx.pool->options().dsn, config_.admission_sweep_interval);
-  log::Info("gateway configured", {{"bearer_tokens", verifier_ != nullptr}, {"issuer", config_.oidc_issuer},
-                                   {"rate_limit", config_.rate_limit}, {"workflow_types", config_.workflow_types}});
+  admission_loop_ =
+      std::make_unique<AdmissionLoop>(*admission_, ctx.pool->options().dsn, config_.admission_sweep_interval);
+  log::Info("gateway configured", {{"bearer_tokens", verifier_ != nullptr},
+                                   {"issuer", config_.oidc_issuer},
+                                   {"rate_limit", config_.rate_limit},
+                                   {"workflow_types", config_.workflow_types}});
   return absl::OkStatus();
 }
 

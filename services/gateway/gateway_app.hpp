@@ -26,15 +26,15 @@ struct GatewayConfig {
   std::string authority_server_name;  // TLS name expected from it
   // Bearer tokens: all three set, or none (certificates only).
   std::string oidc_issuer;
-  std::string oidc_audience;          // the gateway's resource indicator
-  std::string oidc_jwks_uri;          // https://... or a file path
+  std::string oidc_audience;  // the gateway's resource indicator
+  std::string oidc_jwks_uri;  // https://... or a file path
   std::string oidc_ca_file;
   std::string oidc_roles_claim = "https://cantdo.dev/roles";
-  std::string callers_file;           // JSON principal -> roles
-  std::string callers;                // the same document inline
+  std::string callers_file;  // JSON principal -> roles
+  std::string callers;       // the same document inline
   // Workflow types and their default task queues: "type=queue,type=queue".
   std::string workflow_types = "customer_offboarding=offboarding";
-  int rate_limit = 50;                // calls per second per caller; 0: none
+  int rate_limit = 50;  // calls per second per caller; 0: none
   int rate_limit_burst = 100;
   absl::Duration admission_sweep_interval = absl::Seconds(5);
   absl::Duration watch_max_lifetime = absl::Minutes(10);

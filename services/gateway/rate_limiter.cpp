@@ -27,9 +27,9 @@ absl::Status RateLimiter::Admit(const std::string& caller) {
     b.tokens -= 1.0;
     return absl::OkStatus();
   }
-  absl::Status s = WithReason(
-      absl::ResourceExhaustedError(absl::StrCat("rate limit of ", rate_, " calls per second exceeded")),
-      "RATE_LIMITED");
+  absl::Status s =
+      WithReason(absl::ResourceExhaustedError(absl::StrCat("rate limit of ", rate_, " calls per second exceeded")),
+                 "RATE_LIMITED");
   s = WithMetadata(std::move(s), "limit", absl::StrCat(rate_));
   return WithMetadata(std::move(s), "caller", caller);
 }

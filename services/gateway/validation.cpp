@@ -14,7 +14,9 @@ namespace cantdo::gateway {
 namespace {
 
 bool AllOf(const std::string& s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
-bool IdChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '/' || c == '-'; }
+bool IdChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
+}
 bool TypeChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
 bool NameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }
 bool Printable(char c) { return c >= 0x20 && c <= 0x7e; }
@@ -25,7 +27,8 @@ bool HexOrDash(char c) { return std::isxdigit(static_cast<unsigned char>(c)) || 
 absl::Status ValidateWorkflowId(const std::string& value, const std::string& field, bool required) {
   if (value.empty()) return required ? InvalidArgument(field, absl::StrCat(field, " is required")) : absl::OkStatus();
   if (value.size() > 255) return InvalidArgument(field, absl::StrCat(field, " has more than 255 characters"));
-  if (!AllOf(value, IdChar)) return InvalidArgument(field, absl::StrCat(field, " must be characters of [A-Za-z0-9._:/-]"));
+  if (!AllOf(value, IdChar))
+    return InvalidArgument(field, absl::StrCat(field, " must be characters of [A-Za-z0-9._:/-]"));
   return absl::OkStatus();
 }
 
@@ -72,7 +75,8 @@ absl::StatusOr<int> PageSize(int value, const std::string& field, int default_si
   return std::min(value, max);
 }
 
-absl::Status ValidateStructSize(const google::protobuf::Struct& value, const std::string& field, std::size_t max_bytes) {
+absl::Status ValidateStructSize(const google::protobuf::Struct& value, const std::string& field,
+                                std::size_t max_bytes) {
   if (value.fields().empty()) return absl::OkStatus();
   std::string json;
   if (!google::protobuf::util::MessageToJsonString(value, &json).ok()) {
@@ -140,7 +144,8 @@ absl::Status ValidateRequestAuthorization(const v1::RequestAuthorizationRequest&
 absl::StatusOr<absl::Duration> ValidateGetAuthorization(const v1::GetAuthorizationRequest& req) {
   CANTDO_RETURN_IF_ERROR(fields::RequireUuid(req.approval_id(), "approval_id", true));
   if (!req.has_wait()) return absl::ZeroDuration();
-  CANTDO_RETURN_IF_ERROR(fields::RequireDurationWithin(req.wait(), "wait", absl::ZeroDuration(), kMaxAuthorizationWait));
+  CANTDO_RETURN_IF_ERROR(
+      fields::RequireDurationWithin(req.wait(), "wait", absl::ZeroDuration(), kMaxAuthorizationWait));
   return absl::Seconds(req.wait().seconds()) + absl::Nanoseconds(req.wait().nanos());
 }
 

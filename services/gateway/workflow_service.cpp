@@ -28,7 +28,7 @@ constexpr absl::Duration kDbWait = absl::Seconds(5);
 
 std::string UuidFromHex(const std::string& hex) {
   std::string h = hex.substr(0, 32);
-  h[12] = '5';                                                      // version 5 (name-based, SHA)
+  h[12] = '5';                                                        // version 5 (name-based, SHA)
   h[16] = "89ab"[std::stoi(std::string(1, h[16]), nullptr, 16) & 3];  // RFC 4122 variant
   return absl::StrCat(h.substr(0, 8), "-", h.substr(8, 4), "-", h.substr(12, 4), "-", h.substr(16, 4), "-",
                       h.substr(20, 12));
@@ -42,16 +42,16 @@ absl::Status AlreadyExists(const std::string& workflow_id, const std::string& ru
 }
 
 absl::Status KeyReused(const std::string& existing) {
-  absl::Status s = WithReason(absl::AlreadyExistsError("request_id was used for a different start"),
-                              "IDEMPOTENCY_KEY_REUSED");
+  absl::Status s =
+      WithReason(absl::AlreadyExistsError("request_id was used for a different start"), "IDEMPOTENCY_KEY_REUSED");
   s = WithMetadata(std::move(s), "key", "request_id");
   return WithMetadata(std::move(s), "existing_id", existing);
 }
 
 // The workflow id reuse policy against the open run of `workflow_id`, else
 // its newest.
-absl::Status CheckReuse(const workflow::WorkflowClient& workflows, pg::Connection& conn,
-                        const std::string& workflow_id, v1::WorkflowIdReusePolicy policy) {
+absl::Status CheckReuse(const workflow::WorkflowClient& workflows, pg::Connection& conn, const std::string& workflow_id,
+                        v1::WorkflowIdReusePolicy policy) {
   absl::StatusOr<wv1::WorkflowExecution> run = workflows.Describe(conn, workflow_id, "");
   if (GetReason(run.status()) == "WORKFLOW_NOT_FOUND") return absl::OkStatus();  // the first run
   CANTDO_RETURN_IF_ERROR(run.status());
@@ -126,9 +126,9 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   auto queue = options_.task_queues.find(req.workflow_type());
   const workflow::WorkflowType* type = workflow_types::FindWorkflowType(req.workflow_type());
   if (queue == options_.task_queues.end() || type == nullptr) {
-    absl::Status s = WithReason(absl::InvalidArgumentError(absl::StrCat("no worker registers workflow type ",
-                                                                        req.workflow_type())),
-                                "WORKFLOW_TYPE_UNKNOWN");
+    absl::Status s =
+        WithReason(absl::InvalidArgumentError(absl::StrCat("no worker registers workflow type ", req.workflow_type())),
+                   "WORKFLOW_TYPE_UNKNOWN");
     return WithMetadata(std::move(s), "workflow_type", req.workflow_type());
   }
   const std::string task_queue = req.task_queue().empty() ? queue->second : req.task_queue();
@@ -157,7 +157,8 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
         return absl::OkStatus();
       }
     }
-    if (workflow_id.empty()) workflow_id = req.request_id().empty() ? "wf-" + NewUuid() : WorkflowIdFor(req.request_id());
+    if (workflow_id.empty())
+      workflow_id = req.request_id().empty() ? "wf-" + NewUuid() : WorkflowIdFor(req.request_id());
     // Refuse early what the reuse policy forbids, before asking anyone to
     // approve a run that cannot exist (rechecked under the lock below).
     CANTDO_RETURN_IF_ERROR(CheckReuse(workflows_, *conn, workflow_id, req.id_reuse_policy()));
@@ -217,8 +218,11 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   resp->set_admission_approval_id(approval_id);
   *resp->mutable_admission_approval() = asked.approval();
   resp->set_created(started.created);
-  log::Info("workflow started", {{"workflow_id", workflow_id}, {"run_id", run_id}, {"approval_id", approval_id},
-                                 {"requester", caller.principal}, {"created", started.created}});
+  log::Info("workflow started", {{"workflow_id", workflow_id},
+                                 {"run_id", run_id},
+                                 {"approval_id", approval_id},
+                                 {"requester", caller.principal},
+                                 {"created", started.created}});
   // Decided before the run existed (a retry, or a very fast approver): the
   // notification found nothing to admit, so do it now (the sweep would too).
   if (asked.approval().state() != cv1::APPROVAL_STATE_PENDING) {
@@ -237,7 +241,8 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
     CANTDO_RETURN_IF_ERROR(ValidateRunId(req->run_id(), "run_id", false));
     {
       CANTDO_ASSIGN_OR_RETURN(pg::PooledConnection conn, pool_.Acquire(absl::Now() + kDbWait));
-      CANTDO_ASSIGN_OR_RETURN(*resp->mutable_execution(), workflows_.Describe(*conn, req->workflow_id(), req->run_id()));
+      CANTDO_ASSIGN_OR_RETURN(*resp->mutable_execution(),
+                              workflows_.Describe(*conn, req->workflow_id(), req->run_id()));
     }
     const std::string& approval_id = resp->execution().admission_approval_id();
     if (!approval_id.empty()) {
@@ -257,7 +262,8 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
   return Handle([&]() -> absl::Status {
     CANTDO_RETURN_IF_ERROR(guard_.Admit(*ctx, {Role::kOperator, Role::kAuditor}).status());
     CANTDO_ASSIGN_OR_RETURN(int size, PageSize(req->page_size(), "page_size", 50));
-    if (!req->workflow_type().empty()) CANTDO_RETURN_IF_ERROR(ValidateWorkflowType(req->workflow_type(), "workflow_type"));
+    if (!req->workflow_type().empty())
+      CANTDO_RETURN_IF_ERROR(ValidateWorkflowType(req->workflow_type(), "workflow_type"));
     CANTDO_RETURN_IF_ERROR(ValidateWorkflowId(req->workflow_id(), "workflow_id", false));
     workflow::ListRequest list;
     list.workflow_type = req->workflow_type();
@@ -334,8 +340,8 @@ absl::Status WorkflowServiceImpl::Start(const Caller& caller, const v1::StartWor
     if (stopping_) return Unavailable("DEPENDENCY_UNAVAILABLE", "the gateway is shutting down");
     if (watches_.fetch_add(1) >= options_.max_watches) {
       watches_.fetch_sub(1);
-      absl::Status s = WithReason(absl::ResourceExhaustedError("too many watch streams on this gateway"),
-                                  "RATE_LIMITED");
+      absl::Status s =
+          WithReason(absl::ResourceExhaustedError("too many watch streams on this gateway"), "RATE_LIMITED");
       return WithMetadata(std::move(s), "limit", absl::StrCat(options_.max_watches));
     }
     absl::Status st = Watch(*ctx, *req, *writer);
@@ -401,9 +407,9 @@ absl::Status WorkflowServiceImpl::Watch(::grpc::ServerContext& ctx, const v1::Wa
     signal.signal_id = req->signal_id();
     signal.payload = req->payload();
     signal.identity = caller.principal;
-    CANTDO_ASSIGN_OR_RETURN(
-        workflow::SignalResult result,
-        pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) { return workflows_.Signal(tx, signal); }));
+    CANTDO_ASSIGN_OR_RETURN(workflow::SignalResult result, pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) {
+                              return workflows_.Signal(tx, signal);
+                            }));
     resp->set_run_id(result.run_id);
     resp->set_event_id(result.event_id);
     resp->set_duplicate(result.duplicate);
@@ -427,14 +433,15 @@ absl::Status WorkflowServiceImpl::Watch(::grpc::ServerContext& ctx, const v1::Wa
     // The cancel is committed; now its grants. Repeated by every retry (the
     // cancel itself is then a no-op), so a failure here loses nothing.
     const std::string& run_id = resp->execution().run_id();
-    auto revoked = run_grants_.RevokeAll(req->workflow_id(), run_id, absl::StrCat("workflow run cancelled: ", req->reason()),
-                                         caller.principal);
+    auto revoked = run_grants_.RevokeAll(req->workflow_id(), run_id,
+                                         absl::StrCat("workflow run cancelled: ", req->reason()), caller.principal);
     if (!revoked.ok()) {
       log::Warn("run cancelled, its grants not all revoked",
                 {{"workflow_id", req->workflow_id()}, {"run_id", run_id}, {"error", revoked.status().ToString()}});
       absl::Status s = Unavailable("DEPENDENCY_UNAVAILABLE",
                                    absl::StrCat("the cancel is recorded but the run's grants could not all be revoked; "
-                                                "retry CancelWorkflow: ", revoked.status().message()));
+                                                "retry CancelWorkflow: ",
+                                                revoked.status().message()));
       s = WithMetadata(std::move(s), "dependency", "authority");
       return WithMetadata(std::move(s), "cancel_recorded", "true");
     }

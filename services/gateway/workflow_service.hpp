@@ -56,7 +56,11 @@ class WorkflowServiceImpl final : public v1::WorkflowService::Service {
   // Everything must outlive the service.
   WorkflowServiceImpl(const CallGuard& guard, pg::Pool& pool, const AuthorityClient& authority, Admission& admission,
                       const workflow::WorkflowClient& workflows, WorkflowServiceOptions options)
-      : guard_(guard), pool_(pool), authority_(authority), admission_(admission), workflows_(workflows),
+      : guard_(guard),
+        pool_(pool),
+        authority_(authority),
+        admission_(admission),
+        workflows_(workflows),
         options_(std::move(options)) {}
 
   ::grpc::Status StartWorkflow(::grpc::ServerContext* ctx, const v1::StartWorkflowRequest* req,

@@ -37,7 +37,8 @@ class GrpcAuthorityClient final : public AuthorityClient {
   absl::StatusOr<authority::v1::RequestApprovalResponse> RequestApproval(
       const authority::v1::RequestApprovalRequest& request) override;
   absl::StatusOr<authority::v1::GetApprovalResponse> GetApproval(const std::string& approval_id) override;
-  absl::StatusOr<authority::v1::ClaimGrantResponse> ClaimGrant(const authority::v1::ClaimGrantRequest& request) override;
+  absl::StatusOr<authority::v1::ClaimGrantResponse> ClaimGrant(
+      const authority::v1::ClaimGrantRequest& request) override;
   absl::StatusOr<authority::v1::ConsumeGrantResponse> ConsumeGrant(
       const authority::v1::ConsumeGrantRequest& request) override;
   absl::Status CheckHealth() override;

@@ -15,14 +15,13 @@ void Set(StepEffect& e, const std::string& key, const std::string& value) { (*e.
 void Set(StepEffect& e, const std::string& key, int64_t value) { Set(e, key, std::to_string(value)); }
 
 absl::Status CustomerNotFound(const std::string& customer_id) {
-  return WithMetadata(
-      WithReason(absl::NotFoundError(absl::StrCat("no customer ", customer_id)), "CUSTOMER_NOT_FOUND"),
-      "customer_id", customer_id);
+  return WithMetadata(WithReason(absl::NotFoundError(absl::StrCat("no customer ", customer_id)), "CUSTOMER_NOT_FOUND"),
+                      "customer_id", customer_id);
 }
 
 absl::Status RequireCustomer(pg::Connection& tx, const std::string& customer_id) {
-  CANTDO_ASSIGN_OR_RETURN(pg::Result r, tx.Exec("SELECT 1 FROM platform.customers WHERE customer_id = $1",
-                                                 {customer_id}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          tx.Exec("SELECT 1 FROM platform.customers WHERE customer_id = $1", {customer_id}));
   if (r.Rows() == 0) return CustomerNotFound(customer_id);
   return absl::OkStatus();
 }
@@ -55,12 +54,12 @@ absl::Status ReadDetails(const pg::Result& r, std::initializer_list<const char*>
 // tables hold them, and the details they become.
 constexpr char kRefundColumns[] = "refund_id::text, amount_cents, currency, payment_id, created_by::text";
 constexpr std::initializer_list<const char*> kRefundDetails = {"refund_id", "amount_cents", "currency", "payment_id",
-                                                                "written_by"};
+                                                               "written_by"};
 constexpr char kErasureColumns[] =
     "users_deleted, sessions_deleted, api_keys_deleted, invoices_anonymised, payments_anonymised, "
     "exports_redacted, created_by::text";
 constexpr std::initializer_list<const char*> kErasureDetails = {
-    "users_deleted",       "sessions_deleted",    "api_keys_deleted", "invoices_anonymised",
+    "users_deleted",       "sessions_deleted", "api_keys_deleted", "invoices_anonymised",
     "payments_anonymised", "exports_redacted", "written_by"};
 
 // The row a read found, if any, as details.
@@ -147,8 +146,7 @@ ON CONFLICT (idempotency_key) DO NOTHING)sql",
                 "content_sha256 FROM platform.billing_exports WHERE idempotency_key = $1",
                 {idempotency_key}));
     if (r.Rows() != 1) return absl::AbortedError("billing export vanished; retry");
-    return ReadDetails(r, {"export_id", "invoices", "payments", "total_billed_cents", "total_paid_cents", "sha256"},
-                       e);
+    return ReadDetails(r, {"export_id", "invoices", "payments", "total_billed_cents", "total_paid_cents", "sha256"}, e);
   }));
   return e;
 }
@@ -159,11 +157,10 @@ absl::StatusOr<StepEffect> CustomerPlatform::CancelSubscriptions(const std::stri
   CANTDO_RETURN_IF_ERROR(pg::RunInTransaction(pool_, {}, [&](pg::Connection& tx) -> absl::Status {
     e.Clear();
     CANTDO_RETURN_IF_ERROR(RequireCustomer(tx, customer_id));
-    CANTDO_ASSIGN_OR_RETURN(
-        pg::Result canceled,
-        tx.Exec("UPDATE platform.subscriptions SET status = 'canceled', canceled_at = $2 "
-                "WHERE customer_id = $1 AND status = 'active'",
-                {customer_id, now}));
+    CANTDO_ASSIGN_OR_RETURN(pg::Result canceled,
+                            tx.Exec("UPDATE platform.subscriptions SET status = 'canceled', canceled_at = $2 "
+                                    "WHERE customer_id = $1 AND status = 'active'",
+                                    {customer_id, now}));
     // From the stored cancellation time, so a retry computes the same value.
     CANTDO_ASSIGN_OR_RETURN(pg::Result value, tx.Exec(R"sql(
 SELECT coalesce(sum(floor(s.price_cents * extract(epoch FROM s.current_period_end - s.canceled_at)
@@ -185,30 +182,27 @@ WHERE s.customer_id = $1 AND s.status = 'canceled'
 
 absl::StatusOr<std::optional<StepEffect>> CustomerPlatform::FindRefund(const std::string& idempotency_key) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn->Exec(absl::StrCat("SELECT ", kRefundColumns, " FROM platform.refunds WHERE idempotency_key = $1"),
-                 {idempotency_key}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(absl::StrCat("SELECT ", kRefundColumns,
+                                                                " FROM platform.refunds WHERE idempotency_key = $1"),
+                                                   {idempotency_key}));
   return Found(r, kRefundDetails);
 }
 
 absl::StatusOr<std::optional<StepEffect>> CustomerPlatform::FindErasure(const std::string& customer_id) {
   CANTDO_ASSIGN_OR_RETURN(auto conn, pool_.Acquire(absl::Now() + absl::Seconds(10)));
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn->Exec(absl::StrCat("SELECT ", kErasureColumns, " FROM platform.erasures WHERE customer_id = $1"),
-                 {customer_id}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn->Exec(absl::StrCat("SELECT ", kErasureColumns,
+                                                                " FROM platform.erasures WHERE customer_id = $1"),
+                                                   {customer_id}));
   return Found(r, kErasureDetails);
 }
 
 absl::StatusOr<StepEffect> CustomerPlatform::WriteRefund(pg::Connection& as_grant, const RefundRecord& refund) {
   CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      AsGrant(as_grant.Exec(absl::StrCat("SELECT ", kRefundColumns,
-                                         " FROM platform.issue_refund($1, $2::bigint, $3, $4, $5)"),
-                            {refund.customer_id, std::to_string(refund.amount_cents), refund.currency,
-                             refund.reason, refund.idempotency_key}),
-              refund.customer_id));
+      pg::Result r, AsGrant(as_grant.Exec(absl::StrCat("SELECT ", kRefundColumns,
+                                                       " FROM platform.issue_refund($1, $2::bigint, $3, $4, $5)"),
+                                          {refund.customer_id, std::to_string(refund.amount_cents), refund.currency,
+                                           refund.reason, refund.idempotency_key}),
+                            refund.customer_id));
   StepEffect e;
   CANTDO_RETURN_IF_ERROR(ReadDetails(r, kRefundDetails, e));
   return e;

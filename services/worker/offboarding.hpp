@@ -56,7 +56,7 @@ struct OffboardingOptions {
 };
 
 // REQUIRES: authority, platform and clock outlive the registry's use.
-absl::Status RegisterOffboarding(workflow::Registry& registry, AuthorityClient& authority,
-                                 CustomerPlatform& platform, OffboardingOptions options);
+absl::Status RegisterOffboarding(workflow::Registry& registry, AuthorityClient& authority, CustomerPlatform& platform,
+                                 OffboardingOptions options);
 
 }  // namespace cantdo::worker

@@ -72,8 +72,7 @@ int64_t IntParam(const cv1::ActionRef& a, const std::string& key) {
 // Both act on `approved`, the grant's action exactly as approved (what
 // ClaimGrant answers with, from the authority's record of the approval),
 // never on the values the activity was handed.
-using ActWithCredential =
-    std::function<absl::StatusOr<StepEffect>(pg::Connection&, const cv1::ActionRef& approved)>;
+using ActWithCredential = std::function<absl::StatusOr<StepEffect>(pg::Connection&, const cv1::ActionRef& approved)>;
 using FindEarlier = std::function<absl::StatusOr<std::optional<StepEffect>>(const cv1::ActionRef& approved)>;
 
 // Claim -> act with the released credential -> consume. See the header.
@@ -113,7 +112,8 @@ absl::StatusOr<StepEffect> RunGuarded(AuthorityClient& authority, ActivityContex
       claim->grant().approver_subjects_size() > 0 ? claim->grant().approver_subjects(0) : std::string();
   absl::StatusOr<StepEffect> effect;
   {
-    auto conn = pg::Connection::Connect(DsnForLogin(claim->credential().postgres_login(), platform_dsn), absl::Seconds(10));
+    auto conn =
+        pg::Connection::Connect(DsnForLogin(claim->credential().postgres_login(), platform_dsn), absl::Seconds(10));
     if (!conn.ok()) return Classify(conn.status());
     effect = act(**conn, claim->action());
   }  // closed before the consume drops the login
@@ -141,8 +141,8 @@ Result PackEffect(absl::StatusOr<StepEffect> effect) {
 
 absl::Status RegisterOffboardingActivities(workflow::Registry& registry, AuthorityClient& authority,
                                            CustomerPlatform& platform) {
-  CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(
-      kRequestApprovalActivity, [&authority](ActivityContext&, const Payload& p) -> Result {
+  CANTDO_RETURN_IF_ERROR(
+      registry.RegisterActivity(kRequestApprovalActivity, [&authority](ActivityContext&, const Payload& p) -> Result {
         CANTDO_ASSIGN_OR_RETURN(auto req, Input<av1::RequestApprovalRequest>(p));
         auto resp = authority.RequestApproval(req);
         if (!resp.ok()) return Classify(resp.status());
@@ -165,11 +165,11 @@ absl::Status RegisterOffboardingActivities(workflow::Registry& registry, Authori
         CANTDO_ASSIGN_OR_RETURN(auto in, Input<ov1::CustomerRef>(p));
         return PackEffect(platform.ExportBilling(in.customer_id(), ctx.idempotency_key()));
       }));
-  CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(
-      kCancelSubscriptionsActivity, [&platform](ActivityContext&, const Payload& p) -> Result {
-        CANTDO_ASSIGN_OR_RETURN(auto in, Input<ov1::CustomerRef>(p));
-        return PackEffect(platform.CancelSubscriptions(in.customer_id()));
-      }));
+  CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(kCancelSubscriptionsActivity,
+                                                   [&platform](ActivityContext&, const Payload& p) -> Result {
+                                                     CANTDO_ASSIGN_OR_RETURN(auto in, Input<ov1::CustomerRef>(p));
+                                                     return PackEffect(platform.CancelSubscriptions(in.customer_id()));
+                                                   }));
   CANTDO_RETURN_IF_ERROR(registry.RegisterActivity(
       kIssueRefundActivity, [&authority, &platform](ActivityContext& ctx, const Payload& p) -> Result {
         CANTDO_ASSIGN_OR_RETURN(auto in, Input<ov1::GuardedAction>(p));
@@ -198,9 +198,7 @@ absl::Status RegisterOffboardingActivities(workflow::Registry& registry, Authori
             [&](pg::Connection& conn, const cv1::ActionRef& approved) {
               return CustomerPlatform::EraseCustomer(conn, ErasureRecord{StringParam(approved, "customer_id"), key});
             },
-            [&](const cv1::ActionRef& approved) {
-              return platform.FindErasure(StringParam(approved, "customer_id"));
-            },
+            [&](const cv1::ActionRef& approved) { return platform.FindErasure(StringParam(approved, "customer_id")); },
             platform.Dsn()));
       }));
   return absl::OkStatus();

@@ -80,8 +80,8 @@ absl::Status Unexpected(const std::string& action, cv1::Decision decision) {
 
 // A low-risk step: the authority records the ALLOW decision, then the
 // activity acts with the worker's own platform login.
-Task<absl::Status> RunAllowedStep(WorkflowContext& ctx, LowRiskStep s, std::string customer_id,
-                                  std::string requester, ActivityOptions ao, ov1::StepResult* out) {
+Task<absl::Status> RunAllowedStep(WorkflowContext& ctx, LowRiskStep s, std::string customer_id, std::string requester,
+                                  ActivityOptions ao, ov1::StepResult* out) {
   out->set_step(s.step);
   out->set_action(s.action);
   const av1::RequestApprovalRequest req =
@@ -253,14 +253,13 @@ Task<absl::Status> RunApprovedStep(WorkflowContext& ctx, IrreversibleStep s, std
         "step", s.step);
   }
   out->set_outcome(ov1::STEP_OUTCOME_EXPIRED);
-  co_return WithMetadata(
-      WithReason(absl::DeadlineExceededError(absl::StrCat(
-                     s.action, " was not decided by a ", out->required_role(), " within ",
-                     absl::FormatDuration(opt.approval_deadline), ", requested ", requests,
-                     " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), ")",
-                     out->message().empty() ? "" : absl::StrCat("; the last: ", out->message()))),
-                 "APPROVAL_EXPIRED"),
-      "step", s.step);
+  co_return WithMetadata(WithReason(absl::DeadlineExceededError(absl::StrCat(
+                                        s.action, " was not decided by a ", out->required_role(), " within ",
+                                        absl::FormatDuration(opt.approval_deadline), ", requested ", requests,
+                                        " time(s) (approvals ", absl::StrJoin(asked_ids, ", "), ")",
+                                        out->message().empty() ? "" : absl::StrCat("; the last: ", out->message()))),
+                                    "APPROVAL_EXPIRED"),
+                         "step", s.step);
 }
 
 // The run failed at a step: keep the reason, say what had run.
@@ -327,7 +326,7 @@ Task<Result> Offboarding(WorkflowContext& ctx, Payload payload, OffboardingOptio
   }
 
   ov1::StepResult* erase = result.add_steps();
-  IrreversibleStep d{"delete_customer_data", "customer_data.delete", kEraseCustomerDataActivity, customer_id,
+  IrreversibleStep d{"delete_customer_data",          "customer_data.delete", kEraseCustomerDataActivity, customer_id,
                      CustomerParameters(customer_id), input->reason()};
   absl::Status st = co_await RunApprovedStep(ctx, d, requester, opt, ao, erase);
   if (!st.ok()) co_return FailedAt(st, result);

@@ -40,8 +40,8 @@ void WorkerApp::RegisterOptions(Options& o) {
 absl::Status WorkerApp::Init(const runtime::RuntimeContext& ctx) {
   if (config_.authority_address.empty()) return InvalidArgument("authority-address", "required");
   if (config_.customer_db_dsn.empty()) return InvalidArgument("customer-db-dsn", "required");
-  authority_ = std::make_unique<GrpcAuthorityClient>(config_.authority_address, ctx.tls,
-                                                     config_.authority_server_name, config_.authority_timeout);
+  authority_ = std::make_unique<GrpcAuthorityClient>(config_.authority_address, ctx.tls, config_.authority_server_name,
+                                                     config_.authority_timeout);
   pg::PoolOptions po;
   po.dsn = config_.customer_db_dsn;
   po.max_size = config_.customer_db_pool_size;
@@ -67,7 +67,8 @@ absl::Status WorkerApp::Init(const runtime::RuntimeContext& ctx) {
   CANTDO_ASSIGN_OR_RETURN(engine_, workflow::Worker::Create(*ctx.pool, registry_, *ctx.clock, wo));
   RegisterWorkerMetrics(*ctx.metrics, *ctx.pool, *engine_, wo.task_queues, *ctx.clock);
   CANTDO_RETURN_IF_ERROR(engine_->Start());
-  log::Info("worker started", {{"task_queues", config_.task_queues}, {"concurrency", config_.concurrency},
+  log::Info("worker started", {{"task_queues", config_.task_queues},
+                               {"concurrency", config_.concurrency},
                                {"identity", wo.identity},
                                {"approval_deadline", absl::FormatDuration(config_.offboarding.approval_deadline)},
                                {"approval_rerequests", config_.offboarding.approval_rerequests}});
@@ -79,9 +80,8 @@ absl::Status WorkerApp::Ready() {
   CANTDO_RETURN_IF_ERROR(authority_->CheckHealth());
   auto conn = customer_pool_->Acquire(absl::Now() + absl::Seconds(2));
   if (!conn.ok()) {
-    return WithReason(
-        absl::UnavailableError(absl::StrCat("customer platform unreachable: ", conn.status().message())),
-        "DEPENDENCY_UNAVAILABLE");
+    return WithReason(absl::UnavailableError(absl::StrCat("customer platform unreachable: ", conn.status().message())),
+                      "DEPENDENCY_UNAVAILABLE");
   }
   return (*conn)->Ping();
 }

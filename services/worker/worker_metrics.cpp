@@ -49,7 +49,8 @@ void RegisterWorkerMetrics(metrics::Registry& registry, pg::Pool& pool, const wo
       [task_queues = std::move(task_queues), &clock](pg::Connection& tx,
                                                      std::vector<CollectedFamily>& out) -> absl::Status {
         const absl::Time now = clock.Now();
-        CANTDO_ASSIGN_OR_RETURN(std::vector<workflow::QueueBacklog> backlog, workflow::ReadBacklog(tx, task_queues, now));
+        CANTDO_ASSIGN_OR_RETURN(std::vector<workflow::QueueBacklog> backlog,
+                                workflow::ReadBacklog(tx, task_queues, now));
         CollectedFamily waiting{"cantdo_worker_tasks_waiting",
                                 "Tasks due and not taken by a worker, by kind (workflow, activity) and task queue.",
                                 MetricType::kGauge,

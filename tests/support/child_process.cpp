@@ -20,8 +20,7 @@ namespace cantdo::testing {
 std::string BuildDir() { return CANTDO_BUILD_DIR; }
 std::string SourceDir() { return CANTDO_SOURCE_DIR; }
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
-                           std::string log_path)
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env, std::string log_path)
     : log_path_(std::move(log_path)) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -85,8 +84,7 @@ std::string ChildProcess::Log() const {
   return out.str();
 }
 
-std::optional<std::string> ChildProcess::WaitForLogLine(const std::string& needle,
-                                                        absl::Duration timeout) const {
+std::optional<std::string> ChildProcess::WaitForLogLine(const std::string& needle, absl::Duration timeout) const {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     std::istringstream lines(Log());

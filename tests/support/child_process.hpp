@@ -16,8 +16,7 @@ namespace cantdo::testing {
 class ChildProcess {
  public:
   // Starts `argv[0]` with `argv` and the parent's environment plus `env`.
-  ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
-               std::string log_path);
+  ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env, std::string log_path);
   ~ChildProcess();  // SIGKILLs and reaps the child if still running
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

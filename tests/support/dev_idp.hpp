@@ -58,16 +58,15 @@ class DevIdp {
     // scripts/test installs the packages first; a test run by hand installs
     // them here, one process at a time (tests run in parallel).
     if (!std::filesystem::exists(app + "/node_modules/.package-lock.json")) {
-      REQUIRE(std::system(("cd " + app + " && flock .npm-ci.lock sh -c '[ -f node_modules/.package-lock.json ] || "
-                           "npm ci --no-audit --no-fund' >/dev/null 2>&1").c_str()) == 0);
+      REQUIRE(std::system(("cd " + app +
+                           " && flock .npm-ci.lock sh -c '[ -f node_modules/.package-lock.json ] || "
+                           "npm ci --no-audit --no-fund' >/dev/null 2>&1")
+                              .c_str()) == 0);
     }
     files_ = pki.WriteFiles(dir, "idp");
-    env_ = {{"IDP_LISTEN", "127.0.0.1:0"},
-            {"IDP_TLS_CERT", files_.cert},
-            {"IDP_TLS_KEY", files_.key},
-            {"IDP_STATE_DIR", dir + "/idp-state"},
-            {"IDP_CLIENT_SECRET", kSecret},
-            {"IDP_CIBA_INTERVAL", "1"},
+    env_ = {{"IDP_LISTEN", "127.0.0.1:0"},  {"IDP_TLS_CERT", files_.cert},
+            {"IDP_TLS_KEY", files_.key},    {"IDP_STATE_DIR", dir + "/idp-state"},
+            {"IDP_CLIENT_SECRET", kSecret}, {"IDP_CIBA_INTERVAL", "1"},
             {"IDP_PING_CA", files_.ca}};
     for (auto& [k, v] : extra) env_[k] = v;
     Start();
@@ -75,8 +74,9 @@ class DevIdp {
 
   void Start() {
     ++starts_;
-    child_ = std::make_unique<ChildProcess>(std::vector<std::string>{NodePath(), SourceDir() + "/tools/dev-idp/server.js"},
-                                            env_, dir_ + "/idp-" + std::to_string(starts_) + ".log");
+    child_ =
+        std::make_unique<ChildProcess>(std::vector<std::string>{NodePath(), SourceDir() + "/tools/dev-idp/server.js"},
+                                       env_, dir_ + "/idp-" + std::to_string(starts_) + ".log");
     auto line = child_->WaitForLogLine("\"msg\":\"listening\"", absl::Seconds(30));
     INFO(child_->Log());
     REQUIRE(line.has_value());

@@ -32,7 +32,8 @@ double ParseValue(std::string_view text) {
   if (text == "+Inf") return HUGE_VAL;
   if (text == "-Inf") return -HUGE_VAL;
   double v = 0;
-  if (!absl::SimpleAtod(absl::string_view(text.data(), text.size()), &v)) return std::numeric_limits<double>::quiet_NaN();
+  if (!absl::SimpleAtod(absl::string_view(text.data(), text.size()), &v))
+    return std::numeric_limits<double>::quiet_NaN();
   return v;
 }
 

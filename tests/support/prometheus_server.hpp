@@ -84,8 +84,7 @@ class PrometheusServer {
       auto child = std::make_unique<ChildProcess>(
           std::vector<std::string>{Binary(), "--config.file=" + dir_.path() + "/prometheus.yml",
                                    "--storage.tsdb.path=" + dir_.path() + "/data",
-                                   "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-                                   "--log.level=info"},
+                                   "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=info"},
           std::map<std::string, std::string>{}, dir_.path() + "/prometheus-" + std::to_string(attempt) + ".log");
       bool exited = false;
       const bool ready = WaitUntil(
@@ -132,8 +131,8 @@ class PrometheusServer {
   // An instant query's result (a vector: [{metric, value: [t, "v"]}, ...]),
   // evaluated now or at `time` (Unix seconds).
   nlohmann::json Query(const std::string& expr, std::optional<double> time = std::nullopt) {
-    const nlohmann::json data = Api("/api/v1/query?query=" + UrlEncode(expr) +
-                                    (time ? absl::StrFormat("&time=%.3f", *time) : std::string()));
+    const nlohmann::json data =
+        Api("/api/v1/query?query=" + UrlEncode(expr) + (time ? absl::StrFormat("&time=%.3f", *time) : std::string()));
     REQUIRE(data.value("resultType", "") == "vector");
     return data.at("result");
   }
@@ -151,9 +150,9 @@ class PrometheusServer {
   // The values of a range query yielding one series, every `step_s` seconds
   // from `start` to `end` (Unix seconds), oldest first.
   std::vector<double> Range(const std::string& expr, double start, double end, int step_s = 1) {
-    const nlohmann::json data = Api(absl::StrCat("/api/v1/query_range?query=", UrlEncode(expr), "&start=",
-                                                 absl::StrFormat("%.3f", start), "&end=",
-                                                 absl::StrFormat("%.3f", end), "&step=", step_s));
+    const nlohmann::json data =
+        Api(absl::StrCat("/api/v1/query_range?query=", UrlEncode(expr), "&start=", absl::StrFormat("%.3f", start),
+                         "&end=", absl::StrFormat("%.3f", end), "&step=", step_s));
     INFO(expr << " = " << data.dump());
     REQUIRE(data.at("result").size() == 1);
     std::vector<double> out;

@@ -80,8 +80,9 @@ class ServiceProcess {
       if (!reports.empty()) {
         std::string text = log.str();
         if (text.size() > 20000) text = "..." + text.substr(text.size() - 20000);
-        FAIL_CHECK(name_ << " (start " << start << ") reported under the sanitizers: " << reports.front()
-                         << "\n---- " << LogPath(start) << "\n" << text);
+        FAIL_CHECK(name_ << " (start " << start << ") reported under the sanitizers: " << reports.front() << "\n---- "
+                         << LogPath(start) << "\n"
+                         << text);
       }
     }
   }
@@ -95,8 +96,7 @@ class ServiceProcess {
     auto env = env_;
     for (auto& [k, v] : once) env[k] = v;
     child_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{BuildDir() + "/services/" + name_ + "/cantdo-" + name_}, env,
-        LogPath(starts_));
+        std::vector<std::string>{BuildDir() + "/services/" + name_ + "/cantdo-" + name_}, env, LogPath(starts_));
     running_ = true;
     auto line = child_->WaitForLogLine("\"msg\":\"listening\"", absl::Seconds(60));
     INFO(name_ << " log:\n" << child_->Log());

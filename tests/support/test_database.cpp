@@ -32,8 +32,9 @@ std::string UniqueName() {
 std::string TestDatabase::AdminDsn() {
   const char* dsn = std::getenv("CANTDO_TEST_PG_DSN");
   if (dsn == nullptr || *dsn == '\0') {
-    FAIL("CANTDO_TEST_PG_DSN is not set. Integration tests need the project's PostgreSQL: run "
-         "`scripts/pg start && eval \"$(scripts/pg env)\"` (or ./scripts/test, which does this).");
+    FAIL(
+        "CANTDO_TEST_PG_DSN is not set. Integration tests need the project's PostgreSQL: run "
+        "`scripts/pg start && eval \"$(scripts/pg env)\"` (or ./scripts/test, which does this).");
   }
   return dsn;
 }
@@ -42,9 +43,8 @@ std::unique_ptr<pg::Connection> TestDatabase::ConnectAdmin() {
   std::string dsn = AdminDsn();
   auto conn = pg::Connection::Connect(dsn, kConnectTimeout, pg::ConnectOptions{"cantdo-tests"});
   if (!conn.ok()) {
-    FAIL("cannot connect to the test server (CANTDO_TEST_PG_DSN=" << pg::RedactDsn(dsn)
-                                                                    << "): " << conn.status().ToString()
-                                                                    << "; is `scripts/pg start` running?");
+    FAIL("cannot connect to the test server (CANTDO_TEST_PG_DSN="
+         << pg::RedactDsn(dsn) << "): " << conn.status().ToString() << "; is `scripts/pg start` running?");
   }
   return *std::move(conn);
 }

@@ -13,8 +13,12 @@
 namespace cantdo::testing {
 namespace {
 
-struct KeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-struct CertFree { void operator()(X509* c) const { X509_free(c); } };
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct CertFree {
+  void operator()(X509* c) const { X509_free(c); }
+};
 using Key = std::unique_ptr<EVP_PKEY, KeyFree>;
 using Cert = std::unique_ptr<X509, CertFree>;
 
@@ -46,8 +50,7 @@ Cert MakeCert(EVP_PKEY* key, const std::string& cn, X509* issuer, long serial) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 30);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name);
   return cert;
 }
@@ -100,8 +103,7 @@ TestPki::~TestPki() = default;
 
 grpc::TlsMaterial TestPki::Issue(const std::string& identity) {
   Key key = NewKey();
-  Cert cert = MakeCert(key.get(), identity.empty() ? "anonymous" : identity, impl_->ca.get(),
-                       impl_->next_serial++);
+  Cert cert = MakeCert(key.get(), identity.empty() ? "anonymous" : identity, impl_->ca.get(), impl_->next_serial++);
   std::string san = "DNS:localhost,IP:127.0.0.1";
   if (!identity.empty()) san = "URI:spiffe://cantdo/" + identity + "," + san;
   AddExt(cert.get(), impl_->ca.get(), NID_subject_alt_name, san);
@@ -115,7 +117,8 @@ grpc::TlsMaterial TestPki::Issue(const std::string& identity) {
 TestPki::Files TestPki::WriteFiles(const std::string& dir, const std::string& identity) {
   grpc::TlsMaterial m = Issue(identity);
   std::string base = dir + "/" + (identity.empty() ? "anonymous" : identity);
-  for (char& c : base) if (c == ':') c = '_';
+  for (char& c : base)
+    if (c == ':') c = '_';
   std::filesystem::create_directories(std::filesystem::path(base).parent_path());
   Files f{base + ".pem", base + ".key", dir + "/ca.pem"};
   WriteFile(f.cert, m.cert_pem);

@@ -25,7 +25,9 @@ class TestPki {
   grpc::TlsMaterial Issue(const std::string& identity);
 
   // Writes cert/key/ca of `identity` under `dir`; returns the three paths.
-  struct Files { std::string cert, key, ca; };
+  struct Files {
+    std::string cert, key, ca;
+  };
   Files WriteFiles(const std::string& dir, const std::string& identity);
 
  private:

@@ -44,11 +44,18 @@ TokenSigner::~TokenSigner() = default;
 
 nlohmann::json TokenSigner::PublicJwk() const {
   if (alg_ == Alg::kRS256) {
-    return {{"kty", "RSA"}, {"kid", kid_}, {"use", "sig"}, {"alg", "RS256"},
+    return {{"kty", "RSA"},
+            {"kid", kid_},
+            {"use", "sig"},
+            {"alg", "RS256"},
             {"n", Base64Url(Bn(impl_->key, OSSL_PKEY_PARAM_RSA_N))},
             {"e", Base64Url(Bn(impl_->key, OSSL_PKEY_PARAM_RSA_E))}};
   }
-  return {{"kty", "EC"}, {"kid", kid_}, {"use", "sig"}, {"alg", "ES256"}, {"crv", "P-256"},
+  return {{"kty", "EC"},
+          {"kid", kid_},
+          {"use", "sig"},
+          {"alg", "ES256"},
+          {"crv", "P-256"},
           {"x", Base64Url(Bn(impl_->key, OSSL_PKEY_PARAM_EC_PUB_X, 32))},
           {"y", Base64Url(Bn(impl_->key, OSSL_PKEY_PARAM_EC_PUB_Y, 32))}};
 }
@@ -99,8 +106,8 @@ std::string TokenSigner::Unsigned(const nlohmann::json& claims) {
 }
 
 std::string TokenSigner::HmacWithPublicKey(const nlohmann::json& claims) const {
-  const std::string input = Base64Url(nlohmann::json{{"alg", "HS256"}, {"kid", kid_}, {"typ", "JWT"}}.dump()) +
-                            "." + Base64Url(claims.dump());
+  const std::string input = Base64Url(nlohmann::json{{"alg", "HS256"}, {"kid", kid_}, {"typ", "JWT"}}.dump()) + "." +
+                            Base64Url(claims.dump());
   const std::string secret = PublicPem();
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;

@@ -84,20 +84,20 @@ int main(int argc, char** argv) {
   if (command == "migrate") {
     auto report = cantdo::demo::Migrate(**conn);
     if (!report.ok()) return Fail(report.status());
-    std::printf("demo platform schema at version %d (%zu applied now)\n", report->to_version,
-                report->applied.size());
+    std::printf("demo platform schema at version %d (%zu applied now)\n", report->to_version, report->applied.size());
   } else if (command == "seed") {
     auto report = cantdo::demo::Seed(**conn, seed);
     if (!report.ok()) return Fail(report.status());
     if (report->already_seeded) {
       std::printf("already seeded: %lld customers; nothing written\n", static_cast<long long>(report->customers));
     } else {
-      std::printf("seeded %lld customers, %lld users, %lld sessions, %lld API keys, %lld subscriptions, "
-                  "%lld invoices, %lld payments\n",
-                  static_cast<long long>(report->customers), static_cast<long long>(report->users),
-                  static_cast<long long>(report->sessions), static_cast<long long>(report->api_keys),
-                  static_cast<long long>(report->subscriptions), static_cast<long long>(report->invoices),
-                  static_cast<long long>(report->payments));
+      std::printf(
+          "seeded %lld customers, %lld users, %lld sessions, %lld API keys, %lld subscriptions, "
+          "%lld invoices, %lld payments\n",
+          static_cast<long long>(report->customers), static_cast<long long>(report->users),
+          static_cast<long long>(report->sessions), static_cast<long long>(report->api_keys),
+          static_cast<long long>(report->subscriptions), static_cast<long long>(report->invoices),
+          static_cast<long long>(report->payments));
     }
   } else {
     auto snapshot = cantdo::demo::Snapshot(**conn, customer);

@@ -44,9 +44,9 @@ Digits Shortest(double v, int bits) {
   out.neg = std::signbit(v);
   if (v == 0) return out;
   char buf[64];
-  std::to_chars_result r = bits == 32 ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(std::fabs(v)),
-                                                      std::chars_format::scientific)
-                                      : std::to_chars(buf, buf + sizeof buf, std::fabs(v), std::chars_format::scientific);
+  std::to_chars_result r =
+      bits == 32 ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(std::fabs(v)), std::chars_format::scientific)
+                 : std::to_chars(buf, buf + sizeof buf, std::fabs(v), std::chars_format::scientific);
   std::string_view text(buf, static_cast<size_t>(r.ptr - buf));  // d[.ddd]e±XX
   const size_t e = text.find('e');
   for (char c : text.substr(0, e)) {
@@ -176,11 +176,21 @@ std::string Unquote(std::string_view quoted) {
     }
     const char e = quoted[++i];
     switch (e) {
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
       case 'u': {
         uint32_t r = hex4(i + 1);
         i += 4;
@@ -195,7 +205,8 @@ std::string Unquote(std::string_view quoted) {
         AppendUtf8(r, &out);
         break;
       }
-      default: out.push_back(e);  // \" \\ \/
+      default:
+        out.push_back(e);  // \" \\ \/
     }
   }
   return out;
@@ -260,8 +271,7 @@ std::string JsonFloat(double v, int bits) {
   const double a = std::fabs(v);
   bool e = false;
   if (a != 0) {
-    e = bits == 64 ? (a < 1e-6 || a >= 1e21)
-                   : (static_cast<float>(a) < 1e-6f || static_cast<float>(a) >= 1e21f);
+    e = bits == 64 ? (a < 1e-6 || a >= 1e21) : (static_cast<float>(a) < 1e-6f || static_cast<float>(a) >= 1e21f);
   }
   const Digits x = Shortest(v, bits);
   const int nd = static_cast<int>(x.d.size());
@@ -290,7 +300,9 @@ std::string Compact(std::string_view json) {
 }
 
 absl::StatusOr<std::string> MarshalObjectWithType(std::string_view object, std::string_view type_url) {
-  auto bad = [&] { return absl::InternalError(absl::StrCat("not a JSON object: ", std::string(object.substr(0, 80)))); };
+  auto bad = [&] {
+    return absl::InternalError(absl::StrCat("not a JSON object: ", std::string(object.substr(0, 80))));
+  };
   std::map<std::string, std::string> members;  // Go sorts map keys by their bytes, as std::map does
   size_t i = 0;
   auto skip = [&] {

@@ -87,12 +87,28 @@ MapKey KeyOf(const pb::Message& entry) {
   Slot s{entry, k, -1};
   MapKey key;
   switch (k->cpp_type()) {
-    case FD::CPPTYPE_INT32: key.i = s.Int32(); break;
-    case FD::CPPTYPE_INT64: key.i = s.Int64(); break;
-    case FD::CPPTYPE_UINT32: key.kind = 1; key.u = s.UInt32(); break;
-    case FD::CPPTYPE_UINT64: key.kind = 1; key.u = s.UInt64(); break;
-    case FD::CPPTYPE_BOOL: key.kind = 3; key.u = s.Bool(); break;
-    default: key.kind = 2; key.s = s.String(); break;
+    case FD::CPPTYPE_INT32:
+      key.i = s.Int32();
+      break;
+    case FD::CPPTYPE_INT64:
+      key.i = s.Int64();
+      break;
+    case FD::CPPTYPE_UINT32:
+      key.kind = 1;
+      key.u = s.UInt32();
+      break;
+    case FD::CPPTYPE_UINT64:
+      key.kind = 1;
+      key.u = s.UInt64();
+      break;
+    case FD::CPPTYPE_BOOL:
+      key.kind = 3;
+      key.u = s.Bool();
+      break;
+    default:
+      key.kind = 2;
+      key.s = s.String();
+      break;
   }
   return key;
 }
@@ -105,8 +121,7 @@ std::vector<const pb::Message*> SortedEntries(const pb::Message& m, const FD* f)
     const pb::Message& e = r.GetRepeatedMessage(m, f, i);
     entries.emplace_back(KeyOf(e), &e);
   }
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<const pb::Message*> out;
   for (auto& [k, e] : entries) out.push_back(e);
   return out;
@@ -233,10 +248,18 @@ class Writer {
   absl::Status DynValue(const Slot& s, IndentBuffer* b) {
     std::string& out = b->out;
     switch (s.f->cpp_type()) {
-      case FD::CPPTYPE_INT32: absl::StrAppend(&out, s.Int32()); break;
-      case FD::CPPTYPE_UINT32: absl::StrAppend(&out, s.UInt32()); break;
-      case FD::CPPTYPE_INT64: out += go::Quote(absl::StrCat(s.Int64())); break;
-      case FD::CPPTYPE_UINT64: out += go::Quote(absl::StrCat(s.UInt64())); break;
+      case FD::CPPTYPE_INT32:
+        absl::StrAppend(&out, s.Int32());
+        break;
+      case FD::CPPTYPE_UINT32:
+        absl::StrAppend(&out, s.UInt32());
+        break;
+      case FD::CPPTYPE_INT64:
+        out += go::Quote(absl::StrCat(s.Int64()));
+        break;
+      case FD::CPPTYPE_UINT64:
+        out += go::Quote(absl::StrCat(s.UInt64()));
+        break;
       case FD::CPPTYPE_DOUBLE:
       case FD::CPPTYPE_FLOAT: {
         const bool is32 = s.f->cpp_type() == FD::CPPTYPE_FLOAT;
@@ -250,7 +273,9 @@ class Writer {
         }
         break;
       }
-      case FD::CPPTYPE_BOOL: out += s.Bool() ? "true" : "false"; break;
+      case FD::CPPTYPE_BOOL:
+        out += s.Bool() ? "true" : "false";
+        break;
       case FD::CPPTYPE_ENUM: {
         const int n = s.Enum();
         const pb::EnumValueDescriptor* v = s.f->enum_type()->FindValueByNumber(n);
@@ -283,8 +308,7 @@ class Writer {
   // ---- golang/protobuf v1.5 jsonpb/encode.go (jsonWriter, Indent "  ") ----
 
   // marshalMessage.
-  absl::Status PbMessage(const pb::Message& m, const std::string& indent, std::string_view type_url,
-                         std::string* out) {
+  absl::Status PbMessage(const pb::Message& m, const std::string& indent, std::string_view type_url, std::string* out) {
     const pb::Descriptor* d = m.GetDescriptor();
     if (!IsWellKnown(d)) {
       // A dynamic message marshals itself (JSONPBMarshaler); inside an Any,
@@ -354,9 +378,10 @@ class Writer {
       // dynamic message inside an Any (compact, keys sorted).
       std::string_view name = type_url;
       if (auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
-      absl::StrAppend(out, "{\"@error\":",
-                      go::Quote(absl::StrCat(std::string(name), " is not recognized; see @value for raw binary message data")),
-                      ",\"@type\":", go::Quote(type_url), ",\"@value\":", go::Quote(absl::Base64Escape(value)), "}");
+      absl::StrAppend(
+          out, "{\"@error\":",
+          go::Quote(absl::StrCat(std::string(name), " is not recognized; see @value for raw binary message data")),
+          ",\"@type\":", go::Quote(type_url), ",\"@value\":", go::Quote(absl::Base64Escape(value)), "}");
       return absl::OkStatus();
     }
     if (!payload->ParseFromString(value)) {
@@ -401,7 +426,8 @@ class Writer {
   // marshalSingularValue.
   absl::Status PbSingular(const Slot& s, const std::string& indent, std::string* out) {
     switch (s.f->cpp_type()) {
-      case FD::CPPTYPE_MESSAGE: return PbMessage(s.Message(), indent + "  ", "", out);
+      case FD::CPPTYPE_MESSAGE:
+        return PbMessage(s.Message(), indent + "  ", "", out);
       case FD::CPPTYPE_ENUM: {
         if (s.f->enum_type()->full_name() == "google.protobuf.NullValue") {
           *out += "null";
@@ -424,11 +450,21 @@ class Writer {
         }
         break;
       }
-      case FD::CPPTYPE_INT64: absl::StrAppend(out, "\"", s.Int64(), "\""); break;
-      case FD::CPPTYPE_UINT64: absl::StrAppend(out, "\"", s.UInt64(), "\""); break;
-      case FD::CPPTYPE_INT32: absl::StrAppend(out, s.Int32()); break;
-      case FD::CPPTYPE_UINT32: absl::StrAppend(out, s.UInt32()); break;
-      case FD::CPPTYPE_BOOL: *out += s.Bool() ? "true" : "false"; break;
+      case FD::CPPTYPE_INT64:
+        absl::StrAppend(out, "\"", s.Int64(), "\"");
+        break;
+      case FD::CPPTYPE_UINT64:
+        absl::StrAppend(out, "\"", s.UInt64(), "\"");
+        break;
+      case FD::CPPTYPE_INT32:
+        absl::StrAppend(out, s.Int32());
+        break;
+      case FD::CPPTYPE_UINT32:
+        absl::StrAppend(out, s.UInt32());
+        break;
+      case FD::CPPTYPE_BOOL:
+        *out += s.Bool() ? "true" : "false";
+        break;
       case FD::CPPTYPE_STRING:
         *out += go::Quote(s.f->type() == FD::TYPE_BYTES ? absl::Base64Escape(s.String()) : s.String());
         break;
@@ -457,9 +493,10 @@ absl::StatusOr<std::string> GrpcurlFormat::Message(const pb::Message& m) const {
 
 std::string GrpcurlFormat::CodeName(int code) {
   static constexpr const char* kNames[] = {
-      "OK",      "Canceled",          "Unknown",        "InvalidArgument", "DeadlineExceeded", "NotFound",
-      "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
-      "Unimplemented", "Internal",        "Unavailable",    "DataLoss",        "Unauthenticated"};
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
   if (code >= 0 && code <= 16) return kNames[code];
   return absl::StrCat("Code(", code, ")");
 }

@@ -138,13 +138,20 @@ int main(int argc, char** argv) {
       Usage("cantdo-grpcurl: grpcurl's command line for cantdo");
       return 0;
     }
-    if (arg == "-cacert" || arg == "--cacert") { if (!value(&a.cacert)) return Usage("-cacert needs a file"); }
-    else if (arg == "-cert" || arg == "--cert") { if (!value(&a.cert)) return Usage("-cert needs a file"); }
-    else if (arg == "-key" || arg == "--key") { if (!value(&a.key)) return Usage("-key needs a file"); }
-    else if (arg == "-servername" || arg == "-authority") { if (!value(&a.servername)) return Usage(arg + " needs a name"); }
-    else if (arg == "-d") { if (!value(&a.data)) return Usage("-d needs JSON or @"); a.has_data = true; }
-    else if (arg == "-emit-defaults") { a.emit_defaults = true; }
-    else if (arg == "-H" || arg == "-rpc-header") {
+    if (arg == "-cacert" || arg == "--cacert") {
+      if (!value(&a.cacert)) return Usage("-cacert needs a file");
+    } else if (arg == "-cert" || arg == "--cert") {
+      if (!value(&a.cert)) return Usage("-cert needs a file");
+    } else if (arg == "-key" || arg == "--key") {
+      if (!value(&a.key)) return Usage("-key needs a file");
+    } else if (arg == "-servername" || arg == "-authority") {
+      if (!value(&a.servername)) return Usage(arg + " needs a name");
+    } else if (arg == "-d") {
+      if (!value(&a.data)) return Usage("-d needs JSON or @");
+      a.has_data = true;
+    } else if (arg == "-emit-defaults") {
+      a.emit_defaults = true;
+    } else if (arg == "-H" || arg == "-rpc-header") {
       if (!value(&v)) return Usage("-H needs 'name: value'");
       auto colon = v.find(':');
       if (colon == std::string::npos) return Usage("-H needs 'name: value'");
@@ -165,8 +172,10 @@ int main(int argc, char** argv) {
   if (a.positional.size() < 2) return Usage("Too few arguments.");
   if (a.cacert.empty()) return Usage("-cacert is required (cantdo serves TLS only)");
   cantdo::grpc::TlsMaterial tls;
-  if (!ReadFile(a.cacert, &tls.ca_pem)) return Fail("Failed to create TLS config", absl::NotFoundError("cannot read " + a.cacert));
-  if (a.cert.empty() != a.key.empty()) return Usage("The -cert and -key arguments must be used together and both be present.");
+  if (!ReadFile(a.cacert, &tls.ca_pem))
+    return Fail("Failed to create TLS config", absl::NotFoundError("cannot read " + a.cacert));
+  if (a.cert.empty() != a.key.empty())
+    return Usage("The -cert and -key arguments must be used together and both be present.");
   if (!a.cert.empty() && (!ReadFile(a.cert, &tls.cert_pem) || !ReadFile(a.key, &tls.key_pem))) {
     return Fail("Failed to create TLS config", absl::NotFoundError("cannot read " + a.cert + " or " + a.key));
   }
@@ -231,8 +240,9 @@ int main(int argc, char** argv) {
   if (auto st = reflection.Load(service); !st.ok()) return invoke_failed(st);
   const pb::ServiceDescriptor* sd = reflection.pool().FindServiceByName(service);
   const pb::MethodDescriptor* md = sd ? sd->FindMethodByName(method_name) : nullptr;
-  if (!md) return invoke_failed(absl::NotFoundError("service \"" + service + "\" does not include a method named \"" +
-                                                    method_name + "\""));
+  if (!md)
+    return invoke_failed(
+        absl::NotFoundError("service \"" + service + "\" does not include a method named \"" + method_name + "\""));
 
   std::string data = a.has_data ? a.data : "{}";
   if (data == "@") data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -251,8 +261,7 @@ int main(int argc, char** argv) {
   const cantdo::grpcurl::GrpcurlFormat format(any_types, {.emit_defaults = a.emit_defaults});
   int responses = 0;
   grpc::Status st = cantdo::grpcurl::GenericCall(
-      channel, absl::StrCat("/", sd->full_name(), "/", md->name()), {request}, a.call,
-      [&](const std::string& bytes) {
+      channel, absl::StrCat("/", sd->full_name(), "/", md->name()), {request}, a.call, [&](const std::string& bytes) {
         ++responses;
         std::unique_ptr<pb::Message> response(reflection.factory().GetPrototype(md->output_type())->New());
         absl::StatusOr<std::string> text = response->ParseFromString(bytes)

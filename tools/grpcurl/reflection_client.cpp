@@ -36,8 +36,7 @@ ReflectionClient::~ReflectionClient() = default;
 // Sends one ServerReflectionRequest with string field `field` = `value` and
 // returns, depending on the answer, the service names or the serialized
 // FileDescriptorProtos.
-absl::StatusOr<std::vector<std::string>> ReflectionClient::Ask(const std::string& field,
-                                                               const std::string& value) {
+absl::StatusOr<std::vector<std::string>> ReflectionClient::Ask(const std::string& field, const std::string& value) {
   const pb::Descriptor* req_type =
       protocol_pool_->FindMessageTypeByName("grpc.reflection.v1alpha.ServerReflectionRequest");
   const pb::Descriptor* resp_type =
@@ -48,47 +47,45 @@ absl::StatusOr<std::vector<std::string>> ReflectionClient::Ask(const std::string
 
   std::vector<std::string> out;
   absl::Status problem;
-  ::grpc::Status st = GenericCall(channel_, kMethod, {req->SerializeAsString()}, options_,
-                                  [&](const std::string& bytes) {
-    std::unique_ptr<pb::Message> resp(protocol_factory_->GetPrototype(resp_type)->New());
-    if (!resp->ParseFromString(bytes)) {
-      problem = absl::InternalError("unparsable reflection response");
-      return false;
-    }
-    const pb::Reflection* r = resp->GetReflection();
-    if (r->HasField(*resp, resp_type->FindFieldByName("error_response"))) {
-      const pb::Message& err = r->GetMessage(*resp, resp_type->FindFieldByName("error_response"));
-      const pb::Descriptor* et = err.GetDescriptor();
-      problem = absl::Status(
-          static_cast<absl::StatusCode>(err.GetReflection()->GetInt32(err, et->FindFieldByName("error_code"))),
-          err.GetReflection()->GetString(err, et->FindFieldByName("error_message")));
-      return false;
-    }
-    if (const auto* f = resp_type->FindFieldByName("list_services_response"); r->HasField(*resp, f)) {
-      const pb::Message& list = r->GetMessage(*resp, f);
-      const pb::FieldDescriptor* services = list.GetDescriptor()->FindFieldByName("service");
-      for (int i = 0; i < list.GetReflection()->FieldSize(list, services); ++i) {
-        const pb::Message& s = list.GetReflection()->GetRepeatedMessage(list, services, i);
-        out.push_back(s.GetReflection()->GetString(s, s.GetDescriptor()->FindFieldByName("name")));
-      }
-    }
-    if (const auto* f = resp_type->FindFieldByName("file_descriptor_response"); r->HasField(*resp, f)) {
-      const pb::Message& files = r->GetMessage(*resp, f);
-      const pb::FieldDescriptor* fdp = files.GetDescriptor()->FindFieldByName("file_descriptor_proto");
-      for (int i = 0; i < files.GetReflection()->FieldSize(files, fdp); ++i) {
-        out.push_back(files.GetReflection()->GetRepeatedString(files, fdp, i));
-      }
-    }
-    return true;
-  });
+  ::grpc::Status st =
+      GenericCall(channel_, kMethod, {req->SerializeAsString()}, options_, [&](const std::string& bytes) {
+        std::unique_ptr<pb::Message> resp(protocol_factory_->GetPrototype(resp_type)->New());
+        if (!resp->ParseFromString(bytes)) {
+          problem = absl::InternalError("unparsable reflection response");
+          return false;
+        }
+        const pb::Reflection* r = resp->GetReflection();
+        if (r->HasField(*resp, resp_type->FindFieldByName("error_response"))) {
+          const pb::Message& err = r->GetMessage(*resp, resp_type->FindFieldByName("error_response"));
+          const pb::Descriptor* et = err.GetDescriptor();
+          problem = absl::Status(
+              static_cast<absl::StatusCode>(err.GetReflection()->GetInt32(err, et->FindFieldByName("error_code"))),
+              err.GetReflection()->GetString(err, et->FindFieldByName("error_message")));
+          return false;
+        }
+        if (const auto* f = resp_type->FindFieldByName("list_services_response"); r->HasField(*resp, f)) {
+          const pb::Message& list = r->GetMessage(*resp, f);
+          const pb::FieldDescriptor* services = list.GetDescriptor()->FindFieldByName("service");
+          for (int i = 0; i < list.GetReflection()->FieldSize(list, services); ++i) {
+            const pb::Message& s = list.GetReflection()->GetRepeatedMessage(list, services, i);
+            out.push_back(s.GetReflection()->GetString(s, s.GetDescriptor()->FindFieldByName("name")));
+          }
+        }
+        if (const auto* f = resp_type->FindFieldByName("file_descriptor_response"); r->HasField(*resp, f)) {
+          const pb::Message& files = r->GetMessage(*resp, f);
+          const pb::FieldDescriptor* fdp = files.GetDescriptor()->FindFieldByName("file_descriptor_proto");
+          for (int i = 0; i < files.GetReflection()->FieldSize(files, fdp); ++i) {
+            out.push_back(files.GetReflection()->GetRepeatedString(files, fdp, i));
+          }
+        }
+        return true;
+      });
   if (!problem.ok()) return problem;  // (we cancelled the call on purpose)
   if (!st.ok()) return cantdo::grpc::FromGrpcStatus(st);
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> ReflectionClient::ListServices() {
-  return Ask("list_services", "*");
-}
+absl::StatusOr<std::vector<std::string>> ReflectionClient::ListServices() { return Ask("list_services", "*"); }
 
 absl::Status ReflectionClient::AddFiles(const std::vector<std::string>& serialized) {
   // The server sends a file and its (transitive) imports in any order:

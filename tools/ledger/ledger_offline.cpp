@@ -47,19 +47,25 @@ absl::Status VerifyReceipt(const common::v1::LedgerReceipt& receipt, const tlog:
   }
   if (Sha256Hex(doc) != e.hash()) return Mismatch("the entry's hash is not the SHA-256 of the document");
   // The fields a reader acts on must be the document's.
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"actor", &e.actor()},         {"action", &e.action()},           {"resource", &e.resource()},
-      {"parameters_hash", &e.parameters_hash()}, {"workflow_id", &e.workflow_id()}, {"run_id", &e.run_id()},
-      {"step", &e.step()},           {"grant_id", &e.grant_id()},       {"approval_id", &e.approval_id()},
-      {"policy_version", &e.policy_version()},   {"policy_hash", &e.policy_hash()}, {"prev_hash", &e.prev_hash()}};
+  const std::pair<const char*, const std::string*> fields[] = {{"actor", &e.actor()},
+                                                               {"action", &e.action()},
+                                                               {"resource", &e.resource()},
+                                                               {"parameters_hash", &e.parameters_hash()},
+                                                               {"workflow_id", &e.workflow_id()},
+                                                               {"run_id", &e.run_id()},
+                                                               {"step", &e.step()},
+                                                               {"grant_id", &e.grant_id()},
+                                                               {"approval_id", &e.approval_id()},
+                                                               {"policy_version", &e.policy_version()},
+                                                               {"policy_hash", &e.policy_hash()},
+                                                               {"prev_hash", &e.prev_hash()}};
   for (const auto& [name, value] : fields) {
     if (!d.contains(name) || !d[name].is_string() || d[name].get<std::string>() != *value) {
       return Mismatch(absl::StrCat("the entry's ", name, " is not the document's"));
     }
   }
-  const std::string acting = d.contains("acting_service") && d["acting_service"].is_string()
-                                 ? d["acting_service"].get<std::string>()
-                                 : "";
+  const std::string acting =
+      d.contains("acting_service") && d["acting_service"].is_string() ? d["acting_service"].get<std::string>() : "";
   if (acting != e.acting_service()) return Mismatch("the entry's acting_service is not the document's");
   const std::string kind = common::v1::LedgerEventKind_Name(e.kind());
   if (!d.contains("kind") || !d["kind"].is_string() || "LEDGER_EVENT_KIND_" + d["kind"].get<std::string>() != kind) {
@@ -72,7 +78,8 @@ absl::Status VerifyReceipt(const common::v1::LedgerReceipt& receipt, const tlog:
     proof.push_back(*hash);
   }
   absl::Status st = tlog::VerifyInclusion(receipt.leaf_index(), cp.size, tlog::LeafHash(doc), proof, cp.root);
-  if (!st.ok()) return Mismatch(absl::StrCat("entry ", e.sequence(), " is not in checkpoint ", cp.size, ": ", st.message()));
+  if (!st.ok())
+    return Mismatch(absl::StrCat("entry ", e.sequence(), " is not in checkpoint ", cp.size, ": ", st.message()));
   return absl::OkStatus();
 }
 
@@ -94,8 +101,8 @@ absl::StatusOr<WitnessStep> WitnessUpdate(const std::string& state_path, const t
     }
     if (next.size == kept->size) {
       if (next.root != kept->root) {
-        return absl::DataLossError(absl::StrCat("fork: two signed checkpoints of ", next.size,
-                                                " entries with different roots"));
+        return absl::DataLossError(
+            absl::StrCat("fork: two signed checkpoints of ", next.size, " entries with different roots"));
       }
       return step;
     }

@@ -49,8 +49,8 @@ namespace {
 using cantdo::ledger_tool::LoadVerifier;
 
 struct Flags {
-  std::string dsn, checkpoint, leaf_hashes, verifier_key, verifier_key_file, receipt, state, gateway, tls_cert,
-      tls_key, tls_ca, name, signing_key, signing_key_file;
+  std::string dsn, checkpoint, leaf_hashes, verifier_key, verifier_key_file, receipt, state, gateway, tls_cert, tls_key,
+      tls_ca, name, signing_key, signing_key_file;
   int start = 0, end = 0;
   bool json = false;
 };
@@ -73,8 +73,8 @@ int PrintVerification(const cantdo::common::v1::LedgerVerification& v, bool json
     (void)google::protobuf::util::MessageToJsonString(v, &out, o);
     std::cout << out;
   } else if (v.ok()) {
-    std::cout << "ledger OK: " << v.entries_checked() << " entries, head " << v.head_sequence() << " "
-              << v.head_hash() << "\n";
+    std::cout << "ledger OK: " << v.entries_checked() << " entries, head " << v.head_sequence() << " " << v.head_hash()
+              << "\n";
     if (v.checkpoint_size() > 0) {
       std::cout << "checkpoint OK: entries 1.." << v.checkpoint_size() << " are the ones it signed\n";
     }
@@ -133,9 +133,9 @@ int VerifyReceipt(const Flags& f) {
     return 1;
   }
   const auto& e = receipt.entry();
-  std::cout << "receipt OK: entry " << e.sequence() << " ("
-            << cantdo::common::v1::LedgerEventKind_Name(e.kind()) << ", grant " << e.grant_id() << ") is in checkpoint "
-            << receipt.checkpoint().size() << " signed by " << verifier->name() << "\n";
+  std::cout << "receipt OK: entry " << e.sequence() << " (" << cantdo::common::v1::LedgerEventKind_Name(e.kind())
+            << ", grant " << e.grant_id() << ") is in checkpoint " << receipt.checkpoint().size() << " signed by "
+            << verifier->name() << "\n";
   return 0;
 }
 

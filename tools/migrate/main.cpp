@@ -35,8 +35,8 @@ constexpr char kUsage[] =
 
 int Fail(const absl::Status& status) {
   std::string reason = cantdo::GetReason(status).value_or("");
-  std::fprintf(stderr, "cantdo-migrate: %s%s%s\n", std::string(status.message()).c_str(),
-               reason.empty() ? "" : " [", reason.empty() ? "" : (reason + "]").c_str());
+  std::fprintf(stderr, "cantdo-migrate: %s%s%s\n", std::string(status.message()).c_str(), reason.empty() ? "" : " [",
+               reason.empty() ? "" : (reason + "]").c_str());
   return 1;
 }
 

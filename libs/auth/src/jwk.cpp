@@ -10,10 +10,18 @@
 namespace cantdo::auth {
 namespace {
 
-struct BnFree { void operator()(BIGNUM* b) const { BN_free(b); } };
-struct BldFree { void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); } };
-struct ParamFree { void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); } };
-struct CtxFree { void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); } };
+struct BnFree {
+  void operator()(BIGNUM* b) const { BN_free(b); }
+};
+struct BldFree {
+  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
+};
+struct ParamFree {
+  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
+};
+struct CtxFree {
+  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
+};
 
 bool B64(const nlohmann::json& j, const char* field, std::string* out) {
   if (!j.contains(field) || !j[field].is_string()) return false;
@@ -35,10 +43,10 @@ std::shared_ptr<EVP_PKEY> RsaKey(const nlohmann::json& j) {
   std::string n, e;
   if (!B64(j, "n", &n) || !B64(j, "e", &e)) return nullptr;
   if (n.size() * 8 < 2048) return nullptr;  // refuse weak keys
-  std::unique_ptr<BIGNUM, BnFree> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()),
-                                                 static_cast<int>(n.size()), nullptr));
-  std::unique_ptr<BIGNUM, BnFree> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()),
-                                                 static_cast<int>(e.size()), nullptr));
+  std::unique_ptr<BIGNUM, BnFree> bn_n(
+      BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr));
+  std::unique_ptr<BIGNUM, BnFree> bn_e(
+      BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr));
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
   if (!bn_n || !bn_e || !bld || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) ||
       !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get())) {
@@ -82,8 +90,10 @@ absl::StatusOr<JwkSet> JwkSet::Parse(absl::string_view json) {
     jwk.kty = k["kty"].get<std::string>();
     if (k.contains("kid") && k["kid"].is_string()) jwk.kid = k["kid"].get<std::string>();
     if (k.contains("alg") && k["alg"].is_string()) jwk.alg = k["alg"].get<std::string>();
-    if (jwk.kty == "RSA") jwk.key = RsaKey(k);
-    else if (jwk.kty == "EC") jwk.key = EcKey(k);
+    if (jwk.kty == "RSA")
+      jwk.key = RsaKey(k);
+    else if (jwk.kty == "EC")
+      jwk.key = EcKey(k);
     if (!jwk.key) continue;
     set.keys_.emplace(jwk.kid, std::move(jwk));
   }

@@ -54,7 +54,8 @@ absl::StatusOr<Jwk> JwksCache::Find(const std::string& kid, const std::string& a
         WithMetadata(Unavailable("ID_TOKEN_KEY_NOT_YET_FETCHED",
                                  absl::StrCat("no signing key with kid '", kid,
                                               "' among the identity provider's keys as last fetched; they are "
-                                              "fetched again in ", retry_after, " s (retry)")),
+                                              "fetched again in ",
+                                              retry_after, " s (retry)")),
                      "kid", kid),
         "retry_after_seconds", absl::StrCat(retry_after));
   }

@@ -20,15 +20,18 @@ absl::Status Malformed(absl::string_view why) {
 // Strict base64url: the unpadded alphabet only.
 bool DecodePart(absl::string_view part, std::string* out) {
   for (char c : part) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-              c == '_';
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     if (!ok) return false;
   }
   return absl::WebSafeBase64Unescape(part, out);
 }
 
-struct MdCtxFree { void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); } };
-struct SigFree { void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); } };
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+struct SigFree {
+  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
+};
 
 // JWS ES256 signatures are r||s (32 bytes each); OpenSSL wants DER.
 bool EcdsaRawToDer(const std::string& raw, std::string* der) {
@@ -55,8 +58,7 @@ bool VerifySignature(EVP_PKEY* key, const std::string& alg, absl::string_view si
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1) return false;
   return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                          reinterpret_cast<const unsigned char*>(signing_input.data()),
-                          signing_input.size()) == 1;
+                          reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
 }
 
 bool NumericDate(const nlohmann::json& claims, const char* name, absl::Time* out) {
@@ -77,8 +79,7 @@ absl::StatusOr<VerifiedToken> JwtVerifier::Verify(absl::string_view compact) con
     return Malformed("expected three dot-separated parts (JWS compact serialization)");
   }
   std::string header_json, claims_json, signature;
-  if (!DecodePart(parts[0], &header_json) || !DecodePart(parts[1], &claims_json) ||
-      !DecodePart(parts[2], &signature)) {
+  if (!DecodePart(parts[0], &header_json) || !DecodePart(parts[1], &claims_json) || !DecodePart(parts[2], &signature)) {
     return Malformed("a part is not base64url");
   }
   VerifiedToken t;
@@ -89,12 +90,10 @@ absl::StatusOr<VerifiedToken> JwtVerifier::Verify(absl::string_view compact) con
 
   const std::string alg = t.header["alg"].get<std::string>();
   if (std::find(options_.algorithms.begin(), options_.algorithms.end(), alg) == options_.algorithms.end()) {
-    return PermissionDenied("ID_TOKEN_ALG_NOT_ALLOWED", absl::StrCat("ID token algorithm '", alg,
-                                                                     "' is not allowed"));
+    return PermissionDenied("ID_TOKEN_ALG_NOT_ALLOWED", absl::StrCat("ID token algorithm '", alg, "' is not allowed"));
   }
-  const std::string kid = t.header.contains("kid") && t.header["kid"].is_string()
-                              ? t.header["kid"].get<std::string>()
-                              : "";
+  const std::string kid =
+      t.header.contains("kid") && t.header["kid"].is_string() ? t.header["kid"].get<std::string>() : "";
   CANTDO_ASSIGN_OR_RETURN(Jwk jwk, keys_.Find(kid, alg));
   const absl::string_view signing_input(parts[0].data(), parts[0].size() + 1 + parts[1].size());
   if (signature.empty() || !VerifySignature(jwk.key.get(), alg, signing_input, signature)) {
@@ -106,8 +105,7 @@ absl::StatusOr<VerifiedToken> JwtVerifier::Verify(absl::string_view compact) con
   if (t.claims.is_discarded() || !t.claims.is_object()) return Malformed("claims are not a JSON object");
   if (!t.claims.contains("iss") || !t.claims["iss"].is_string() ||
       t.claims["iss"].get<std::string>() != options_.issuer) {
-    return PermissionDenied("ID_TOKEN_ISSUER_MISMATCH",
-                            absl::StrCat("ID token issuer is not '", options_.issuer, "'"));
+    return PermissionDenied("ID_TOKEN_ISSUER_MISMATCH", absl::StrCat("ID token issuer is not '", options_.issuer, "'"));
   }
   t.issuer = options_.issuer;
 
@@ -139,8 +137,7 @@ absl::StatusOr<VerifiedToken> JwtVerifier::Verify(absl::string_view compact) con
     return PermissionDenied("ID_TOKEN_EXPIRED", "ID token has expired");
   }
   absl::Time nbf;
-  if (t.issued > now + options_.clock_skew ||
-      (NumericDate(t.claims, "nbf", &nbf) && nbf > now + options_.clock_skew)) {
+  if (t.issued > now + options_.clock_skew || (NumericDate(t.claims, "nbf", &nbf) && nbf > now + options_.clock_skew)) {
     return PermissionDenied("ID_TOKEN_NOT_YET_VALID", "ID token is not valid yet (iat/nbf in the future)");
   }
   return t;

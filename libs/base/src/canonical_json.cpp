@@ -21,10 +21,19 @@ std::u16string Utf16(const std::string& s) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     char32_t cp;
     int len;
-    if (c < 0x80) { cp = c; len = 1; }
-    else if ((c >> 5) == 0x6) { cp = c & 0x1f; len = 2; }
-    else if ((c >> 4) == 0xe) { cp = c & 0x0f; len = 3; }
-    else { cp = c & 0x07; len = 4; }
+    if (c < 0x80) {
+      cp = c;
+      len = 1;
+    } else if ((c >> 5) == 0x6) {
+      cp = c & 0x1f;
+      len = 2;
+    } else if ((c >> 4) == 0xe) {
+      cp = c & 0x0f;
+      len = 3;
+    } else {
+      cp = c & 0x07;
+      len = 4;
+    }
     for (int k = 1; k < len && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
     i += static_cast<std::size_t>(len);
     if (cp >= 0x10000) {
@@ -42,13 +51,27 @@ void AppendString(const std::string& s, std::string* out) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -75,7 +98,8 @@ std::string EcmaNumber(double v) {
   std::string mantissa = sci.substr(0, e);
   int exp = std::stoi(sci.substr(e + 1));
   std::string digits;
-  for (char c : mantissa) if (c != '.') digits.push_back(c);
+  for (char c : mantissa)
+    if (c != '.') digits.push_back(c);
   const int k = static_cast<int>(digits.size());
   const int n = exp + 1;  // position of the decimal point
   std::string out;
@@ -109,8 +133,12 @@ absl::Status Append(const nlohmann::json& v, std::string* out, int depth) {
     return absl::InvalidArgumentError(absl::StrCat("JSON nested deeper than ", kMaxCanonicalJsonDepth, " levels"));
   }
   switch (v.type()) {
-    case nlohmann::json::value_t::null: out->append("null"); return absl::OkStatus();
-    case nlohmann::json::value_t::boolean: out->append(v.get<bool>() ? "true" : "false"); return absl::OkStatus();
+    case nlohmann::json::value_t::null:
+      out->append("null");
+      return absl::OkStatus();
+    case nlohmann::json::value_t::boolean:
+      out->append(v.get<bool>() ? "true" : "false");
+      return absl::OkStatus();
     case nlohmann::json::value_t::number_integer:
     case nlohmann::json::value_t::number_unsigned:
       // An integer a double holds exactly (|v| <= 2^53) prints as its digits
@@ -131,7 +159,9 @@ absl::Status Append(const nlohmann::json& v, std::string* out, int depth) {
       out->append(EcmaNumber(d));
       return absl::OkStatus();
     }
-    case nlohmann::json::value_t::string: AppendString(v.get_ref<const std::string&>(), out); return absl::OkStatus();
+    case nlohmann::json::value_t::string:
+      AppendString(v.get_ref<const std::string&>(), out);
+      return absl::OkStatus();
     case nlohmann::json::value_t::array: {
       out->push_back('[');
       bool first = true;

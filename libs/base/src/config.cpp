@@ -42,8 +42,7 @@ Options::Options(std::string program, std::string summary)
 
 Options::~Options() = default;
 
-Options& Options::String(const std::string& name, std::string* out, const std::string& help,
-                         bool required) {
+Options& Options::String(const std::string& name, std::string* out, const std::string& help, bool required) {
   std::string text = absl::StrCat(help, " [", EnvNameFor(name), "]");
   if (required) {
     impl_->desc.add_options()(name.c_str(), po::value<std::string>(out), (text + " (required)").c_str());
@@ -74,8 +73,7 @@ Options& Options::Duration(const std::string& name, absl::Duration* out, const s
   std::string* text_ptr = text_holder.get();
   impl_->duration_text.push_back(std::move(text_holder));
   std::string text = absl::StrCat(help, " (e.g. 500ms, 30s, 72h) [", EnvNameFor(name), "]");
-  impl_->desc.add_options()(name.c_str(), po::value<std::string>(text_ptr)->default_value(*text_ptr),
-                            text.c_str());
+  impl_->desc.add_options()(name.c_str(), po::value<std::string>(text_ptr)->default_value(*text_ptr), text.c_str());
   impl_->Register(name);
   impl_->post.push_back([name, text_ptr, out]() -> std::string {
     if (!absl::ParseDuration(*text_ptr, out)) {
@@ -141,9 +139,9 @@ absl::StatusOr<bool> Options::Parse(int argc, const char* const* argv,
     }
   }
   if (!problems.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        impl_->program, ": invalid configuration:\n  ", absl::StrJoin(problems, "\n  "),
-        "\n(run with --help for all options)"));
+    return absl::InvalidArgumentError(absl::StrCat(impl_->program, ": invalid configuration:\n  ",
+                                                   absl::StrJoin(problems, "\n  "),
+                                                   "\n(run with --help for all options)"));
   }
   return true;
 }

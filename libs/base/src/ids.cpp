@@ -46,15 +46,13 @@ std::string NewUuid(RandomSource& random) {
 std::string NewSecret(std::size_t bytes, RandomSource& random) {
   std::vector<std::uint8_t> b(bytes);
   random.Fill(b);
-  return absl::WebSafeBase64Escape(
-      absl::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+  return absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
 std::string Sha256Hex(absl::string_view data) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {

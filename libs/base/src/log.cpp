@@ -24,8 +24,7 @@ struct State {
 State& GetState() {
   static State* state = [] {
     auto* s = new State();
-    s->logger = std::make_shared<spdlog::logger>(
-        "cantdo", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    s->logger = std::make_shared<spdlog::logger>("cantdo", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     s->logger->set_pattern("%v");
     s->logger->set_level(spdlog::level::trace);
     s->logger->flush_on(spdlog::level::trace);
@@ -36,10 +35,14 @@ State& GetState() {
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -54,11 +57,16 @@ void Init(std::string_view service, Level min_level) {
 }
 
 bool ParseLevel(std::string_view text, Level* out) {
-  if (text == "debug") *out = Level::kDebug;
-  else if (text == "info") *out = Level::kInfo;
-  else if (text == "warn") *out = Level::kWarn;
-  else if (text == "error") *out = Level::kError;
-  else return false;
+  if (text == "debug")
+    *out = Level::kDebug;
+  else if (text == "info")
+    *out = Level::kInfo;
+  else if (text == "warn")
+    *out = Level::kWarn;
+  else if (text == "error")
+    *out = Level::kError;
+  else
+    return false;
   return true;
 }
 

@@ -39,9 +39,8 @@ std::map<std::string, std::string> GetMetadata(const absl::Status& status) {
 }
 
 absl::Status InvalidArgument(absl::string_view field, absl::string_view message) {
-  return WithMetadata(
-      WithReason(absl::InvalidArgumentError(absl::StrCat(field, ": ", message)), "INVALID_FIELD"),
-      "field", field);
+  return WithMetadata(WithReason(absl::InvalidArgumentError(absl::StrCat(field, ": ", message)), "INVALID_FIELD"),
+                      "field", field);
 }
 
 absl::Status PermissionDenied(absl::string_view reason, absl::string_view message) {

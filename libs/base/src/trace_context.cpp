@@ -90,9 +90,7 @@ TraceContext ChildOf(const TraceContext& parent, RandomSource& random) {
 
 const TraceContext* Current() { return current.has_value() ? &*current : nullptr; }
 
-ScopedTrace::ScopedTrace(TraceContext ctx) : previous_(std::move(current)), active_(true) {
-  current = std::move(ctx);
-}
+ScopedTrace::ScopedTrace(TraceContext ctx) : previous_(std::move(current)), active_(true) { current = std::move(ctx); }
 
 ScopedTrace::ScopedTrace(std::string_view traceparent) {
   std::optional<TraceContext> ctx = ParseTraceparent(traceparent);

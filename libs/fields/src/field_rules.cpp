@@ -119,7 +119,8 @@ absl::Status RequireDurationWithin(const google::protobuf::Duration& value, absl
   }
   const absl::Duration d = absl::Seconds(value.seconds()) + absl::Nanoseconds(value.nanos());
   if (d < min || d > max) {
-    return Invalid(field, absl::StrCat("must be between ", absl::FormatDuration(min), " and ", absl::FormatDuration(max)));
+    return Invalid(field,
+                   absl::StrCat("must be between ", absl::FormatDuration(min), " and ", absl::FormatDuration(max)));
   }
   return absl::OkStatus();
 }

@@ -38,14 +38,17 @@ std::string UserPrincipal(absl::string_view issuer, absl::string_view subject) {
   return absl::StrCat(kUserPrincipalPrefix, issuer, "#", subject);
 }
 
-std::string CertificatePrincipal(absl::string_view uri_san) { return absl::StrCat(kCertificatePrincipalPrefix, uri_san); }
+std::string CertificatePrincipal(absl::string_view uri_san) {
+  return absl::StrCat(kCertificatePrincipalPrefix, uri_san);
+}
 
 absl::Status RequireExternalPrincipal(absl::string_view principal, absl::string_view field) {
   if (WellFormed(principal)) return absl::OkStatus();
-  absl::Status st = PermissionDenied(
-      "PRINCIPAL_NOT_DELEGABLE",
-      absl::StrCat(field, " must name an external caller (platform:<client id>, user:<issuer>#<subject> or "
-                          "cert:<spiffe:// URI>), never an internal service"));
+  absl::Status st =
+      PermissionDenied("PRINCIPAL_NOT_DELEGABLE",
+                       absl::StrCat(field,
+                                    " must name an external caller (platform:<client id>, user:<issuer>#<subject> or "
+                                    "cert:<spiffe:// URI>), never an internal service"));
   return WithMetadata(std::move(st), "field", field);
 }
 

@@ -28,8 +28,8 @@ constexpr std::string_view kRequestIdHeader = "x-request-id";
 bool WellFormedRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
@@ -37,8 +37,7 @@ bool WellFormedRequestId(std::string_view id) {
 
 class LoggingInterceptor final : public ::grpc::experimental::Interceptor {
  public:
-  explicit LoggingInterceptor(::grpc::experimental::ServerRpcInfo* info)
-      : info_(info), start_(absl::Now()) {}
+  explicit LoggingInterceptor(::grpc::experimental::ServerRpcInfo* info) : info_(info), start_(absl::Now()) {}
 
   void Intercept(::grpc::experimental::InterceptorBatchMethods* m) override {
     if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
@@ -67,8 +66,7 @@ class LoggingInterceptor final : public ::grpc::experimental::Interceptor {
  private:
   void Log(const ::grpc::Status& status) {
     const std::string method = info_->method() ? info_->method() : "";
-    const bool health = absl::StartsWith(method, "/grpc.health.v1.") ||
-                        absl::StartsWith(method, "/grpc.reflection.");
+    const bool health = absl::StartsWith(method, "/grpc.health.v1.") || absl::StartsWith(method, "/grpc.reflection.");
     const log::Level level = health ? log::Level::kDebug : (status.ok() ? log::Level::kInfo : log::Level::kWarn);
     if (!log::Enabled(level)) return;
     nlohmann::json f = {
@@ -94,8 +92,7 @@ class LoggingInterceptor final : public ::grpc::experimental::Interceptor {
 
 class LoggingInterceptorFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  ::grpc::experimental::Interceptor* CreateServerInterceptor(
-      ::grpc::experimental::ServerRpcInfo* info) override {
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(::grpc::experimental::ServerRpcInfo* info) override {
     return new LoggingInterceptor(info);
   }
 };
@@ -138,12 +135,12 @@ class UnparseableRequestInterceptorFactory final : public ::grpc::experimental::
 };
 
 internal::CallMetricFamilies ServerMetricFamilies(metrics::Registry& r) {
-  return {r.AddCounterFamily("cantdo_grpc_server_handled_total",
-                             "gRPC calls answered, by service, method and status code.",
-                             {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 2048}),
-          r.AddHistogramFamily("cantdo_grpc_server_handling_seconds",
-                               "Time from the start of a unary gRPC call to its status, in seconds.",
-                               {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(), {.max_children = 256})};
+  return {
+      r.AddCounterFamily("cantdo_grpc_server_handled_total", "gRPC calls answered, by service, method and status code.",
+                         {"grpc_service", "grpc_method", "grpc_code"}, {.max_children = 2048}),
+      r.AddHistogramFamily("cantdo_grpc_server_handling_seconds",
+                           "Time from the start of a unary gRPC call to its status, in seconds.",
+                           {"grpc_service", "grpc_method"}, metrics::LatencyBuckets(), {.max_children = 256})};
 }
 
 class MetricsInterceptor final : public ::grpc::experimental::Interceptor {

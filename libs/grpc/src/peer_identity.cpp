@@ -17,17 +17,19 @@
 namespace cantdo::grpc {
 namespace {
 
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct X509Free { void operator()(X509* x) const { X509_free(x); } };
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
 struct NamesFree {
   void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); }
 };
 
 }  // namespace
 
-std::string ServiceSpiffeId(const std::string& service) {
-  return absl::StrCat("spiffe://cantdo/", service);
-}
+std::string ServiceSpiffeId(const std::string& service) { return absl::StrCat("spiffe://cantdo/", service); }
 
 absl::StatusOr<PeerIdentity> IdentityFromPem(const std::string& cert_pem) {
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
@@ -36,8 +38,8 @@ absl::StatusOr<PeerIdentity> IdentityFromPem(const std::string& cert_pem) {
   if (!cert) return absl::InvalidArgumentError("peer certificate is not valid PEM");
 
   PeerIdentity id;
-  std::unique_ptr<GENERAL_NAMES, NamesFree> names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  std::unique_ptr<GENERAL_NAMES, NamesFree> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   if (names) {
     for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
@@ -110,10 +112,9 @@ absl::Status RequirePeer(const ::grpc::ServerContextBase& ctx, const std::vector
                       "CALLER_UNAUTHENTICATED");
   }
   if (std::find(allowed.begin(), allowed.end(), peer->spiffe_id) == allowed.end()) {
-    return PermissionDenied(
-        "CALLER_NOT_ALLOWED",
-        absl::StrCat("caller '", peer->spiffe_id.empty() ? peer->common_name : peer->spiffe_id,
-                     "' may not call this method; allowed: ", absl::StrJoin(allowed, ", ")));
+    return PermissionDenied("CALLER_NOT_ALLOWED",
+                            absl::StrCat("caller '", peer->spiffe_id.empty() ? peer->common_name : peer->spiffe_id,
+                                         "' may not call this method; allowed: ", absl::StrJoin(allowed, ", ")));
   }
   return absl::OkStatus();
 }

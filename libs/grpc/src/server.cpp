@@ -17,8 +17,7 @@ namespace cantdo::grpc {
 Server::Server(ServerConfig config, ReadinessCheck readiness)
     : config_(std::move(config)), readiness_(std::move(readiness)) {}
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
-                                                      std::vector<::grpc::Service*> services,
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config, std::vector<::grpc::Service*> services,
                                                       ReadinessCheck readiness) {
   static const bool process_init = [] {
     // Links the grpc.health.v1 descriptors into every service, so that
@@ -40,8 +39,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config,
   std::unique_ptr<Server> self(new Server(std::move(config), std::move(readiness)));
   ::grpc::ServerBuilder builder;
   builder.AddListeningPort(self->config_.listen_address,
-                           MakeServerCredentials(self->config_.tls, self->config_.client_certs),
-                           &self->port_);
+                           MakeServerCredentials(self->config_.tls, self->config_.client_certs), &self->port_);
   for (auto* s : services) builder.RegisterService(s);
   builder.SetSyncServerOption(::grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               std::max(1, self->config_.idle_request_threads));
@@ -122,8 +120,7 @@ void Server::Shutdown() {
   if (server_) {
     log::Info("shutting down", {{"grace_s", absl::ToDoubleSeconds(config_.shutdown_grace)}});
     server_->GetHealthCheckService()->SetServingStatus(false);
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      absl::ToChronoNanoseconds(config_.shutdown_grace));
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(config_.shutdown_grace));
     server_->Wait();
   }
 }

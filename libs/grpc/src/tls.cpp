@@ -52,8 +52,8 @@ std::shared_ptr<::grpc::Channel> CreateChannel(const std::string& target,
   std::vector<std::unique_ptr<::grpc::experimental::ClientInterceptorFactoryInterface>> factories;
   factories.push_back(MakeTraceClientInterceptorFactory());
   for (const auto& make : interceptors) factories.push_back(make());
-  return ::grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, ChannelArgs(target, server_name),
-                                                                   std::move(factories));
+  return ::grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, credentials, ChannelArgs(target, server_name), std::move(factories));
 }
 
 }  // namespace
@@ -65,13 +65,12 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file, const 
   CANTDO_ASSIGN_OR_RETURN(m.key_pem, ReadPem(key_file, "tls-key"));
   CANTDO_ASSIGN_OR_RETURN(m.ca_pem, ReadPem(ca_file, "tls-ca"));
   const auto seconds = static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(reload_interval)));
-  m.files = std::make_shared<::grpc::experimental::FileWatcherCertificateProvider>(key_file, cert_file, ca_file,
-                                                                                  seconds);
+  m.files =
+      std::make_shared<::grpc::experimental::FileWatcherCertificateProvider>(key_file, cert_file, ca_file, seconds);
   return m;
 }
 
-std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls,
-                                                                 ClientCertPolicy policy) {
+std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls, ClientCertPolicy policy) {
   const auto request = policy == ClientCertPolicy::kRequireAndVerify
                            ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                            : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
@@ -82,10 +81,9 @@ std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMateri
     opts.set_cert_request_type(request);
     return ::grpc::experimental::TlsServerCredentials(opts);
   }
-  ::grpc::SslServerCredentialsOptions opts(
-      policy == ClientCertPolicy::kRequireAndVerify
-          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  ::grpc::SslServerCredentialsOptions opts(policy == ClientCertPolicy::kRequireAndVerify
+                                               ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                               : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   opts.pem_root_certs = tls.ca_pem;
   opts.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
   return ::grpc::SslServerCredentials(opts);

@@ -110,8 +110,8 @@ class Exchange {
 
   absl::Status Fail(absl::string_view what, boost::system::error_code ec) {
     if (ec == bhttp::error::body_limit) {
-      return absl::OutOfRangeError(absl::StrCat("response from ", url_.Authority(), " exceeds ",
-                                                options_.max_body_bytes, " bytes"));
+      return absl::OutOfRangeError(
+          absl::StrCat("response from ", url_.Authority(), " exceeds ", options_.max_body_bytes, " bytes"));
     }
     std::string detail = ec == beast::error::timeout ? "timed out" : ec.message();
     if (ec.category() == asio::error::get_ssl_category()) {

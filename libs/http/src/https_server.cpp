@@ -43,8 +43,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Start() {
-    beast::get_lowest_layer(stream_).expires_after(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(options_.read_timeout)));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        absl::ToChronoNanoseconds(options_.read_timeout)));
     auto self = this->shared_from_this();
     if constexpr (kTls) {
       stream_.async_handshake(asio::ssl::stream_base::server, [self](boost::system::error_code ec) {
@@ -90,9 +90,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto self = this->shared_from_this();
     bhttp::async_write(stream_, res_, [self](boost::system::error_code, std::size_t) {
       if constexpr (kTls) {
-        self->stream_.async_shutdown([self](boost::system::error_code) {
-          beast::get_lowest_layer(self->stream_).close();
-        });
+        self->stream_.async_shutdown(
+            [self](boost::system::error_code) { beast::get_lowest_layer(self->stream_).close(); });
       } else {
         boost::system::error_code ignored;
         self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -142,8 +141,7 @@ struct HttpsServer::Impl {
       if (!ec) {
         if (options.tls) {
           using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-          std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), ctx), options, handler)
-              ->Start();
+          std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), ctx), options, handler)->Start();
         } else {
           std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), options, handler)->Start();
         }

@@ -77,8 +77,7 @@ absl::StatusOr<ProcessStats> ReadProcessStats(const std::string& proc_root) {
   p.resident_bytes = static_cast<double>(stat->rss_pages) * page;
 
   std::error_code ec;
-  for (std::filesystem::directory_iterator it(proc_root + "/self/fd", ec), end; !ec && it != end;
-       it.increment(ec)) {
+  for (std::filesystem::directory_iterator it(proc_root + "/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
     ++p.open_fds;
   }
   if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", proc_root, "/self/fd: ", ec.message()));
@@ -101,13 +100,14 @@ void AddProcessCollector(Registry& registry, std::string proc_root) {
     auto gauge = [&](const char* name, const char* help, double v) {
       out.push_back(CollectedFamily{name, help, MetricType::kGauge, {}, {}}.Add({}, v));
     };
-    out.push_back(CollectedFamily{"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                                  MetricType::kCounter, {}, {}}
+    out.push_back(CollectedFamily{
+        "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", MetricType::kCounter, {}, {}}
                       .Add({}, p->cpu_seconds));
     gauge("process_resident_memory_bytes", "Resident memory size in bytes.", p->resident_bytes);
     gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", p->virtual_bytes);
     gauge("process_open_fds", "Number of open file descriptors.", static_cast<double>(p->open_fds));
-    if (p->max_fds > 0) gauge("process_max_fds", "Maximum number of open file descriptors.", static_cast<double>(p->max_fds));
+    if (p->max_fds > 0)
+      gauge("process_max_fds", "Maximum number of open file descriptors.", static_cast<double>(p->max_fds));
     gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
           p->start_time_seconds);
   });

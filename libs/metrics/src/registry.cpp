@@ -71,15 +71,15 @@ Family<M>& Registry::Add(std::string name, std::string help, std::vector<std::st
       if (l == "le") Die(absl::StrCat("histogram '", name, "' may not have a label 'le'"));
     }
   }
-  auto family = std::make_unique<Family<M>>(std::move(name), std::move(help), std::move(label_names), options,
-                                            std::move(make));
+  auto family =
+      std::make_unique<Family<M>>(std::move(name), std::move(help), std::move(label_names), options, std::move(make));
   Family<M>& ref = *family;
   families_.push_back(std::move(family));
   return ref;
 }
 
-Family<Counter>& Registry::AddCounterFamily(std::string name, std::string help,
-                                            std::vector<std::string> label_names, FamilyOptions options) {
+Family<Counter>& Registry::AddCounterFamily(std::string name, std::string help, std::vector<std::string> label_names,
+                                            FamilyOptions options) {
   return Add<Counter>(std::move(name), std::move(help), std::move(label_names), options,
                       [] { return std::make_unique<Counter>(); });
 }

@@ -56,9 +56,8 @@ absl::Status StatusFromResult(const PGresult* result, PGconn* conn) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_view dsn,
-                                                                 absl::Duration timeout,
-                                                                 const ConnectOptions& options) {
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_view dsn, absl::Duration timeout,
+                                                                const ConnectOptions& options) {
   const absl::Time deadline = absl::Now() + timeout;
   std::string dsn_copy(dsn);
   // Later keywords override what the expanded DSN set.
@@ -76,8 +75,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(absl::string_vie
   PostgresPollingStatusType poll_status = PGRES_POLLING_WRITING;
   while (poll_status != PGRES_POLLING_OK) {
     if (poll_status == PGRES_POLLING_FAILED) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot connect to postgres: ", TrimMessage(PQerrorMessage(raw))));
+      return absl::UnavailableError(absl::StrCat("cannot connect to postgres: ", TrimMessage(PQerrorMessage(raw))));
     }
     short events = poll_status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
     if (!WaitForSocket(PQsocket(raw), events, deadline)) {
@@ -276,9 +274,8 @@ absl::StatusOr<std::vector<Result>> Connection::RunPipeline(std::vector<Statemen
       commands.push_back({i, true, name.name});
     }
     if (ok == 1) {
-      ok = name.name.empty()
-               ? PQsendQueryParams(conn_, st.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
-               : PQsendQueryPrepared(conn_, name.name.c_str(), n, values.data(), nullptr, nullptr, 0);
+      ok = name.name.empty() ? PQsendQueryParams(conn_, st.sql.c_str(), n, nullptr, values.data(), nullptr, nullptr, 0)
+                             : PQsendQueryPrepared(conn_, name.name.c_str(), n, values.data(), nullptr, nullptr, 0);
       commands.push_back({i, false, name.name});
     }
     if (ok != 1) return AbandonPipeline("cannot send statement");
@@ -335,8 +332,7 @@ absl::Status Connection::ExecScript(absl::string_view sql) {
   while (PGresult* raw = PQgetResult(conn_)) {
     Result result(raw);
     ExecStatusType status = PQresultStatus(raw);
-    if (first_error.ok() && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
-        status != PGRES_EMPTY_QUERY) {
+    if (first_error.ok() && status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
       first_error = status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR
                         ? StatusFromResult(raw, conn_)
                         : absl::UnimplementedError("COPY is not supported in scripts");
@@ -383,8 +379,7 @@ int Connection::BackendPid() const { return PQbackendPID(conn_); }
 absl::StatusOr<std::string> Connection::QuoteIdentifier(absl::string_view identifier) {
   char* quoted = PQescapeIdentifier(conn_, identifier.data(), identifier.size());
   if (quoted == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot quote identifier: ", TrimMessage(PQerrorMessage(conn_))));
+    return absl::InvalidArgumentError(absl::StrCat("cannot quote identifier: ", TrimMessage(PQerrorMessage(conn_))));
   }
   std::string out(quoted);
   PQfreemem(quoted);

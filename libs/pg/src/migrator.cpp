@@ -50,17 +50,15 @@ struct AppliedRow {
 
 // Rows of schema_migrations, ascending; empty if the table does not exist.
 absl::StatusOr<std::vector<AppliedRow>> ReadApplied(Connection& conn) {
-  CANTDO_ASSIGN_OR_RETURN(Result exists,
-                          conn.Exec("SELECT to_regclass('public.schema_migrations') IS NOT NULL"));
+  CANTDO_ASSIGN_OR_RETURN(Result exists, conn.Exec("SELECT to_regclass('public.schema_migrations') IS NOT NULL"));
   CANTDO_ASSIGN_OR_RETURN(bool has_table, exists.GetBool(0, 0));
   std::vector<AppliedRow> rows;
   if (!has_table) return rows;
   // binaries_from through to_jsonb: a table made by an older migrator has
   // no such column yet, and then it reads as NULL.
-  CANTDO_ASSIGN_OR_RETURN(Result result, conn.Exec(
-      "SELECT version, name, checksum, applied_at::text, applied_by, "
-      "coalesce((to_jsonb(m) ->> 'binaries_from')::integer, 0) "
-      "FROM public.schema_migrations m ORDER BY version"));
+  CANTDO_ASSIGN_OR_RETURN(Result result, conn.Exec("SELECT version, name, checksum, applied_at::text, applied_by, "
+                                                   "coalesce((to_jsonb(m) ->> 'binaries_from')::integer, 0) "
+                                                   "FROM public.schema_migrations m ORDER BY version"));
   for (int r = 0; r < result.Rows(); ++r) {
     AppliedRow row;
     CANTDO_ASSIGN_OR_RETURN(int64_t version, result.GetInt64(r, 0));
@@ -77,11 +75,11 @@ absl::StatusOr<std::vector<AppliedRow>> ReadApplied(Connection& conn) {
 }
 
 absl::Status TooNew(int database_version, int known_version) {
-  return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                        "database schema is at version ", database_version,
-                        ", newer than the newest this binary knows (", known_version,
-                        "); upgrade the binary instead of migrating")),
-                    kSchemaTooNew);
+  return WithReason(
+      absl::FailedPreconditionError(absl::StrCat("database schema is at version ", database_version,
+                                                 ", newer than the newest this binary knows (", known_version,
+                                                 "); upgrade the binary instead of migrating")),
+      kSchemaTooNew);
 }
 
 absl::StatusOr<int> ParseVersion(absl::string_view text) {
@@ -145,7 +143,8 @@ absl::Status ValidateMigrations(const std::vector<Migration>& migrations) {
   std::set<int> versions;
   for (const Migration& m : migrations) {
     if (m.version <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat("migration \"", m.name, "\" has non-positive version ", m.version));
+      return absl::InvalidArgumentError(
+          absl::StrCat("migration \"", m.name, "\" has non-positive version ", m.version));
     }
     if (!versions.insert(m.version).second) {
       return absl::InvalidArgumentError(absl::StrCat("migration version ", m.version, " appears twice"));
@@ -196,18 +195,17 @@ absl::StatusOr<MigrationReport> Migrator::ApplyLocked(Connection& conn) const {
     auto it = known.find(row.version);
     if (it == known.end()) {
       return WithMetadata(
-          WithReason(absl::FailedPreconditionError(absl::StrCat(
-                         "database has migration ", row.version, " (", row.name,
-                         ") that this binary does not carry")),
+          WithReason(absl::FailedPreconditionError(absl::StrCat("database has migration ", row.version, " (", row.name,
+                                                                ") that this binary does not carry")),
                      kMigrationUnknown),
           "version", absl::StrCat(row.version));
     }
     if (row.checksum != MigrationChecksum(it->second->sql)) {
       return WithMetadata(
-          WithReason(absl::FailedPreconditionError(absl::StrCat(
-                         "migration ", Label(*it->second), " was changed after it was applied (checksum ",
-                         row.checksum, " in the database, ", MigrationChecksum(it->second->sql),
-                         " here); migrations are forward-only: add a new one instead")),
+          WithReason(absl::FailedPreconditionError(
+                         absl::StrCat("migration ", Label(*it->second), " was changed after it was applied (checksum ",
+                                      row.checksum, " in the database, ", MigrationChecksum(it->second->sql),
+                                      " here); migrations are forward-only: add a new one instead")),
                      kMigrationChecksumMismatch),
           "version", absl::StrCat(row.version));
     }
@@ -217,10 +215,10 @@ absl::StatusOr<MigrationReport> Migrator::ApplyLocked(Connection& conn) const {
   for (const Migration& m : migrations_) {
     if (applied_versions.count(m.version)) continue;
     if (m.version < report.from_version) {
-      return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                            "migration ", Label(m), " is older than the database's version ",
-                            report.from_version, " but was never applied; renumber it")),
-                        kMigrationOutOfOrder);
+      return WithReason(
+          absl::FailedPreconditionError(absl::StrCat("migration ", Label(m), " is older than the database's version ",
+                                                     report.from_version, " but was never applied; renumber it")),
+          kMigrationOutOfOrder);
     }
     CANTDO_RETURN_IF_ERROR(conn.ExecScript("BEGIN"));
     absl::Status status = conn.ExecScript(m.sql);
@@ -261,8 +259,8 @@ absl::StatusOr<SchemaState> Migrator::Inspect(Connection& conn) const {
                               [&](const Migration& m) { return m.version == row.version; });
     bool matches = known != migrations_.end() && MigrationChecksum(known->sql) == row.checksum;
     state.applied.push_back(AppliedMigration{row.version, std::move(row.name), std::move(row.checksum),
-                                             std::move(row.applied_at), std::move(row.applied_by),
-                                             row.binaries_from, matches});
+                                             std::move(row.applied_at), std::move(row.applied_by), row.binaries_from,
+                                             matches});
   }
   for (const Migration& m : migrations_) {
     if (!applied_versions.count(m.version)) state.pending.push_back(m);
@@ -275,9 +273,9 @@ absl::Status Migrator::CheckCurrent(Connection& conn, int expected_version) {
   int version = rows.empty() ? 0 : rows.back().version;
   if (version > expected_version) return TooNew(version, expected_version);
   if (version < expected_version) {
-    return WithReason(absl::FailedPreconditionError(absl::StrCat(
-                          "database schema is at version ", version, " but this binary needs version ",
-                          expected_version, "; run cantdo-migrate up")),
+    return WithReason(absl::FailedPreconditionError(absl::StrCat("database schema is at version ", version,
+                                                                 " but this binary needs version ", expected_version,
+                                                                 "; run cantdo-migrate up")),
                       kSchemaNotCurrent);
   }
   return absl::OkStatus();

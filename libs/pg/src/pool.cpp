@@ -51,7 +51,8 @@ Pool::~Pool() {
 absl::StatusOr<std::unique_ptr<Connection>> Pool::Open(absl::Time deadline) {
   absl::Duration timeout = std::min(options_.connect_timeout, deadline - absl::Now());
   if (timeout <= absl::ZeroDuration()) timeout = absl::Milliseconds(1);
-  return Connection::Connect(options_.dsn, timeout, ConnectOptions{options_.application_name, options_.prepare_statements});
+  return Connection::Connect(options_.dsn, timeout,
+                             ConnectOptions{options_.application_name, options_.prepare_statements});
 }
 
 absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
@@ -65,10 +66,10 @@ absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
       while (idle_.empty() && open_ >= options_.max_size) {
         if (freed_.WaitWithDeadline(&mu_, deadline) && idle_.empty() && open_ >= options_.max_size) {
           --waiters_;
-          return WithReason(absl::DeadlineExceededError(absl::StrCat(
-                                "no database connection became free before the deadline (pool of ",
-                                options_.max_size, ")")),
-                            kPoolExhaustedReason);
+          return WithReason(
+              absl::DeadlineExceededError(absl::StrCat(
+                  "no database connection became free before the deadline (pool of ", options_.max_size, ")")),
+              kPoolExhaustedReason);
         }
       }
       --waiters_;
@@ -92,9 +93,8 @@ absl::StatusOr<PooledConnection> Pool::Acquire(absl::Time deadline) {
       return PooledConnection(this, *std::move(conn));
     }
 
-    absl::Status health = absl::Now() - idle_since > options_.health_check_after_idle
-                              ? candidate->Ping()
-                              : candidate->Probe();
+    absl::Status health =
+        absl::Now() - idle_since > options_.health_check_after_idle ? candidate->Ping() : candidate->Probe();
     if (health.ok()) return PooledConnection(this, std::move(candidate));
     // Broken: drop it and try again (another idle one, or a fresh one).
     broken_discarded_.fetch_add(1, std::memory_order_relaxed);
@@ -130,8 +130,7 @@ void Pool::Forget() {
 
 PoolStats Pool::Stats() const {
   absl::MutexLock lock(&mu_);
-  return PoolStats{open_, static_cast<int>(idle_.size()), waiters_,
-                   connect_failures_.load(std::memory_order_relaxed),
+  return PoolStats{open_, static_cast<int>(idle_.size()), waiters_, connect_failures_.load(std::memory_order_relaxed),
                    broken_discarded_.load(std::memory_order_relaxed)};
 }
 

@@ -36,15 +36,15 @@ bool Result::IsNull(int row, int column) const {
 
 absl::StatusOr<absl::string_view> Result::Cell(int row, int column) const {
   if (row < 0 || row >= Rows() || column < 0 || column >= Columns()) {
-    return absl::OutOfRangeError(absl::StrCat("cell (", row, ", ", column, ") outside a result of ",
-                                              Rows(), " rows and ", Columns(), " columns"));
+    return absl::OutOfRangeError(absl::StrCat("cell (", row, ", ", column, ") outside a result of ", Rows(),
+                                              " rows and ", Columns(), " columns"));
   }
   if (PQgetisnull(result_.get(), row, column)) {
     return absl::FailedPreconditionError(
         absl::StrCat("column \"", PQfname(result_.get(), column), "\" is NULL in row ", row));
   }
   return absl::string_view(PQgetvalue(result_.get(), row, column),
-                          static_cast<size_t>(PQgetlength(result_.get(), row, column)));
+                           static_cast<size_t>(PQgetlength(result_.get(), row, column)));
 }
 
 absl::StatusOr<std::string> Result::GetString(int row, int column) const {
@@ -54,8 +54,7 @@ absl::StatusOr<std::string> Result::GetString(int row, int column) const {
 }
 
 absl::StatusOr<std::optional<std::string>> Result::GetOptionalString(int row, int column) const {
-  if (row >= 0 && row < Rows() && column >= 0 && column < Columns() &&
-      PQgetisnull(result_.get(), row, column)) {
+  if (row >= 0 && row < Rows() && column >= 0 && column < Columns() && PQgetisnull(result_.get(), row, column)) {
     return std::optional<std::string>();
   }
   auto cell = Cell(row, column);
@@ -81,11 +80,11 @@ absl::StatusOr<bool> Result::GetBool(int row, int column) const {
   return absl::InvalidArgumentError(absl::StrCat("\"", *cell, "\" is not a boolean"));
 }
 
-#define CANTDO_PG_BY_NAME(Type, Method)                                       \
+#define CANTDO_PG_BY_NAME(Type, Method)                                          \
   absl::StatusOr<Type> Result::Method(int row, absl::string_view column) const { \
-    auto index = ColumnIndex(column);                                           \
-    if (!index.ok()) return index.status();                                     \
-    return Method(row, *index);                                                 \
+    auto index = ColumnIndex(column);                                            \
+    if (!index.ok()) return index.status();                                      \
+    return Method(row, *index);                                                  \
   }
 
 CANTDO_PG_BY_NAME(std::string, GetString)

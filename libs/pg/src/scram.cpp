@@ -34,8 +34,8 @@ absl::StatusOr<std::string> ScramSha256Secret(absl::string_view password, absl::
   }
   Key salted{}, client_key{}, stored_key{}, server_key{};
   if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                        reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()),
-                        iterations, EVP_sha256(), static_cast<int>(salted.size()), salted.data()) != 1 ||
+                        reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()), iterations,
+                        EVP_sha256(), static_cast<int>(salted.size()), salted.data()) != 1 ||
       !Hmac(salted, "Client Key", client_key) || !Hmac(salted, "Server Key", server_key) ||
       SHA256(client_key.data(), client_key.size(), stored_key.data()) == nullptr) {
     return absl::InternalError("SCRAM key derivation failed (OpenSSL)");

@@ -15,8 +15,7 @@ namespace {
 const char* BeginStatement(const TxOptions& options) {
   switch (options.isolation) {
     case IsolationLevel::kSerializable:
-      return options.read_only ? "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"
-                               : "BEGIN ISOLATION LEVEL SERIALIZABLE";
+      return options.read_only ? "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE";
     case IsolationLevel::kRepeatableRead:
       return options.read_only ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
                                : "BEGIN ISOLATION LEVEL REPEATABLE READ";
@@ -27,9 +26,7 @@ const char* BeginStatement(const TxOptions& options) {
   }
 }
 
-absl::Status DeadlinePassed() {
-  return absl::DeadlineExceededError("transaction deadline passed");
-}
+absl::Status DeadlinePassed() { return absl::DeadlineExceededError("transaction deadline passed"); }
 
 // One BEGIN..COMMIT. BEGIN (and the statement timeout) are deferred, so
 // they travel with the function's first statement, or with COMMIT if it
@@ -57,8 +54,8 @@ absl::Status Attempt(Connection& conn, const TxOptions& options, const TxFunctio
   }
   if (!status.ok()) {
     conn.DiscardDeferred();
-    nothing_ran = status.code() == absl::StatusCode::kUnavailable && !conn.IsHealthy() &&
-                  conn.round_trips() <= round_trips + 1;
+    nothing_ran =
+        status.code() == absl::StatusCode::kUnavailable && !conn.IsHealthy() && conn.round_trips() <= round_trips + 1;
     if (conn.IsHealthy() && conn.transaction_state() != TransactionState::kIdle) (void)conn.Exec("ROLLBACK");
     return status;
   }

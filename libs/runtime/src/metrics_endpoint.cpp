@@ -35,10 +35,10 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(const Me
   const bool loopback = http::IsLoopbackAddress(options.listen.substr(0, colon));
   const bool tls = options.tls_on_loopback || !loopback;
   if (tls && (options.cert_pem.empty() || options.key_pem.empty())) {
-    return InvalidArgument("metrics-listen",
-                           absl::StrCat(options.listen, " is not a loopback address, so the metrics need HTTPS, and "
-                                                        "this service has no server certificate; listen on "
-                                                        "127.0.0.1 or give it one"));
+    return InvalidArgument("metrics-listen", absl::StrCat(options.listen,
+                                                          " is not a loopback address, so the metrics need HTTPS, and "
+                                                          "this service has no server certificate; listen on "
+                                                          "127.0.0.1 or give it one"));
   }
   http::ServerOptions so;
   so.listen = options.listen;

@@ -17,14 +17,12 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
       .String("tls-cert", &c->tls_cert, "PEM certificate chain of this service", true)
       .String("tls-key", &c->tls_key, "PEM private key of this service", true)
       .String("tls-ca", &c->tls_ca, "PEM CA bundle that peers' certificates must chain to", true)
-      .String("db-dsn", &c->db_dsn, "PostgreSQL DSN (libpq conninfo or URI) as this service's role",
-              true)
+      .String("db-dsn", &c->db_dsn, "PostgreSQL DSN (libpq conninfo or URI) as this service's role", true)
       .Int("db-pool-size", &c->db_pool_size, "maximum Postgres connections")
       .Duration("db-connect-timeout", &c->db_connect_timeout, "timeout to open a Postgres connection")
       .Bool("db-prepared-statements", &c->db_prepared_statements,
             "prepare statements once per connection (turn off behind a transaction-pooling PgBouncer < 1.21)")
-      .Duration("shutdown-grace", &c->shutdown_grace,
-                "how long in-flight calls may finish after SIGTERM")
+      .Duration("shutdown-grace", &c->shutdown_grace, "how long in-flight calls may finish after SIGTERM")
       .Duration("grpc-max-connection-age", &c->grpc_max_connection_age,
                 "end client connections older than this (GOAWAY) so clients rebalance over new pods; 0s: never")
       .Duration("grpc-max-connection-age-grace", &c->grpc_max_connection_age_grace,
@@ -34,10 +32,7 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
               "serve Prometheus metrics at GET /metrics on this host:port (an IP address), empty: off; HTTPS with "
               "--tls-cert, plain HTTP on a loopback address")
       .Bool("metrics-tls", &c->metrics_tls, "serve the metrics over HTTPS on a loopback address too")
-      .Check([c] {
-        return c->db_pool_size >= 1 && c->db_pool_size <= 1000 ? ""
-                                                              : "--db-pool-size must be 1..1000";
-      })
+      .Check([c] { return c->db_pool_size >= 1 && c->db_pool_size <= 1000 ? "" : "--db-pool-size must be 1..1000"; })
       .Check([c] {
         log::Level l;
         return log::ParseLevel(c->log_level, &l) ? "" : "--log-level must be debug, info, warn or error";
@@ -51,8 +46,9 @@ void RegisterCommonOptions(Options& options, CommonConfig* c) {
 }
 
 void RegisterRuntimeMetrics(metrics::Registry& registry, const std::string& service, const pg::Pool& pool) {
-  registry.AddGaugeFamily("cantdo_build_info", "Always 1: the service and the cantdo version of this binary.",
-                          {"service", "version"})
+  registry
+      .AddGaugeFamily("cantdo_build_info", "Always 1: the service and the cantdo version of this binary.",
+                      {"service", "version"})
       .Labels({service, CANTDO_VERSION})
       .Set(1);
   registry.AddCollector([&pool](std::vector<metrics::CollectedFamily>& out) {
@@ -96,13 +92,12 @@ void RunningService::Shutdown() {
   if (app_) app_->Stop();
 }
 
-absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, CommonConfig config,
-                                                             Clock& clock) {
+absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, CommonConfig config, Clock& clock) {
   auto rs = std::unique_ptr<RunningService>(new RunningService());
   rs->app_ = &app;
   rs->config_ = std::move(config);
-  CANTDO_ASSIGN_OR_RETURN(rs->ctx_.tls, grpc::LoadTlsMaterial(rs->config_.tls_cert, rs->config_.tls_key,
-                                                             rs->config_.tls_ca));
+  CANTDO_ASSIGN_OR_RETURN(rs->ctx_.tls,
+                          grpc::LoadTlsMaterial(rs->config_.tls_cert, rs->config_.tls_key, rs->config_.tls_ca));
   pg::PoolOptions po;
   po.dsn = rs->config_.db_dsn;
   po.max_size = rs->config_.db_pool_size;
@@ -122,9 +117,10 @@ absl::StatusOr<std::unique_ptr<RunningService>> StartService(ServiceApp& app, Co
   }
   metrics::Gauge& db_up = rs->metrics_->AddGauge(
       "cantdo_db_up", "1 while the last readiness check (every 2 s) reached PostgreSQL, else 0.");
-  metrics::Gauge& ready = rs->metrics_->AddGauge(
-      "cantdo_service_ready", "1 while the service reports SERVING (database reachable, schema compatible, "
-                              "its own dependencies up), else 0.");
+  metrics::Gauge& ready =
+      rs->metrics_->AddGauge("cantdo_service_ready",
+                             "1 while the service reports SERVING (database reachable, schema compatible, "
+                             "its own dependencies up), else 0.");
   if (!rs->config_.metrics_listen.empty()) {
     MetricsEndpointOptions mo;
     mo.listen = rs->config_.metrics_listen;
@@ -174,8 +170,7 @@ int RunServiceMain(ServiceApp& app, int argc, char** argv) {
   grpc::BlockShutdownSignals();
   CommonConfig config;
   config.listen = app.DefaultListen();
-  Options options(absl::StrCat("cantdo-", app.Name()),
-                  absl::StrCat("cantdo-", app.Name(), ": see docs/operations.md"));
+  Options options(absl::StrCat("cantdo-", app.Name()), absl::StrCat("cantdo-", app.Name(), ": see docs/operations.md"));
   RegisterCommonOptions(options, &config);
   app.RegisterOptions(options);
   auto parsed = options.Parse(argc, argv);

@@ -41,7 +41,8 @@ absl::StatusOr<Checkpoint> OpenCheckpoint(absl::string_view note, const NoteVeri
   CANTDO_ASSIGN_OR_RETURN(std::string text, OpenNote(note, verifier));
   CANTDO_ASSIGN_OR_RETURN(Checkpoint c, Checkpoint::Parse(text));
   if (c.origin != verifier.name()) {
-    return absl::DataLossError(absl::StrCat("checkpoint of log '", c.origin, "' signed by key '", verifier.name(), "'"));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint of log '", c.origin, "' signed by key '", verifier.name(), "'"));
   }
   return c;
 }

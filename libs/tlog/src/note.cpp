@@ -45,10 +45,10 @@ absl::StatusOr<std::tuple<std::string, uint32_t, std::string>> SplitKey(absl::st
   std::vector<absl::string_view> parts = absl::StrSplit(s, absl::MaxSplits('+', 2));
   uint32_t hash = 0;
   std::string key;
-  if (parts.size() != 3 || !ValidName(parts[0]) || parts[1].size() != 8 ||
-      !absl::SimpleHexAtoi(parts[1], &hash) || !absl::Base64Unescape(parts[2], &key) || key.size() != 33 ||
-      key[0] != kAlgEd25519) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed ", what, " (expected <name>+<hash>+<base64 Ed25519 key>)"));
+  if (parts.size() != 3 || !ValidName(parts[0]) || parts[1].size() != 8 || !absl::SimpleHexAtoi(parts[1], &hash) ||
+      !absl::Base64Unescape(parts[2], &key) || key.size() != 33 || key[0] != kAlgEd25519) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed ", what, " (expected <name>+<hash>+<base64 Ed25519 key>)"));
   }
   return std::make_tuple(std::string(parts[0]), hash, key);
 }
@@ -58,7 +58,8 @@ absl::StatusOr<std::tuple<std::string, uint32_t, std::string>> SplitKey(absl::st
 absl::StatusOr<NoteVerifier> NoteVerifier::Parse(absl::string_view vkey) {
   CANTDO_ASSIGN_OR_RETURN(auto parts, SplitKey(vkey, "verifier key"));
   auto& [name, hash, key] = parts;
-  if (KeyHash(name, key) != hash) return absl::InvalidArgumentError("verifier key hash does not match its name and key");
+  if (KeyHash(name, key) != hash)
+    return absl::InvalidArgumentError("verifier key hash does not match its name and key");
   NoteVerifier v;
   v.name_ = name;
   v.key_hash_ = hash;
@@ -163,9 +164,9 @@ absl::StatusOr<std::string> OpenNote(absl::string_view note, const NoteVerifier&
     const absl::string_view name = line.substr(0, space);
     std::string blob;
     if (!ValidName(name) || !absl::Base64Unescape(line.substr(space + 1), &blob) || blob.size() < 5) return malformed();
-    const uint32_t hash = (uint32_t{static_cast<unsigned char>(blob[0])} << 24) |
-                          (uint32_t{static_cast<unsigned char>(blob[1])} << 16) |
-                          (uint32_t{static_cast<unsigned char>(blob[2])} << 8) | uint32_t{static_cast<unsigned char>(blob[3])};
+    const uint32_t hash =
+        (uint32_t{static_cast<unsigned char>(blob[0])} << 24) | (uint32_t{static_cast<unsigned char>(blob[1])} << 16) |
+        (uint32_t{static_cast<unsigned char>(blob[2])} << 8) | uint32_t{static_cast<unsigned char>(blob[3])};
     if (name != verifier.name() || hash != verifier.key_hash()) continue;
     if (!verifier.Verify(text, absl::string_view(blob).substr(4))) {
       return absl::DataLossError(absl::StrCat("invalid signature by ", verifier.name()));

@@ -49,10 +49,9 @@ absl::Status Worker::Impl::ScheduleActivity(pg::Connection& conn, const RunRow& 
   lease.started_at = now;
   lease.scheduled = a;
   lease.traceparent = run.traceparent;
-  CANTDO_RETURN_IF_ERROR(
-      internal::InsertActivityTask(conn, run.run_id, command.event_id(), a.task_queue(), a.activity_type(), now,
-                                   internal::InitialLease{lease.lease_id, options_.identity,
-                                                          now + internal::AttemptLease(a)}));
+  CANTDO_RETURN_IF_ERROR(internal::InsertActivityTask(
+      conn, run.run_id, command.event_id(), a.task_queue(), a.activity_type(), now,
+      internal::InitialLease{lease.lease_id, options_.identity, now + internal::AttemptLease(a)}));
   after.eager.push_back(std::move(lease));
   return absl::OkStatus();
 }
@@ -60,39 +59,38 @@ absl::Status Worker::Impl::ScheduleActivity(pg::Connection& conn, const RunRow& 
 absl::StatusOr<std::optional<ActivityLease>> Worker::Impl::LeaseActivity() {
   // Looks at a few, for a task of an activity type this worker runs.
   constexpr int kCandidates = 8;
-  return pg::RunInTransaction(
-      pool_, Tx(), [&](pg::Connection& conn) -> absl::StatusOr<std::optional<ActivityLease>> {
-        const absl::Time now = clock_.Now();
-        CANTDO_ASSIGN_OR_RETURN(std::vector<internal::LeasableActivity> candidates,
-                                internal::LockLeasableActivities(conn, queues_param_, now, kCandidates));
-        for (const internal::LeasableActivity& c : candidates) {
-          CANTDO_ASSIGN_OR_RETURN(auto events, internal::LoadEvents(conn, c.run_id, c.scheduled_event_id, 1));
-          if (events.empty() || !events[0].has_activity_task_scheduled()) {
-            return absl::DataLossError("activity task without its scheduled event");
-          }
-          const auto& scheduled = events[0].activity_task_scheduled();
-          if (registry_.FindActivity(scheduled.activity_type()) == nullptr) continue;
-          CANTDO_ASSIGN_OR_RETURN(std::optional<RunRow> run, internal::LoadRun(conn, c.run_id, false));
-          if (!run) continue;
-          ActivityLease lease;
-          lease.run_id = c.run_id;
-          lease.scheduled_event_id = c.scheduled_event_id;
-          lease.scheduled = scheduled;
-          lease.workflow_id = run->workflow_id;
-          lease.workflow_type = run->workflow_type;
-          lease.traceparent = run->traceparent;
-          lease.task_queue = scheduled.task_queue();
-          lease.attempt = static_cast<int>(c.attempts_started) + 1;
-          lease.lease_id = NewUuid();
-          lease.started_at = now;
-          CANTDO_RETURN_IF_ERROR(internal::LeaseActivityTask(conn, lease.run_id, lease.scheduled_event_id,
-                                                             lease.lease_id, options_.identity, now,
-                                                             now + internal::AttemptLease(scheduled)));
-          return std::optional<ActivityLease>(std::move(lease));
-        }
-        Count(&WorkerStats::empty_polls);
-        return std::optional<ActivityLease>();
-      });
+  return pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::StatusOr<std::optional<ActivityLease>> {
+    const absl::Time now = clock_.Now();
+    CANTDO_ASSIGN_OR_RETURN(std::vector<internal::LeasableActivity> candidates,
+                            internal::LockLeasableActivities(conn, queues_param_, now, kCandidates));
+    for (const internal::LeasableActivity& c : candidates) {
+      CANTDO_ASSIGN_OR_RETURN(auto events, internal::LoadEvents(conn, c.run_id, c.scheduled_event_id, 1));
+      if (events.empty() || !events[0].has_activity_task_scheduled()) {
+        return absl::DataLossError("activity task without its scheduled event");
+      }
+      const auto& scheduled = events[0].activity_task_scheduled();
+      if (registry_.FindActivity(scheduled.activity_type()) == nullptr) continue;
+      CANTDO_ASSIGN_OR_RETURN(std::optional<RunRow> run, internal::LoadRun(conn, c.run_id, false));
+      if (!run) continue;
+      ActivityLease lease;
+      lease.run_id = c.run_id;
+      lease.scheduled_event_id = c.scheduled_event_id;
+      lease.scheduled = scheduled;
+      lease.workflow_id = run->workflow_id;
+      lease.workflow_type = run->workflow_type;
+      lease.traceparent = run->traceparent;
+      lease.task_queue = scheduled.task_queue();
+      lease.attempt = static_cast<int>(c.attempts_started) + 1;
+      lease.lease_id = NewUuid();
+      lease.started_at = now;
+      CANTDO_RETURN_IF_ERROR(internal::LeaseActivityTask(conn, lease.run_id, lease.scheduled_event_id, lease.lease_id,
+                                                         options_.identity, now,
+                                                         now + internal::AttemptLease(scheduled)));
+      return std::optional<ActivityLease>(std::move(lease));
+    }
+    Count(&WorkerStats::empty_polls);
+    return std::optional<ActivityLease>();
+  });
 }
 
 void Worker::Impl::DispatchEager(std::vector<ActivityLease> leases, ThreadState* here) {
@@ -159,9 +157,9 @@ absl::Status Worker::Impl::Heartbeat(const ActivityLease& lease) {
     absl::Duration hb = FromProto(lease.scheduled.heartbeat_timeout());
     absl::Time deadline = lease.started_at + FromProto(lease.scheduled.start_to_close_timeout());
     absl::Time expires = hb > absl::ZeroDuration() ? std::min(deadline, now + hb) : deadline;
-    CANTDO_ASSIGN_OR_RETURN(bool cancel_requested, internal::ExtendActivityLease(conn, lease.run_id,
-                                                                                 lease.scheduled_event_id,
-                                                                                 lease.lease_id, expires));
+    CANTDO_ASSIGN_OR_RETURN(
+        bool cancel_requested,
+        internal::ExtendActivityLease(conn, lease.run_id, lease.scheduled_event_id, lease.lease_id, expires));
     if (cancel_requested) return absl::CancelledError("workflow cancellation requested");
     return absl::OkStatus();
   });

@@ -17,25 +17,25 @@ using v1::HistoryEvent;
 namespace {
 
 absl::Status NotFound(const std::string& workflow_id, const std::string& run_id) {
-  absl::Status s = absl::NotFoundError(absl::StrCat("no run of workflow ", workflow_id,
-                                                    run_id.empty() ? "" : absl::StrCat(" with run id ", run_id)));
+  absl::Status s = absl::NotFoundError(
+      absl::StrCat("no run of workflow ", workflow_id, run_id.empty() ? "" : absl::StrCat(" with run id ", run_id)));
   s = WithReason(std::move(s), "WORKFLOW_NOT_FOUND");
   s = WithMetadata(std::move(s), "workflow_id", workflow_id);
   return WithMetadata(std::move(s), "run_id", run_id);
 }
 
 absl::Status AlreadyClosed(const RunRow& run) {
-  absl::Status s = FailedPrecondition("WORKFLOW_ALREADY_CLOSED",
-                                      absl::StrCat("run ", run.run_id, " of workflow ", run.workflow_id, " is ",
-                                                   v1::WorkflowExecutionState_Name(run.state)));
+  absl::Status s =
+      FailedPrecondition("WORKFLOW_ALREADY_CLOSED", absl::StrCat("run ", run.run_id, " of workflow ", run.workflow_id,
+                                                                 " is ", v1::WorkflowExecutionState_Name(run.state)));
   s = WithMetadata(std::move(s), "workflow_id", run.workflow_id);
   s = WithMetadata(std::move(s), "run_id", run.run_id);
   return WithMetadata(std::move(s), "state", v1::WorkflowExecutionState_Name(run.state));
 }
 
 absl::Status NotAdmitted(const std::string& workflow_id, const std::string& approval_id) {
-  absl::Status s = FailedPrecondition("WORKFLOW_NOT_ADMITTED",
-                                      absl::StrCat("workflow ", workflow_id, " is pending admission"));
+  absl::Status s =
+      FailedPrecondition("WORKFLOW_NOT_ADMITTED", absl::StrCat("workflow ", workflow_id, " is pending admission"));
   s = WithMetadata(std::move(s), "workflow_id", workflow_id);
   return WithMetadata(std::move(s), "admission_approval_id", approval_id);
 }
@@ -84,8 +84,8 @@ absl::StatusOr<StartResult> WorkflowClient::Start(pg::Connection& conn, const St
   }
   CANTDO_ASSIGN_OR_RETURN(auto open, internal::FindRun(conn, req.workflow_id, "", false));
   if (open && open->open()) {
-    absl::Status s = absl::AlreadyExistsError(absl::StrCat("workflow ", req.workflow_id, " already has open run ",
-                                                           open->run_id));
+    absl::Status s =
+        absl::AlreadyExistsError(absl::StrCat("workflow ", req.workflow_id, " already has open run ", open->run_id));
     s = WithReason(std::move(s), "WORKFLOW_ALREADY_EXISTS");
     s = WithMetadata(std::move(s), "workflow_id", req.workflow_id);
     return WithMetadata(std::move(s), "run_id", open->run_id);
@@ -212,9 +212,8 @@ absl::Status WorkflowClient::Cancel(pg::Connection& conn, const std::string& wor
   return internal::AppendAndScheduleIfIdle(conn, run, {std::move(e)}, now);
 }
 
-absl::Status WorkflowClient::Terminate(pg::Connection& conn, const std::string& workflow_id,
-                                       const std::string& run_id, const std::string& reason,
-                                       const std::string& identity) const {
+absl::Status WorkflowClient::Terminate(pg::Connection& conn, const std::string& workflow_id, const std::string& run_id,
+                                       const std::string& reason, const std::string& identity) const {
   CANTDO_RETURN_IF_ERROR(internal::RequireTransaction(conn));
   CANTDO_ASSIGN_OR_RETURN(RunRow run, FindLocked(conn, workflow_id, run_id));
   if (!run.open()) return AlreadyClosed(run);
@@ -254,8 +253,7 @@ absl::StatusOr<std::optional<v1::WorkflowExecution>> WorkflowClient::FindByReque
 }
 
 absl::StatusOr<std::optional<AdmissionRun>> WorkflowClient::FindByAdmissionApproval(
-    pg::Connection& conn, const std::string& approval_id,
-    const std::vector<v1::WorkflowExecutionState>& states) const {
+    pg::Connection& conn, const std::string& approval_id, const std::vector<v1::WorkflowExecutionState>& states) const {
   std::vector<std::string> wanted;
   for (auto s : states) wanted.push_back(absl::StrCat(static_cast<int>(s)));
   CANTDO_ASSIGN_OR_RETURN(

@@ -21,9 +21,9 @@ using v1::HistoryEvent;
 namespace {
 
 absl::Status NonDeterminism(int64_t event_id, const std::string& expected, const std::string& produced) {
-  absl::Status s = absl::FailedPreconditionError(
-      absl::StrCat("non-deterministic workflow at event ", event_id, ": history has ", expected,
-                   ", workflow code produced ", produced));
+  absl::Status s =
+      absl::FailedPreconditionError(absl::StrCat("non-deterministic workflow at event ", event_id, ": history has ",
+                                                 expected, ", workflow code produced ", produced));
   s = WithReason(std::move(s), "NON_DETERMINISM");
   s = WithMetadata(std::move(s), "event_id", absl::StrCat(event_id));
   s = WithMetadata(std::move(s), "expected", expected);
@@ -186,8 +186,8 @@ class RunState {
       last_event_id_ = e.event_id();
       if (!IsCommand(e)) continue;
       if (live_commands_.empty() || !SameCommand(live_commands_.front().event, e)) {
-        return absl::InternalError(absl::StrCat("accepted batch does not hold the live commands at event ",
-                                                e.event_id()));
+        return absl::InternalError(
+            absl::StrCat("accepted batch does not hold the live commands at event ", e.event_id()));
       }
       Bind(e, live_commands_.front());
       live_commands_.pop_front();
@@ -527,7 +527,7 @@ class RunState {
   ReadyQueue ready_;
   Payload input_;
   std::string requester_;
-  std::optional<v1::WorkflowExecutionAdmittedEventAttributes> admitted_;          // the first Admitted event
+  std::optional<v1::WorkflowExecutionAdmittedEventAttributes> admitted_;           // the first Admitted event
   std::optional<v1::WorkflowExecutionAdmittedEventAttributes> carried_admission_;  // Started.admission
   std::optional<Task<Result>> root_;
   int64_t last_event_id_ = 0;

@@ -23,8 +23,8 @@ std::string RunColumns(absl::string_view table, absl::string_view attempt) {
                       "first_run_id::text, ", t, "next_event_id, (extract(epoch FROM ", t,
                       "start_time) * 1000000)::bigint, (extract(epoch FROM ", t, "admit_time) * 1000000)::bigint, ",
                       "(extract(epoch FROM ", t, "close_time) * 1000000)::bigint, coalesce(", t,
-                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ", attempt_sql,
-                      ", ", t, "traceparent");
+                      "next_run_id::text, ''), encode(coalesce(", t, "failure, ''::bytea), 'hex'), ", attempt_sql, ", ",
+                      t, "traceparent");
 }
 
 std::string PgTimeParam(absl::Time t) { return PgTime(t); }
@@ -88,9 +88,9 @@ absl::Status LockRuns(pg::Connection& conn, const std::vector<std::string>& run_
 
 absl::StatusOr<std::optional<RunRow>> LoadRun(pg::Connection& conn, const std::string& run_id, bool for_update) {
   if (for_update) CANTDO_RETURN_IF_ERROR(LockRuns(conn, {run_id}));  // rides with the read
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r, conn.Exec(absl::StrCat("SELECT ", RunColumns(), " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
-                              {pg::TextParam(run_id)}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(absl::StrCat("SELECT ", RunColumns(),
+                                                               " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
+                                                  {pg::TextParam(run_id)}));
   if (r.Rows() == 0) return std::optional<RunRow>();
   CANTDO_ASSIGN_OR_RETURN(RunRow run, RunFromRow(r, 0));
   return std::optional<RunRow>(std::move(run));
@@ -104,8 +104,7 @@ absl::StatusOr<std::optional<RunRow>> FindRun(pg::Connection& conn, const std::s
       " FROM cantdo.workflow_runs WHERE workflow_id = $1 AND ($2 = '' OR run_id::text = $2)"
       " ORDER BY (state IN (",
       static_cast<int>(v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION), ", ",
-      static_cast<int>(v1::WORKFLOW_EXECUTION_STATE_RUNNING),
-      ")) DESC, start_time DESC LIMIT 1");
+      static_cast<int>(v1::WORKFLOW_EXECUTION_STATE_RUNNING), ")) DESC, start_time DESC LIMIT 1");
   if (for_update) {
     // Lock, then read in a later statement (see RunColumns).
     CANTDO_ASSIGN_OR_RETURN(pg::Result locked, conn.Exec(absl::StrCat("SELECT run_id::text", kWhere, " FOR UPDATE"),
@@ -188,9 +187,9 @@ absl::Status AppendAndScheduleIfIdle(pg::Connection& conn, const RunRow& run, st
 }
 
 absl::StatusOr<bool> HasEvent(pg::Connection& conn, const std::string& run_id, v1::EventType type) {
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r, conn.Exec("SELECT 1 FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_type = $2",
-                              {pg::TextParam(run_id), pg::Int64Param(type)}));
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r,
+                          conn.Exec("SELECT 1 FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_type = $2",
+                                    {pg::TextParam(run_id), pg::Int64Param(type)}));
   return r.Rows() > 0;
 }
 
@@ -211,10 +210,11 @@ HistoryEvent NewEvent(int64_t id, absl::Time time, v1::EventType type) {
 
 absl::Status InsertWorkflowTask(pg::Connection& conn, const std::string& run_id, const std::string& task_queue,
                                 absl::Time visible_at, int64_t attempt) {
-  return conn.Defer("WITH task AS (INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
-                    " VALUES ($1::uuid, $2, $3::timestamptz, $4) RETURNING 1) SELECT pg_notify($5, $6)",
-                    {pg::TextParam(run_id), pg::TextParam(task_queue), pg::TextParam(PgTime(visible_at)),
-                     pg::Int64Param(attempt), pg::TextParam(kTasksChannel), pg::TextParam(task_queue)});
+  return conn.Defer(
+      "WITH task AS (INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at, attempt)"
+      " VALUES ($1::uuid, $2, $3::timestamptz, $4) RETURNING 1) SELECT pg_notify($5, $6)",
+      {pg::TextParam(run_id), pg::TextParam(task_queue), pg::TextParam(PgTime(visible_at)), pg::Int64Param(attempt),
+       pg::TextParam(kTasksChannel), pg::TextParam(task_queue)});
 }
 
 absl::Status CloseRun(pg::Connection& conn, const std::string& run_id, v1::WorkflowExecutionState state,
@@ -271,8 +271,8 @@ absl::Status SetWorkflowTaskTimeout(pg::Connection& conn, absl::Duration timeout
                     {pg::TextParam(absl::StrCat(absl::ToInt64Milliseconds(timeout)))});
 }
 
-absl::StatusOr<std::vector<RunRow>> LeaseWorkflowTasks(pg::Connection& conn, const std::string& queues,
-                                                       absl::Time now, int limit) {
+absl::StatusOr<std::vector<RunRow>> LeaseWorkflowTasks(pg::Connection& conn, const std::string& queues, absl::Time now,
+                                                       int limit) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
       conn.Exec(absl::StrCat("SELECT ", RunColumns("r", "t.attempt"),
@@ -280,7 +280,8 @@ absl::StatusOr<std::vector<RunRow>> LeaseWorkflowTasks(pg::Connection& conn, con
                              " WHERE t.task_queue = ANY($1::text[]) AND t.visible_at <= $2::timestamptz"
                              // A literal limit: a parameter would make the
                              // planner guess the row count.
-                             " ORDER BY t.visible_at LIMIT ", limit, " FOR UPDATE OF t, r SKIP LOCKED"),
+                             " ORDER BY t.visible_at LIMIT ",
+                             limit, " FOR UPDATE OF t, r SKIP LOCKED"),
                 {pg::TextParam(queues), pg::TextParam(PgTime(now))}));
   std::vector<RunRow> runs;
   runs.reserve(r.Rows());
@@ -296,9 +297,10 @@ absl::Status DeleteWorkflowTask(pg::Connection& conn, const std::string& run_id)
 }
 
 absl::Status RetryWorkflowTask(pg::Connection& conn, const std::string& run_id, absl::Time visible_at) {
-  return conn.Defer("UPDATE cantdo.workflow_tasks SET attempt = attempt + 1,"
-                    " visible_at = $2::timestamptz WHERE run_id = $1::uuid",
-                    {pg::TextParam(run_id), pg::TextParam(PgTime(visible_at))});
+  return conn.Defer(
+      "UPDATE cantdo.workflow_tasks SET attempt = attempt + 1,"
+      " visible_at = $2::timestamptz WHERE run_id = $1::uuid",
+      {pg::TextParam(run_id), pg::TextParam(PgTime(visible_at))});
 }
 
 absl::Status NotifyTaskQueue(pg::Connection& conn, const std::string& task_queue) {
@@ -309,14 +311,14 @@ absl::Status NotifyTaskQueue(pg::Connection& conn, const std::string& task_queue
 
 absl::Status InsertTimer(pg::Connection& conn, const std::string& run_id, const std::string& timer_id,
                          int64_t started_event_id, const std::string& task_queue, absl::Time fire_at) {
-  return conn.Defer("INSERT INTO cantdo.workflow_timers (run_id, timer_id, started_event_id, task_queue, fire_at)"
-                    " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
-                    {pg::TextParam(run_id), pg::TextParam(timer_id), pg::Int64Param(started_event_id),
-                     pg::TextParam(task_queue), pg::TextParam(PgTime(fire_at))});
+  return conn.Defer(
+      "INSERT INTO cantdo.workflow_timers (run_id, timer_id, started_event_id, task_queue, fire_at)"
+      " VALUES ($1::uuid, $2, $3, $4, $5::timestamptz)",
+      {pg::TextParam(run_id), pg::TextParam(timer_id), pg::Int64Param(started_event_id), pg::TextParam(task_queue),
+       pg::TextParam(PgTime(fire_at))});
 }
 
-absl::StatusOr<std::optional<DueTimer>> LockDueTimer(pg::Connection& conn, const std::string& queues,
-                                                     absl::Time now) {
+absl::StatusOr<std::optional<DueTimer>> LockDueTimer(pg::Connection& conn, const std::string& queues, absl::Time now) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r, conn.Exec("SELECT run_id::text AS run_id, timer_id, started_event_id FROM cantdo.workflow_timers"
                               " WHERE task_queue = ANY($1::text[]) AND fire_at <= $2::timestamptz"
@@ -387,13 +389,12 @@ absl::Status LeaseActivityTask(pg::Connection& conn, const std::string& run_id, 
 absl::StatusOr<bool> ExtendActivityLease(pg::Connection& conn, const std::string& run_id, int64_t scheduled_event_id,
                                          const std::string& lease_id, absl::Time expires_at) {
   CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec("UPDATE cantdo.activity_tasks SET lease_expires_at = $4::timestamptz"
-                " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid"
-                " RETURNING EXISTS (SELECT 1 FROM cantdo.workflow_events e"
-                "   WHERE e.run_id = $1::uuid AND e.event_type = $5) AS cancel_requested",
-                {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(lease_id),
-                 pg::TextParam(PgTime(expires_at)), pg::Int64Param(v1::EVENT_TYPE_CANCEL_REQUESTED)}));
+      pg::Result r, conn.Exec("UPDATE cantdo.activity_tasks SET lease_expires_at = $4::timestamptz"
+                              " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid"
+                              " RETURNING EXISTS (SELECT 1 FROM cantdo.workflow_events e"
+                              "   WHERE e.run_id = $1::uuid AND e.event_type = $5) AS cancel_requested",
+                              {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(lease_id),
+                               pg::TextParam(PgTime(expires_at)), pg::Int64Param(v1::EVENT_TYPE_CANCEL_REQUESTED)}));
   if (r.Rows() == 0) return absl::NotFoundError("activity lease lost (timed out or run closed)");
   return r.GetBool(0, "cancel_requested");
 }
@@ -412,12 +413,13 @@ absl::Status ReleaseActivityLease(pg::Connection& conn, const std::string& run_i
 }
 
 absl::StatusOr<std::optional<absl::Time>> LockLeasedActivity(pg::Connection& conn, const std::string& run_id,
-                                                            int64_t scheduled_event_id, const std::string& lease_id) {
+                                                             int64_t scheduled_event_id, const std::string& lease_id) {
   CANTDO_ASSIGN_OR_RETURN(
       pg::Result r,
-      conn.Exec("SELECT (extract(epoch FROM scheduled_at) * 1000000)::bigint AS scheduled_at_us FROM cantdo.activity_tasks"
-                " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid FOR UPDATE",
-                {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(lease_id)}));
+      conn.Exec(
+          "SELECT (extract(epoch FROM scheduled_at) * 1000000)::bigint AS scheduled_at_us FROM cantdo.activity_tasks"
+          " WHERE run_id = $1::uuid AND scheduled_event_id = $2 AND lease_id = $3::uuid FOR UPDATE",
+          {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(lease_id)}));
   if (r.Rows() == 0) return std::optional<absl::Time>();
   CANTDO_ASSIGN_OR_RETURN(int64_t scheduled_micros, r.GetInt64(0, "scheduled_at_us"));
   return std::optional<absl::Time>(absl::FromUnixMicros(scheduled_micros));
@@ -425,11 +427,12 @@ absl::StatusOr<std::optional<absl::Time>> LockLeasedActivity(pg::Connection& con
 
 absl::Status RequeueActivityTask(pg::Connection& conn, const std::string& run_id, int64_t scheduled_event_id,
                                  absl::Time visible_at, const v1::Failure& failure) {
-  return conn.Defer("UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-                    " visible_at = $3::timestamptz, last_failure = decode($4, 'hex')"
-                    " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
-                    {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(PgTime(visible_at)),
-                     pg::TextParam(absl::BytesToHexString(failure.SerializeAsString()))});
+  return conn.Defer(
+      "UPDATE cantdo.activity_tasks SET lease_id = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+      " visible_at = $3::timestamptz, last_failure = decode($4, 'hex')"
+      " WHERE run_id = $1::uuid AND scheduled_event_id = $2",
+      {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(PgTime(visible_at)),
+       pg::TextParam(absl::BytesToHexString(failure.SerializeAsString()))});
 }
 
 absl::Status DeleteActivityTask(pg::Connection& conn, const std::string& run_id, int64_t scheduled_event_id) {
@@ -441,7 +444,9 @@ pg::Connection::BatchStatement TakeLeasedActivity(const std::string& run_id, int
                                                   const std::string& lease_id) {
   return {absl::StrCat("WITH done AS (DELETE FROM cantdo.activity_tasks WHERE run_id = $1::uuid"
                        " AND scheduled_event_id = $2 AND lease_id = $3::uuid RETURNING 1)"
-                       " SELECT ", RunColumns(), ", (SELECT count(*) FROM done) AS tasks_taken"
+                       " SELECT ",
+                       RunColumns(),
+                       ", (SELECT count(*) FROM done) AS tasks_taken"
                        " FROM cantdo.workflow_runs WHERE run_id = $1::uuid"),
           {pg::TextParam(run_id), pg::Int64Param(scheduled_event_id), pg::TextParam(lease_id)}};
 }
@@ -457,14 +462,13 @@ absl::StatusOr<std::optional<RunRow>> TakenActivityRun(const pg::Result& taken) 
 absl::StatusOr<std::optional<ExpiredLease>> LockExpiredLease(pg::Connection& conn, const std::string& queues,
                                                              absl::Time now) {
   CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec("SELECT run_id::text AS run_id, scheduled_event_id, attempt,"
-                " (extract(epoch FROM scheduled_at) * 1000000)::bigint AS scheduled_at_us,"
-                " (extract(epoch FROM attempt_started_at) * 1000000)::bigint AS attempt_started_at_us"
-                " FROM cantdo.activity_tasks WHERE task_queue = ANY($1::text[]) AND lease_id IS NOT NULL"
-                " AND lease_expires_at <= $2::timestamptz ORDER BY lease_expires_at LIMIT 1"
-                " FOR UPDATE SKIP LOCKED",
-                {pg::TextParam(queues), pg::TextParam(PgTime(now))}));
+      pg::Result r, conn.Exec("SELECT run_id::text AS run_id, scheduled_event_id, attempt,"
+                              " (extract(epoch FROM scheduled_at) * 1000000)::bigint AS scheduled_at_us,"
+                              " (extract(epoch FROM attempt_started_at) * 1000000)::bigint AS attempt_started_at_us"
+                              " FROM cantdo.activity_tasks WHERE task_queue = ANY($1::text[]) AND lease_id IS NOT NULL"
+                              " AND lease_expires_at <= $2::timestamptz ORDER BY lease_expires_at LIMIT 1"
+                              " FOR UPDATE SKIP LOCKED",
+                              {pg::TextParam(queues), pg::TextParam(PgTime(now))}));
   if (r.Rows() == 0) return std::optional<ExpiredLease>();
   ExpiredLease e;
   CANTDO_ASSIGN_OR_RETURN(e.run_id, r.GetString(0, "run_id"));

@@ -158,8 +158,8 @@ absl::Status SetWorkflowTaskTimeout(pg::Connection& conn, absl::Duration timeout
 // Locks up to `limit` workflow tasks of `queues` (a PgTextArray) visible at
 // `now`, oldest first, with their runs (skipping rows locked elsewhere).
 // Each RunRow's workflow_task_attempt is its task's attempt.
-absl::StatusOr<std::vector<RunRow>> LeaseWorkflowTasks(pg::Connection& conn, const std::string& queues,
-                                                       absl::Time now, int limit);
+absl::StatusOr<std::vector<RunRow>> LeaseWorkflowTasks(pg::Connection& conn, const std::string& queues, absl::Time now,
+                                                       int limit);
 
 // Removes the run's workflow task (done), deferred.
 absl::Status DeleteWorkflowTask(pg::Connection& conn, const std::string& run_id);
@@ -235,7 +235,7 @@ absl::Status ReleaseActivityLease(pg::Connection& conn, const std::string& run_i
 // Locks the task if `lease_id` still holds it and returns when it was
 // scheduled; std::nullopt if the lease is lost.
 absl::StatusOr<std::optional<absl::Time>> LockLeasedActivity(pg::Connection& conn, const std::string& run_id,
-                                                            int64_t scheduled_event_id, const std::string& lease_id);
+                                                             int64_t scheduled_event_id, const std::string& lease_id);
 
 // Unleases a task whose attempt failed and makes it visible at
 // `visible_at` for the next attempt, recording `failure`, deferred.

@@ -33,7 +33,5 @@ inline absl::Duration FromProto(const google::protobuf::Duration& d) {
 }
 
 // Microsecond precision, UTC, as Postgres prints and parses it.
-inline std::string PgTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
-}
+inline std::string PgTime(absl::Time t) { return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone()); }
 }  // namespace cantdo::workflow

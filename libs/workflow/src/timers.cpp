@@ -27,8 +27,7 @@ absl::StatusOr<bool> Worker::Impl::FireTimers() {
   absl::Status s = pg::RunInTransaction(pool_, Tx(), [&](pg::Connection& conn) -> absl::Status {
     fired = false;
     const absl::Time now = clock_.Now();
-    CANTDO_ASSIGN_OR_RETURN(std::optional<internal::DueTimer> timer,
-                            internal::LockDueTimer(conn, queues_param_, now));
+    CANTDO_ASSIGN_OR_RETURN(std::optional<internal::DueTimer> timer, internal::LockDueTimer(conn, queues_param_, now));
     if (!timer) return absl::OkStatus();
     fired = true;
     CANTDO_RETURN_IF_ERROR(internal::DeleteTimer(conn, timer->run_id, timer->timer_id));
@@ -63,10 +62,10 @@ absl::StatusOr<bool> Worker::Impl::ExpireLeases() {
     const auto kind = start_to_close || FromProto(a.heartbeat_timeout()) <= absl::ZeroDuration()
                           ? v1::TIMEOUT_KIND_START_TO_CLOSE
                           : v1::TIMEOUT_KIND_HEARTBEAT;
-    absl::Status timeout = WithReason(absl::DeadlineExceededError(absl::StrCat("activity attempt ", expired->attempt,
-                                                                               " timed out (",
-                                                                               v1::TimeoutKind_Name(kind), ")")),
-                                      v1::TimeoutKind_Name(kind));
+    absl::Status timeout =
+        WithReason(absl::DeadlineExceededError(absl::StrCat("activity attempt ", expired->attempt, " timed out (",
+                                                            v1::TimeoutKind_Name(kind), ")")),
+                   v1::TimeoutKind_Name(kind));
     const v1::Failure failure = FailureFromStatus(timeout, "engine");
     auto delay = internal::RetryAfter(a, static_cast<int>(expired->attempt), timeout, expired->scheduled_at, now);
     if (delay.has_value()) {

@@ -17,7 +17,10 @@
 namespace cantdo::workflow {
 
 Worker::Impl::Impl(pg::Pool& pool, const Registry& registry, Clock& clock, WorkerOptions options)
-    : pool_(pool), registry_(registry), clock_(clock), options_(std::move(options)),
+    : pool_(pool),
+      registry_(registry),
+      clock_(clock),
+      options_(std::move(options)),
       cache_(options_.sticky_cache ? options_.sticky_cache_size : 0),
       queues_param_(internal::PgTextArray(options_.task_queues)) {}
 

@@ -156,8 +156,7 @@ class Worker::Impl {
   bool EnforceHistoryLimit(const internal::RunRow& run, int64_t next_id, std::vector<v1::HistoryEvent>& commands);
   // Writes the effects of the task's commands; returns whether the run closed.
   absl::StatusOr<bool> ApplyCommands(pg::Connection& conn, const internal::RunRow& run,
-                                     const std::vector<v1::HistoryEvent>& commands, absl::Time now,
-                                     AfterCommit& after);
+                                     const std::vector<v1::HistoryEvent>& commands, absl::Time now, AfterCommit& after);
 
   // ---- activity tasks (activity_task.cpp) ----
 

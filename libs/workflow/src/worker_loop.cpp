@@ -88,8 +88,7 @@ absl::StatusOr<Worker::Impl::Work> Worker::Impl::RunTaskOnce(ThreadState& here, 
 
 // Workflow tasks first (run in the scan's transaction), else an activity
 // task, leased into `activity` for the caller to run.
-absl::StatusOr<Worker::Impl::Work> Worker::Impl::ScanQueues(ThreadState& here,
-                                                            std::optional<ActivityLease>& activity) {
+absl::StatusOr<Worker::Impl::Work> Worker::Impl::ScanQueues(ThreadState& here, std::optional<ActivityLease>& activity) {
   CANTDO_ASSIGN_OR_RETURN(Work polled, PollWorkflowTask(here));
   if (polled != Work::kNone) return polled;
   CANTDO_ASSIGN_OR_RETURN(activity, LeaseActivity());
@@ -130,7 +129,9 @@ absl::Duration Worker::Impl::DelayAfterFailure(const absl::Status& error, intern
     const internal::OutageBackoff::Step step = outage.Failed(jitter);
     if (outage_log_.ShouldLog(step)) {
       log::Warn("worker cannot reach the database; backing off",
-                {{"error", error.ToString()}, {"identity", options_.identity}, {"failures", step.failures},
+                {{"error", error.ToString()},
+                 {"identity", options_.identity},
+                 {"failures", step.failures},
                  {"retry_in_ms", absl::ToInt64Milliseconds(step.delay)}});
     }
     return step.delay;

@@ -238,9 +238,9 @@ bool Worker::Impl::EnforceHistoryLimit(const RunRow& run, int64_t next_id, std::
     commands.clear();
     HistoryEvent fail;
     fail.set_event_type(v1::EVENT_TYPE_WORKFLOW_EXECUTION_FAILED);
-    absl::Status limit = FailedPrecondition(
-        "HISTORY_LIMIT_EXCEEDED", absl::StrCat("history of run ", run.run_id, " reached the limit of ",
-                                               options_.history_limit_events, " events"));
+    absl::Status limit = FailedPrecondition("HISTORY_LIMIT_EXCEEDED",
+                                            absl::StrCat("history of run ", run.run_id, " reached the limit of ",
+                                                         options_.history_limit_events, " events"));
     *fail.mutable_workflow_execution_failed()->mutable_failure() = FailureFromStatus(limit, "engine");
     commands.push_back(std::move(fail));
     return true;
@@ -328,8 +328,8 @@ absl::Status Worker::Impl::ContinueAsNew(pg::Connection& conn, const RunRow& run
   next.first_run_id = run.first_run_id;
   next.start_time = now;
   next.traceparent = run.traceparent;
-  CANTDO_RETURN_IF_ERROR(internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_CONTINUED_AS_NEW, now,
-                                            nullptr, next.run_id));
+  CANTDO_RETURN_IF_ERROR(
+      internal::CloseRun(conn, run.run_id, v1::WORKFLOW_EXECUTION_STATE_CONTINUED_AS_NEW, now, nullptr, next.run_id));
   CANTDO_RETURN_IF_ERROR(internal::InsertRun(conn, next));
   HistoryEvent started = internal::NewEvent(1, now, v1::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
   auto* a = started.mutable_workflow_execution_started();

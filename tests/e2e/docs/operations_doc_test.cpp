@@ -98,8 +98,8 @@ TEST_CASE("e2e: every command block the docs mark runnable runs against the loca
   const std::vector<Block> blocks = AllMarkedBlocks();
   // docs/operations.md marks its walkthrough and reference blocks; losing
   // the markers must not make this test pass on nothing.
-  REQUIRE(std::count_if(blocks.begin(), blocks.end(),
-                        [](const Block& b) { return b.file == "docs/operations.md"; }) >= 6);
+  REQUIRE(std::count_if(blocks.begin(), blocks.end(), [](const Block& b) { return b.file == "docs/operations.md"; }) >=
+          6);
 
   Stack s(StackOptions{.gateway_tokens = true});
   TempDir view;
@@ -111,7 +111,8 @@ TEST_CASE("e2e: every command block the docs mark runnable runs against the loca
   std::filesystem::create_directories(root + "/blocks");
 
   const char* other_grpcurl = std::getenv("CANTDO_DOCS_TEST_GRPCURL");
-  const std::string grpcurl = other_grpcurl && *other_grpcurl ? other_grpcurl : BuildDir() + "/tools/grpcurl/cantdo-grpcurl";
+  const std::string grpcurl =
+      other_grpcurl && *other_grpcurl ? other_grpcurl : BuildDir() + "/tools/grpcurl/cantdo-grpcurl";
   std::filesystem::create_symlink(grpcurl, root + "/bin/grpcurl");
   for (const char* tool : {"grpcurl/cantdo-grpcurl", "demo-platform/cantdo-demo-platform", "ledger/cantdo-ledger",
                            "migrate/cantdo-migrate"}) {
@@ -120,22 +121,21 @@ TEST_CASE("e2e: every command block the docs mark runnable runs against the loca
   }
 
   // .local/stack.env, as scripts/lib/stack.sh writes it for its stack.
-  std::map<std::string, std::string> env = {
-      {"CANTDO_GATEWAY_ADDR", s.gateway->address()},
-      {"CANTDO_AUTHORITY_ADDR", s.authority->address()},
-      {"CANTDO_WORKER_ADDR", s.worker->address()},
-      {"CANTDO_CIBA_BRIDGE_ADDR", s.bridge->address()},
-      {"CANTDO_ADMIN_DB_DSN", s.db.Dsn()},
-      {"CANTDO_DEMO_DB_DSN", s.demo.Dsn()},
-      {"CANTDO_DEMO_WORKER_DSN", s.demo_worker->dsn()},
-      {"CANTDO_CIBA_ISSUER", s.idp->issuer()},
-      {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
-      {"CANTDO_CIBA_CLIENT_SECRET_FILE", root + "/certs/idp_client_secret"},
-      {"CANTDO_CIBA_CA_FILE", s.idp->ca_file()},
-      {"CANTDO_IDP_DEVICE", s.idp->device()},
-      {"CANTDO_IDP_JWKS_URI", s.idp->issuer() + "/jwks"},
-      {"CANTDO_IDP_ROLES_CLAIM", s.idp->roles_claim()},
-      {"CANTDO_GATEWAY_AUDIENCE", s.idp->gateway_audience()}};
+  std::map<std::string, std::string> env = {{"CANTDO_GATEWAY_ADDR", s.gateway->address()},
+                                            {"CANTDO_AUTHORITY_ADDR", s.authority->address()},
+                                            {"CANTDO_WORKER_ADDR", s.worker->address()},
+                                            {"CANTDO_CIBA_BRIDGE_ADDR", s.bridge->address()},
+                                            {"CANTDO_ADMIN_DB_DSN", s.db.Dsn()},
+                                            {"CANTDO_DEMO_DB_DSN", s.demo.Dsn()},
+                                            {"CANTDO_DEMO_WORKER_DSN", s.demo_worker->dsn()},
+                                            {"CANTDO_CIBA_ISSUER", s.idp->issuer()},
+                                            {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
+                                            {"CANTDO_CIBA_CLIENT_SECRET_FILE", root + "/certs/idp_client_secret"},
+                                            {"CANTDO_CIBA_CA_FILE", s.idp->ca_file()},
+                                            {"CANTDO_IDP_DEVICE", s.idp->device()},
+                                            {"CANTDO_IDP_JWKS_URI", s.idp->issuer() + "/jwks"},
+                                            {"CANTDO_IDP_ROLES_CLAIM", s.idp->roles_claim()},
+                                            {"CANTDO_GATEWAY_AUDIENCE", s.idp->gateway_audience()}};
   Write(root + "/certs/idp_client_secret", cantdo::testing::DevIdp::kSecret);
   for (const char* role : {"operator", "auditor", "platform", "worker"}) {
     auto files = s.pki.WriteFiles(root + "/certs", role);
@@ -155,13 +155,13 @@ TEST_CASE("e2e: every command block the docs mark runnable runs against the loca
       "set -eEuo pipefail\n"
       "shopt -s inherit_errexit\n"
       "trap 'echo \"docs-test: failed at $DOC_FILE:$((DOC_LINE + LINENO - 1)): $BASH_COMMAND\" >&2' ERR\n"
-      "cd " + Sh(root) + "\n";
+      "cd " +
+      Sh(root) + "\n";
   for (size_t i = 0; i < blocks.size(); ++i) {
     const std::string file = absl::StrCat(root, "/blocks/", i, ".sh");
     Write(file, blocks[i].text);
     absl::StrAppend(&runner, "echo \"docs-test: ", blocks[i].file, ":", blocks[i].first_line, "\"\n",
-                    "DOC_FILE=", blocks[i].file, " DOC_LINE=", blocks[i].first_line, "\n",
-                    "source ", Sh(file), "\n");
+                    "DOC_FILE=", blocks[i].file, " DOC_LINE=", blocks[i].first_line, "\n", "source ", Sh(file), "\n");
   }
   absl::StrAppend(&runner, "echo 'docs-test: every block ran'\n");
   Write(root + "/run.sh", runner);

@@ -63,9 +63,10 @@ std::string Pending(const std::string& role) {
 
 }  // namespace
 
-TEST_CASE("e2e: a real Prometheus scrapes every service through the offboarding scenario: approvals pending up and "
-          "down, grants claimed and consumed, no scrape error",
-          "[e2e][monitoring]") {
+TEST_CASE(
+    "e2e: a real Prometheus scrapes every service through the offboarding scenario: approvals pending up and "
+    "down, grants claimed and consumed, no scrape error",
+    "[e2e][monitoring]") {
   if (!PrometheusServer::Installed()) {
     // Catch2 2.13 has no SKIP; CI installs it (scripts/setup).
     WARN("prometheus is not installed (Debian package prometheus; scripts/setup installs it): not run");
@@ -119,8 +120,7 @@ TEST_CASE("e2e: a real Prometheus scrapes every service through the offboarding 
     req.set_idempotency_key("agent-replay");
     ::grpc::ClientContext ctx;
     av1::ClaimGrantResponse resp;
-    CHECK(s.AsWorker()->ClaimGrant(Stack::Ctx(&ctx), req, &resp).error_code() ==
-          ::grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(s.AsWorker()->ClaimGrant(Stack::Ctx(&ctx), req, &resp).error_code() == ::grpc::StatusCode::PERMISSION_DENIED);
   }
 
   s.Approve(kDpo);
@@ -137,8 +137,7 @@ TEST_CASE("e2e: a real Prometheus scrapes every service through the offboarding 
   // Up and back down, in that order: nothing pending in a scrape before
   // the run started, each role's approval pending while it waited (seen
   // above), nothing in a scrape after the run completed.
-  INFO("approvals pending, every second: "
-       << ::Catch::Detail::stringify(prom.Range(kPendingSum, start, end)));
+  INFO("approvals pending, every second: " << ::Catch::Detail::stringify(prom.Range(kPendingSum, start, end)));
   CHECK(prom.Value(kPendingSum, start) == 0);
   CHECK(prom.Value(kPendingSum, end) == 0);
   CHECK(prom.Value(absl::StrCat("max_over_time(", kPendingSum, "[", range_s, "s:1s])"), end) >= 1);
@@ -190,10 +189,10 @@ TEST_CASE("e2e: a real Prometheus scrapes every service through the offboarding 
   // otherwise took (a duplicate series, a timestamp out of order).
   auto own = cantdo::testing::PlainHttp(prom.port(), "GET", "/metrics");
   REQUIRE(own.ok());
-  for (const char* dropped : {"prometheus_target_scrapes_sample_duplicate_timestamp_total",
-                              "prometheus_target_scrapes_sample_out_of_order_total",
-                              "prometheus_target_scrapes_sample_out_of_bounds_total",
-                              "prometheus_target_scrapes_exceeded_sample_limit_total"}) {
+  for (const char* dropped :
+       {"prometheus_target_scrapes_sample_duplicate_timestamp_total",
+        "prometheus_target_scrapes_sample_out_of_order_total", "prometheus_target_scrapes_sample_out_of_bounds_total",
+        "prometheus_target_scrapes_exceeded_sample_limit_total"}) {
     INFO(dropped);
     CHECK(cantdo::testing::SampleValue(own->body, dropped) == std::optional<double>(0));
   }

@@ -49,7 +49,8 @@ cv1::ActionRef EraseAction(const wv1::WorkflowExecution& run, const std::string&
 // The consumed grant of `action` in these entries (grant id, approval id).
 std::pair<std::string, std::string> GrantOf(const std::vector<cv1::LedgerEntry>& entries, const std::string& action) {
   for (const auto& e : entries) {
-    if (e.action() == action && e.kind() == cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED) return {e.grant_id(), e.approval_id()};
+    if (e.action() == action && e.kind() == cv1::LEDGER_EVENT_KIND_GRANT_CONSUMED)
+      return {e.grant_id(), e.approval_id()};
   }
   return {};
 }
@@ -174,8 +175,8 @@ TEST_CASE("e2e: the whole offboarding scenario, every irreversible step approved
 
 TEST_CASE("e2e: without the CFO's own approval no refund is issued: denied, a user without the role, the DPO instead",
           "[e2e][offboarding]") {
-  const std::string variant = GENERATE(std::string("cfo denies"), std::string("no-role user approves"),
-                                       std::string("dpo approves the refund"));
+  const std::string variant =
+      GENERATE(std::string("cfo denies"), std::string("no-role user approves"), std::string("dpo approves the refund"));
   INFO(variant);
   Stack s;
   const std::string cus = demo::CustomerId(7);
@@ -331,9 +332,10 @@ TEST_CASE("e2e: restarts lose nothing: the bridge while a request is pending, th
   CHECK(s.VerifyLedger().ok());
 }
 
-TEST_CASE("e2e: a provider whose requests live 4 s does not end the approval: the CFO is asked again until they "
-          "answer, within one approval (#20)",
-          "[e2e][offboarding]") {
+TEST_CASE(
+    "e2e: a provider whose requests live 4 s does not end the approval: the CFO is asked again until they "
+    "answer, within one approval (#20)",
+    "[e2e][offboarding]") {
   StackOptions o;
   // The provider caps every backchannel request at 4 seconds (Auth0's own
   // cap is minutes; the policy gives the CFO 72 h).
@@ -383,9 +385,10 @@ TEST_CASE("e2e: a provider whose requests live 4 s does not end the approval: th
   CHECK(asked_again == 3);
 }
 
-TEST_CASE("e2e: the bridge killed after the provider handed it the ops manager's token, before recording it: the "
-          "ops manager is asked again and the run completes (#20)",
-          "[e2e][offboarding]") {
+TEST_CASE(
+    "e2e: the bridge killed after the provider handed it the ops manager's token, before recording it: the "
+    "ops manager is asked again and the run completes (#20)",
+    "[e2e][offboarding]") {
   StackOptions o;
   o.bridge_env_once = {{"CANTDO_FAILPOINT", "ciba_bridge.poll.after_token_response"}};
   Stack s(o);
@@ -444,8 +447,8 @@ constexpr char kStrictDpo[] = "00u3dpo";
 // provider's claim name and directory, the bridge's own key pair.
 StackOptions StrictProvider(const TempDir& dir) {
   const std::string key = dir.path() + "/bridge-client-key.pem";
-  REQUIRE(std::system(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + key +
-                       " 2>/dev/null").c_str()) == 0);
+  REQUIRE(std::system(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + key + " 2>/dev/null")
+                          .c_str()) == 0);
   std::ifstream in(cantdo::testing::SourceDir() + "/deploy/policy.json");
   nlohmann::json policy = nlohmann::json::parse(in);
   policy["role_claim"] = "groups";
@@ -465,9 +468,10 @@ StackOptions StrictProvider(const TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("e2e: the offboarding scenario against a second provider: roles only by scope, other subjects and claim "
-          "names, ES256, private_key_jwt (#20)",
-          "[e2e][offboarding]") {
+TEST_CASE(
+    "e2e: the offboarding scenario against a second provider: roles only by scope, other subjects and claim "
+    "names, ES256, private_key_jwt (#20)",
+    "[e2e][offboarding]") {
   TempDir keys;
   Stack s(StrictProvider(keys));
   const std::string cus = demo::CustomerId(500);

@@ -53,7 +53,9 @@ inline std::string FlowPolicy() {
       {"version", "flow-1"},
       {"role_claim", kRolesClaim},
       {"approvers",
-       {{"cfo", {"auth0|cfo"}}, {"dpo", {"auth0|dpo"}}, {"ops_manager", {"auth0|ops-manager"}},
+       {{"cfo", {"auth0|cfo"}},
+        {"dpo", {"auth0|dpo"}},
+        {"ops_manager", {"auth0|ops-manager"}},
         {"auditor", {"auth0|no-role"}}}},
       {"rules",
        {{{"action", "refund.issue"},
@@ -92,9 +94,10 @@ class ApprovalFlow {
     const int authority_port = FreePort();
     bridge = std::make_unique<bridgetest::Bridge>(
         pki, dir.path(), bridge_login.dsn(),
-        std::map<std::string, std::string>{{"CANTDO_CIBA_ISSUER", idp->issuer()},
-                                           {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
-                                           {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:" + std::to_string(authority_port)}});
+        std::map<std::string, std::string>{
+            {"CANTDO_CIBA_ISSUER", idp->issuer()},
+            {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
+            {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:" + std::to_string(authority_port)}});
     // The authority's first dispatch must find the bridge ready (a refused
     // dispatch is retried only 30 s later).
     INFO(Logs());
@@ -197,8 +200,8 @@ class ApprovalFlow {
     std::string id;
     WaitUntil(
         [&] {
-          auto r = db.Connect()->Exec("SELECT coalesce(auth_req_id, '') FROM cantdo.approvals WHERE approval_id::text = $1",
-                                      {approval_id});
+          auto r = db.Connect()->Exec(
+              "SELECT coalesce(auth_req_id, '') FROM cantdo.approvals WHERE approval_id::text = $1", {approval_id});
           REQUIRE(r.ok());
           REQUIRE(r->Rows() == 1);
           id = *r->GetString(0, 0);

@@ -38,9 +38,10 @@ std::pair<std::string, std::string> OpenRefund(ApprovalFlow& f, const std::strin
 
 }  // namespace
 
-TEST_CASE("the CFO approves on the device: the authority verifies the provider's token and issues a grant "
-          "the worker claims and consumes",
-          "[integration][approval_flow]") {
+TEST_CASE(
+    "the CFO approves on the device: the authority verifies the provider's token and issues a grant "
+    "the worker claims and consumes",
+    "[integration][approval_flow]") {
   ApprovalFlow f;
   INFO(f.Logs());
   const cv1::ActionRef action = ApprovalFlow::Action("refund.issue", "refund");
@@ -137,16 +138,19 @@ TEST_CASE("the CFO denies on the device: the approval is DENIED and no grant exi
   CHECK(evidence->id_token.empty());
 }
 
-TEST_CASE("nobody answers before the provider's own expiry: not a decision, the approver is asked again and can "
-          "still approve (#20)",
-          "[integration][approval_flow]") {
+TEST_CASE(
+    "nobody answers before the provider's own expiry: not a decision, the approver is asked again and can "
+    "still approve (#20)",
+    "[integration][approval_flow]") {
   // The provider caps requested_expiry at 5 s; the authority's own deadline
   // (the rule's 72 h) is far away.
   ApprovalFlow f({.idp_env = {{"IDP_CIBA_MAX_EXPIRY", "5"}}});
   INFO(f.Logs());
   auto [approval_id, auth_req_id] = OpenRefund(f, "refund");
   CHECK(f.idp->Device("GET", "/requests/" + auth_req_id).at("status") == "pending");
-  CHECK(f.bridge->child().WaitForLogLine("\"msg\":\"backchannel authentication expired\"", absl::Seconds(30)).has_value());
+  CHECK(f.bridge->child()
+            .WaitForLogLine("\"msg\":\"backchannel authentication expired\"", absl::Seconds(30))
+            .has_value());
   // A second request for the same approval reaches the approver.
   std::string second;
   WaitUntil(
@@ -167,9 +171,10 @@ TEST_CASE("nobody answers before the provider's own expiry: not a decision, the 
   CHECK(decided.has_grant());
 }
 
-TEST_CASE("a user in the directory but without the role approves: the real token verifies, the approval is "
-          "INVALID (APPROVAL_ROLE_MISMATCH) and no grant exists",
-          "[integration][approval_flow]") {
+TEST_CASE(
+    "a user in the directory but without the role approves: the real token verifies, the approval is "
+    "INVALID (APPROVAL_ROLE_MISMATCH) and no grant exists",
+    "[integration][approval_flow]") {
   ApprovalFlow f;
   INFO(f.Logs());
   auto r = f.Request(ApprovalFlow::Action("ledger.export", "export", 0));
@@ -196,9 +201,10 @@ TEST_CASE("a user in the directory but without the role approves: the real token
   CHECK(evidence->reason == "APPROVAL_ROLE_MISMATCH");
 }
 
-TEST_CASE("a tampered ID token delivered with the bridge's identity is refused: ID_TOKEN_BAD_SIGNATURE, "
-          "the approval INVALID, no grant",
-          "[integration][approval_flow]") {
+TEST_CASE(
+    "a tampered ID token delivered with the bridge's identity is refused: ID_TOKEN_BAD_SIGNATURE, "
+    "the approval INVALID, no grant",
+    "[integration][approval_flow]") {
   ApprovalFlow f;
   INFO(f.Logs());
   // A genuine approval first, for a genuine token.

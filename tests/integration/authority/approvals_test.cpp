@@ -128,14 +128,24 @@ TEST_CASE("every forged or unfit ID token is rejected and mints nothing", "[inte
          forged["sub"] = "cfo2";
          return h.idp.Tampered(c, forged);
        }},
-      {"signed by another key", "ID_TOKEN_BAD_SIGNATURE", [&](const std::string& id) { return stranger.Sign(h.Claims("cfo1", id)); }},
-      {"alg none", "ID_TOKEN_ALG_NOT_ALLOWED", [&](const std::string& id) { return TokenSigner::Unsigned(h.Claims("cfo1", id)); }},
+      {"signed by another key", "ID_TOKEN_BAD_SIGNATURE",
+       [&](const std::string& id) { return stranger.Sign(h.Claims("cfo1", id)); }},
+      {"alg none", "ID_TOKEN_ALG_NOT_ALLOWED",
+       [&](const std::string& id) { return TokenSigner::Unsigned(h.Claims("cfo1", id)); }},
       {"HS256 keyed with the RSA public key", "ID_TOKEN_ALG_NOT_ALLOWED",
        [&](const std::string& id) { return h.idp.HmacWithPublicKey(h.Claims("cfo1", id)); }},
       {"wrong iss", "ID_TOKEN_ISSUER_MISMATCH",
-       [&](const std::string& id) { auto c = h.Claims("cfo1", id); c["iss"] = "https://evil.test/"; return h.idp.Sign(c); }},
+       [&](const std::string& id) {
+         auto c = h.Claims("cfo1", id);
+         c["iss"] = "https://evil.test/";
+         return h.idp.Sign(c);
+       }},
       {"wrong aud", "ID_TOKEN_AUDIENCE_MISMATCH",
-       [&](const std::string& id) { auto c = h.Claims("cfo1", id); c["aud"] = "other"; return h.idp.Sign(c); }},
+       [&](const std::string& id) {
+         auto c = h.Claims("cfo1", id);
+         c["aud"] = "other";
+         return h.idp.Sign(c);
+       }},
       {"expired", "ID_TOKEN_EXPIRED",
        [&](const std::string& id) {
          auto c = h.Claims("cfo1", id);
@@ -143,7 +153,10 @@ TEST_CASE("every forged or unfit ID token is rejected and mints nothing", "[inte
          return h.idp.Sign(c);
        }},
       {"unknown kid", "ID_TOKEN_UNKNOWN_KID",
-       [&](const std::string& id) { TokenSigner s("rotated-away", TokenSigner::Alg::kRS256); return s.Sign(h.Claims("cfo1", id)); }},
+       [&](const std::string& id) {
+         TokenSigner s("rotated-away", TokenSigner::Alg::kRS256);
+         return s.Sign(h.Claims("cfo1", id));
+       }},
       {"missing role", "APPROVAL_ROLE_MISMATCH",
        [&](const std::string& id) { return h.idp.Sign(h.Claims("cfo1", id, {"dpo"})); }},
       {"role but not in the directory", "APPROVAL_SUBJECT_NOT_IN_DIRECTORY",
@@ -151,7 +164,11 @@ TEST_CASE("every forged or unfit ID token is rejected and mints nothing", "[inte
       {"approver is the requester", "POLICY_SELF_APPROVAL",
        [&](const std::string& id) { return h.idp.Sign(h.Claims("cfo2", id)); }},
       {"answers another CIBA request", "APPROVAL_REQUEST_MISMATCH",
-       [&](const std::string& id) { auto c = h.Claims("cfo1", id); c["urn:openid:params:jwt:claim:auth_req_id"] = "areq-other"; return h.idp.Sign(c); }},
+       [&](const std::string& id) {
+         auto c = h.Claims("cfo1", id);
+         c["urn:openid:params:jwt:claim:auth_req_id"] = "areq-other";
+         return h.idp.Sign(c);
+       }},
   };
   int step = 0;
   for (const auto& c : cases) {
@@ -177,8 +194,7 @@ TEST_CASE("every forged or unfit ID token is rejected and mints nothing", "[inte
   }
 }
 
-TEST_CASE("an ID token approves one request only, even without the auth_req_id claim",
-          "[integration][authority]") {
+TEST_CASE("an ID token approves one request only, even without the auth_req_id claim", "[integration][authority]") {
   AuthorityHarness h;
   auto a = h.Request(AuthorityHarness::RefundRequest("a"));
   auto b = h.Request(AuthorityHarness::RefundRequest("b"));
@@ -281,9 +297,10 @@ cv1::Approval GetApprovalAs(AuthorityHarness& h, const std::string& id) {
 
 }  // namespace
 
-TEST_CASE("a request the provider ended undecided (its short lifetime, or lost: invalid_grant) is asked again "
-          "while the approval's deadline allows, and the approver can still approve (#20)",
-          "[integration][authority]") {
+TEST_CASE(
+    "a request the provider ended undecided (its short lifetime, or lost: invalid_grant) is asked again "
+    "while the approval's deadline allows, and the approver can still approve (#20)",
+    "[integration][authority]") {
   AuthorityHarness h;
   auto r = h.Request(AuthorityHarness::RefundRequest("refund"));
   REQUIRE(r.ok());
@@ -330,9 +347,10 @@ TEST_CASE("a request the provider ended undecided (its short lifetime, or lost: 
   CHECK(GetReason(wrong.status()) == std::optional<std::string>("APPROVAL_REQUEST_MISMATCH"));
 }
 
-TEST_CASE("the third ask approved mints the grant, and asking stops at the approval's deadline with a message that says "
-          "so (#20)",
-          "[integration][authority]") {
+TEST_CASE(
+    "the third ask approved mints the grant, and asking stops at the approval's deadline with a message that says "
+    "so (#20)",
+    "[integration][authority]") {
   AuthorityHarness h;
   auto r = h.Request(AuthorityHarness::RefundRequest("refund"));
   const std::string id = r->approval().approval_id();
@@ -367,9 +385,10 @@ TEST_CASE("the third ask approved mints the grant, and asking stops at the appro
   CHECK(GetApprovalAs(h, sid).state() == cv1::APPROVAL_STATE_EXPIRED);
 }
 
-TEST_CASE("an approval signed with a key the provider rotated in just after the authority fetched its keys is "
-          "retryable, not refused, and approves once the key is fetched (#20)",
-          "[integration][authority]") {
+TEST_CASE(
+    "an approval signed with a key the provider rotated in just after the authority fetched its keys is "
+    "retryable, not refused, and approves once the key is fetched (#20)",
+    "[integration][authority]") {
   AuthorityHarness h;
   // The authority fetches the provider's keys for a first approval.
   h.Grant("first");
@@ -396,8 +415,7 @@ TEST_CASE("an approval signed with a key the provider rotated in just after the 
   CHECK(approved->grant().state() == cv1::GRANT_STATE_ISSUED);
 }
 
-TEST_CASE("only the bridge may complete approvals, only the gateway may act for others",
-          "[integration][authority]") {
+TEST_CASE("only the bridge may complete approvals, only the gateway may act for others", "[integration][authority]") {
   AuthorityHarness h;
   auto r = h.Request(AuthorityHarness::RefundRequest("refund"));
   const std::string id = r->approval().approval_id();

@@ -35,9 +35,9 @@ inline constexpr char kAudience[] = "cantdo-authority";
 // What the authority asked the bridge.
 class FakeBridge final : public cantdo::bridge::v1::CibaBridgeService::Service {
  public:
-  ::grpc::Status StartBackchannelAuthentication(::grpc::ServerContext*,
-                                                const cantdo::bridge::v1::StartBackchannelAuthenticationRequest* req,
-                                                cantdo::bridge::v1::StartBackchannelAuthenticationResponse* resp) override {
+  ::grpc::Status StartBackchannelAuthentication(
+      ::grpc::ServerContext*, const cantdo::bridge::v1::StartBackchannelAuthenticationRequest* req,
+      cantdo::bridge::v1::StartBackchannelAuthenticationResponse* resp) override {
     std::lock_guard<std::mutex> lock(mu);
     requests.push_back(*req);
     resp->mutable_authentication()->set_auth_req_id(AuthReqId(req->approval_id(), req->ask()));
@@ -77,7 +77,8 @@ class AuthorityHarness {
     InstallScopedCredentials(*conn);
     group = db.Name() + "_may_issue_refunds";
     REQUIRE(conn->Exec("CREATE ROLE " + group + " NOLOGIN").ok());
-    REQUIRE(conn->Exec("CREATE TABLE public.refunds (id serial primary key, customer_id text, amount_cents bigint)").ok());
+    REQUIRE(
+        conn->Exec("CREATE TABLE public.refunds (id serial primary key, customer_id text, amount_cents bigint)").ok());
     REQUIRE(conn->Exec("GRANT USAGE ON SCHEMA public TO " + group).ok());
     REQUIRE(conn->Exec("GRANT INSERT, SELECT ON public.refunds TO " + group).ok());
     REQUIRE(conn->Exec("GRANT USAGE ON SEQUENCE public.refunds_id_seq TO " + group).ok());
@@ -85,8 +86,10 @@ class AuthorityHarness {
     // The bridge stand-in, serving mTLS with the bridge's identity.
     ::grpc::ServerBuilder b;
     auto bridge_tls = pki.Issue("ciba-bridge");
-    b.AddListeningPort("127.0.0.1:0", cantdo::grpc::MakeServerCredentials(bridge_tls, cantdo::grpc::ClientCertPolicy::kRequireAndVerify),
-                       &bridge_port);
+    b.AddListeningPort(
+        "127.0.0.1:0",
+        cantdo::grpc::MakeServerCredentials(bridge_tls, cantdo::grpc::ClientCertPolicy::kRequireAndVerify),
+        &bridge_port);
     b.RegisterService(&bridge);
     bridge_server = b.BuildAndStart();
     REQUIRE(bridge_server);
@@ -203,7 +206,11 @@ class AuthorityHarness {
   nlohmann::json Claims(const std::string& sub, const std::string& approval_id,
                         std::vector<std::string> roles = {"cfo"}) const {
     const int64_t now = absl::ToUnixSeconds(clock.Now());
-    return {{"iss", kIssuer}, {"aud", kAudience}, {"sub", sub}, {"iat", now}, {"exp", now + 300},
+    return {{"iss", kIssuer},
+            {"aud", kAudience},
+            {"sub", sub},
+            {"iat", now},
+            {"exp", now + 300},
             {"https://cantdo.dev/roles", roles},
             {"urn:openid:params:jwt:claim:auth_req_id", FakeBridge::AuthReqId(approval_id, 1)}};
   }
@@ -262,8 +269,7 @@ class AuthorityHarness {
   }
 
   static av1::ClaimGrantRequest ClaimFor(const cv1::Grant& g, const std::string& step, int amount = 1200,
-                                         const std::string& action = "refund.issue",
-                                         const std::string& key = "key-1") {
+                                         const std::string& action = "refund.issue", const std::string& key = "key-1") {
     av1::ClaimGrantRequest req;
     req.set_grant_id(g.grant_id());
     auto* a = req.mutable_action();
@@ -277,7 +283,8 @@ class AuthorityHarness {
     return req;
   }
 
-  absl::StatusOr<av1::ClaimGrantResponse> Claim(const av1::ClaimGrantRequest& req, const std::string& identity = "worker") {
+  absl::StatusOr<av1::ClaimGrantResponse> Claim(const av1::ClaimGrantRequest& req,
+                                                const std::string& identity = "worker") {
     ::grpc::ClientContext ctx;
     av1::ClaimGrantResponse resp;
     auto st = Stub(identity)->ClaimGrant(Ctx(&ctx), req, &resp);
@@ -285,7 +292,8 @@ class AuthorityHarness {
     return resp;
   }
 
-  absl::StatusOr<av1::ConsumeGrantResponse> Consume(const std::string& grant_id, const std::string& identity = "worker") {
+  absl::StatusOr<av1::ConsumeGrantResponse> Consume(const std::string& grant_id,
+                                                    const std::string& identity = "worker") {
     av1::ConsumeGrantRequest req;
     req.set_grant_id(grant_id);
     req.set_outcome_digest(std::string(64, 'a'));
@@ -299,8 +307,8 @@ class AuthorityHarness {
   // Ledger rows of a kind (and reason), straight from the table.
   int64_t LedgerCount(const std::string& kind, const std::string& reason = "") {
     auto conn = db.Connect();
-    auto r = conn->Exec("SELECT count(*) FROM cantdo.ledger WHERE kind = $1 AND ($2 = '' OR reason = $2)",
-                        {kind, reason});
+    auto r =
+        conn->Exec("SELECT count(*) FROM cantdo.ledger WHERE kind = $1 AND ($2 = '' OR reason = $2)", {kind, reason});
     REQUIRE(r.ok());
     return *r->GetInt64(0, 0);
   }

@@ -61,15 +61,19 @@ TEST_CASE("64 concurrent claimers and consumers of one grant, 1000 times: one wi
       for (int round = 0; round < kRounds; ++round) {
         sync.arrive_and_wait();  // grant ready
         auto c = authority.ClaimGrant(worker, DeletionClaim(grant, "claimer-" + std::to_string(t)));
-        if (c.ok()) ++claim_wins;
-        else if (GetReason(c.status()) != std::optional<std::string>("GRANT_ALREADY_CLAIMED")) ++wrong_refusals;
+        if (c.ok())
+          ++claim_wins;
+        else if (GetReason(c.status()) != std::optional<std::string>("GRANT_ALREADY_CLAIMED"))
+          ++wrong_refusals;
         sync.arrive_and_wait();  // all claims done
         av1::ConsumeGrantRequest consume;
         consume.set_grant_id(grant.grant_id());
         consume.set_outcome_digest(cantdo::Sha256Hex("outcome-" + std::to_string(t)));
         auto k = authority.ConsumeGrant(worker, consume);
-        if (k.ok()) ++consume_wins;
-        else if (GetReason(k.status()) != std::optional<std::string>("GRANT_ALREADY_CONSUMED")) ++wrong_refusals;
+        if (k.ok())
+          ++consume_wins;
+        else if (GetReason(k.status()) != std::optional<std::string>("GRANT_ALREADY_CONSUMED"))
+          ++wrong_refusals;
         sync.arrive_and_wait();  // all consumes done
       }
     });

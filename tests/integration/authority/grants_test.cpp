@@ -22,8 +22,7 @@ absl::Status InsertRefundAs(const AuthorityHarness& h, const std::string& user, 
 
 }  // namespace
 
-TEST_CASE("claim releases a credential the target database honours, consume destroys it",
-          "[integration][authority]") {
+TEST_CASE("claim releases a credential the target database honours, consume destroys it", "[integration][authority]") {
   AuthorityHarness h;
   // Without a grant, the service's own role cannot refund: a real refusal.
   const std::string worker_login = h.db.Name() + "_worker";
@@ -145,8 +144,7 @@ TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[i
   }
   SECTION("a grant presented for another action (a refund grant for data deletion)") {
     auto g = h.Grant("refund", 1200, action);
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, other)).status(),
-           "GRANT_ACTION_MISMATCH");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, other)).status(), "GRANT_ACTION_MISMATCH");
   }
   SECTION("a changed refund amount") {
     auto g = h.Grant("refund", 1200, action);
@@ -154,7 +152,8 @@ TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[i
   }
   SECTION("forwarding: claimed by another principal") {
     auto g = h.Grant("refund", 1200, action);
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action), "gateway").status(), "GRANT_PRINCIPAL_MISMATCH");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action), "gateway").status(),
+           "GRANT_PRINCIPAL_MISMATCH");
     // The rightful principal can still use it.
     CHECK(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action)).ok());
   }
@@ -196,13 +195,11 @@ TEST_CASE("every misuse of a grant is refused with its reason and recorded", "[i
     auto g = h.Grant("refund", 1200, action);
     expect(h.Consume(g.grant_id()).status(), "GRANT_NOT_CLAIMED");
     REQUIRE(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action, "key-1")).ok());
-    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action, "key-2")).status(),
-           "GRANT_ALREADY_CLAIMED");
+    expect(h.Claim(AuthorityHarness::ClaimFor(g, "refund", 1200, action, "key-2")).status(), "GRANT_ALREADY_CLAIMED");
   }
 }
 
-TEST_CASE("a worker that crashed between claim and consume re-claims with the same key",
-          "[integration][authority]") {
+TEST_CASE("a worker that crashed between claim and consume re-claims with the same key", "[integration][authority]") {
   AuthorityHarness h;
   auto g = h.Grant("refund");
   auto first = h.Claim(AuthorityHarness::ClaimFor(g, "refund"));

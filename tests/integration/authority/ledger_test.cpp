@@ -30,10 +30,9 @@ void Tamper(AuthorityHarness& h, const std::string& sql) {
 
 }  // namespace
 
-TEST_CASE("no service role may change the ledger, and the trigger refuses even the owner",
-          "[integration][authority]") {
+TEST_CASE("no service role may change the ledger, and the trigger refuses even the owner", "[integration][authority]") {
   AuthorityHarness h;
-  h.Grant("refund");  // some entries
+  h.Grant("refund");                                        // some entries
   REQUIRE(Verify(h).verification().entries_checked() > 0);  // chained, so sequence 1 exists
   auto admin = TestDatabase::ConnectAdmin();
   for (const std::string role : {"cantdo_authority", "cantdo_gateway", "cantdo_worker", "cantdo_bridge"}) {
@@ -149,7 +148,10 @@ TEST_CASE("entries appended by concurrent deciding transactions are chained into
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto conn = cantdo::pg::Connection::Connect(authority.dsn(), absl::Seconds(5));
-      if (!conn.ok()) { ++failures; return; }
+      if (!conn.ok()) {
+        ++failures;
+        return;
+      }
       for (int i = 0; i < kEach; ++i) {
         cantdo::authority::LedgerRecord rec;
         rec.kind = cv1::LEDGER_EVENT_KIND_DECISION;
@@ -200,9 +202,8 @@ TEST_CASE("the authority may chain a pending entry once, and nothing else: no ed
     cantdo::authority::LedgerRecord rec;
     rec.kind = cv1::LEDGER_EVENT_KIND_DECISION;
     rec.actor = actor;
-    auto id = cantdo::pg::RunInTransaction(c, {}, [&](cantdo::pg::Connection& tx) {
-      return cantdo::authority::Ledger::Append(tx, rec, absl::Now());
-    });
+    auto id = cantdo::pg::RunInTransaction(
+        c, {}, [&](cantdo::pg::Connection& tx) { return cantdo::authority::Ledger::Append(tx, rec, absl::Now()); });
     REQUIRE(id.ok());
     return *id;
   };
@@ -214,7 +215,9 @@ TEST_CASE("the authority may chain a pending entry once, and nothing else: no ed
   CHECK(c.Exec("DELETE FROM cantdo.ledger WHERE entry_id = " + id).status().code() == denied);
   // Chaining it with changed content is refused by the trigger even for the owner.
   auto owner = db.Connect();
-  CHECK(owner->Exec("UPDATE cantdo.ledger SET sequence = 1, prev_hash = 'p', hash = 'h', actor = 'x' WHERE entry_id = " + id)
+  CHECK(owner
+            ->Exec("UPDATE cantdo.ledger SET sequence = 1, prev_hash = 'p', hash = 'h', actor = 'x' WHERE entry_id = " +
+                   id)
             .status()
             .code() == denied);
   REQUIRE(cantdo::authority::Ledger::ChainAll(c).ok());
@@ -227,9 +230,11 @@ TEST_CASE("the authority may chain a pending entry once, and nothing else: no ed
   // A chain column written by hand with a wrong hash (what a compromised
   // service could do to a pending entry) is caught by verification.
   const int64_t second = append("b");
-  REQUIRE(c.Exec("UPDATE cantdo.ledger SET sequence = 2, prev_hash = (SELECT hash FROM cantdo.ledger WHERE sequence = 1), "
-                 "hash = repeat('0', 64) WHERE entry_id = " + std::to_string(second))
-              .ok());
+  REQUIRE(
+      c.Exec("UPDATE cantdo.ledger SET sequence = 2, prev_hash = (SELECT hash FROM cantdo.ledger WHERE sequence = 1), "
+             "hash = repeat('0', 64) WHERE entry_id = " +
+             std::to_string(second))
+          .ok());
   auto v = cantdo::authority::Ledger::Verify(c, 0, 0, absl::Now());
   REQUIRE(v.ok());
   CHECK_FALSE(v->ok());
@@ -247,9 +252,8 @@ TEST_CASE("chaining an entry while changing any one of its content columns is re
   cantdo::authority::LedgerRecord rec;
   rec.kind = cv1::LEDGER_EVENT_KIND_DECISION;
   rec.actor = "a";
-  auto id = cantdo::pg::RunInTransaction(*owner, {}, [&](cantdo::pg::Connection& tx) {
-    return cantdo::authority::Ledger::Append(tx, rec, absl::Now());
-  });
+  auto id = cantdo::pg::RunInTransaction(
+      *owner, {}, [&](cantdo::pg::Connection& tx) { return cantdo::authority::Ledger::Append(tx, rec, absl::Now()); });
   REQUIRE(id.ok());
   // Every column of the table as it is now, so a column added later without
   // extending the trigger (V0007) turns this test red.

@@ -26,9 +26,10 @@ std::string Handled(const std::string& method, const std::string& code) {
 
 }  // namespace
 
-TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a refused reuse each move their "
-          "counter, agree with the ledger, and pass promtool",
-          "[integration][authority][metrics]") {
+TEST_CASE(
+    "authority metrics: decisions, an approval, a claim and consume and a refused reuse each move their "
+    "counter, agree with the ledger, and pass promtool",
+    "[integration][authority][metrics]") {
   AuthorityHarness h;
   const std::string before = h.Metrics();
   CHECK(RequireSample(before, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 0);
@@ -49,12 +50,14 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   h.clock.Advance(absl::Seconds(90));
   std::string m = h.Metrics();
   CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 1);
-  CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="refund.issue",decision="REQUIRE_APPROVAL"})") == 1);
+  CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="refund.issue",decision="REQUIRE_APPROVAL"})") ==
+        1);
   CHECK(RequireSample(m, R"(cantdo_authority_decisions_total{action="other",decision="DENY"})") == 1);
   CHECK(m.find("rocket.launch") == std::string::npos);
   CHECK(RequireSample(m, R"(cantdo_authority_approvals_pending{required_role="cfo"})") == 1);
   CHECK(RequireSample(m, R"(cantdo_authority_approvals_pending{required_role="dpo"})") == 0);
-  CHECK(RequireSample(m, R"(cantdo_authority_approvals_oldest_pending_age_seconds{required_role="cfo"})") == Approx(90).margin(1));
+  CHECK(RequireSample(m, R"(cantdo_authority_approvals_oldest_pending_age_seconds{required_role="cfo"})") ==
+        Approx(90).margin(1));
 
   // The CFO approves: the approval closes, its grant is issued.
   auto approved = h.Complete(approval_id, h.idp.Sign(h.Claims("cfo1", approval_id)));
@@ -80,7 +83,8 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="claimed"})") == 1);
   CHECK(RequireSample(m, R"(cantdo_authority_grant_transitions_total{transition="consumed"})") == 1);
   CHECK(RequireSample(m, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 0);
-  CHECK(RequireSample(m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_ALREADY_CONSUMED"})") == 1);
+  CHECK(RequireSample(
+            m, R"(cantdo_authority_grant_denials_total{operation="claim",reason="GRANT_ALREADY_CONSUMED"})") == 1);
   CHECK(RequireSample(m, "cantdo_authority_grant_denials_max_per_principal") == 1);
   CHECK(RequireSample(m, "cantdo_authority_grant_denied_principals") == 1);
 
@@ -96,8 +100,9 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   CHECK(RequireSample(m, Handled("ClaimGrant", "OK")) == 1);
   CHECK(RequireSample(m, Handled("ClaimGrant", "PERMISSION_DENIED")) == 1);
   CHECK(RequireSample(m, Handled("ConsumeGrant", "OK")) == 1);
-  CHECK(RequireSample(m, R"(cantdo_grpc_server_handling_seconds_count{grpc_service="cantdo.authority.v1.AuthorityService",)"
-             R"(grpc_method="ClaimGrant"})") == 2);
+  CHECK(RequireSample(
+            m, R"(cantdo_grpc_server_handling_seconds_count{grpc_service="cantdo.authority.v1.AuthorityService",)"
+               R"(grpc_method="ClaimGrant"})") == 2);
 
   // The ledger chained and checkpointed in the background: nothing left
   // pending, the newest checkpoint covers every entry.
@@ -105,7 +110,8 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
       [&] {
         m = h.Metrics();
         return RequireSample(m, "cantdo_authority_ledger_pending_entries") == 0 &&
-               RequireSample(m, "cantdo_authority_ledger_checkpoint_entries") == RequireSample(m, "cantdo_authority_ledger_chained_entries");
+               RequireSample(m, "cantdo_authority_ledger_checkpoint_entries") ==
+                   RequireSample(m, "cantdo_authority_ledger_chained_entries");
       },
       absl::Seconds(20)));
   {
@@ -125,9 +131,10 @@ TEST_CASE("authority metrics: decisions, an approval, a claim and consume and a 
   cantdo::testing::CheckPromtoolClean(m);
 }
 
-TEST_CASE("authority metrics: a principal refused again and again shows as the per-principal peak, and no "
-          "principal is a label",
-          "[integration][authority][metrics]") {
+TEST_CASE(
+    "authority metrics: a principal refused again and again shows as the per-principal peak, and no "
+    "principal is a label",
+    "[integration][authority][metrics]") {
   AuthorityHarness h;
   for (int i = 0; i < 6; ++i) {
     cv1::Grant nothing;
@@ -163,5 +170,5 @@ TEST_CASE("authority metrics: a call of a method that does not exist is counted 
   CHECK(m.find("NoSuchMethod") == std::string::npos);
   CHECK(m.find("made.up") == std::string::npos);
   CHECK(RequireSample(m, R"(cantdo_grpc_server_handled_total{grpc_service="unknown",grpc_method="unknown",)"
-             R"(grpc_code="UNIMPLEMENTED"})") == 2);
+                         R"(grpc_code="UNIMPLEMENTED"})") == 2);
 }

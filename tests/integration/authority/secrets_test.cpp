@@ -32,7 +32,8 @@ TEST_CASE("a stored secret is encrypted at rest and released by the issuer", "[i
   auto conn = db.Connect();
   REQUIRE(StaticSecretIssuer::Put(*conn, kKey, "stripe", "sk_live_v1").ok());
   REQUIRE(StaticSecretIssuer::Put(*conn, kKey, "stripe", "sk_live_v2").ok());
-  auto raw = conn->Exec("SELECT count(*) FROM cantdo.secrets WHERE position('sk_live' in encode(ciphertext, 'escape')) > 0");
+  auto raw =
+      conn->Exec("SELECT count(*) FROM cantdo.secrets WHERE position('sk_live' in encode(ciphertext, 'escape')) > 0");
   CHECK(*raw->GetInt64(0, 0) == 0);
 
   auto pool = cantdo::pg::Pool::Create({.dsn = db.Dsn(), .max_size = 2});

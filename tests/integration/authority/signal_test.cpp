@@ -17,7 +17,8 @@ TEST_CASE("an approval decision signals the waiting workflow run once", "[integr
   start.workflow_id = "offboard-cust-42";
   start.workflow_type = "customer_offboarding";
   start.task_queue = "offboarding";
-  auto started = cantdo::pg::RunInTransaction(*conn, {}, [&](cantdo::pg::Connection& tx) { return client.Start(tx, start); });
+  auto started =
+      cantdo::pg::RunInTransaction(*conn, {}, [&](cantdo::pg::Connection& tx) { return client.Start(tx, start); });
   REQUIRE(started.ok());
 
   auto req = AuthorityHarness::RefundRequest("refund");

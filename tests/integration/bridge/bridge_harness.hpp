@@ -230,8 +230,7 @@ class Bridge {
 };
 
 inline bv1::StartBackchannelAuthenticationRequest StartRequest(const std::string& approval_id,
-                                                               const std::string& subject,
-                                                               const std::string& message) {
+                                                               const std::string& subject, const std::string& message) {
   bv1::StartBackchannelAuthenticationRequest r;
   r.set_approval_id(approval_id);
   r.set_login_hint(subject);

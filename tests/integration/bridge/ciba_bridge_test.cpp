@@ -60,9 +60,10 @@ std::vector<std::string> Roles(const cantdo::auth::VerifiedToken& t) {
 
 }  // namespace
 
-TEST_CASE("an approval reaches the authority with an ID token that verifies and carries the role, "
-          "delivery is retried while the authority is unavailable",
-          "[integration][bridge]") {
+TEST_CASE(
+    "an approval reaches the authority with an ID token that verifies and carries the role, "
+    "delivery is retried while the authority is unavailable",
+    "[integration][bridge]") {
   Stack s;
   INFO(s.Logs());
   s.authority.FailFirst(2);
@@ -147,7 +148,6 @@ TEST_CASE("a denial and an expiry reach the authority as DENIED and EXPIRED (cli
   CHECK(expired->outcome() == av1::CIBA_OUTCOME_EXPIRED);
   CHECK(expired->id_token().empty());
   CHECK(s.bridge->Get(expire->authentication().id()).state() == bv1::BACKCHANNEL_AUTHENTICATION_STATE_EXPIRED);
-
 }
 
 TEST_CASE("slow_down from the provider makes the bridge poll 5 s further apart for good", "[integration][bridge]") {
@@ -164,8 +164,8 @@ TEST_CASE("slow_down from the provider makes the bridge poll 5 s further apart f
   auto state = s.bridge->Get(started->authentication().id());
   CHECK(state.poll_interval().seconds() == 6);
   // Two more polls after the slow_down, each at least 6 s after the last.
-  REQUIRE(WaitUntil([&] { return s.idp->Device("GET", "/requests/" + id).at("polls").size() >= 4; },
-                    absl::Seconds(20)));
+  REQUIRE(
+      WaitUntil([&] { return s.idp->Device("GET", "/requests/" + id).at("polls").size() >= 4; }, absl::Seconds(20)));
   auto entry = s.idp->Device("GET", "/requests/" + id);
   auto polls = entry.at("polls").get<std::vector<int64_t>>();
   CHECK(entry.at("slow_downs").get<int>() == 1);  // never too early again
@@ -251,8 +251,9 @@ TEST_CASE("the provider down for a while, then up: the request survives and comp
   REQUIRE(started.ok());
   const std::string id = s.idp->WaitForPending("auth0|ops-manager");
   s.idp->Stop();
-  REQUIRE(WaitUntil([&] { return s.bridge->Get(started->authentication().id()).last_provider_error().error() == "transport"; },
-                    absl::Seconds(15)));
+  REQUIRE(WaitUntil(
+      [&] { return s.bridge->Get(started->authentication().id()).last_provider_error().error() == "transport"; },
+      absl::Seconds(15)));
   std::this_thread::sleep_for(std::chrono::seconds(3));
   CHECK(s.bridge->Get(started->authentication().id()).state() == bv1::BACKCHANNEL_AUTHENTICATION_STATE_PENDING);
   s.idp->Start();
@@ -282,9 +283,10 @@ TEST_CASE("the bridge killed mid-wait and restarted: the request survives and co
   CHECK(s.bridge->Get(started->authentication().id()).state() == bv1::BACKCHANNEL_AUTHENTICATION_STATE_APPROVED);
 }
 
-TEST_CASE("bridge metrics: requests, polls, slow_down, a provider error and a result delivered after a retry are "
-          "counted, what is pending is read from the database, and promtool passes",
-          "[integration][bridge][metrics]") {
+TEST_CASE(
+    "bridge metrics: requests, polls, slow_down, a provider error and a result delivered after a retry are "
+    "counted, what is pending is read from the database, and promtool passes",
+    "[integration][bridge][metrics]") {
   // slow_down as in the test above; the authority unavailable once.
   Stack s({{"IDP_CIBA_INTERVAL", "0"}, {"IDP_CIBA_MIN_POLL", "2"}},
           {{"CANTDO_CIBA_DEFAULT_POLL_INTERVAL", "1s"}, {"CANTDO_METRICS_LISTEN", "127.0.0.1:0"}});
@@ -312,10 +314,12 @@ TEST_CASE("bridge metrics: requests, polls, slow_down, a provider error and a re
   CHECK(unknown.status().code() == absl::StatusCode::kFailedPrecondition);
   m = s.bridge->Metrics();
   CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_backchannel_requests_total{result="failed"})") == 1);
-  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_provider_errors_total{endpoint="backchannel",kind="oauth_error"})") == 1);
+  CHECK(cantdo::testing::RequireSample(
+            m, R"(cantdo_bridge_provider_errors_total{endpoint="backchannel",kind="oauth_error"})") == 1);
   CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_requests_finished_total{state="FAILED"})") == 1);
-  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_grpc_server_handled_total{grpc_service="cantdo.bridge.v1.CibaBridgeService",)"
-                 R"(grpc_method="StartBackchannelAuthentication",grpc_code="FAILED_PRECONDITION"})") == 1);
+  CHECK(cantdo::testing::RequireSample(
+            m, R"(cantdo_grpc_server_handled_total{grpc_service="cantdo.bridge.v1.CibaBridgeService",)"
+               R"(grpc_method="StartBackchannelAuthentication",grpc_code="FAILED_PRECONDITION"})") == 1);
 
   // Approved: delivered after one retry, nothing pending or undelivered.
   s.idp->Device("POST", "/requests/" + id + "/approve");
@@ -327,6 +331,7 @@ TEST_CASE("bridge metrics: requests, polls, slow_down, a provider error and a re
   CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_deliveries_total{result="delivered"})") == 1);
   CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_requests_pending") == 0);
   CHECK(cantdo::testing::RequireSample(m, "cantdo_bridge_results_undelivered") == 0);
-  CHECK(cantdo::testing::RequireSample(m, R"(cantdo_bridge_provider_errors_total{endpoint="token",kind="transport"})") == 0);
+  CHECK(cantdo::testing::RequireSample(
+            m, R"(cantdo_bridge_provider_errors_total{endpoint="token",kind="transport"})") == 0);
   cantdo::testing::CheckPromtoolClean(m);
 }

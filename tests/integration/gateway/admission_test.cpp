@@ -9,12 +9,14 @@ using cantdo::GetReason;
 
 namespace {
 constexpr char kTasks[] = "SELECT count(*) FROM cantdo.workflow_tasks WHERE run_id = $1::uuid";
-constexpr char kAdmittedEvents[] = "SELECT count(*) FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_type = 7";
+constexpr char kAdmittedEvents[] =
+    "SELECT count(*) FROM cantdo.workflow_events WHERE run_id = $1::uuid AND event_type = 7";
 }  // namespace
 
-TEST_CASE("A start without the ops manager's approval never gets a task and refuses signals, approved, it is "
-          "admitted once even when the approval is delivered twice",
-          "[integration][gateway]") {
+TEST_CASE(
+    "A start without the ops manager's approval never gets a task and refuses signals, approved, it is "
+    "admitted once even when the approval is delivered twice",
+    "[integration][gateway]") {
   GatewayHarness h;
   auto started = h.Start(GatewayHarness::Offboarding("offboard-cus_42", "req-1"));
   INFO(started.status().ToString());
@@ -45,8 +47,9 @@ TEST_CASE("A start without the ops manager's approval never gets a task and refu
   INFO(second.status().ToString());
   REQUIRE(second.ok());
   CHECK(second->already_recorded());
-  const bool admitted = WaitUntil(
-      [&] { return h.Describe("offboard-cus_42").state() == wv1::WORKFLOW_EXECUTION_STATE_RUNNING; }, absl::Seconds(10));
+  const bool admitted =
+      WaitUntil([&] { return h.Describe("offboard-cus_42").state() == wv1::WORKFLOW_EXECUTION_STATE_RUNNING; },
+                absl::Seconds(10));
   if (!admitted) {
     auto conn = h.authority.db.Connect();
     auto r = conn->Exec("SELECT string_agg(kind || ' ' || detail, E'\n') FROM cantdo.ledger");
@@ -96,8 +99,8 @@ TEST_CASE("The grant is consumed and the run admitted in one transaction: no con
   const absl::Status processed =
       a.Process("offboard-cancel", started->execution().run_id(), started->admission_approval_id());
   INFO(processed.ToString());
-  CHECK((processed.ok() || GetReason(processed) == "WORKFLOW_ALREADY_CLOSED" ||
-         GetReason(processed) == "GRANT_REVOKED"));
+  CHECK(
+      (processed.ok() || GetReason(processed) == "WORKFLOW_ALREADY_CLOSED" || GetReason(processed) == "GRANT_REVOKED"));
   CHECK(h.Describe("offboard-cancel").state() == wv1::WORKFLOW_EXECUTION_STATE_CANCELLED);
   CHECK(h.Count("SELECT count(*) FROM cantdo.grants WHERE state = 'CONSUMED'") == 0);
   CHECK(h.Count(kTasks, {started->execution().run_id()}) == 0);

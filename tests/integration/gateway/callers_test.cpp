@@ -16,7 +16,9 @@ TEST_CASE("Unauthenticated and wrong-role calls get UNAUTHENTICATED and PERMISSI
   CHECK(GetReason(none.status()) == "CALLER_UNAUTHENTICATED");
   // A token that does not verify (signed by a stranger).
   TokenSigner stranger{"callers-key", TokenSigner::Alg::kES256};
-  const std::string forged = stranger.Sign({{"iss", kGatewayIssuer}, {"aud", kGatewayAudience}, {"sub", "x"},
+  const std::string forged = stranger.Sign({{"iss", kGatewayIssuer},
+                                            {"aud", kGatewayAudience},
+                                            {"sub", "x"},
                                             {"iat", absl::ToUnixSeconds(h.authority.clock.Now())},
                                             {"exp", absl::ToUnixSeconds(h.authority.clock.Now()) + 60}});
   auto bad = GatewayHarness::Call(h.BareChannel(), &gv1::WorkflowService::Stub::ListWorkflows, list, forged);
@@ -33,14 +35,16 @@ TEST_CASE("Unauthenticated and wrong-role calls get UNAUTHENTICATED and PERMISSI
   CHECK(auditor_start.status().code() == absl::StatusCode::kPermissionDenied);
   CHECK(GetReason(auditor_start.status()) == "CALLER_ROLE_MISMATCH");
   CHECK(GetMetadata(auditor_start.status())["required_role"] == "operator");
-  auto platform_list = GatewayHarness::Call(h.CertChannel("platform"), &gv1::WorkflowService::Stub::ListWorkflows, list);
+  auto platform_list =
+      GatewayHarness::Call(h.CertChannel("platform"), &gv1::WorkflowService::Stub::ListWorkflows, list);
   CHECK(GetReason(platform_list.status()) == "CALLER_ROLE_MISMATCH");
   gv1::RequestAuthorizationRequest ra;
-  auto operator_ra = GatewayHarness::Call(h.CertChannel("operator"),
-                                          &gv1::AuthorizationService::Stub::RequestAuthorization, ra);
+  auto operator_ra =
+      GatewayHarness::Call(h.CertChannel("operator"), &gv1::AuthorizationService::Stub::RequestAuthorization, ra);
   CHECK(GetReason(operator_ra.status()) == "CALLER_ROLE_MISMATCH");
   gv1::VerifyLedgerRequest verify;
-  auto platform_ledger = GatewayHarness::Call(h.CertChannel("platform"), &gv1::LedgerService::Stub::VerifyLedger, verify);
+  auto platform_ledger =
+      GatewayHarness::Call(h.CertChannel("platform"), &gv1::LedgerService::Stub::VerifyLedger, verify);
   CHECK(GetReason(platform_ledger.status()) == "CALLER_ROLE_MISMATCH");
   auto stranger_cert = GatewayHarness::Call(h.CertChannel("worker"), &gv1::WorkflowService::Stub::ListWorkflows, list);
   CHECK(GetReason(stranger_cert.status()) == "CALLER_ROLE_MISMATCH");
@@ -91,7 +95,8 @@ TEST_CASE("Malformed fields are INVALID_ARGUMENT naming the field", "[integratio
   gv1::GetWorkflowRequest get;
   get.set_workflow_id("ok");
   get.set_run_id("not-a-uuid");
-  CHECK(field_of(GatewayHarness::Call(h.CertChannel("operator"), &gv1::WorkflowService::Stub::GetWorkflow, get).status()) ==
+  CHECK(field_of(
+            GatewayHarness::Call(h.CertChannel("operator"), &gv1::WorkflowService::Stub::GetWorkflow, get).status()) ==
         "run_id");
   gv1::ListWorkflowsRequest list;
   list.set_page_size(-1);

@@ -104,8 +104,9 @@ TEST_CASE("Cancelling a running workflow revokes its unconsumed grants: the work
   CHECK(h.authority.LedgerCount("GRANT_REVOKED") == 2);
   {
     auto conn = h.authority.db.Connect();
-    auto r = conn->Exec("SELECT count(*) FROM cantdo.grants WHERE state = 'REVOKED' AND revoke_reason = "
-                        "'workflow run cancelled: customer stayed'");
+    auto r = conn->Exec(
+        "SELECT count(*) FROM cantdo.grants WHERE state = 'REVOKED' AND revoke_reason = "
+        "'workflow run cancelled: customer stayed'");
     REQUIRE(r.ok());
     CHECK(*r->GetInt64(0, 0) == 2);
   }
@@ -134,9 +135,10 @@ TEST_CASE("A cancel whose revocation fails is kept, and the failure is reported 
   CHECK(GrantState(h, issued.grant_id()) == "ISSUED");
 }
 
-TEST_CASE("A workflow cancelled while pending admission: an approval arriving later has its grant revoked and admits "
-          "nothing",
-          "[integration][gateway]") {
+TEST_CASE(
+    "A workflow cancelled while pending admission: an approval arriving later has its grant revoked and admits "
+    "nothing",
+    "[integration][gateway]") {
   GatewayHarness h;
   auto started = h.Start(GatewayHarness::Offboarding("offboard-late"));
   REQUIRE(started.ok());

@@ -75,13 +75,19 @@ class GatewayHarness {
   std::shared_ptr<::grpc::Channel> CertChannel(const std::string& identity) {
     return cantdo::grpc::MakeMtlsChannel(target, authority.pki.Issue(identity));
   }
-  std::shared_ptr<::grpc::Channel> BareChannel() { return cantdo::grpc::MakeTlsChannel(target, authority.pki.ca_pem()); }
+  std::shared_ptr<::grpc::Channel> BareChannel() {
+    return cantdo::grpc::MakeTlsChannel(target, authority.pki.ca_pem());
+  }
 
   // A bearer token the gateway accepts (issuer/audience/key as configured).
   std::string Token(const std::string& client_id, std::vector<std::string> roles) const {
     const int64_t now = absl::ToUnixSeconds(authority.clock.Now());
-    return issuer.Sign({{"iss", kGatewayIssuer}, {"aud", kGatewayAudience}, {"sub", client_id},
-                        {"client_id", client_id}, {"iat", now}, {"exp", now + 600},
+    return issuer.Sign({{"iss", kGatewayIssuer},
+                        {"aud", kGatewayAudience},
+                        {"sub", client_id},
+                        {"client_id", client_id},
+                        {"iat", now},
+                        {"exp", now + 600},
                         {"https://cantdo.dev/roles", roles}},
                        {{"typ", "at+jwt"}});
   }

@@ -84,9 +84,12 @@ TEST_CASE("checkpoints, proofs and receipts through the gateway verify offline, 
 
   // A witness from "another machine": over the gateway, with an auditor's certificate.
   auto auditor = h.authority.pki.WriteFiles(h.authority.dir.path(), "auditor");
-  const std::vector<std::string> witness = {"--gateway=" + h.target,          "--tls-cert=" + auditor.cert,
-                                            "--tls-key=" + auditor.key,       "--tls-ca=" + auditor.ca,
-                                            "--verifier-key=" + vkey,         "--state=" + h.authority.dir.path() + "/w",
+  const std::vector<std::string> witness = {"--gateway=" + h.target,
+                                            "--tls-cert=" + auditor.cert,
+                                            "--tls-key=" + auditor.key,
+                                            "--tls-ca=" + auditor.ca,
+                                            "--verifier-key=" + vkey,
+                                            "--state=" + h.authority.dir.path() + "/w",
                                             "witness"};
   auto kept = RunLedgerTool(h, witness);
   INFO(kept.out);

@@ -52,7 +52,8 @@ TEST_CASE("An agent platform authenticates with a real client-credentials token 
   (*a->mutable_parameters()->mutable_fields())["amount_cents"].set_number_value(1200);
   (*a->mutable_parameters()->mutable_fields())["customer_id"].set_string_value("cust-42");
   req.set_requester("user:https://crm.example#alice");
-  auto asked = GatewayHarness::Call(h.BareChannel(), &gv1::AuthorizationService::Stub::RequestAuthorization, req, token);
+  auto asked =
+      GatewayHarness::Call(h.BareChannel(), &gv1::AuthorizationService::Stub::RequestAuthorization, req, token);
   INFO(asked.status().ToString());
   REQUIRE(asked.ok());
   CHECK(asked->decision() == cantdo::common::v1::DECISION_REQUIRE_APPROVAL);
@@ -62,7 +63,8 @@ TEST_CASE("An agent platform authenticates with a real client-credentials token 
   // Another platform (certificate) cannot see it.
   gv1::GetAuthorizationRequest get;
   get.set_approval_id(approval_id);
-  auto foreign = GatewayHarness::Call(h.CertChannel("platform"), &gv1::AuthorizationService::Stub::GetAuthorization, get);
+  auto foreign =
+      GatewayHarness::Call(h.CertChannel("platform"), &gv1::AuthorizationService::Stub::GetAuthorization, get);
   CHECK(GetReason(foreign.status()) == "APPROVAL_NOT_FOUND");
   // An operator's token (role operator) may not use this API.
   auto op = GatewayHarness::Call(h.BareChannel(), &gv1::AuthorizationService::Stub::GetAuthorization, get,

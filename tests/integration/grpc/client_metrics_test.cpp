@@ -46,9 +46,10 @@ class OnlyAuthority final : public bv1::CibaBridgeService::Service {
 
 }  // namespace
 
-TEST_CASE("gRPC client metrics: calls counted by the code the caller got, unary latency observed, channels of one "
-          "registry add up, promtool passes",
-          "[integration][grpc][metrics]") {
+TEST_CASE(
+    "gRPC client metrics: calls counted by the code the caller got, unary latency observed, channels of one "
+    "registry add up, promtool passes",
+    "[integration][grpc][metrics]") {
   testing::TestPki pki;
   OnlyAuthority service;
   cg::ServerConfig config;

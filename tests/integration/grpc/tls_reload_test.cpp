@@ -187,8 +187,7 @@ TEST_CASE("a CA added to the bundle file is trusted without a restart, and only 
   CHECK(Eventually([&] { return CallOnce(Target(*server), client).first.ok(); }));
 }
 
-TEST_CASE("a channel presents its renewed client certificate on new connections",
-          "[integration][grpc][tls-reload]") {
+TEST_CASE("a channel presents its renewed client certificate on new connections", "[integration][grpc][tls-reload]") {
   cantdo::testing::TestPki pki;
   cantdo::testing::TempDir dir;
   VolumeDir volume(dir.path());
@@ -203,9 +202,8 @@ TEST_CASE("a channel presents its renewed client certificate on new connections"
 
   const cg::TlsMaterial renewed = pki.Issue("authority");
   volume.Publish(renewed);
-  CHECK(Eventually([&] {
-    return CallOnce(Target(*server), client).first.ok() && service.last_peer_pem() == renewed.cert_pem;
-  }));
+  CHECK(Eventually(
+      [&] { return CallOnce(Target(*server), client).first.ok() && service.last_peer_pem() == renewed.cert_pem; }));
 }
 
 TEST_CASE("watched files keep the checks: an untrusted client and a wrong server name are refused",

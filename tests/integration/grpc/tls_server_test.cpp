@@ -118,7 +118,7 @@ TEST_CASE("mTLS: a certificate from another CA is refused", "[integration][grpc]
   Fixture f;
   testing::TestPki rogue;
   cg::TlsMaterial forged = rogue.Issue("authority");  // claims the right identity
-  forged.ca_pem = f.pki.ca_pem();                       // and trusts the real server
+  forged.ca_pem = f.pki.ca_pem();                     // and trusts the real server
   absl::Status st = f.Call(cg::MakeMtlsChannel(f.target(), forged));
   CHECK(st.code() == absl::StatusCode::kUnavailable);
 }
@@ -126,12 +126,10 @@ TEST_CASE("mTLS: a certificate from another CA is refused", "[integration][grpc]
 TEST_CASE("TLS: a client that does not trust the server's CA does not connect", "[integration][grpc]") {
   Fixture f;
   testing::TestPki other;
-  CHECK(f.Call(cg::MakeMtlsChannel(f.target(), other.Issue("authority"))).code() ==
-        absl::StatusCode::kUnavailable);
+  CHECK(f.Call(cg::MakeMtlsChannel(f.target(), other.Issue("authority"))).code() == absl::StatusCode::kUnavailable);
 }
 
-TEST_CASE("optional client certs: no certificate reaches the handler as unauthenticated",
-          "[integration][grpc]") {
+TEST_CASE("optional client certs: no certificate reaches the handler as unauthenticated", "[integration][grpc]") {
   Fixture f(cg::ClientCertPolicy::kRequestAndVerify);
   absl::Status st = f.Call(cg::MakeTlsChannel(f.target(), f.pki.ca_pem()));
   CHECK(st.code() == absl::StatusCode::kUnauthenticated);

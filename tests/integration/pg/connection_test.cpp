@@ -46,8 +46,8 @@ class ClosedPort {
 
 TEST_CASE("Connecting to a closed port is UNAVAILABLE", "[integration][pg]") {
   ClosedPort closed;
-  auto conn = Connection::Connect(
-      absl::StrCat("postgresql://postgres@127.0.0.1:", closed.port(), "/postgres"), absl::Seconds(5));
+  auto conn = Connection::Connect(absl::StrCat("postgresql://postgres@127.0.0.1:", closed.port(), "/postgres"),
+                                  absl::Seconds(5));
   REQUIRE_FALSE(conn.ok());
   INFO(conn.status().ToString());
   CHECK(conn.status().code() == absl::StatusCode::kUnavailable);

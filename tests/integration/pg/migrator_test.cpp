@@ -201,11 +201,12 @@ TEST_CASE("The embedded migrations create the service roles and lock down public
                  "('cantdo_gateway', 'cantdo_authority', 'cantdo_worker', 'cantdo_bridge')") == 4);
   for (const char* role : {"cantdo_gateway", "cantdo_authority", "cantdo_worker", "cantdo_bridge"}) {
     INFO(role);
-    auto usage = Ok(conn->Exec("SELECT has_schema_privilege($1, 'cantdo', 'USAGE'), "
-                               "has_schema_privilege($1, 'public', 'CREATE'), "
-                               "has_table_privilege($1, 'public.schema_migrations', 'SELECT'), "
-                               "has_table_privilege($1, 'public.schema_migrations', 'INSERT,UPDATE,DELETE')",
-                               {cantdo::pg::TextParam(role)}));
+    auto usage =
+        Ok(conn->Exec("SELECT has_schema_privilege($1, 'cantdo', 'USAGE'), "
+                      "has_schema_privilege($1, 'public', 'CREATE'), "
+                      "has_table_privilege($1, 'public.schema_migrations', 'SELECT'), "
+                      "has_table_privilege($1, 'public.schema_migrations', 'INSERT,UPDATE,DELETE')",
+                      {cantdo::pg::TextParam(role)}));
     CHECK(Ok(usage.GetBool(0, 0)));
     CHECK_FALSE(Ok(usage.GetBool(0, 1)));
     // Readiness reads the migration record; only the migrator writes it.
@@ -266,7 +267,7 @@ TEST_CASE("CheckCompatible: old binaries serve on an expand-only schema, not on 
   v4.push_back({4, "expand", "-- compatibility: binaries-from=V0003 requires=V0004\nCREATE TABLE extra (id int);"});
   Ok(Migrator(v4).Apply(*conn));
   CHECK(QueryInt(*conn, "SELECT binaries_from FROM schema_migrations WHERE version = 4") == 3);
-  CHECK(release_3.CheckCompatible(*conn).ok());            // old pods keep serving
+  CHECK(release_3.CheckCompatible(*conn).ok());  // old pods keep serving
   CHECK(Migrator(v4).CheckCompatible(*conn).ok());
 
   // A contract step with no window closes it: release 3 must be gone first.

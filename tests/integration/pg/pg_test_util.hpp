@@ -31,8 +31,8 @@ inline int64_t QueryInt(Connection& conn, absl::string_view sql, std::vector<Par
 
 // Terminates backend `pid` and waits until it is gone.
 inline void TerminateBackend(Connection& admin, int pid) {
-  REQUIRE(QueryInt(admin, "SELECT count(*) FROM pg_terminate_backend($1::int, 5000) AS t WHERE t",
-                   {Int64Param(pid)}) == 1);
+  REQUIRE(QueryInt(admin, "SELECT count(*) FROM pg_terminate_backend($1::int, 5000) AS t WHERE t", {Int64Param(pid)}) ==
+          1);
 }
 
 }  // namespace cantdo::pg::test

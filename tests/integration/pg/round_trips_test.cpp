@@ -129,9 +129,10 @@ TEST_CASE("ExecBatch runs several statements in one round trip and returns every
   Fixture f;
   Ok(f.conn->Defer("INSERT INTO items VALUES ($1, $2)", {Int64Param(1), TextParam("one")}));
   const uint64_t before = f.conn->round_trips();
-  auto results = Ok(f.conn->ExecBatch({{"INSERT INTO items VALUES ($1, $2) RETURNING id", {Int64Param(2), TextParam("two")}},
-                                       {kSelectById, {Int64Param(1)}},
-                                       {kSelectById, {Int64Param(2)}}}));
+  auto results =
+      Ok(f.conn->ExecBatch({{"INSERT INTO items VALUES ($1, $2) RETURNING id", {Int64Param(2), TextParam("two")}},
+                            {kSelectById, {Int64Param(1)}},
+                            {kSelectById, {Int64Param(2)}}}));
   CHECK(f.conn->round_trips() == before + 1);
   REQUIRE(results.size() == 3);
   CHECK(Ok(results[0].GetInt64(0, 0)) == 2);
@@ -176,8 +177,7 @@ TEST_CASE("A pooled connection's unsent deferred statements never reach the next
   CHECK(QueryInt(*conn, "SELECT count(*) FROM items") == 0);
 }
 
-TEST_CASE("A transaction of one read and deferred writes costs two round trips and commits them",
-          "[integration][pg]") {
+TEST_CASE("A transaction of one read and deferred writes costs two round trips and commits them", "[integration][pg]") {
   Fixture f;
   Ok(f.other->Exec("INSERT INTO items VALUES (1, 'one')"));
   const uint64_t before = f.conn->round_trips();

@@ -40,7 +40,8 @@ TEST_CASE("a role created with a SCRAM secret computed by ScramSha256Secret logs
     Ok(admin->Exec(absl::StrCat("CREATE ROLE ", quoted, " LOGIN PASSWORD '", secret, "' IN ROLE ", kPasswordGroup))
            .status());
     // The server stored our secret as given, not a hash of it as a password.
-    CHECK(Ok(Ok(admin->Exec("SELECT rolpassword FROM pg_authid WHERE rolname = $1", {role})).GetString(0, 0)) == secret);
+    CHECK(Ok(Ok(admin->Exec("SELECT rolpassword FROM pg_authid WHERE rolname = $1", {role})).GetString(0, 0)) ==
+          secret);
 
     INFO("iterations " << iterations);
     auto right = LogIn(role, password);

@@ -31,8 +31,9 @@ struct Fixture {
     options.max_size = 2;
     pool = Ok(Pool::Create(options));
     other = db.Connect();
-    Ok(other->ExecScript("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);"
-                         "INSERT INTO accounts VALUES (1, 100), (2, 100);"));
+    Ok(
+        other->ExecScript("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);"
+                          "INSERT INTO accounts VALUES (1, 100), (2, 100);"));
   }
 };
 
@@ -51,9 +52,10 @@ TEST_CASE("A concurrent update's serialization failure is retried until it commi
     (void)read;  // the snapshot is taken here
     if (attempts == 1) {
       // A second serializable transaction updates the same row and commits.
-      Ok(f.other->ExecScript("BEGIN ISOLATION LEVEL SERIALIZABLE;"
-                             "UPDATE accounts SET balance = balance + 10 WHERE id = 1;"
-                             "COMMIT;"));
+      Ok(
+          f.other->ExecScript("BEGIN ISOLATION LEVEL SERIALIZABLE;"
+                              "UPDATE accounts SET balance = balance + 10 WHERE id = 1;"
+                              "COMMIT;"));
     }
     CANTDO_ASSIGN_OR_RETURN(auto updated, conn.Exec("UPDATE accounts SET balance = balance * 2 WHERE id = 1"));
     (void)updated;
@@ -76,14 +78,14 @@ TEST_CASE("Write skew detected at serializable isolation is retried", "[integrat
     CANTDO_ASSIGN_OR_RETURN(auto sum, conn.Exec("SELECT sum(balance) FROM accounts"));
     CANTDO_ASSIGN_OR_RETURN(int64_t total, sum.GetInt64(0, 0));
     if (attempts == 1) {
-      Ok(f.other->ExecScript("BEGIN ISOLATION LEVEL SERIALIZABLE;"
-                             "SELECT sum(balance) FROM accounts;"
-                             "UPDATE accounts SET balance = balance - 150 WHERE id = 2;"
-                             "COMMIT;"));
+      Ok(
+          f.other->ExecScript("BEGIN ISOLATION LEVEL SERIALIZABLE;"
+                              "SELECT sum(balance) FROM accounts;"
+                              "UPDATE accounts SET balance = balance - 150 WHERE id = 2;"
+                              "COMMIT;"));
     }
     if (total < 150) return cantdo::FailedPrecondition("INSUFFICIENT_FUNDS", "not enough");
-    CANTDO_ASSIGN_OR_RETURN(auto updated,
-                            conn.Exec("UPDATE accounts SET balance = balance - 150 WHERE id = 1"));
+    CANTDO_ASSIGN_OR_RETURN(auto updated, conn.Exec("UPDATE accounts SET balance = balance - 150 WHERE id = 1"));
     (void)updated;
     return total;
   });
@@ -111,15 +113,17 @@ TEST_CASE("A deadlock victim is retried and commits", "[integration][pg]") {
     if (attempts == 1) {
       other_thread = std::thread([&] {
         // Locks row 2, then waits for our row 1.
-        other_ok = f.other->ExecScript("BEGIN;"
-                                       "UPDATE accounts SET balance = balance + 1000 WHERE id = 2;"
-                                       "UPDATE accounts SET balance = balance + 1000 WHERE id = 1;"
-                                       "COMMIT;").ok();
+        other_ok = f.other
+                       ->ExecScript(
+                           "BEGIN;"
+                           "UPDATE accounts SET balance = balance + 1000 WHERE id = 2;"
+                           "UPDATE accounts SET balance = balance + 1000 WHERE id = 1;"
+                           "COMMIT;")
+                       .ok();
       });
       // Wait until the other session is blocked on our row lock.
       for (int i = 0; i < 500; ++i) {
-        if (QueryInt(*monitor,
-                     "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
+        if (QueryInt(*monitor, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
                      {cantdo::pg::Int64Param(other_pid)}) == 1) {
           break;
         }
@@ -191,9 +195,8 @@ TEST_CASE("Read-only transactions refuse writes, the deadline bounds statements"
   TxOptions bounded;
   bounded.deadline = absl::Now() + absl::Milliseconds(300);
   const absl::Time start = absl::Now();
-  status = RunInTransaction(*f.pool, bounded, [&](Connection& conn) -> absl::Status {
-    return conn.Exec("SELECT pg_sleep(10)").status();
-  });
+  status = RunInTransaction(
+      *f.pool, bounded, [&](Connection& conn) -> absl::Status { return conn.Exec("SELECT pg_sleep(10)").status(); });
   CHECK(status.code() == absl::StatusCode::kDeadlineExceeded);
   CHECK(absl::Now() - start < absl::Seconds(5));
 }

@@ -37,14 +37,15 @@ using HealthStatus = ::grpc::health::v1::HealthCheckResponse;
 namespace {
 
 struct ServiceCase {
-  std::string name;                    // binary cantdo-<name>, directory services/<name>
-  std::string role;                    // its Postgres role
-  std::vector<std::string> services;   // what reflection must list
+  std::string name;                   // binary cantdo-<name>, directory services/<name>
+  std::string role;                   // its Postgres role
+  std::vector<std::string> services;  // what reflection must list
 };
 
 const std::vector<ServiceCase>& Cases() {
   static const std::vector<ServiceCase> cases = {
-      {"gateway", "cantdo_gateway",
+      {"gateway",
+       "cantdo_gateway",
        {"cantdo.gateway.v1.WorkflowService", "cantdo.gateway.v1.AuthorizationService",
         "cantdo.gateway.v1.LedgerService"}},
       {"authority", "cantdo_authority", {"cantdo.authority.v1.AuthorityService"}},
@@ -185,8 +186,7 @@ TEST_CASE("every service starts, is SERVING, lists its API by reflection and sto
   }
 }
 
-TEST_CASE("a service whose schema is behind reports NOT_SERVING until migrated",
-          "[integration][services]") {
+TEST_CASE("a service whose schema is behind reports NOT_SERVING until migrated", "[integration][services]") {
   TestDatabase db(TestDatabase::kEmpty);
   cantdo::testing::TestPki pki;
   Running r(pki, Cases()[1], db.Dsn());
@@ -194,8 +194,8 @@ TEST_CASE("a service whose schema is behind reports NOT_SERVING until migrated",
   CHECK(r.Health() == HealthStatus::NOT_SERVING);
 
   // Apply the migrations with the real command; health follows.
-  ChildProcess migrate({cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + db.Dsn(), "up"},
-                       {}, r.dir.path() + "/migrate.log");
+  ChildProcess migrate({cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + db.Dsn(), "up"}, {},
+                       r.dir.path() + "/migrate.log");
   REQUIRE(migrate.Wait(absl::Seconds(60)) == std::optional<int>(0));
   CHECK(r.WaitForHealth(HealthStatus::SERVING) == HealthStatus::SERVING);
 }
@@ -226,28 +226,27 @@ TEST_CASE("the previous release's binary is SERVING on the next release's expand
   INFO(r.child->Log());
   CHECK(r.Health() == HealthStatus::SERVING);
   // And the init container's command of this release lets new pods start.
-  ChildProcess compatible({cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + login.dsn(),
-                           "compatible"},
-                          {}, r.dir.path() + "/compatible.log");
+  ChildProcess compatible(
+      {cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + login.dsn(), "compatible"}, {},
+      r.dir.path() + "/compatible.log");
   CHECK(compatible.Wait(absl::Seconds(60)) == std::optional<int>(0));
 
   // A contract step without a window: this build is now too old.
   next.push_back({current + 2, "next_release_contract", "DROP TABLE cantdo.next_release_expand;\n"});
   REQUIRE(cantdo::pg::Migrator(next).Apply(*admin).ok());
   CHECK(r.WaitForHealth(HealthStatus::NOT_SERVING) == HealthStatus::NOT_SERVING);
-  ChildProcess refused({cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + login.dsn(),
-                        "compatible"},
-                       {}, r.dir.path() + "/refused.log");
+  ChildProcess refused(
+      {cantdo::testing::BuildDir() + "/tools/migrate/cantdo-migrate", "--dsn=" + login.dsn(), "compatible"}, {},
+      r.dir.path() + "/refused.log");
   CHECK(refused.Wait(absl::Seconds(60)) == std::optional<int>(1));
   CHECK(refused.Log().find("SCHEMA_TOO_NEW") != std::string::npos);
 }
 
-TEST_CASE("a service refuses to start with a clear message on bad configuration",
-          "[integration][services]") {
+TEST_CASE("a service refuses to start with a clear message on bad configuration", "[integration][services]") {
   cantdo::testing::TempDir dir;
-  ChildProcess child({cantdo::testing::BuildDir() + "/services/authority/cantdo-authority",
-                      "--db-pool-size=0", "--listen=nocolon"},
-                     {{"CANTDO_TLS_CERT", ""}, {"CANTDO_DB_DSN", ""}}, dir.path() + "/log");
+  ChildProcess child(
+      {cantdo::testing::BuildDir() + "/services/authority/cantdo-authority", "--db-pool-size=0", "--listen=nocolon"},
+      {{"CANTDO_TLS_CERT", ""}, {"CANTDO_DB_DSN", ""}}, dir.path() + "/log");
   REQUIRE(child.Wait(absl::Seconds(30)) == std::optional<int>(2));
   const std::string log = child.Log();
   INFO(log);
@@ -256,8 +255,7 @@ TEST_CASE("a service refuses to start with a clear message on bad configuration"
   CHECK(log.find("--listen must be host:port") != std::string::npos);
 }
 
-TEST_CASE("a service whose certificate files are missing exits non-zero and says which",
-          "[integration][services]") {
+TEST_CASE("a service whose certificate files are missing exits non-zero and says which", "[integration][services]") {
   cantdo::testing::TempDir dir;
   ChildProcess child({cantdo::testing::BuildDir() + "/services/worker/cantdo-worker"},
                      {{"CANTDO_TLS_CERT", dir.path() + "/nope.pem"},
@@ -272,20 +270,24 @@ TEST_CASE("a service whose certificate files are missing exits non-zero and says
   CHECK(child.Log().find("nope.pem") != std::string::npos);
 }
 
-TEST_CASE("cantdo-grpcurl lists, describes and calls a real service the way grpcurl does",
-          "[integration][services]") {
+TEST_CASE("cantdo-grpcurl lists, describes and calls a real service the way grpcurl does", "[integration][services]") {
   TestDatabase db(TestDatabase::kMigrated);
   cantdo::testing::TestPki pki;
   Running r(pki, Cases()[1], db.Dsn());
   REQUIRE(r.WaitForHealth(HealthStatus::SERVING) == HealthStatus::SERVING);
   auto client = pki.WriteFiles(r.dir.path(), "operator");
   auto run = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {cantdo::testing::BuildDir() + "/tools/grpcurl/cantdo-grpcurl", "-cacert",
-                                     client.ca, "-cert", client.cert, "-key", client.key,
+    std::vector<std::string> argv = {cantdo::testing::BuildDir() + "/tools/grpcurl/cantdo-grpcurl",
+                                     "-cacert",
+                                     client.ca,
+                                     "-cert",
+                                     client.cert,
+                                     "-key",
+                                     client.key,
                                      "127.0.0.1:" + std::to_string(r.port)};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto out = std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{},
-                                              r.dir.path() + "/grpcurl.out");
+    auto out =
+        std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{}, r.dir.path() + "/grpcurl.out");
     auto code = out->Wait(absl::Seconds(30));
     return std::make_pair(code.value_or(-1), out->Log());
   };
@@ -330,15 +332,17 @@ TEST_CASE("cantdo-grpcurl lists, describes and calls a real service the way grpc
 // The name of a status code as the metrics label it.
 std::string CodeName(::grpc::StatusCode code) {
   static const char* const kNames[] = {
-      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",   "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",   "UNAVAILABLE",       "DATA_LOSS",          "UNAUTHENTICATED"};
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   return kNames[static_cast<int>(code)];
 }
 
-TEST_CASE("every service serves /metrics (HTTPS with its own certificate, or HTTP on loopback): the runtime's "
-          "families, its own, a real call counted, and promtool check metrics passes",
-          "[integration][services][metrics]") {
+TEST_CASE(
+    "every service serves /metrics (HTTPS with its own certificate, or HTTP on loopback): the runtime's "
+    "families, its own, a real call counted, and promtool check metrics passes",
+    "[integration][services][metrics]") {
   TestDatabase db(TestDatabase::kMigrated);
   cantdo::testing::TestPki pki;
   cantdo::testing::TempDir idp_dir;
@@ -393,8 +397,8 @@ TEST_CASE("every service serves /metrics (HTTPS with its own certificate, or HTT
       if (c.name == "authority") method = "GetPolicy";
       if (c.name == "ciba-bridge") method = "GetBackchannelAuthentication";
       const std::string before = r.Metrics(ca);
-      const std::string series = "cantdo_grpc_server_handled_total{grpc_service=\"" + service +
-                                 "\",grpc_method=\"" + method + "\",grpc_code=\"";
+      const std::string series = "cantdo_grpc_server_handled_total{grpc_service=\"" + service + "\",grpc_method=\"" +
+                                 method + "\",grpc_code=\"";
       ::grpc::StatusCode code;
       {
         ::grpc::internal::RpcMethod rpc(("/" + service + "/" + method).c_str(), ::grpc::internal::RpcMethod::NORMAL_RPC,

@@ -24,8 +24,8 @@ std::string GoVerifier() {
 }
 
 ToolResult RunGo(LedgerLog& log, const std::vector<std::string>& args, const std::string& stdin_file = "") {
-  std::vector<std::string> argv = {"/bin/sh", "-c", "\"$0\" \"$@\"" + std::string(stdin_file.empty() ? "" : " < \"$STDIN_FILE\""),
-                                   GoVerifier()};
+  std::vector<std::string> argv = {
+      "/bin/sh", "-c", "\"$0\" \"$@\"" + std::string(stdin_file.empty() ? "" : " < \"$STDIN_FILE\""), GoVerifier()};
   argv.insert(argv.end(), args.begin(), args.end());
   static int runs = 0;
   ChildProcess p(argv, {{"STDIN_FILE", stdin_file}}, log.dir.path() + "/go-" + std::to_string(++runs) + ".log");

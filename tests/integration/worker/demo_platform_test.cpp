@@ -45,9 +45,10 @@ TEST_CASE("demo platform: a thousand customers seed quickly, realistically and d
   CHECK(seeded->payments == seeded->invoices);
 
   // Every customer's current period contains `now`; payments are in the past.
-  auto r = ca->Exec("SELECT count(*) FROM platform.subscriptions WHERE NOT ($1 BETWEEN current_period_start AND "
-                    "current_period_end)",
-                    {absl::FormatTime(now)});
+  auto r = ca->Exec(
+      "SELECT count(*) FROM platform.subscriptions WHERE NOT ($1 BETWEEN current_period_start AND "
+      "current_period_end)",
+      {absl::FormatTime(now)});
   REQUIRE(r.ok());
   CHECK(*r->GetInt64(0, 0) == 0);
 

@@ -6,15 +6,16 @@
 #include "support/prometheus_checks.hpp"
 #include "support/wait.hpp"
 
-using cantdo::testing::OffboardingHarness;
 using cantdo::testing::CheckPromtoolClean;
+using cantdo::testing::OffboardingHarness;
 using cantdo::testing::RequireSample;
 using cantdo::testing::WaitUntil;
 namespace wv1 = cantdo::workflow::v1;
 
-TEST_CASE("worker metrics: an approved offboarding run moves the engine's counters and the authority's grant "
-          "transitions, leaves nothing waiting, and both pass promtool",
-          "[integration][worker][metrics]") {
+TEST_CASE(
+    "worker metrics: an approved offboarding run moves the engine's counters and the authority's grant "
+    "transitions, leaves nothing waiting, and both pass promtool",
+    "[integration][worker][metrics]") {
   OffboardingHarness h;
   const std::string worker_before = OffboardingHarness::Metrics(*h.worker_service);
   CHECK(RequireSample(worker_before, "cantdo_worker_activities_started_total") == 0);
@@ -43,7 +44,8 @@ TEST_CASE("worker metrics: an approved offboarding run moves the engine's counte
   CHECK(RequireSample(w, "cantdo_worker_workflow_tasks_total") >= 1);
   CHECK(RequireSample(w, "cantdo_worker_activity_retries_total") == 0);
   CHECK(RequireSample(w, "cantdo_worker_activity_lease_expiries_total") == 0);
-  CHECK(RequireSample(w, R"(cantdo_worker_oldest_waiting_task_age_seconds{kind="activity",task_queue="offboarding"})") == 0);
+  CHECK(RequireSample(
+            w, R"(cantdo_worker_oldest_waiting_task_age_seconds{kind="activity",task_queue="offboarding"})") == 0);
   CHECK(RequireSample(w, "cantdo_db_up") == 1);
   CheckPromtoolClean(w);
 
@@ -57,8 +59,10 @@ TEST_CASE("worker metrics: an approved offboarding run moves the engine's counte
   CHECK(RequireSample(a, R"(cantdo_authority_grant_transitions_total{transition="consumed"})") == 3);
   CHECK(cantdo::testing::SumOfSamples(a, "cantdo_authority_grant_denials_total") == 0);
   CHECK(RequireSample(a, R"(cantdo_authority_decisions_total{action="access.revoke",decision="ALLOW"})") == 1);
-  CHECK(RequireSample(a, R"(cantdo_authority_decisions_total{action="refund.issue",decision="REQUIRE_APPROVAL"})") == 1);
-  CHECK(RequireSample(a, R"(cantdo_authority_approvals_decided_total{action="customer_data.delete",outcome="APPROVED"})") == 1);
+  CHECK(RequireSample(a, R"(cantdo_authority_decisions_total{action="refund.issue",decision="REQUIRE_APPROVAL"})") ==
+        1);
+  CHECK(RequireSample(
+            a, R"(cantdo_authority_approvals_decided_total{action="customer_data.delete",outcome="APPROVED"})") == 1);
   CHECK(RequireSample(a, R"(cantdo_authority_credentials_live{kind="POSTGRES_ROLE"})") == 0);
   CheckPromtoolClean(a);
 }

@@ -54,9 +54,9 @@ inline constexpr int kDemoCustomers = 60;
 // Hands out auth_req_ids like the bridge does; records nothing else.
 class OffboardingFakeBridge final : public cantdo::bridge::v1::CibaBridgeService::Service {
  public:
-  ::grpc::Status StartBackchannelAuthentication(::grpc::ServerContext*,
-                                                const cantdo::bridge::v1::StartBackchannelAuthenticationRequest* req,
-                                                cantdo::bridge::v1::StartBackchannelAuthenticationResponse* resp) override {
+  ::grpc::Status StartBackchannelAuthentication(
+      ::grpc::ServerContext*, const cantdo::bridge::v1::StartBackchannelAuthenticationRequest* req,
+      cantdo::bridge::v1::StartBackchannelAuthenticationResponse* resp) override {
     resp->mutable_authentication()->set_auth_req_id("areq-" + req->approval_id());
     resp->mutable_authentication()->set_approval_id(req->approval_id());
     resp->set_created(true);
@@ -271,7 +271,7 @@ class OffboardingHarness {
   // One call to the authority with the gateway's certificate.
   template <typename Req, typename Resp>
   absl::StatusOr<Resp> AsGateway(::grpc::Status (av1::AuthorityService::Stub::*method)(::grpc::ClientContext*,
-                                                                                        const Req&, Resp*),
+                                                                                       const Req&, Resp*),
                                  const Req& req) {
     auto stub = av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(authority_address, pki.Issue("gateway")));
     ::grpc::ClientContext ctx;
@@ -283,7 +283,8 @@ class OffboardingHarness {
   }
 
   wv1::WorkflowExecution Describe(const std::string& workflow_id) {
-    auto d = pg::RunInTransaction(*pool, {}, [&](pg::Connection& conn) { return client.Describe(conn, workflow_id, ""); });
+    auto d =
+        pg::RunInTransaction(*pool, {}, [&](pg::Connection& conn) { return client.Describe(conn, workflow_id, ""); });
     INFO(d.status().ToString());
     REQUIRE(d.ok());
     return *d;
@@ -306,7 +307,8 @@ class OffboardingHarness {
 
   // The run's result: the WorkflowExecutionCompleted payload.
   ov1::OffboardingResult Result(const std::string& run_id) {
-    auto page = pg::RunInTransaction(*pool, {}, [&](pg::Connection& conn) { return client.History(conn, run_id, 1, 10000); });
+    auto page =
+        pg::RunInTransaction(*pool, {}, [&](pg::Connection& conn) { return client.History(conn, run_id, 1, 10000); });
     REQUIRE(page.ok());
     for (const auto& e : page->events) {
       if (e.has_workflow_execution_completed()) {
@@ -365,7 +367,8 @@ class OffboardingHarness {
       req.set_provider_error("access_denied");
       req.set_provider_error_description("the approver declined on their device");
     }
-    auto stub = av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(authority_address, pki.Issue("ciba-bridge")));
+    auto stub =
+        av1::AuthorityService::NewStub(cantdo::grpc::MakeMtlsChannel(authority_address, pki.Issue("ciba-bridge")));
     // Like the bridge: retry while the authority has not yet recorded this
     // approval's CIBA request (its dispatcher runs in the background).
     for (int attempt = 0;; ++attempt) {
@@ -385,8 +388,8 @@ class OffboardingHarness {
   av1::CompleteApprovalResponse Approve(const std::string& approval_id, const std::string& subject,
                                         const std::string& role) {
     const int64_t now = absl::ToUnixSeconds(clock.Now());
-    nlohmann::json claims = {{"iss", kOffIssuer}, {"aud", kOffAudience}, {"sub", subject}, {"iat", now},
-                             {"exp", now + 300}, {"https://cantdo.dev/roles", {role}}};
+    nlohmann::json claims = {{"iss", kOffIssuer}, {"aud", kOffAudience}, {"sub", subject},
+                             {"iat", now},        {"exp", now + 300},    {"https://cantdo.dev/roles", {role}}};
     auto r = Deliver(approval_id, av1::CIBA_OUTCOME_APPROVED, idp.Sign(claims));
     INFO(r.status().ToString());
     REQUIRE(r.ok());
@@ -399,8 +402,8 @@ class OffboardingHarness {
   // the approval becomes INVALID. Nobody decided anything.
   void ApproveWithRole(const std::string& approval_id, const std::string& subject, const std::string& role) {
     const int64_t now = absl::ToUnixSeconds(clock.Now());
-    nlohmann::json claims = {{"iss", kOffIssuer}, {"aud", kOffAudience}, {"sub", subject}, {"iat", now},
-                             {"exp", now + 300}, {"https://cantdo.dev/roles", {role}}};
+    nlohmann::json claims = {{"iss", kOffIssuer}, {"aud", kOffAudience}, {"sub", subject},
+                             {"iat", now},        {"exp", now + 300},    {"https://cantdo.dev/roles", {role}}};
     auto r = Deliver(approval_id, av1::CIBA_OUTCOME_APPROVED, idp.Sign(claims));
     INFO(r.status().ToString());
     REQUIRE(r.status().code() == absl::StatusCode::kPermissionDenied);

@@ -107,8 +107,8 @@ TEST_CASE("offboarding: approved by CFO and DPO, every step changes the platform
   // consume.
   const std::string writer = refund.details().at("written_by");
   CHECK(writer.rfind("cantdo_x_", 0) == 0);
-  CHECK(cantdo::testing::WaitUntil([&] { return h.Count("SELECT count(*) FROM pg_roles WHERE rolname = $1", {writer}) == 0; },
-                  absl::Seconds(30)));
+  CHECK(cantdo::testing::WaitUntil(
+      [&] { return h.Count("SELECT count(*) FROM pg_roles WHERE rolname = $1", {writer}) == 0; }, absl::Seconds(30)));
   // Other customers are untouched.
   const demo::CustomerSnapshot other = h.Snapshot(demo::CustomerId(2));
   CHECK(other.users_active == other.users);
@@ -249,9 +249,10 @@ TEST_CASE("offboarding: an approval nobody decides is asked again, then the run 
   CHECK_FALSE(h.Snapshot(customer).erased);
 }
 
-TEST_CASE("offboarding: an answer that fails verification is nobody's decision: the approver is asked again, and "
-          "unverified every time, the run fails with the verification's reason and nothing is erased (#20)",
-          "[integration][worker]") {
+TEST_CASE(
+    "offboarding: an answer that fails verification is nobody's decision: the approver is asked again, and "
+    "unverified every time, the run fails with the verification's reason and nothing is erased (#20)",
+    "[integration][worker]") {
   Harness::Options o;
   o.approval_rerequests = 1;
   Harness h(o);
@@ -300,9 +301,10 @@ TEST_CASE("offboarding: a run pending admission does nothing until admitted", "[
   CHECK(h.Snapshot(customer).users_active == 0);
 }
 
-TEST_CASE("offboarding: worker SIGKILLed between writing the refund and consuming the grant, after restart "
-          "exactly one refund exists",
-          "[integration][worker]") {
+TEST_CASE(
+    "offboarding: worker SIGKILLed between writing the refund and consuming the grant, after restart "
+    "exactly one refund exists",
+    "[integration][worker]") {
   Harness::Options o;
   o.start_worker = false;
   Harness h(o);

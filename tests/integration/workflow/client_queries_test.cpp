@@ -44,9 +44,10 @@ TEST_CASE("FindByRequestId finds the run a request id started under any workflow
   CHECK_FALSE(Ok(env.client.FindByRequestId(*conn, "req-3")).has_value());
 }
 
-TEST_CASE("PendingAdmissions lists the runs waiting for their approval, oldest first, up to the limit, and "
-          "leaves out admitted and closed runs",
-          "[integration][workflow]") {
+TEST_CASE(
+    "PendingAdmissions lists the runs waiting for their approval, oldest first, up to the limit, and "
+    "leaves out admitted and closed runs",
+    "[integration][workflow]") {
   Env env;
   const std::string a1 = cantdo::NewUuid(), a2 = cantdo::NewUuid(), a3 = cantdo::NewUuid();
   const std::string first = StartPending(env, "p-1", a1);
@@ -76,7 +77,7 @@ TEST_CASE("FindByAdmissionApproval finds the run an approval gates only in the s
   const std::string approval = cantdo::NewUuid();
   const std::string run = StartPending(env, "gated", approval);
   const std::vector<v1::WorkflowExecutionState> open_or_cancelled = {v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION,
-                                                                      v1::WORKFLOW_EXECUTION_STATE_CANCELLED};
+                                                                     v1::WORKFLOW_EXECUTION_STATE_CANCELLED};
   auto conn = env.db.Connect();
   auto found = Ok(env.client.FindByAdmissionApproval(*conn, approval, open_or_cancelled));
   REQUIRE(found.has_value());
@@ -94,9 +95,10 @@ TEST_CASE("FindByAdmissionApproval finds the run an approval gates only in the s
   CHECK(Ok(env.client.FindByAdmissionApproval(*conn, approval, {})).has_value());  // any state
 }
 
-TEST_CASE("LockWorkflowId takes the lock Start takes: a Start of the same workflow id waits for the holder, "
-          "another id does not, and outside a transaction it is refused",
-          "[integration][workflow]") {
+TEST_CASE(
+    "LockWorkflowId takes the lock Start takes: a Start of the same workflow id waits for the holder, "
+    "another id does not, and outside a transaction it is refused",
+    "[integration][workflow]") {
   Env env;
   auto holder = env.db.Connect();
   CHECK(env.client.LockWorkflowId(*holder, "locked").code() == absl::StatusCode::kFailedPrecondition);

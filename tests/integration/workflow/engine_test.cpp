@@ -33,15 +33,14 @@ void Drain(Worker& w) {
 int64_t XactCommits(Env& env) {
   auto conn = cantdo::testing::TestDatabase::ConnectAdmin();
   Ok(conn->Exec("SELECT pg_stat_clear_snapshot()"));
-  auto r = Ok(conn->Exec("SELECT xact_commit FROM pg_stat_database WHERE datname = $1",
-                         {pg::TextParam(env.db.Name())}));
+  auto r =
+      Ok(conn->Exec("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", {pg::TextParam(env.db.Name())}));
   return Ok(r.GetInt64(0, 0));
 }
 
 // A workflow of three activities that do nothing: the engine's own cost.
 void RegisterNoop3(Env& env) {
-  REQUIRE(env.registry.RegisterActivity("noop", [](ActivityContext&, const Payload& in) -> Result { return in; })
-              .ok());
+  REQUIRE(env.registry.RegisterActivity("noop", [](ActivityContext&, const Payload& in) -> Result { return in; }).ok());
   REQUIRE(env.registry
               .RegisterWorkflow("noop3",
                                 [](WorkflowContext& ctx, const Payload& in) -> Task<Result> {
@@ -126,8 +125,9 @@ TEST_CASE("A three-step workflow costs at most 4 commits after its start", "[int
   }
 }
 
-TEST_CASE("Runs whose steps finish together share transactions: 64 three-step runs on 8 threads, under 2.5 commits a run",
-          "[integration][workflow]") {
+TEST_CASE(
+    "Runs whose steps finish together share transactions: 64 three-step runs on 8 threads, under 2.5 commits a run",
+    "[integration][workflow]") {
   Env env;
   RegisterNoop3(env);
   constexpr int kRuns = 64;
@@ -144,9 +144,10 @@ TEST_CASE("Runs whose steps finish together share transactions: 64 three-step ru
     o.validate_on_create = false;
     auto pool = Ok(pg::Pool::Create(o));
     // No periodic full scans during the run: notifications drive it.
-    auto w = Ok(Worker::Create(*pool, env.registry, env.clock,
-                               WorkerOptions{.dsn = env.db.Dsn(), .task_queues = {"q"}, .concurrency = 8,
-                                             .poll_interval = absl::Seconds(30)}));
+    auto w = Ok(Worker::Create(
+        *pool, env.registry, env.clock,
+        WorkerOptions{
+            .dsn = env.db.Dsn(), .task_queues = {"q"}, .concurrency = 8, .poll_interval = absl::Seconds(30)}));
     Ok(w->Start());
     w->Wake();
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -171,7 +172,8 @@ TEST_CASE("Runs whose steps finish together share transactions: 64 three-step ru
   for (int i = 0; i < kRuns; ++i) {
     CHECK(env.Describe("b-" + std::to_string(i)).state() == v1::WORKFLOW_EXECUTION_STATE_COMPLETED);
   }
-  CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_events WHERE event_type = 32") == 3 * kRuns);  // ActivityTaskCompleted, once each
+  CHECK(env.Count("SELECT count(*) FROM cantdo.workflow_events WHERE event_type = 32") ==
+        3 * kRuns);  // ActivityTaskCompleted, once each
 }
 
 namespace {
@@ -187,9 +189,10 @@ Task<Result> ContinueThenApprovedJson(WorkflowContext& ctx, const Payload& in) {
 }
 }  // namespace
 
-TEST_CASE("A run pending admission has no task and refuses signals until cantdo.workflow_admit admits it, once, "
-          "with its consumed grant, and its code sees the approved parameters",
-          "[integration][workflow]") {
+TEST_CASE(
+    "A run pending admission has no task and refuses signals until cantdo.workflow_admit admits it, once, "
+    "with its consumed grant, and its code sees the approved parameters",
+    "[integration][workflow]") {
   Env env;
   REQUIRE(env.registry.RegisterWorkflow("approved_json", ApprovedJson).ok());
   std::string run = env.Start("adm", "approved_json", PackString("x"), /*pending=*/true);
@@ -234,9 +237,10 @@ TEST_CASE("A run pending admission has no task and refuses signals until cantdo.
   CHECK(env.AdmitWith(env.ConsumedAdmissionGrant(env.Describe("rej").run_id())) == "CLOSED");
 }
 
-TEST_CASE("Admission needs the run's own consumed workflow.start grant, and not even the owner of the engine's "
-          "tables can move a run out of PENDING_ADMISSION or give it a task otherwise",
-          "[integration][workflow]") {
+TEST_CASE(
+    "Admission needs the run's own consumed workflow.start grant, and not even the owner of the engine's "
+    "tables can move a run out of PENDING_ADMISSION or give it a task otherwise",
+    "[integration][workflow]") {
   Env env;
   REQUIRE(env.registry.RegisterWorkflow("approved_json", ApprovedJson).ok());
   const std::string run = env.Start("gated", "approved_json", {}, /*pending=*/true);
@@ -257,17 +261,18 @@ TEST_CASE("Admission needs the run's own consumed workflow.start grant, and not 
                   {foreign, run}));
     CHECK(env.AdmitWith(foreign) == "APPROVAL_MISMATCH");
     // The approval's parameters no longer hash to the grant's.
-    Ok(conn->Exec("UPDATE cantdo.approvals SET parameters = '{\"customer_id\":\"cus_77\"}'"
-                  " WHERE grant_id = $1::uuid",
-                  {grant}));
+    Ok(
+        conn->Exec("UPDATE cantdo.approvals SET parameters = '{\"customer_id\":\"cus_77\"}'"
+                   " WHERE grant_id = $1::uuid",
+                   {grant}));
     CHECK(env.AdmitWith(grant) == "APPROVAL_MISMATCH");
     Ok(conn->Exec("UPDATE cantdo.approvals SET parameters = '{}' WHERE grant_id = $1::uuid", {grant}));
 
     // As the owner, directly: refused by the database itself.
     const std::string other_run = env.Describe("other").run_id();
-    CHECK_FALSE(conn->Exec("UPDATE cantdo.workflow_runs SET state = 2, admit_time = now() WHERE run_id = $1::uuid",
-                           {other_run})
-                    .ok());
+    CHECK_FALSE(
+        conn->Exec("UPDATE cantdo.workflow_runs SET state = 2, admit_time = now() WHERE run_id = $1::uuid", {other_run})
+            .ok());
     CHECK_FALSE(conn->Exec("INSERT INTO cantdo.workflow_tasks (run_id, task_queue, visible_at)"
                            " VALUES ($1::uuid, 'q', now())",
                            {other_run})
@@ -280,9 +285,9 @@ TEST_CASE("Admission needs the run's own consumed workflow.start grant, and not 
                            " activity_type, visible_at, scheduled_at) VALUES ($1::uuid, 1, 'q', 'a', now(), now())",
                            {other_run})
                     .ok());
-    CHECK_FALSE(conn->Exec("UPDATE cantdo.workflow_runs SET admission_approval_id = '' WHERE run_id = $1::uuid",
-                           {other_run})
-                    .ok());
+    CHECK_FALSE(
+        conn->Exec("UPDATE cantdo.workflow_runs SET admission_approval_id = '' WHERE run_id = $1::uuid", {other_run})
+            .ok());
   }
   CHECK(env.Describe("other").state() == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
   CHECK(env.Describe("gated").state() == v1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
@@ -302,8 +307,8 @@ TEST_CASE("A run created by continue-as-new carries its chain's admission", "[in
   CHECK(env.AdmitWith(env.ConsumedAdmissionGrant(first, R"({"n":1})")) == "ADMITTED");
   auto worker = env.NewWorker(false);
   Drain(*worker);
-  const std::string next = Ok(env.Tx([&](pg::Connection& c) { return env.client.Describe(c, "chain", first); }))
-                               .next_run_id();
+  const std::string next =
+      Ok(env.Tx([&](pg::Connection& c) { return env.client.Describe(c, "chain", first); })).next_run_id();
   REQUIRE_FALSE(next.empty());
   const v1::WorkflowExecution second =
       Ok(env.Tx([&](pg::Connection& c) { return env.client.Describe(c, "chain", next); }));
@@ -359,9 +364,10 @@ Task<Result> WhoSignalled(WorkflowContext& ctx, const Payload&) {
 }
 }  // namespace
 
-TEST_CASE("Every signal records its sender, which workflow code can read: the principal the service acted for and "
-          "the database role that delivered it",
-          "[integration][workflow]") {
+TEST_CASE(
+    "Every signal records its sender, which workflow code can read: the principal the service acted for and "
+    "the database role that delivered it",
+    "[integration][workflow]") {
   Env env;
   REQUIRE(env.registry.RegisterWorkflow("who", WhoSignalled).ok());
   std::string run = env.Start("who", "who");
@@ -544,19 +550,23 @@ TEST_CASE("An activity whose worker vanished times out start-to-close and is ret
     o.task_queues = {"q"};
     o.eager_activities = false;
     Registry only_wf;
-    REQUIRE(only_wf.RegisterWorkflow("one", [](WorkflowContext& ctx, const Payload& in) -> Task<Result> {
-      ActivityOptions ao;
-      ao.start_to_close_timeout = absl::Seconds(30);
-      ao.initial_interval = absl::Seconds(1);
-      co_return co_await ctx.ExecuteActivity("record", in, ao);
-    }).ok());
+    REQUIRE(only_wf
+                .RegisterWorkflow("one",
+                                  [](WorkflowContext& ctx, const Payload& in) -> Task<Result> {
+                                    ActivityOptions ao;
+                                    ao.start_to_close_timeout = absl::Seconds(30);
+                                    ao.initial_interval = absl::Seconds(1);
+                                    co_return co_await ctx.ExecuteActivity("record", in, ao);
+                                  })
+                .ok());
     auto w = Ok(Worker::Create(*env.pool, only_wf, env.clock, o));
     Drain(*w);
   }
   auto conn = env.db.Connect();
-  Ok(conn->Exec("UPDATE cantdo.activity_tasks SET lease_id = gen_random_uuid(), attempt = 1,"
-                " attempt_started_at = $1::timestamptz, lease_expires_at = $1::timestamptz + interval '30 seconds'",
-                {pg::TextParam(absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", env.clock.Now(), absl::UTCTimeZone()))}));
+  Ok(
+      conn->Exec("UPDATE cantdo.activity_tasks SET lease_id = gen_random_uuid(), attempt = 1,"
+                 " attempt_started_at = $1::timestamptz, lease_expires_at = $1::timestamptz + interval '30 seconds'",
+                 {pg::TextParam(absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", env.clock.Now(), absl::UTCTimeZone()))}));
   auto w = env.NewWorker(false);
   Drain(*w);
   CHECK(env.Count("SELECT count(*) FROM public.attempts") == 0);  // lease still valid
@@ -621,8 +631,9 @@ TEST_CASE("The backlog counts the tasks due and not taken, per queue, and since 
   CHECK(absl::ToUnixMicros(*activities[0].oldest_activity_task) == absl::ToUnixMicros(env.clock.Now()));
   // A leased activity is no longer waiting.
   auto conn = env.db.Connect();
-  Ok(conn->Exec("UPDATE cantdo.activity_tasks SET lease_id = gen_random_uuid(), lease_expires_at = now() + "
-                "interval '1 minute' WHERE run_id = (SELECT run_id FROM cantdo.workflow_runs WHERE workflow_id = 'b1')"));
+  Ok(conn->Exec(
+      "UPDATE cantdo.activity_tasks SET lease_id = gen_random_uuid(), lease_expires_at = now() + "
+      "interval '1 minute' WHERE run_id = (SELECT run_id FROM cantdo.workflow_runs WHERE workflow_id = 'b1')"));
   CHECK(backlog()[0].activity_tasks == 1);
 }
 
@@ -716,7 +727,8 @@ TEST_CASE("Two workers compete for the same queues: no task runs twice concurren
   auto w2 = env.NewWorker(false, 3, "w2");
   Ok(w1->Start());
   Ok(w2->Start());
-  for (int i = 0; i < kRuns; ++i) REQUIRE(env.WaitState("r" + std::to_string(i), v1::WORKFLOW_EXECUTION_STATE_COMPLETED));
+  for (int i = 0; i < kRuns; ++i)
+    REQUIRE(env.WaitState("r" + std::to_string(i), v1::WORKFLOW_EXECUTION_STATE_COMPLETED));
   w1->Stop();
   w2->Stop();
   CHECK_FALSE(overlap.load());

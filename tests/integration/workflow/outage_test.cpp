@@ -81,8 +81,8 @@ TEST_CASE("A worker that cannot reach its database backs off and logs a line a b
   Ok(worker->Start());
   // Each failed round of a thread is one refused connection. Wait for a
   // dozen (the deadline only bounds a broken build; nothing is timed).
-  const bool failed_enough = cantdo::testing::WaitUntil(
-      [&] { return unreachable->Stats().connect_failures >= 12; }, absl::Seconds(60), absl::Milliseconds(20));
+  const bool failed_enough = cantdo::testing::WaitUntil([&] { return unreachable->Stats().connect_failures >= 12; },
+                                                        absl::Seconds(60), absl::Milliseconds(20));
   worker->Stop();
   const std::string log = capture.Finish();
   const int64_t attempts = unreachable->Stats().connect_failures;
@@ -92,8 +92,8 @@ TEST_CASE("A worker that cannot reach its database backs off and logs a line a b
   INFO("log:\n" << log);
   INFO("attempts " << attempts << ", backoff lines " << backing_off << ", task failed lines " << task_failed);
   REQUIRE(failed_enough);
-  CHECK(task_failed == 0);     // an outage is not a task failure a retry
-  CHECK(backing_off >= 1);     // the first failure is logged
+  CHECK(task_failed == 0);  // an outage is not a task failure a retry
+  CHECK(backing_off >= 1);  // the first failure is logged
   // One line a rung of the ladder for the whole worker: four threads
   // climbing it together make at least twice as many attempts as lines
   // (before, every failed round was a line).

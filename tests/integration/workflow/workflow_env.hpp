@@ -63,8 +63,7 @@ struct Env {
   // admits it); otherwise RUNNING at once, which the database allows only
   // to the owner of the engine's tables: this test, as the superuser that
   // migrated the database.
-  std::string Start(const std::string& workflow_id, const std::string& type, Payload input = {},
-                    bool pending = false) {
+  std::string Start(const std::string& workflow_id, const std::string& type, Payload input = {}, bool pending = false) {
     StartRequest r;
     r.workflow_id = workflow_id;
     r.workflow_type = type;
@@ -80,25 +79,28 @@ struct Env {
   // test-only stand-in for the authority, the one role that writes them.
   std::string ConsumedAdmissionGrant(const std::string& run_id, const std::string& parameters_json = "{}") {
     auto conn = db.Connect();
-    auto run = Ok(conn->Exec("SELECT workflow_id, workflow_type, admission_approval_id FROM cantdo.workflow_runs"
-                             " WHERE run_id = $1::uuid",
-                             {run_id}));
+    auto run =
+        Ok(conn->Exec("SELECT workflow_id, workflow_type, admission_approval_id FROM cantdo.workflow_runs"
+                      " WHERE run_id = $1::uuid",
+                      {run_id}));
     REQUIRE(run.Rows() == 1);
     const std::string workflow_id = Ok(run.GetString(0, 0)), type = Ok(run.GetString(0, 1));
     const std::string approval_id = Ok(run.GetString(0, 2)), grant_id = NewUuid();
-    Ok(conn->Exec("INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action,"
-                  " resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message,"
-                  " policy_version, policy_hash, create_time, expire_time, grant_id)"
-                  " VALUES ($1::uuid, 'spiffe://cantdo/gateway', 'test', $2, $3, 'admission', 'workflow.start', $4,"
-                  " $5, encode(sha256(convert_to($5, 'UTF8')), 'hex'), 'APPROVED', 'ops_manager', 'ops1', 'test',"
-                  " 'test', 'test', now(), now() + interval '1 hour', $6::uuid)",
-                  {approval_id, workflow_id, run_id, type, parameters_json, grant_id}));
-    Ok(conn->Exec("INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, resource,"
-                  " parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time,"
-                  " expire_time, consume_time) SELECT $1::uuid, approval_id, 'CONSUMED', workflow_id, run_id, step,"
-                  " action, resource, parameters_hash, ARRAY['ops1'], 'test', 'test', principal, now(),"
-                  " now() + interval '15 minutes', now() FROM cantdo.approvals WHERE approval_id = $2::uuid",
-                  {grant_id, approval_id}));
+    Ok(
+        conn->Exec("INSERT INTO cantdo.approvals (approval_id, principal, requester, workflow_id, run_id, step, action,"
+                   " resource, parameters, parameters_hash, state, required_role, approver_subject, binding_message,"
+                   " policy_version, policy_hash, create_time, expire_time, grant_id)"
+                   " VALUES ($1::uuid, 'spiffe://cantdo/gateway', 'test', $2, $3, 'admission', 'workflow.start', $4,"
+                   " $5, encode(sha256(convert_to($5, 'UTF8')), 'hex'), 'APPROVED', 'ops_manager', 'ops1', 'test',"
+                   " 'test', 'test', now(), now() + interval '1 hour', $6::uuid)",
+                   {approval_id, workflow_id, run_id, type, parameters_json, grant_id}));
+    Ok(conn->Exec(
+        "INSERT INTO cantdo.grants (grant_id, approval_id, state, workflow_id, run_id, step, action, resource,"
+        " parameters_hash, approver_subjects, policy_version, policy_hash, principal, issue_time,"
+        " expire_time, consume_time) SELECT $1::uuid, approval_id, 'CONSUMED', workflow_id, run_id, step,"
+        " action, resource, parameters_hash, ARRAY['ops1'], 'test', 'test', principal, now(),"
+        " now() + interval '15 minutes', now() FROM cantdo.approvals WHERE approval_id = $2::uuid",
+        {grant_id, approval_id}));
     return grant_id;
   }
 
@@ -174,9 +176,9 @@ inline void RegisterRecord(Registry& registry, const std::string& dsn) {
                                 [dsn](ActivityContext& ctx, const Payload& in) -> Result {
                                   auto conn = pg::Connection::Connect(dsn, absl::Seconds(5));
                                   if (!conn.ok()) return conn.status();
-                                  auto a = (*conn)->Exec("INSERT INTO public.attempts VALUES ($1, $2)",
-                                                         {pg::TextParam(ctx.idempotency_key()),
-                                                          pg::Int64Param(ctx.attempt())});
+                                  auto a = (*conn)->Exec(
+                                      "INSERT INTO public.attempts VALUES ($1, $2)",
+                                      {pg::TextParam(ctx.idempotency_key()), pg::Int64Param(ctx.attempt())});
                                   if (!a.ok()) return a.status();
                                   auto r = (*conn)->Exec(
                                       "INSERT INTO public.side_effects VALUES ($1, 1)"

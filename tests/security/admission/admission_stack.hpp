@@ -48,8 +48,8 @@ class AdmissionStack {
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     gateway_service = *std::move(started);
-    operator_channel = cantdo::grpc::MakeMtlsChannel("127.0.0.1:" + std::to_string(gateway_service->port()),
-                                                     h.pki.Issue("operator"));
+    operator_channel =
+        cantdo::grpc::MakeMtlsChannel("127.0.0.1:" + std::to_string(gateway_service->port()), h.pki.Issue("operator"));
   }
   ~AdmissionStack() {
     if (gateway_service) gateway_service->Shutdown();
@@ -95,8 +95,9 @@ class AdmissionStack {
   // The ops manager approves the run's admission; the gateway admits it.
   void AdmitApproved(const std::string& workflow_id, const std::string& approval_id) {
     h.Approve(approval_id, "ops1", "ops_manager");
-    REQUIRE(WaitUntil([&] { return h.Describe(workflow_id).state() != wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION; },
-                      absl::Seconds(30)));
+    REQUIRE(
+        WaitUntil([&] { return h.Describe(workflow_id).state() != wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION; },
+                  absl::Seconds(30)));
   }
 
   // The customer is as it was: nobody's access revoked, nothing exported,

@@ -36,9 +36,10 @@ std::string Hex(const wv1::HistoryEvent& e) { return absl::BytesToHexString(e.Se
 
 }  // namespace
 
-TEST_CASE("No service's database login can admit a run, give a run pending admission a task, timer or signal, "
-          "create a run running, or forge what a run believes was approved or decided",
-          "[security][admission]") {
+TEST_CASE(
+    "No service's database login can admit a run, give a run pending admission a task, timer or signal, "
+    "create a run running, or forge what a run believes was approved or decided",
+    "[security][admission]") {
   OffboardingHarness::Options o;
   o.start_worker = false;  // runs stay exactly where the attempts leave them
   AdmissionStack s(o);
@@ -121,11 +122,10 @@ TEST_CASE("No service's database login can admit a run, give a run pending admis
   REQUIRE(problems().empty());
 
   LoginRole bridge_login(s.h.db, "cantdo_bridge");
-  const std::vector<std::pair<std::string, std::string>> roles = {
-      {"cantdo_gateway", s.gateway_login->dsn()},
-      {"cantdo_worker", s.h.worker_login->dsn()},
-      {"cantdo_bridge", bridge_login.dsn()},
-      {"cantdo_authority", s.h.authority_login->dsn()}};
+  const std::vector<std::pair<std::string, std::string>> roles = {{"cantdo_gateway", s.gateway_login->dsn()},
+                                                                  {"cantdo_worker", s.h.worker_login->dsn()},
+                                                                  {"cantdo_bridge", bridge_login.dsn()},
+                                                                  {"cantdo_authority", s.h.authority_login->dsn()}};
 
   std::vector<std::string> breaches;
   int refused_with_error = 0, attempts_made = 0;
@@ -147,7 +147,8 @@ TEST_CASE("No service's database login can admit a run, give a run pending admis
          {{"SELECT * FROM cantdo.workflow_admit('bypass-pending', $1, $2, '', '{}'::text[], now())", {P, A}}}},
         {"call cantdo.workflow_admit with another run's consumed workflow.start grant",
          {{"SELECT * FROM cantdo.workflow_admit($1, now())", {G}}}},
-        {"UPDATE the run to RUNNING", {{"UPDATE cantdo.workflow_runs SET state = 2, admit_time = now() WHERE run_id = $1::uuid", {P}}}},
+        {"UPDATE the run to RUNNING",
+         {{"UPDATE cantdo.workflow_runs SET state = 2, admit_time = now() WHERE run_id = $1::uuid", {P}}}},
         {"UPDATE the run to RUNNING and INSERT its workflow task",
          {{"UPDATE cantdo.workflow_runs SET state = 2, admit_time = now() WHERE run_id = $1::uuid", {P}},
           {insert_task, {P}}}},

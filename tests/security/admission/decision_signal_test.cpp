@@ -62,9 +62,10 @@ void FinishGenuinely(AdmissionStack& s, const std::string& workflow_id, const st
 
 }  // namespace
 
-TEST_CASE("An operator cannot send a cantdo.* signal: a forged decision is refused and the run keeps waiting for "
-          "the real one",
-          "[security][admission]") {
+TEST_CASE(
+    "An operator cannot send a cantdo.* signal: a forged decision is refused and the run keeps waiting for "
+    "the real one",
+    "[security][admission]") {
   AdmissionStack s;
   const std::string workflow_id = "offboard-forged-decision";
   const std::string customer = demo::CustomerId(3);
@@ -87,9 +88,10 @@ TEST_CASE("An operator cannot send a cantdo.* signal: a forged decision is refus
   FinishGenuinely(s, workflow_id, customer, cfo);
 }
 
-TEST_CASE("A decision signal is only a wake-up: a lying one, even delivered by the authority's own login, makes the "
-          "workflow ask the authority, which says the approval is still pending",
-          "[security][admission]") {
+TEST_CASE(
+    "A decision signal is only a wake-up: a lying one, even delivered by the authority's own login, makes the "
+    "workflow ask the authority, which says the approval is still pending",
+    "[security][admission]") {
   AdmissionStack s;
   const std::string workflow_id = "offboard-lying-decision";
   const std::string customer = demo::CustomerId(4);
@@ -106,8 +108,7 @@ TEST_CASE("A decision signal is only a wake-up: a lying one, even delivered by t
   lie.signal_id = "lie-" + cfo;
   lie.payload = workflow::Pack(Expired(cfo));
   lie.identity = "spiffe://cantdo/authority";
-  auto delivered =
-      pg::RunInTransaction(**conn, {}, [&](pg::Connection& tx) { return s.h.client.Signal(tx, lie); });
+  auto delivered = pg::RunInTransaction(**conn, {}, [&](pg::Connection& tx) { return s.h.client.Signal(tx, lie); });
   INFO(delivered.status().ToString());
   REQUIRE(delivered.ok());
   REQUIRE_FALSE(delivered->duplicate);

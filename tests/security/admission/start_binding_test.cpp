@@ -19,9 +19,10 @@ int64_t CountForWorkflow(AdmissionStack& s, const std::string& table, const std:
 
 }  // namespace
 
-TEST_CASE("A start whose parameters disagree with its input is refused and leaves nothing, and without parameters the "
-          "ops manager is asked about the input's customer and the run acts on that customer only",
-          "[security][admission]") {
+TEST_CASE(
+    "A start whose parameters disagree with its input is refused and leaves nothing, and without parameters the "
+    "ops manager is asked about the input's customer and the run acts on that customer only",
+    "[security][admission]") {
   AdmissionStack s;
   const std::string shown = demo::CustomerId(1);  // what the approver's phone would show
   const std::string acted = demo::CustomerId(7);  // what the run would act on
@@ -60,9 +61,10 @@ TEST_CASE("A start whose parameters disagree with its input is refused and leave
                       {"customer/" + shown}) == 0);
 }
 
-TEST_CASE("A run whose input disagrees with what its admission approved fails before acting, even when the "
-          "gateway's start checks are bypassed",
-          "[security][admission]") {
+TEST_CASE(
+    "A run whose input disagrees with what its admission approved fails before acting, even when the "
+    "gateway's start checks are bypassed",
+    "[security][admission]") {
   AdmissionStack s;
   const std::string shown = demo::CustomerId(2);
   const std::string acted = demo::CustomerId(8);

@@ -111,8 +111,8 @@ TEST_CASE("security: one approver approving ten requests within a second gets te
   std::set<std::string> token_hashes;
   for (const auto& id : ids) {
     auto decided = f.WaitDecided(id, absl::Seconds(60));
-    INFO(id << ": " << cv1::ApprovalState_Name(decided.approval().state()) << " "
-            << decided.approval().state_message() << "\n"
+    INFO(id << ": " << cv1::ApprovalState_Name(decided.approval().state()) << " " << decided.approval().state_message()
+            << "\n"
             << f.Logs());
     CHECK(decided.approval().state() == cv1::APPROVAL_STATE_APPROVED);
     CHECK(decided.grant().state() == cv1::GRANT_STATE_ISSUED);

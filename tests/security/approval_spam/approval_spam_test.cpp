@@ -157,8 +157,7 @@ void DenyOnDevice(ApprovalFlow& f, const std::string& platform, const std::strin
 
 }  // namespace
 
-TEST_CASE("approval spam: 50 identical requests from a platform ring the approver once",
-          "[security][approval_spam]") {
+TEST_CASE("approval spam: 50 identical requests from a platform ring the approver once", "[security][approval_spam]") {
   ApprovalFlow f({.policy = SpamPolicy()});
   auto gateway = f.Stub("gateway");
   std::set<std::string> approval_ids;
@@ -181,8 +180,7 @@ TEST_CASE("approval spam: 50 identical requests from a platform ring the approve
   CHECK(Count(f, "SELECT count(*) FROM cantdo.ledger WHERE kind = 'APPROVAL_REQUESTED'") == 1);
 }
 
-TEST_CASE("approval spam: a workflow's runs are never handed each other's approval",
-          "[security][approval_spam]") {
+TEST_CASE("approval spam: a workflow's runs are never handed each other's approval", "[security][approval_spam]") {
   // The worker asks once per run and step and waits for the approval of
   // its own run; the grant is bound to that run. Two runs asking the same
   // thing are two approvals (each rings), and a run repeating its own

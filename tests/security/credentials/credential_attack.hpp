@@ -91,9 +91,8 @@ class CredentialAttack {
   // OK if one path wrote it; otherwise the scoped function's refusal.
   static absl::Status TryRefund(pg::Connection& as, const std::string& customer_id, int64_t amount_cents,
                                 const std::string& currency, const std::string& key) {
-    auto via_function =
-        as.Exec("SELECT refund_id FROM platform.issue_refund($1, $2::bigint, $3, 'attack', $4)",
-                {customer_id, std::to_string(amount_cents), currency, key});
+    auto via_function = as.Exec("SELECT refund_id FROM platform.issue_refund($1, $2::bigint, $3, 'attack', $4)",
+                                {customer_id, std::to_string(amount_cents), currency, key});
     if (via_function.ok()) return absl::OkStatus();
     auto direct = as.Exec(
         "INSERT INTO platform.refunds (customer_id, amount_cents, currency, reason, idempotency_key, grant_id, "
@@ -105,8 +104,7 @@ class CredentialAttack {
 
   // The customer's personal data erased, by any path.
   static absl::Status TryErase(pg::Connection& as, const std::string& customer_id, const std::string& key) {
-    auto via_function =
-        as.Exec("SELECT users_deleted FROM platform.erase_customer_data($1, $2)", {customer_id, key});
+    auto via_function = as.Exec("SELECT users_deleted FROM platform.erase_customer_data($1, $2)", {customer_id, key});
     if (via_function.ok()) return absl::OkStatus();
     auto direct = as.Exec("DELETE FROM platform.users WHERE customer_id = $1", {customer_id});
     if (direct.ok() && direct->CommandTuples() > 0) return absl::OkStatus();

@@ -133,9 +133,9 @@ TEST_CASE("credentials: an erasure login erases its approved customer and no oth
   CHECK_FALSE(other.ok());
   CHECK(pg::SqlStateOf(other) == "42501");
   // Everyone at once, and the personal columns of the others.
-  for (const char* sql : {"DELETE FROM platform.users", "DELETE FROM platform.sessions",
-                          "UPDATE platform.customers SET contact_email = NULL",
-                          "UPDATE platform.invoices SET billing_name = NULL"}) {
+  for (const char* sql :
+       {"DELETE FROM platform.users", "DELETE FROM platform.sessions",
+        "UPDATE platform.customers SET contact_email = NULL", "UPDATE platform.invoices SET billing_name = NULL"}) {
     auto st = as.Exec(sql);
     INFO(sql << ": " << st.status().ToString());
     CHECK(pg::SqlStateOf(st.status()) == "42501");
@@ -179,9 +179,10 @@ TEST_CASE("credentials: after the grant expires the login cannot log in, and its
   CheckPowerless(a, r, refund);
 }
 
-TEST_CASE("credentials: once the credential's own lifetime is over the login can do nothing, the grant still "
-          "claimed",
-          "[security][credentials]") {
+TEST_CASE(
+    "credentials: once the credential's own lifetime is over the login can do nothing, the grant still "
+    "claimed",
+    "[security][credentials]") {
   CredentialAttack a;
   // The authority's clock five minutes behind the database's: the
   // two-minute credential it releases ended three minutes ago, as if the

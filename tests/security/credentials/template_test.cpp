@@ -57,10 +57,14 @@ CREATE TABLE shop.refunds (order_id text NOT NULL REFERENCES shop.orders, cents 
                            grant_id text NOT NULL, refunded_by name NOT NULL);
 INSERT INTO shop.orders VALUES ('o-1', 5000), ('o-2', 7000);
 
-CREATE ROLE )sql", owner, R"sql( NOLOGIN IN ROLE cantdo_scope_checker;
-GRANT USAGE ON SCHEMA shop TO )sql", owner, R"sql(;
-GRANT SELECT ON shop.orders TO )sql", owner, R"sql(;
-GRANT INSERT ON shop.refunds TO )sql", owner, R"sql(;
+CREATE ROLE )sql",
+                                         owner, R"sql( NOLOGIN IN ROLE cantdo_scope_checker;
+GRANT USAGE ON SCHEMA shop TO )sql",
+                                         owner, R"sql(;
+GRANT SELECT ON shop.orders TO )sql",
+                                         owner, R"sql(;
+GRANT INSERT ON shop.refunds TO )sql",
+                                         owner, R"sql(;
 
 CREATE FUNCTION shop.refund_order(p_order_id text, p_cents bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -77,14 +81,20 @@ BEGIN
   INSERT INTO shop.refunds VALUES (p_order_id, p_cents, s.grant_id, session_user);
 END
 $$;
-ALTER FUNCTION shop.refund_order(text, bigint) OWNER TO )sql", owner, R"sql(;
+ALTER FUNCTION shop.refund_order(text, bigint) OWNER TO )sql",
+                                         owner, R"sql(;
 REVOKE ALL ON FUNCTION shop.refund_order(text, bigint) FROM PUBLIC;
 
-CREATE ROLE )sql", group, R"sql( NOLOGIN;
-REVOKE ALL ON DATABASE )sql", db.Name(), R"sql( FROM PUBLIC;
-GRANT CONNECT ON DATABASE )sql", db.Name(), " TO ", group, R"sql(;
-GRANT USAGE ON SCHEMA shop TO )sql", group, R"sql(;
-GRANT EXECUTE ON FUNCTION shop.refund_order(text, bigint) TO )sql", group, ";");
+CREATE ROLE )sql",
+                                         group, R"sql( NOLOGIN;
+REVOKE ALL ON DATABASE )sql",
+                                         db.Name(), R"sql( FROM PUBLIC;
+GRANT CONNECT ON DATABASE )sql",
+                                         db.Name(), " TO ", group, R"sql(;
+GRANT USAGE ON SCHEMA shop TO )sql",
+                                         group, R"sql(;
+GRANT EXECUTE ON FUNCTION shop.refund_order(text, bigint) TO )sql",
+                                         group, ";");
     auto prepared = conn->ExecScript(sql);
     INFO(prepared.ToString());
     REQUIRE(prepared.ok());
@@ -166,9 +176,10 @@ void CheckScopeRefusal(const absl::Status& st, const std::string& why) {
 
 }  // namespace
 
-TEST_CASE("template: a released login does exactly the approved action, on the approved row, at most the approved "
-          "value, once",
-          "[security][credentials]") {
+TEST_CASE(
+    "template: a released login does exactly the approved action, on the approved row, at most the approved "
+    "value, once",
+    "[security][credentials]") {
   Shop shop;
   auto cred = shop.Issue("grant-1", Shop::Approved("order.refund", "o-1", kApprovedCents));
   auto login = Shop::LogIn(cred);
@@ -177,11 +188,10 @@ TEST_CASE("template: a released login does exactly the approved action, on the a
   pg::Connection& as = **login;
 
   // Nothing but the function: no table, no scope, no way around the checks.
-  for (const char* sql : {"SELECT count(*) FROM shop.orders",
-                          "INSERT INTO shop.refunds VALUES ('o-2', 100, 'forged', current_user)",
-                          "SELECT * FROM cantdo_scope.credentials",
-                          "UPDATE cantdo_scope.credentials SET uses_left = 100",
-                          "SELECT cantdo_scope.take('order.refund')"}) {
+  for (const char* sql :
+       {"SELECT count(*) FROM shop.orders", "INSERT INTO shop.refunds VALUES ('o-2', 100, 'forged', current_user)",
+        "SELECT * FROM cantdo_scope.credentials", "UPDATE cantdo_scope.credentials SET uses_left = 100",
+        "SELECT cantdo_scope.take('order.refund')"}) {
     auto st = as.Exec(sql);
     INFO(sql << ": " << st.status().ToString());
     CHECK(pg::SqlStateOf(st.status()) == "42501");
@@ -271,8 +281,8 @@ TEST_CASE("template: a scope past its valid_until refuses even a session opened 
   // A login released with its lifetime already over: where passwords are
   // checked PostgreSQL refuses the login (VALID UNTIL); the test cluster
   // trusts loopback connections, and there the scope refuses the call.
-  auto late = shop.Issue("grant-6", Shop::Approved("order.refund", "o-1", kApprovedCents),
-                         absl::Now() - absl::Minutes(1));
+  auto late =
+      shop.Issue("grant-6", Shop::Approved("order.refund", "o-1", kApprovedCents), absl::Now() - absl::Minutes(1));
   auto late_login = Shop::LogIn(late);
   if (late_login.ok()) CheckScopeRefusal(Shop::Refund(**late_login, "o-1", kApprovedCents), "expired");
   CHECK(shop.Count("SELECT count(*) FROM shop.refunds") == 0);

@@ -57,26 +57,36 @@ std::unique_ptr<av1::AuthorityService::Stub> StubAs(AuthorityHarness& h, const s
 // authority at `address` (retried until it is up).
 cantdo::common::v1::Grant ApprovedRefund(AuthorityHarness& h, const std::string& address) {
   av1::RequestApprovalResponse requested;
-  REQUIRE(WaitUntil([&] {
-    ::grpc::ClientContext ctx;
-    return StubAs(h, address, "worker")
-        ->RequestApproval(AuthorityHarness::Ctx(&ctx), AuthorityHarness::RefundRequest("refund"), &requested)
-        .ok();
-  }, absl::Seconds(15)));
+  REQUIRE(WaitUntil(
+      [&] {
+        ::grpc::ClientContext ctx;
+        return StubAs(h, address, "worker")
+            ->RequestApproval(AuthorityHarness::Ctx(&ctx), AuthorityHarness::RefundRequest("refund"), &requested)
+            .ok();
+      },
+      absl::Seconds(15)));
   const std::string approval_id = requested.approval().approval_id();
   const int64_t now = absl::ToUnixSeconds(absl::Now());
   av1::CompleteApprovalRequest complete;
   complete.set_approval_id(approval_id);
   complete.set_auth_req_id("areq-" + approval_id);
   complete.set_outcome(av1::CIBA_OUTCOME_APPROVED);
-  complete.set_id_token(h.idp.Sign({{"iss", kIssuer}, {"aud", kAudience}, {"sub", "cfo1"}, {"iat", now},
-                                    {"exp", now + 300}, {"https://cantdo.dev/roles", {"cfo"}},
+  complete.set_id_token(h.idp.Sign({{"iss", kIssuer},
+                                    {"aud", kAudience},
+                                    {"sub", "cfo1"},
+                                    {"iat", now},
+                                    {"exp", now + 300},
+                                    {"https://cantdo.dev/roles", {"cfo"}},
                                     {"urn:openid:params:jwt:claim:auth_req_id", "areq-" + approval_id}}));
   av1::CompleteApprovalResponse completed;
-  REQUIRE(WaitUntil([&] {
-    ::grpc::ClientContext ctx;
-    return StubAs(h, address, "ciba-bridge")->CompleteApproval(AuthorityHarness::Ctx(&ctx), complete, &completed).ok();
-  }, absl::Seconds(15)));
+  REQUIRE(WaitUntil(
+      [&] {
+        ::grpc::ClientContext ctx;
+        return StubAs(h, address, "ciba-bridge")
+            ->CompleteApproval(AuthorityHarness::Ctx(&ctx), complete, &completed)
+            .ok();
+      },
+      absl::Seconds(15)));
   REQUIRE(!completed.grant().grant_id().empty());
   return completed.grant();
 }
@@ -99,9 +109,11 @@ TEST_CASE("security: a claim transaction that is retried leaves no credential of
           RAISE EXCEPTION 'forced retry' USING ERRCODE = '40001';
         END IF;
         RETURN NEW;
-      END $$)sql").ok());
+      END $$)sql")
+                .ok());
     REQUIRE(conn->Exec("CREATE TRIGGER fail_once BEFORE UPDATE OF credential_handle ON cantdo.grants "
-                       "FOR EACH ROW EXECUTE FUNCTION public.fail_once()").ok());
+                       "FOR EACH ROW EXECUTE FUNCTION public.fail_once()")
+                .ok());
     REQUIRE(conn->Exec("GRANT USAGE ON SEQUENCE public.fail_once TO cantdo_authority").ok());
     REQUIRE(conn->Exec("GRANT USAGE ON SCHEMA public TO cantdo_authority").ok());
   }
@@ -136,8 +148,7 @@ TEST_CASE("security: an authority killed between creating a claim's login and co
   {
     ::grpc::ClientContext ctx;
     av1::ClaimGrantResponse resp;
-    auto st = stub()->ClaimGrant(AuthorityHarness::Ctx(&ctx), AuthorityHarness::ClaimFor(grant, "refund"),
-                                 &resp);
+    auto st = stub()->ClaimGrant(AuthorityHarness::Ctx(&ctx), AuthorityHarness::ClaimFor(grant, "refund"), &resp);
     CHECK_FALSE(st.ok());
   }
   REQUIRE(authority.WaitExit(absl::Seconds(10)).has_value());
@@ -149,8 +160,7 @@ TEST_CASE("security: an authority killed between creating a claim's login and co
   CHECK(WaitUntil([&] { return RolesOf(h.db, grant_id) == 0; }, absl::Seconds(30)));
   ::grpc::ClientContext ctx;
   av1::ClaimGrantResponse claimed;
-  auto st = stub()->ClaimGrant(AuthorityHarness::Ctx(&ctx), AuthorityHarness::ClaimFor(grant, "refund"),
-                               &claimed);
+  auto st = stub()->ClaimGrant(AuthorityHarness::Ctx(&ctx), AuthorityHarness::ClaimFor(grant, "refund"), &claimed);
   INFO(st.error_message());
   REQUIRE(st.ok());
   CHECK(RolesOf(h.db, grant_id) == 1);
@@ -172,9 +182,8 @@ TEST_CASE("security: more concurrent claims than the authority has database conn
   {
     std::vector<std::thread> claimers;
     for (int i = 0; i < kClaims; ++i) {
-      claimers.emplace_back([&, i] {
-        claimed[i] = h.Claim(AuthorityHarness::ClaimFor(grants[i], absl::StrCat("refund-", i))).status();
-      });
+      claimers.emplace_back(
+          [&, i] { claimed[i] = h.Claim(AuthorityHarness::ClaimFor(grants[i], absl::StrCat("refund-", i))).status(); });
     }
     for (auto& t : claimers) t.join();
   }
@@ -188,9 +197,10 @@ TEST_CASE("security: more concurrent claims than the authority has database conn
   }
 }
 
-TEST_CASE("security: an authority killed right after a consume leaves a login that can do nothing, and it is dropped "
-          "once an authority is back",
-          "[security][grant_lifecycle]") {
+TEST_CASE(
+    "security: an authority killed right after a consume leaves a login that can do nothing, and it is dropped "
+    "once an authority is back",
+    "[security][grant_lifecycle]") {
   // A consume answers once its grant's login is disabled (scope gone,
   // NOLOGIN, sessions told to end) and drops the login off the caller's
   // path. If the authority dies in between, the login must already be

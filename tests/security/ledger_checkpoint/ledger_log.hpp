@@ -53,9 +53,8 @@ class LedgerLog {
       rec.action = "refund.issue";
       rec.grant_id = absl::StrCat("grant-", appended_);
       rec.detail["i"] = appended_++;
-      auto st = pg::RunInTransaction(*conn, {}, [&](pg::Connection& tx) {
-        return authority::Ledger::Append(tx, rec, absl::Now()).status();
-      });
+      auto st = pg::RunInTransaction(
+          *conn, {}, [&](pg::Connection& tx) { return authority::Ledger::Append(tx, rec, absl::Now()).status(); });
       REQUIRE(st.ok());
     }
     REQUIRE(authority::Ledger::ChainAll(*conn).ok());

@@ -90,8 +90,9 @@ TEST_CASE("the checkpoint signing key is nowhere in the database", "[security][l
   for (int i = 0; i < tables->Rows(); ++i) {
     const std::string t = *tables->GetString(i, 0);
     INFO(t);
-    auto hit = su->Exec("SELECT count(*) FROM " + t + " x WHERE strpos(x::text, $1) > 0 OR strpos(x::text, $2) > 0 "
-                        "OR strpos(encode(convert_to(x::text, 'UTF8'), 'base64'), $2) > 0",
+    auto hit = su->Exec("SELECT count(*) FROM " + t +
+                            " x WHERE strpos(x::text, $1) > 0 OR strpos(x::text, $2) > 0 "
+                            "OR strpos(encode(convert_to(x::text, 'UTF8'), 'base64'), $2) > 0",
                         {signer_key, seed_b64});
     REQUIRE(hit.ok());
     CHECK(*hit->GetInt64(0, 0) == 0);

@@ -33,7 +33,8 @@ gv1::RequestAuthorizationRequest Erase() {
 }
 
 template <typename Req, typename Resp>
-absl::Status Ledger(GatewayHarness& g, ::grpc::Status (gv1::LedgerService::Stub::*method)(::grpc::ClientContext*, const Req&, Resp*),
+absl::Status Ledger(GatewayHarness& g,
+                    ::grpc::Status (gv1::LedgerService::Stub::*method)(::grpc::ClientContext*, const Req&, Resp*),
                     const Req& req) {
   return GatewayHarness::Call(g.CertChannel("auditor"), method, req).status();
 }
@@ -63,7 +64,8 @@ TEST_CASE("through the gateway: NaN and infinities in a platform's parameters ar
   for (const double v : {std::nan(""), std::numeric_limits<double>::infinity()}) {
     gv1::RequestAuthorizationRequest req = Erase();
     (*req.mutable_action()->mutable_parameters()->mutable_fields())["customer_id"].set_number_value(v);
-    auto got = GatewayHarness::Call(g.CertChannel("platform"), &gv1::AuthorizationService::Stub::RequestAuthorization, req);
+    auto got =
+        GatewayHarness::Call(g.CertChannel("platform"), &gv1::AuthorizationService::Stub::RequestAuthorization, req);
     CheckInvalidField(got.status(), "action.parameters");
   }
   CHECK(g.authority.LedgerCount("DECISION") == 0);
@@ -72,9 +74,9 @@ TEST_CASE("through the gateway: NaN and infinities in a platform's parameters ar
 TEST_CASE("through the gateway: a request that does not parse is INVALID_ARGUMENT with a reason",
           "[security][trust_boundaries]") {
   GatewayHarness g;
-  for (const std::string method : {"/cantdo.gateway.v1.AuthorizationService/ClaimGrant",
-                                   "/cantdo.gateway.v1.LedgerService/VerifyLedger",
-                                   "/cantdo.gateway.v1.WorkflowService/GetWorkflow"}) {
+  for (const std::string method :
+       {"/cantdo.gateway.v1.AuthorizationService/ClaimGrant", "/cantdo.gateway.v1.LedgerService/VerifyLedger",
+        "/cantdo.gateway.v1.WorkflowService/GetWorkflow"}) {
     INFO(method);
     const absl::Status st = RawUnaryCall(g.CertChannel("platform"), method, "\xff\xff\xff\xff\xff\xff");
     INFO(st.ToString());
@@ -131,14 +133,16 @@ TEST_CASE("every field of every gateway authorization and ledger request is vali
       {"action.action", authorize([](auto& r) { r.mutable_action()->set_action("erase everything"); })},
       {"action.run_id", authorize([](auto& r) { r.mutable_action()->set_run_id(std::string(65, 'r')); })},
       {"action.resource", authorize([&](auto& r) { r.mutable_action()->set_resource("cust" + nul); })},
-      {"wait", [&] {
+      {"wait",
+       [&] {
          gv1::GetAuthorizationRequest req;
          req.set_approval_id(some_id);
          req.mutable_wait()->set_seconds(1);
          req.mutable_wait()->set_nanos(-3);
          return GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::GetAuthorization, req).status();
        }},
-      {"action.step", [&] {
+      {"action.step",
+       [&] {
          gv1::ClaimGrantRequest req;
          req.set_grant_id(some_id);
          *req.mutable_action() = Erase().action();
@@ -146,17 +150,20 @@ TEST_CASE("every field of every gateway authorization and ledger request is vali
          req.set_idempotency_key("key-1");
          return GatewayHarness::Call(platform, &gv1::AuthorizationService::Stub::ClaimGrant, req).status();
        }},
-      {"filter.grant_id", [&] {
+      {"filter.grant_id",
+       [&] {
          gv1::ListLedgerEntriesRequest req;
          req.mutable_filter()->set_grant_id("not-a-uuid");
          return Ledger(g, &gv1::LedgerService::Stub::ListLedgerEntries, req);
        }},
-      {"page_token", [&] {
+      {"page_token",
+       [&] {
          gv1::ListLedgerEntriesRequest req;
          req.set_page_token(std::string(300, '9'));
          return Ledger(g, &gv1::LedgerService::Stub::ListLedgerEntries, req);
        }},
-      {"end_sequence", [&] {
+      {"end_sequence",
+       [&] {
          gv1::VerifyLedgerRequest req;
          req.set_start_sequence(9);
          req.set_end_sequence(3);

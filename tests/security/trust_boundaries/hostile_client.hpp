@@ -111,7 +111,7 @@ class AuthorityProcess {
   template <typename Req, typename Resp>
   absl::Status Call(const std::string& identity,
                     ::grpc::Status (cantdo::authority::v1::AuthorityService::Stub::*method)(::grpc::ClientContext*,
-                                                                                           const Req&, Resp*),
+                                                                                            const Req&, Resp*),
                     const Req& req, Resp* resp = nullptr) {
     auto stub = Stub(identity);
     ::grpc::ClientContext ctx;

@@ -82,7 +82,8 @@ TEST_CASE("a request that does not parse is the caller's fault: INVALID_ARGUMENT
           "[security][trust_boundaries]") {
   AuthorityProcess a;
   SECTION("garbage bytes") {
-    CheckUnparseable(RawUnaryCall(a.Channel("admin"), std::string(kService) + "VerifyLedger", "\xff\xff\xff\xff\xff\xff"));
+    CheckUnparseable(
+        RawUnaryCall(a.Channel("admin"), std::string(kService) + "VerifyLedger", "\xff\xff\xff\xff\xff\xff"));
   }
   SECTION("invalid UTF-8 in a string field") {
     // GetApprovalRequest.approval_id (field 1), a proto3 string.
@@ -165,7 +166,8 @@ TEST_CASE("every field of every authority request is validated at the edge and n
          auto* f = r.mutable_action()->mutable_parameters()->mutable_fields();
          (*f)["blob"].set_string_value(std::string(70 * 1024, 'x'));
        })},
-      {"provider_error", [&] {
+      {"provider_error",
+       [&] {
          av1::CompleteApprovalRequest req;
          req.set_approval_id(grant_id);
          req.set_auth_req_id("areq-1");
@@ -173,7 +175,8 @@ TEST_CASE("every field of every authority request is validated at the edge and n
          req.set_provider_error("access_denied" + nul);
          return a.Call("ciba-bridge", &Stub::CompleteApproval, req);
        }},
-      {"receive_time", [&] {
+      {"receive_time",
+       [&] {
          av1::CompleteApprovalRequest req;
          req.set_approval_id(grant_id);
          req.set_auth_req_id("areq-1");
@@ -181,59 +184,69 @@ TEST_CASE("every field of every authority request is validated at the edge and n
          req.mutable_receive_time()->set_seconds(std::numeric_limits<int64_t>::max());
          return a.Call("ciba-bridge", &Stub::CompleteApproval, req);
        }},
-      {"outcome", [&] {
+      {"outcome",
+       [&] {
          av1::CompleteApprovalRequest req;
          req.set_approval_id(grant_id);
          req.set_auth_req_id("areq-1");
          req.set_outcome(static_cast<av1::CibaOutcome>(77));
          return a.Call("ciba-bridge", &Stub::CompleteApproval, req);
        }},
-      {"auth_req_id", [&] {
+      {"auth_req_id",
+       [&] {
          av1::CompleteApprovalRequest req;
          req.set_approval_id(grant_id);
          req.set_auth_req_id("areq\n1");
          req.set_outcome(av1::CIBA_OUTCOME_DENIED);
          return a.Call("ciba-bridge", &Stub::CompleteApproval, req);
        }},
-      {"reason", [&] {
+      {"reason",
+       [&] {
          av1::RevokeGrantRequest req;
          req.set_grant_id(grant_id);
          req.set_reason("stop" + nul);
          return a.Call("admin", &Stub::RevokeGrant, req);
        }},
-      {"start_sequence", [&] {
+      {"start_sequence",
+       [&] {
          av1::ListLedgerEntriesRequest req;
          req.set_start_sequence(-5);
          return a.Call("admin", &Stub::ListLedgerEntries, req);
        }},
-      {"filter.grant_id", [&] {
+      {"filter.grant_id",
+       [&] {
          av1::ListLedgerEntriesRequest req;
          req.mutable_filter()->set_grant_id("'; DROP TABLE cantdo.ledger; --");
          return a.Call("admin", &Stub::ListLedgerEntries, req);
        }},
-      {"filter.approval_id", [&] {
+      {"filter.approval_id",
+       [&] {
          av1::ListLedgerEntriesRequest req;
          req.mutable_filter()->set_approval_id("not-a-uuid");
          return a.Call("admin", &Stub::ListLedgerEntries, req);
        }},
-      {"filter.workflow_id", [&] {
+      {"filter.workflow_id",
+       [&] {
          av1::ListLedgerEntriesRequest req;
          req.mutable_filter()->set_workflow_id(std::string(300, 'w'));
          return a.Call("admin", &Stub::ListLedgerEntries, req);
        }},
-      {"filter.end_time", [&] {
+      {"filter.end_time",
+       [&] {
          av1::ListLedgerEntriesRequest req;
          req.mutable_filter()->mutable_start_time()->set_seconds(2000000000);
          req.mutable_filter()->mutable_end_time()->set_seconds(1000000000);
          return a.Call("admin", &Stub::ListLedgerEntries, req);
        }},
-      {"end_sequence", [&] {
+      {"end_sequence",
+       [&] {
          av1::VerifyLedgerRequest req;
          req.set_start_sequence(5);
          req.set_end_sequence(2);
          return a.Call("admin", &Stub::VerifyLedger, req);
        }},
-      {"action.parameters", [&] {
+      {"action.parameters",
+       [&] {
          av1::ClaimGrantRequest req;
          req.set_grant_id(grant_id);
          req.mutable_action()->set_action("customer_data.delete");

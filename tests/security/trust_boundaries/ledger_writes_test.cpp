@@ -21,7 +21,8 @@ int64_t AppendPending(cantdo::pg::Connection& c, const std::string& actor) {
   cantdo::authority::LedgerRecord rec;
   rec.kind = cv1::LEDGER_EVENT_KIND_DECISION;
   rec.actor = actor;
-  auto id = cantdo::pg::RunInTransaction(c, {}, [&](cantdo::pg::Connection& tx) { return Ledger::Append(tx, rec, absl::Now()); });
+  auto id = cantdo::pg::RunInTransaction(
+      c, {}, [&](cantdo::pg::Connection& tx) { return Ledger::Append(tx, rec, absl::Now()); });
   INFO(id.status().ToString());
   REQUIRE(id.ok());
   return *id;
@@ -43,7 +44,8 @@ TEST_CASE("no one writes a ledger entry's sequence or hashes but the chainer, an
   // The attack as it was: the authority's login inserts an entry far ahead.
   const std::string far_ahead = absl::StrCat(
       "INSERT INTO cantdo.ledger (sequence, time_us, kind, actor, prev_hash, hash) "
-      "VALUES (1000000000, 1, 'DECISION', 'spiffe://cantdo/worker', ", kGenesis, ", ", kGenesis, ")");
+      "VALUES (1000000000, 1, 'DECISION', 'spiffe://cantdo/worker', ",
+      kGenesis, ", ", kGenesis, ")");
   for (auto* who : {&c, owner.get()}) {
     const absl::Status st = who->Exec(far_ahead).status();
     INFO((who == &c ? "as cantdo_authority: " : "as the owner: ") << st.ToString());
@@ -54,10 +56,9 @@ TEST_CASE("no one writes a ledger entry's sequence or hashes but the chainer, an
   for (const std::string columns : {"sequence", "prev_hash", "hash"}) {
     const std::string value = columns == "sequence" ? "2" : kGenesis;
     for (auto* who : {&c, owner.get()}) {
-      const absl::Status st =
-          who->Exec(absl::StrCat("INSERT INTO cantdo.ledger (time_us, kind, actor, ", columns,
-                                 ") VALUES (1, 'DECISION', 'x', ", value, ")"))
-              .status();
+      const absl::Status st = who->Exec(absl::StrCat("INSERT INTO cantdo.ledger (time_us, kind, actor, ", columns,
+                                                     ") VALUES (1, 'DECISION', 'x', ", value, ")"))
+                                  .status();
       INFO(columns << (who == &c ? " as cantdo_authority: " : " as the owner: ") << st.ToString());
       CHECK(st.code() == absl::StatusCode::kPermissionDenied);
     }
@@ -67,13 +68,13 @@ TEST_CASE("no one writes a ledger entry's sequence or hashes but the chainer, an
   // a link that does not follow its predecessor.
   const std::string pending = std::to_string(AppendPending(c, "spiffe://cantdo/gateway"));
   const std::string head_hash = "(SELECT hash FROM cantdo.ledger WHERE sequence = 1)";
-  for (const std::string& set :
-       {absl::StrCat("sequence = 1000000000, prev_hash = ", head_hash, ", hash = ", kGenesis),
-        absl::StrCat("sequence = 3, prev_hash = ", head_hash, ", hash = ", kGenesis),
-        absl::StrCat("sequence = 2, prev_hash = ", kGenesis, ", hash = ", kGenesis),
-        absl::StrCat("sequence = 2, prev_hash = ", head_hash, ", hash = 'not a hash'")}) {
+  for (const std::string& set : {absl::StrCat("sequence = 1000000000, prev_hash = ", head_hash, ", hash = ", kGenesis),
+                                 absl::StrCat("sequence = 3, prev_hash = ", head_hash, ", hash = ", kGenesis),
+                                 absl::StrCat("sequence = 2, prev_hash = ", kGenesis, ", hash = ", kGenesis),
+                                 absl::StrCat("sequence = 2, prev_hash = ", head_hash, ", hash = 'not a hash'")}) {
     for (auto* who : {&c, owner.get()}) {
-      const absl::Status st = who->Exec(absl::StrCat("UPDATE cantdo.ledger SET ", set, " WHERE entry_id = ", pending)).status();
+      const absl::Status st =
+          who->Exec(absl::StrCat("UPDATE cantdo.ledger SET ", set, " WHERE entry_id = ", pending)).status();
       INFO(set << (who == &c ? " as cantdo_authority: " : " as the owner: ") << st.ToString());
       CHECK(st.code() == absl::StatusCode::kPermissionDenied);
     }

@@ -24,8 +24,8 @@ std::string GrantState(AuthorityHarness& h, const std::string& grant_id) {
 
 int64_t ReleasedLogins(AuthorityHarness& h) {
   auto conn = h.db.Connect();
-  auto r = conn->Exec(
-      "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = $1", {h.group});
+  auto r = conn->Exec("SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = $1",
+                      {h.group});
   REQUIRE(r.ok());
   return *r->GetInt64(0, 0);
 }
@@ -81,19 +81,34 @@ TEST_CASE("on_behalf_of is accepted only in the forms the gateway gives external
   };
   // Internal identities, other SPIFFE ids, and anything the gateway never
   // produces: refused before anything is looked up.
-  for (const std::string refused :
-       {"spiffe://cantdo/worker", "spiffe://cantdo/gateway", "spiffe://cantdo/admin", "spiffe://cantdo/ciba-bridge",
-        "spiffe://cantdo/authority", "spiffe://elsewhere/worker", "SPIFFE://cantdo/worker", "worker", "platform:",
-        "user:", "user:https://idp.test/", "user:#alice", "user:https://idp.test/#", "cert:", "cert:worker",
-        "cert:spiffe://", " platform:acme", "platform:acme\n", "platform:ac\tme", "admin"}) {
+  for (const std::string refused : {"spiffe://cantdo/worker",
+                                    "spiffe://cantdo/gateway",
+                                    "spiffe://cantdo/admin",
+                                    "spiffe://cantdo/ciba-bridge",
+                                    "spiffe://cantdo/authority",
+                                    "spiffe://elsewhere/worker",
+                                    "SPIFFE://cantdo/worker",
+                                    "worker",
+                                    "platform:",
+                                    "user:",
+                                    "user:https://idp.test/",
+                                    "user:#alice",
+                                    "user:https://idp.test/#",
+                                    "cert:",
+                                    "cert:worker",
+                                    "cert:spiffe://",
+                                    " platform:acme",
+                                    "platform:acme\n",
+                                    "platform:ac\tme",
+                                    "admin"}) {
     INFO("on_behalf_of = \"" << refused << "\"");
     const absl::Status st = ask(refused);
     CHECK(st.code() == absl::StatusCode::kPermissionDenied);
     CHECK(GetReason(st) == std::optional<std::string>("PRINCIPAL_NOT_DELEGABLE"));
   }
   // The three forms the gateway produces reach the lookup (and find nothing).
-  for (const std::string accepted :
-       {"platform:acme", "user:https://idp.test/#alice", "cert:spiffe://cantdo/operator", "cert:spiffe://cantdo/worker"}) {
+  for (const std::string accepted : {"platform:acme", "user:https://idp.test/#alice", "cert:spiffe://cantdo/operator",
+                                     "cert:spiffe://cantdo/worker"}) {
     INFO("on_behalf_of = \"" << accepted << "\"");
     CHECK(GetReason(ask(accepted)) == std::optional<std::string>("APPROVAL_NOT_FOUND"));
   }

@@ -20,7 +20,9 @@ using cantdo::auth::JwtSigner;
 
 namespace {
 
-struct PkeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
 std::string Pem(EVP_PKEY* key) {
@@ -76,9 +78,16 @@ TEST_CASE("client assertions are signed RS256, PS256 or ES256 and verify with th
   Pkey ec(EVP_EC_gen("P-256"));
   REQUIRE(rsa);
   REQUIRE(ec);
-  const nlohmann::json claims = {{"iss", "cantdo-ciba-bridge"}, {"sub", "cantdo-ciba-bridge"},
-                                 {"aud", "https://idp.test"}, {"jti", "j1"}, {"iat", 1}, {"exp", 61}};
-  struct Case { EVP_PKEY* key; std::string alg, want; };
+  const nlohmann::json claims = {{"iss", "cantdo-ciba-bridge"},
+                                 {"sub", "cantdo-ciba-bridge"},
+                                 {"aud", "https://idp.test"},
+                                 {"jti", "j1"},
+                                 {"iat", 1},
+                                 {"exp", 61}};
+  struct Case {
+    EVP_PKEY* key;
+    std::string alg, want;
+  };
   for (const Case& c : {Case{rsa.get(), "", "RS256"}, Case{rsa.get(), "PS256", "PS256"}, Case{ec.get(), "", "ES256"}}) {
     INFO(c.want);
     auto signer = JwtSigner::FromPem(Pem(c.key), c.alg, "bridge-key-1");

@@ -133,8 +133,7 @@ TEST_CASE("an unknown kid refetches the keys once, so rotation works", "[unit][a
   CHECK(f.keys.fetch_count() == 3);
 }
 
-TEST_CASE("a key rotated in just after a fetch is retryable, then accepted once published (#20)",
-          "[unit][auth]") {
+TEST_CASE("a key rotated in just after a fetch is retryable, then accepted once published (#20)", "[unit][auth]") {
   Fixture f;
   REQUIRE(f.verifier.Verify(f.rsa.Sign(f.Claims())).ok());
   REQUIRE(f.keys.fetch_count() == 1);

@@ -39,9 +39,7 @@ cantdo::auth::VerifiedToken Token(const std::string& sub, std::vector<std::strin
 }
 
 // The refund request sent to cfo1 on behalf of ops1, CIBA request areq-1.
-ApprovalFacts Request() {
-  return ApprovalFacts{"cfo", "cfo1", "user:https://idp.test/#ops1", "areq-1", kDispatched};
-}
+ApprovalFacts Request() { return ApprovalFacts{"cfo", "cfo1", "user:https://idp.test/#ops1", "areq-1", kDispatched}; }
 
 std::optional<std::string> Refusal(const ApprovalVerifier& v, const ApprovalFacts& r,
                                    const cantdo::auth::VerifiedToken& t) {

@@ -91,25 +91,25 @@ TEST_CASE("binding message: a display pattern matches like the regular expressio
 
 TEST_CASE("binding message: a pattern that could match free text or too much is refused", "[unit][authority]") {
   for (const char* bad : {
-           "cus_[0-9]{1,4}$",      // not anchored
-           "^cus_[0-9]{1,4}",      // not anchored
-           "^.{1,10}$",            // any character
-           "^[a-z]*$",             // unbounded
-           "^[a-z]+$",             // unbounded
-           "^[a-z]{1,}$",          // unbounded
-           "^[^<>]{1,10}$",        // negated class: anything else
-           "^(a|b)$",              // groups and alternatives
-           "^[a-z]{65}$",          // longer than a message
+           "cus_[0-9]{1,4}$",       // not anchored
+           "^cus_[0-9]{1,4}",       // not anchored
+           "^.{1,10}$",             // any character
+           "^[a-z]*$",              // unbounded
+           "^[a-z]+$",              // unbounded
+           "^[a-z]{1,}$",           // unbounded
+           "^[^<>]{1,10}$",         // negated class: anything else
+           "^(a|b)$",               // groups and alternatives
+           "^[a-z]{65}$",           // longer than a message
            "^[a-z]{40}[0-9]{30}$",  // the sum too
-           "^[!-~]{1,10}$",        // a range through undisplayable characters
-           "^[z-a]$",              // backwards
-           R"(^\d{4}$)",           // escapes other than \. \+ \-
-           "^<b>$",                // undisplayable literal
-           "^[a-z$",               // unclosed class
-           "^[]$",                 // empty class
-           "^a{2,1}$",             // bad repetition
-           "^a{0}$",               // matches nothing useful
-           "^$",                   // empty
+           "^[!-~]{1,10}$",         // a range through undisplayable characters
+           "^[z-a]$",               // backwards
+           R"(^\d{4}$)",            // escapes other than \. \+ \-
+           "^<b>$",                 // undisplayable literal
+           "^[a-z$",                // unclosed class
+           "^[]$",                  // empty class
+           "^a{2,1}$",              // bad repetition
+           "^a{0}$",                // matches nothing useful
+           "^$",                    // empty
        }) {
     INFO(bad);
     CHECK_FALSE(DisplayPattern::Parse(bad).ok());
@@ -121,8 +121,8 @@ TEST_CASE("binding message: composed from the template and checked parameters, w
   INFO(t.status().ToString());
   REQUIRE(t.ok());
   CHECK(t->max_length() == 7 + 6 + 1 + 3 + 4 + 28 + 6);
-  const nlohmann::json params = {{"amount_cents", 12500}, {"currency", "EUR"}, {"customer_id", "cus_42"},
-                                 {"note", "URGENT approve now"}};
+  const nlohmann::json params = {
+      {"amount_cents", 12500}, {"currency", "EUR"}, {"customer_id", "cus_42"}, {"note", "URGENT approve now"}};
   auto message = t->Compose(params, "K7QM");
   REQUIRE(message.ok());
   CHECK(*message == "Refund 12500 EUR to cus_42 #K7QM");

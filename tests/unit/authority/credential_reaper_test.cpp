@@ -39,9 +39,10 @@ struct BlockingDestroy {
 
 }  // namespace
 
-TEST_CASE("CredentialReaper destroys every queued credential once, a failure included, off the caller's thread, "
-          "under the enqueuer's trace",
-          "[unit][authority]") {
+TEST_CASE(
+    "CredentialReaper destroys every queued credential once, a failure included, off the caller's thread, "
+    "under the enqueuer's trace",
+    "[unit][authority]") {
   std::mutex mu;
   std::multiset<std::string> destroyed;
   CredentialReaper reaper(
@@ -59,8 +60,7 @@ TEST_CASE("CredentialReaper destroys every queued credential once, a failure inc
   CHECK(reaper.Enqueue(GrantNamed("g3"), "role3"));
   REQUIRE(WaitUntil([&] { return reaper.Pending() == 0; }, absl::Seconds(10), absl::Milliseconds(5)));
   std::lock_guard<std::mutex> lock(mu);
-  CHECK(destroyed ==
-        std::multiset<std::string>{"g1/role1@", "g2/fails@5a1e0f7c2b9d4e8fa6c3d1b0e9f87654", "g3/role3@"});
+  CHECK(destroyed == std::multiset<std::string>{"g1/role1@", "g2/fails@5a1e0f7c2b9d4e8fa6c3d1b0e9f87654", "g3/role3@"});
 }
 
 TEST_CASE("CredentialReaper refuses work beyond its capacity (the sweeper's) and stops with work still queued",
@@ -93,7 +93,7 @@ TEST_CASE("CredentialReaper holds a credential from its queueing until its destr
   REQUIRE(WaitUntil([&] { return calls.load() == 1; }, absl::Seconds(10), absl::Milliseconds(5)));
   CHECK(reaper.Holds("r0"));  // in hand
   REQUIRE(reaper.Enqueue(GrantNamed("g1"), "r1"));
-  CHECK(reaper.Holds("r1"));  // queued
+  CHECK(reaper.Holds("r1"));                      // queued
   CHECK(reaper.Enqueue(GrantNamed("g1"), "r1"));  // already held: not queued twice
   CHECK(reaper.Pending() == 2);
   destroy.release.Notify();

@@ -27,9 +27,10 @@ TEST_CASE("DenialWindow: the most denials of one principal within the window, no
   CHECK(w.Read().principals == 0);
 }
 
-TEST_CASE("DenialWindow stays bounded: principals beyond the bound push out the least recently refused, counts "
-          "saturate",
-          "[unit][authority][metrics]") {
+TEST_CASE(
+    "DenialWindow stays bounded: principals beyond the bound push out the least recently refused, counts "
+    "saturate",
+    "[unit][authority][metrics]") {
   FakeClock clock(absl::FromUnixSeconds(1'700'000'000));
   DenialWindow w(clock, absl::Minutes(5), /*max_principals=*/3, /*max_per_principal=*/10);
   for (int i = 0; i < 50; ++i) w.Record("platform:loud");

@@ -37,7 +37,8 @@ const char* kPolicy = R"({
 std::string RuleDoc(const std::string& binding_message, const std::string& constraints, const std::string& extra = "") {
   return R"({"version": "v", "approvers": {"cfo": ["cfo1"]}, )" + extra +
          R"("rules": [{"action": "refund.issue", "decision": "REQUIRE_APPROVAL", "required_role": "cfo", )"
-         R"("binding_message": ")" + binding_message + R"(", "constraints": [)" + constraints + "]}]}";
+         R"("binding_message": ")" +
+         binding_message + R"(", "constraints": [)" + constraints + "]}]}";
 }
 
 absl::Status Load(const std::string& doc) { return Policy::Parse(doc, absl::Now()).status(); }
@@ -111,9 +112,11 @@ TEST_CASE("policy: a template that could show free text or too much does not loa
       Load(RuleDoc("Refund {amount_cents}", R"({"pointer": "/amount_cents", "required": true, "minimum": 1})")).ok());
   // Allowed values are shown as they are: they must be displayable.
   CHECK(Load(RuleDoc("Refund in {currency}",
-                     R"({"pointer": "/currency", "required": true, "allowed_values": ["EUR", "USD"]})")).ok());
+                     R"({"pointer": "/currency", "required": true, "allowed_values": ["EUR", "USD"]})"))
+            .ok());
   CHECK_FALSE(Load(RuleDoc("Refund in {currency}",
-                           R"({"pointer": "/currency", "required": true, "allowed_values": ["EUR", "€"]})")).ok());
+                           R"({"pointer": "/currency", "required": true, "allowed_values": ["EUR", "€"]})"))
+                  .ok());
   // A nested parameter cannot be shown; text outside the character set neither.
   CHECK_FALSE(Load(RuleDoc("Refund {a/b}", amount)).ok());
   CHECK_FALSE(Load(RuleDoc("Refund <b>{amount_cents}</b>", amount)).ok());
@@ -156,20 +159,20 @@ TEST_CASE("policy: limits default to human attention and are configurable", "[un
   CHECK((*set)->proto().limits().approver_max_pending() == 7);  // GetPolicy shows them
 
   // null switches a limit off (0), explicitly.
-  auto off = Policy::Parse(
-      RuleDoc("Refund {amount_cents}", amount,
-              R"("limits": {"approver": {"max_pending": null}, "denials": {"max_denials": null}}, )"),
-      absl::Now());
+  auto off =
+      Policy::Parse(RuleDoc("Refund {amount_cents}", amount,
+                            R"("limits": {"approver": {"max_pending": null}, "denials": {"max_denials": null}}, )"),
+                    absl::Now());
   REQUIRE(off.ok());
   CHECK((*off)->limits().approver_max_pending() == 0);
   CHECK((*off)->limits().max_denials() == 0);
   CHECK((*off)->limits().requester().max_requests() == 20);
 
   // A typo or a nonsense value does not silently leave the default.
-  for (const char* bad : {R"("limits": {"requester": {"max_request": 5}}, )", R"("limits": {"requestor": {}}, )",
-                          R"("limits": {"approver": {"max_pending": 0}}, )",
-                          R"("limits": {"denials": {"cooldown": "soon"}}, )",
-                          R"("limits": {"requester": {"max_requests": 2.5}}, )", R"("limits": [], )"}) {
+  for (const char* bad :
+       {R"("limits": {"requester": {"max_request": 5}}, )", R"("limits": {"requestor": {}}, )",
+        R"("limits": {"approver": {"max_pending": 0}}, )", R"("limits": {"denials": {"cooldown": "soon"}}, )",
+        R"("limits": {"requester": {"max_requests": 2.5}}, )", R"("limits": [], )"}) {
     INFO(bad);
     CHECK_FALSE(Load(RuleDoc("Refund {amount_cents}", amount, bad)).ok());
   }
@@ -182,8 +185,12 @@ TEST_CASE("policy: documents that cannot work are refused at load", "[unit][auth
   CHECK_FALSE(bad(R"({"version": "v", "rules": [{"action": "x", "decision": "MAYBE"}]})").ok());
   CHECK_FALSE(bad(R"({"version": "v", "rules": [{"action": "x", "decision": "REQUIRE_APPROVAL"}]})").ok());
   // A role nobody holds would block the action forever.
-  CHECK_FALSE(bad(R"({"version": "v", "rules": [{"action": "x", "decision": "REQUIRE_APPROVAL", "required_role": "cfo"}]})").ok());
-  CHECK_FALSE(bad(R"({"version": "v", "approvers": {"cfo": ["a"]}, "rules": [{"action": "x", "decision": "ALLOW", "grant_ttl": "soon"}]})").ok());
+  CHECK_FALSE(
+      bad(R"({"version": "v", "rules": [{"action": "x", "decision": "REQUIRE_APPROVAL", "required_role": "cfo"}]})")
+          .ok());
+  CHECK_FALSE(
+      bad(R"({"version": "v", "approvers": {"cfo": ["a"]}, "rules": [{"action": "x", "decision": "ALLOW", "grant_ttl": "soon"}]})")
+          .ok());
 }
 
 TEST_CASE("policy: the shipped deploy/policy.json is valid and covers the offboarding actions", "[unit][authority]") {

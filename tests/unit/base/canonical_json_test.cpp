@@ -14,10 +14,15 @@ TEST_CASE("RFC 8785: members sorted, no whitespace", "[unit][base]") {
 
 TEST_CASE("RFC 8785 section 3.2.3: sorting by UTF-16 code units", "[unit][base]") {
   // The RFC's own example: keys "\u20ac", "\r", "\ufb33", "1", "\ud83d\ude00", "\u0080", "\u00f6".
-  std::string in = "{\"\u20ac\":\"Euro Sign\",\"\\r\":\"Carriage Return\",\"\ufb33\":\"Hebrew Letter Dalet With Dagesh\","
-                   "\"1\":\"One\",\"\U0001F600\":\"Emoji: Grinning Face\",\"\u0080\":\"Control\",\"\u00f6\":\"Latin Small Letter O With Diaeresis\"}";
-  std::string want = "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u0080\":\"Control\",\"\u00f6\":\"Latin Small Letter O With Diaeresis\","
-                     "\"\u20ac\":\"Euro Sign\",\"\U0001F600\":\"Emoji: Grinning Face\",\"\ufb33\":\"Hebrew Letter Dalet With Dagesh\"}";
+  std::string in =
+      "{\"\u20ac\":\"Euro Sign\",\"\\r\":\"Carriage Return\",\"\ufb33\":\"Hebrew Letter Dalet With Dagesh\","
+      "\"1\":\"One\",\"\U0001F600\":\"Emoji: Grinning Face\",\"\u0080\":\"Control\",\"\u00f6\":\"Latin Small Letter O "
+      "With Diaeresis\"}";
+  std::string want =
+      "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u0080\":\"Control\",\"\u00f6\":\"Latin Small Letter O With "
+      "Diaeresis\","
+      "\"\u20ac\":\"Euro Sign\",\"\U0001F600\":\"Emoji: Grinning Face\",\"\ufb33\":\"Hebrew Letter Dalet With "
+      "Dagesh\"}";
   CHECK(C(in) == want);
 }
 

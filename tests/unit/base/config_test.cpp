@@ -23,7 +23,9 @@ TEST_CASE("options come from flags, then environment, then defaults", "[unit][ba
   int pool = 8;
   absl::Duration grace = absl::Seconds(20);
   Options o("svc", "test");
-  o.String("db-dsn", &dsn, "dsn", true).String("listen", &listen, "addr").Int("db-pool-size", &pool, "n")
+  o.String("db-dsn", &dsn, "dsn", true)
+      .String("listen", &listen, "addr")
+      .Int("db-pool-size", &pool, "n")
       .Duration("shutdown-grace", &grace, "grace");
   Env env{{{"CANTDO_DB_DSN", "from-env"}, {"CANTDO_DB_POOL_SIZE", "3"}, {"CANTDO_LISTEN", "env:2"}}};
   const char* argv[] = {"svc", "--listen=flag:3", "--shutdown-grace=90s"};
@@ -41,8 +43,9 @@ TEST_CASE("every configuration problem is reported at once", "[unit][base]") {
   absl::Duration grace = absl::Seconds(1);
   int n = 1;
   Options o("svc", "test");
-  o.String("db-dsn", &dsn, "dsn", true).Duration("shutdown-grace", &grace, "grace").Int("n", &n, "n")
-      .Check([&] { return n > 0 ? "" : "--n must be positive"; });
+  o.String("db-dsn", &dsn, "dsn", true).Duration("shutdown-grace", &grace, "grace").Int("n", &n, "n").Check([&] {
+    return n > 0 ? "" : "--n must be positive";
+  });
   const char* argv[] = {"svc", "--shutdown-grace=soon", "--n=0"};
   Env env;
   auto r = o.Parse(3, argv, env.fn());

@@ -5,8 +5,7 @@
 using namespace cantdo;
 
 TEST_CASE("a reason and metadata travel with a status", "[unit][base]") {
-  absl::Status st = WithMetadata(PermissionDenied("GRANT_ALREADY_CONSUMED", "grant g1 was consumed"),
-                                 "grant_id", "g1");
+  absl::Status st = WithMetadata(PermissionDenied("GRANT_ALREADY_CONSUMED", "grant g1 was consumed"), "grant_id", "g1");
   CHECK(st.code() == absl::StatusCode::kPermissionDenied);
   CHECK(GetReason(st) == std::optional<std::string>("GRANT_ALREADY_CONSUMED"));
   CHECK(GetMetadata(st) == std::map<std::string, std::string>{{"grant_id", "g1"}});

@@ -167,9 +167,10 @@ TEST_CASE("only https URLs are accepted", "[unit][bridge]") {
   CHECK(!cantdo::http::Url::Parse("https://h/#frag").ok());
 }
 
-TEST_CASE("a provider answer's failure kind comes from a closed set, and the CIBA answers that are no failure have "
-          "none",
-          "[unit][bridge][metrics]") {
+TEST_CASE(
+    "a provider answer's failure kind comes from a closed set, and the CIBA answers that are no failure have "
+    "none",
+    "[unit][bridge][metrics]") {
   using cantdo::http::Response;
   auto kind = [](const absl::StatusOr<Response>& r) { return std::string(ProviderErrorKind(ClassifyAnswer(r))); };
   CHECK(kind(absl::UnavailableError("connection refused")) == "transport");

@@ -72,13 +72,13 @@ TEST_CASE("external principals are the gateway's three forms and nothing else", 
   CHECK(PlatformPrincipal("acme") == "platform:acme");
   CHECK(UserPrincipal("https://idp/", "alice") == "user:https://idp/#alice");
   CHECK(CertificatePrincipal("spiffe://cantdo/operator") == "cert:spiffe://cantdo/operator");
-  for (const char* ok : {"platform:acme", "user:https://idp/#alice", "user:iss#sub#with#hashes",
-                         "cert:spiffe://cantdo/worker"}) {
+  for (const char* ok :
+       {"platform:acme", "user:https://idp/#alice", "user:iss#sub#with#hashes", "cert:spiffe://cantdo/worker"}) {
     INFO(ok);
     CHECK(RequireExternalPrincipal(ok, "on_behalf_of").ok());
   }
-  for (const char* refused : {"spiffe://cantdo/worker", "platform:", "user:iss", "user:#sub", "user:iss#", "cert:",
-                              "cert:https://x", "cert:spiffe://", "platform:a\x01", "PLATFORM:acme", ""}) {
+  for (const char* refused : {"spiffe://cantdo/worker", "platform:", "user:iss", "user:#sub", "user:iss#",
+                              "cert:", "cert:https://x", "cert:spiffe://", "platform:a\x01", "PLATFORM:acme", ""}) {
     INFO(refused);
     absl::Status st = RequireExternalPrincipal(refused, "on_behalf_of");
     CHECK(st.code() == absl::StatusCode::kPermissionDenied);

@@ -50,8 +50,9 @@ TEST_CASE("every fuzz target runs its seeds and past findings without a finding"
         INFO(e.path().string());
         // Findings are stored as the bytes the fuzzer produced; seeds in
         // text format where the target takes a message.
-        absl::StatusOr<std::string> input =
-            std::string(kind) == "findings" ? absl::StatusOr<std::string>(Read(e.path())) : cantdo::fuzz::EncodeSeed(t, Read(e.path()));
+        absl::StatusOr<std::string> input = std::string(kind) == "findings"
+                                                ? absl::StatusOr<std::string>(Read(e.path()))
+                                                : cantdo::fuzz::EncodeSeed(t, Read(e.path()));
         REQUIRE(input.ok());
         t.run(*input);  // aborts on a finding
         ++inputs;

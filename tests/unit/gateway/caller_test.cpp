@@ -20,8 +20,7 @@ struct Fixture {
   Fixture()
       : jwks([this]() -> absl::StatusOr<std::string> { return signer.Jwks(); }, clock),
         verifier(jwks, clock, cantdo::auth::VerifyOptions{kIssuer, {kAudience}}),
-        auth(&verifier, kRoles,
-             *ParseCallers(R"({"callers": [
+        auth(&verifier, kRoles, *ParseCallers(R"({"callers": [
                  {"principal": "spiffe://cantdo/operator", "roles": ["operator"]},
                  {"principal": "spiffe://cantdo/auditor", "roles": ["auditor"]},
                  {"principal": "platform:acme", "roles": ["agent_platform"]}]})")) {}
@@ -102,7 +101,8 @@ TEST_CASE("Certificates and bearer tokens map to principals and roles, bad or mi
     CHECK(GetMetadata(none.status())["problem"] == "missing");
     auto basic = f.auth.Authenticate("", {"Basic dXNlcjpwYXNz"});
     CHECK(GetMetadata(basic.status())["problem"] == "malformed");
-    auto expired = f.auth.Authenticate("", {f.Token({{"sub", "a"}, {"exp", absl::ToUnixSeconds(f.clock.Now()) - 3600}})});
+    auto expired =
+        f.auth.Authenticate("", {f.Token({{"sub", "a"}, {"exp", absl::ToUnixSeconds(f.clock.Now()) - 3600}})});
     CHECK(GetReason(expired.status()) == "CALLER_UNAUTHENTICATED");
     CHECK(GetMetadata(expired.status())["problem"] == "expired");
     auto wrong_aud = f.auth.Authenticate("", {f.Token({{"sub", "a"}, {"aud", "cantdo-authority"}})});

@@ -9,8 +9,8 @@ using namespace cantdo;
 namespace cg = cantdo::grpc;
 
 TEST_CASE("a denial becomes a gRPC status with a standard ErrorInfo detail", "[unit][grpc]") {
-  absl::Status st = WithMetadata(PermissionDenied("GRANT_ACTION_MISMATCH", "grant is for refund.issue"),
-                                 "grant_id", "g-1");
+  absl::Status st =
+      WithMetadata(PermissionDenied("GRANT_ACTION_MISMATCH", "grant is for refund.issue"), "grant_id", "g-1");
   ::grpc::Status g = cg::ToGrpcStatus(st);
   CHECK(g.error_code() == ::grpc::StatusCode::PERMISSION_DENIED);
   CHECK(g.error_message() == "grant is for refund.issue");

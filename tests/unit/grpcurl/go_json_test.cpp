@@ -23,11 +23,12 @@ TEST_CASE("strings are quoted as Go's json.Marshal quotes them", "[unit][grpcurl
   CHECK(go::Quote("<a href='x'>&</a>") == R"("\u003ca href='x'\u003e\u0026\u003c/a\u003e")");
   CHECK(go::Quote("caf\xc3\xa9 \x7f") == "\"caf\xc3\xa9 \x7f\"");
   // U+2028 and U+2029 are escaped (JavaScript line terminators).
-  CHECK(go::Quote("a\xe2\x80\xa8" "b\xe2\x80\xa9") == R"("a\u2028b\u2029")");
+  CHECK(go::Quote("a\xe2\x80\xa8"
+                  "b\xe2\x80\xa9") == R"("a\u2028b\u2029")");
   // Each byte of invalid UTF-8 becomes U+FFFD, written escaped.
   CHECK(go::Quote("x\xff\xc3") == R"("x\ufffd\ufffd")");
-  CHECK(go::Quote("\xed\xa0\x80") == R"("\ufffd\ufffd\ufffd")");  // an encoded surrogate
-  CHECK(go::Quote("\xf0\x9f\x99\x82") == "\"\xf0\x9f\x99\x82\"");   // a valid 4-byte rune
+  CHECK(go::Quote("\xed\xa0\x80") == R"("\ufffd\ufffd\ufffd")");   // an encoded surrogate
+  CHECK(go::Quote("\xf0\x9f\x99\x82") == "\"\xf0\x9f\x99\x82\"");  // a valid 4-byte rune
 }
 
 TEST_CASE("floats are formatted as strconv.FormatFloat(v, 'g', -1, bits)", "[unit][grpcurl]") {
@@ -71,7 +72,9 @@ TEST_CASE("an object re-marshalled through a Go map gets @type and sorted keys",
       "type.googleapis.com/google.rpc.ErrorInfo");
   REQUIRE(out.ok());
   // Top-level keys sorted ("@" sorts before letters), nested order kept.
-  CHECK(*out == R"({"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"d","metadata":{"z":"1","a":"2"},"reason":"X"})");
+  CHECK(
+      *out ==
+      R"({"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"d","metadata":{"z":"1","a":"2"},"reason":"X"})");
 
   auto empty = go::MarshalObjectWithType("{\n  \n}", "t/x.Y");
   REQUIRE(empty.ok());

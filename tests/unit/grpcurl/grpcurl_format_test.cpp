@@ -51,8 +51,7 @@ constexpr int64_t kMay1Noon2024 = 1714564800;  // 2024-05-01T12:00:00Z
 
 }  // namespace
 
-TEST_CASE("a response is printed as grpcurl prints it: proto field names, its indentation",
-          "[unit][grpcurl]") {
+TEST_CASE("a response is printed as grpcurl prints it: proto field names, its indentation", "[unit][grpcurl]") {
   gv1::RequestAuthorizationResponse r;
   r.set_decision(cantdo::common::v1::DECISION_REQUIRE_APPROVAL);
   auto* a = r.mutable_approval();
@@ -214,7 +213,8 @@ TEST_CASE("empty messages open a line, and -emit-defaults prints zero values", "
   gv1::ConsumeGrantResponse consumed;
   consumed.mutable_grant()->set_grant_id("grt_1");
   const std::string text = Print(consumed, /*emit_defaults=*/true);
-  CHECK(text.find("\n    \"grant_id\": \"grt_1\",\n    \"state\": \"GRANT_STATE_UNSPECIFIED\",\n") != std::string::npos);
+  CHECK(text.find("\n    \"grant_id\": \"grt_1\",\n    \"state\": \"GRANT_STATE_UNSPECIFIED\",\n") !=
+        std::string::npos);
   CHECK(text.find("\n    \"approver_subjects\": [\n      \n    ],\n") != std::string::npos);
   CHECK(text.find("\n    \"issue_time\": null,\n") != std::string::npos);
 }

@@ -132,9 +132,8 @@ TEST_CASE("A registry renders HELP, TYPE and every sample, children ordered by l
   latency.Labels({"Get"}).Observe(0.05);
   latency.Labels({"Get"}).Observe(0.2);
   r.AddCollector([](std::vector<CollectedFamily>& out) {
-    out.push_back(CollectedFamily{"app_waiting", "Waiting now.", MetricType::kGauge, {"queue"}, {}}
-                      .Add({"b"}, 2)
-                      .Add({"a\"q"}, 1));
+    out.push_back(CollectedFamily{"app_waiting", "Waiting now.", MetricType::kGauge, {"queue"}, {}}.Add({"b"}, 2).Add(
+        {"a\"q"}, 1));
   });
   CHECK(r.Render() ==
         "# HELP app_requests_total Requests handled.\n"
@@ -204,12 +203,11 @@ TEST_CASE("Find never creates a child", "[unit][metrics]") {
   CHECK(f.Find({"x"}) == nullptr);  // wrong arity: not found, not a crash
 }
 
-TEST_CASE("Once a child exists, an increment takes no lock-protected path and allocates nothing",
-          "[unit][metrics]") {
+TEST_CASE("Once a child exists, an increment takes no lock-protected path and allocates nothing", "[unit][metrics]") {
   Registry r;
   auto& f = r.AddCounterFamily("app_calls_total", "Calls.", {"service", "method", "code"});
-  auto& h = r.AddHistogramFamily("app_call_seconds", "Latency.", {"service", "method"},
-                                 cantdo::metrics::LatencyBuckets());
+  auto& h =
+      r.AddHistogramFamily("app_call_seconds", "Latency.", {"service", "method"}, cantdo::metrics::LatencyBuckets());
   f.Labels({"svc", "Claim", "OK"}).Inc();
   h.Labels({"svc", "Claim"}).Observe(0.001);
   const std::string_view method = "Claim";  // views, as the gRPC interceptor passes them
@@ -308,9 +306,9 @@ TEST_CASE("promtool check metrics accepts a registry of every type, labels, esca
   latency.Labels({"Put"}).Observe(12);
   r.AddHistogram("cantdo_test_unlabelled_seconds", "No labels.", {1, 2}).Observe(1.5);
   r.AddCollector([](std::vector<CollectedFamily>& out) {
-    out.push_back(CollectedFamily{"cantdo_test_waiting", "Waiting.", MetricType::kGauge, {"queue"}, {}}
-                      .Add({"a"}, 0)
-                      .Add({"b"}, std::numeric_limits<double>::infinity()));
+    out.push_back(
+        CollectedFamily{"cantdo_test_waiting", "Waiting.", MetricType::kGauge, {"queue"}, {}}.Add({"a"}, 0).Add(
+            {"b"}, std::numeric_limits<double>::infinity()));
     out.push_back(CollectedFamily{"cantdo_test_scraped_total", "Scrapes.", MetricType::kCounter, {}, {}}.Add({}, 1));
   });
   cantdo::metrics::AddProcessCollector(r);

@@ -19,16 +19,14 @@ TEST_CASE("ReplaceDatabase points a URI or key=value DSN at another database", "
   CHECK(from_kv->find("dbname='new db'") != std::string::npos);
   CHECK(from_kv->find("password='it\\'s'") != std::string::npos);
 
-  CHECK(cantdo::pg::ReplaceDatabase("postgresql://[broken", "x").status().code() ==
-        absl::StatusCode::kInvalidArgument);
+  CHECK(cantdo::pg::ReplaceDatabase("postgresql://[broken", "x").status().code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("DsnSetting reads one keyword of either form, empty when absent", "[unit][pg]") {
   CHECK(*cantdo::pg::DsnSetting("host=h sslmode=verify-full sslrootcert=/ca.crt", "sslmode") == "verify-full");
   CHECK(*cantdo::pg::DsnSetting("postgresql://u@h/db?sslmode=require", "sslmode") == "require");
   CHECK(cantdo::pg::DsnSetting("host=h dbname=x", "sslmode")->empty());
-  CHECK(cantdo::pg::DsnSetting("host='unterminated", "sslmode").status().code() ==
-        absl::StatusCode::kInvalidArgument);
+  CHECK(cantdo::pg::DsnSetting("host='unterminated", "sslmode").status().code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("RedactDsn hides the password", "[unit][pg]") {

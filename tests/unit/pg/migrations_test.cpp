@@ -47,10 +47,8 @@ TEST_CASE("Migrator orders migrations by version", "[unit][pg]") {
 }
 
 TEST_CASE("Migration checksum is the SHA-256 hex of the SQL", "[unit][pg]") {
-  CHECK(cantdo::pg::MigrationChecksum("") ==
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(cantdo::pg::MigrationChecksum("abc") ==
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(cantdo::pg::MigrationChecksum("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(cantdo::pg::MigrationChecksum("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace
@@ -64,14 +62,16 @@ TEST_CASE("A migration's compatibility window is read from its leading comment b
   CHECK(strict->requires_schema == 16);
 
   auto window = ParseCompatibility(
-      {16, "x", "-- V0016: adds t\n--\n-- compatibility: binaries-from=V0012 requires=V0015\nCREATE TABLE t (id int);\n"});
+      {16, "x",
+       "-- V0016: adds t\n--\n-- compatibility: binaries-from=V0012 requires=V0015\nCREATE TABLE t (id int);\n"});
   REQUIRE(window.ok());
   CHECK(window->declared);
   CHECK(window->binaries_from == 12);
   CHECK(window->requires_schema == 15);
 
   // Only the leading comment block counts: a line after the first statement is not a window.
-  auto later = ParseCompatibility({16, "x", "CREATE TABLE t (id int);\n-- compatibility: binaries-from=V0012 requires=V0012\n"});
+  auto later =
+      ParseCompatibility({16, "x", "CREATE TABLE t (id int);\n-- compatibility: binaries-from=V0012 requires=V0012\n"});
   REQUIRE(later.ok());
   CHECK_FALSE(later->declared);
 
@@ -80,7 +80,7 @@ TEST_CASE("A migration's compatibility window is read from its leading comment b
                           "-- compatibility: binaries-from=V0017 requires=V0016\n",          // reaches forward
                           "-- compatibility: binaries-from=V0012 requires=V0016 extra=1\n",  // unknown key
                           "-- compatibility: binaries-from=V0012 requires=V0016\n"
-                          "-- compatibility: binaries-from=V0012 requires=V0016\n"}) {       // twice
+                          "-- compatibility: binaries-from=V0012 requires=V0016\n"}) {  // twice
     INFO(bad);
     auto parsed = ParseCompatibility({16, "x", bad});
     CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument);

@@ -47,8 +47,7 @@ TEST_CASE("On a loopback address the metrics are plain HTTP at GET /metrics, in 
   CHECK(post->status == 405);
 }
 
-TEST_CASE("With the service's certificate the metrics are HTTPS, verified against its CA",
-          "[unit][runtime][metrics]") {
+TEST_CASE("With the service's certificate the metrics are HTTPS, verified against its CA", "[unit][runtime][metrics]") {
   cantdo::testing::TestPki pki;
   cantdo::testing::TempDir dir;
   auto files = pki.WriteFiles(dir.path(), "authority");
@@ -86,7 +85,8 @@ TEST_CASE("Plain HTTP never leaves the host: a non-loopback address without a ce
     CHECK(ep.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK(cantdo::GetReason(ep.status()) == "INVALID_FIELD");
     CHECK(cantdo::GetMetadata(ep.status())["field"] == "metrics-listen");
-    CHECK(std::string(ep.status().message()).find("is not a loopback address, so the metrics need HTTPS") != std::string::npos);
+    CHECK(std::string(ep.status().message()).find("is not a loopback address, so the metrics need HTTPS") !=
+          std::string::npos);
   }
   MetricsEndpointOptions o;
   o.listen = "localhost:0";  // a name, not an address

@@ -116,7 +116,8 @@ TEST_CASE("OutageBackoff: a long outage logs a bounded share of its retries", "[
 
 TEST_CASE("IsDatabaseUnavailable: connection loss yes, a busy lock or other errors no", "[unit][workflow]") {
   CHECK(IsDatabaseUnavailable(absl::UnavailableError("cannot connect to postgres: connection refused")));
-  CHECK(IsDatabaseUnavailable(cantdo::pg::SqlStateToStatus("57P01", "terminating connection due to administrator command")));
+  CHECK(IsDatabaseUnavailable(
+      cantdo::pg::SqlStateToStatus("57P01", "terminating connection due to administrator command")));
   CHECK(IsDatabaseUnavailable(cantdo::pg::SqlStateToStatus("08006", "connection failure")));
   CHECK_FALSE(IsDatabaseUnavailable(cantdo::pg::SqlStateToStatus("55P03", "could not obtain lock")));
   CHECK_FALSE(IsDatabaseUnavailable(absl::InternalError("boom")));

@@ -211,9 +211,7 @@ absl::StatusOr<SeedReport> Seed(pg::Connection& conn, const SeedOptions& options
 }
 
 absl::StatusOr<CustomerSnapshot> Snapshot(pg::Connection& conn, const std::string& customer_id) {
-  CANTDO_ASSIGN_OR_RETURN(
-      pg::Result r,
-      conn.Exec(R"sql(
+  CANTDO_ASSIGN_OR_RETURN(pg::Result r, conn.Exec(R"sql(
 SELECT c.customer_id, c.company_name, coalesce(c.contact_email, ''), c.status, c.anonymised_at IS NOT NULL,
   (SELECT count(*) FROM platform.users WHERE customer_id = c.customer_id),
   (SELECT count(*) FROM platform.users WHERE customer_id = c.customer_id AND active),
@@ -233,7 +231,7 @@ SELECT c.customer_id, c.company_name, coalesce(c.contact_email, ''), c.status, c
   (SELECT count(*) FROM platform.billing_exports WHERE customer_id = c.customer_id),
   EXISTS (SELECT 1 FROM platform.erasures WHERE customer_id = c.customer_id)
 FROM platform.customers c WHERE c.customer_id = $1)sql",
-                {customer_id}));
+                                                  {customer_id}));
   if (r.Rows() == 0) {
     return WithReason(absl::NotFoundError(absl::StrCat("no customer ", customer_id)), "CUSTOMER_NOT_FOUND");
   }
@@ -243,10 +241,20 @@ FROM platform.customers c WHERE c.customer_id = $1)sql",
   CANTDO_ASSIGN_OR_RETURN(s.contact_email, r.GetString(0, 2));
   CANTDO_ASSIGN_OR_RETURN(s.status, r.GetString(0, 3));
   CANTDO_ASSIGN_OR_RETURN(s.anonymised, r.GetBool(0, 4));
-  int64_t* counts[] = {&s.users, &s.users_active, &s.sessions, &s.api_keys, &s.api_keys_active,
-                       &s.subscriptions_active, &s.subscriptions_canceled, &s.invoices,
-                       &s.invoices_with_personal_data, &s.payments, &s.payments_with_personal_data, &s.refunds,
-                       &s.refunded_cents, &s.billing_exports};
+  int64_t* counts[] = {&s.users,
+                       &s.users_active,
+                       &s.sessions,
+                       &s.api_keys,
+                       &s.api_keys_active,
+                       &s.subscriptions_active,
+                       &s.subscriptions_canceled,
+                       &s.invoices,
+                       &s.invoices_with_personal_data,
+                       &s.payments,
+                       &s.payments_with_personal_data,
+                       &s.refunds,
+                       &s.refunded_cents,
+                       &s.billing_exports};
   for (int i = 0; i < 14; ++i) {
     CANTDO_ASSIGN_OR_RETURN(*counts[i], r.GetInt64(0, 5 + i));
   }

@@ -20,9 +20,8 @@ bool PrintableAscii(const std::string& s) {
 absl::StatusOr<google::protobuf::Struct> OffboardingParameters(const offboarding::v1::OffboardingInput& in) {
   if (in.customer_id().empty()) return InvalidArgument("input.customer_id", "input.customer_id is required");
   if (in.customer_id().size() > kMaxCustomerId || !PrintableAscii(in.customer_id())) {
-    return InvalidArgument("input.customer_id",
-                           absl::StrCat("input.customer_id must be at most ", kMaxCustomerId,
-                                        " printable ASCII characters"));
+    return InvalidArgument("input.customer_id", absl::StrCat("input.customer_id must be at most ", kMaxCustomerId,
+                                                             " printable ASCII characters"));
   }
   google::protobuf::Struct parameters;
   (*parameters.mutable_fields())["customer_id"].set_string_value(in.customer_id());

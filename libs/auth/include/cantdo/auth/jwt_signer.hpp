@@ -21,8 +21,7 @@ class JwtSigner {
   // the key does not fit `alg`. `kid` (may be empty) goes in the header.
   static absl::StatusOr<std::unique_ptr<JwtSigner>> FromPemFile(const std::string& path, std::string alg,
                                                                 std::string kid);
-  static absl::StatusOr<std::unique_ptr<JwtSigner>> FromPem(const std::string& pem, std::string alg,
-                                                            std::string kid);
+  static absl::StatusOr<std::unique_ptr<JwtSigner>> FromPem(const std::string& pem, std::string alg, std::string kid);
   ~JwtSigner();
 
   const std::string& alg() const { return alg_; }

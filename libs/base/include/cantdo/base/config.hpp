@@ -23,8 +23,7 @@ class Options {
 
   // Each registration binds an option to `out`, which must outlive Parse().
   // `out` holds the default on entry unless `required` is set.
-  Options& String(const std::string& name, std::string* out, const std::string& help,
-                  bool required = false);
+  Options& String(const std::string& name, std::string* out, const std::string& help, bool required = false);
   Options& Int(const std::string& name, int* out, const std::string& help);
   Options& Bool(const std::string& name, bool* out, const std::string& help);
   // Durations in absl syntax: "250ms", "30s", "72h".
@@ -35,8 +34,7 @@ class Options {
   // Returns true to run, false when --help was asked (help is printed),
   // or INVALID_ARGUMENT naming every bad or missing option.
   absl::StatusOr<bool> Parse(int argc, const char* const* argv);
-  absl::StatusOr<bool> Parse(int argc, const char* const* argv,
-                             const std::function<const char*(const char*)>& getenv);
+  absl::StatusOr<bool> Parse(int argc, const char* const* argv, const std::function<const char*(const char*)>& getenv);
 
   std::string Help() const;
 

@@ -28,9 +28,17 @@ bool Enabled(Level level);
 
 void Write(Level level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
 
-inline void Debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kDebug, msg, f); }
-inline void Info(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kInfo, msg, f); }
-inline void Warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kWarn, msg, f); }
-inline void Error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Write(Level::kError, msg, f); }
+inline void Debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+  Write(Level::kDebug, msg, f);
+}
+inline void Info(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+  Write(Level::kInfo, msg, f);
+}
+inline void Warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+  Write(Level::kWarn, msg, f);
+}
+inline void Error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+  Write(Level::kError, msg, f);
+}
 
 }  // namespace cantdo::log

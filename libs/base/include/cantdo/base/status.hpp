@@ -34,7 +34,8 @@ std::optional<std::string> GetReason(const absl::Status& status);
 std::map<std::string, std::string> GetMetadata(const absl::Status& status);
 
 // Shorthands: a status with code, message and reason in one call.
-absl::Status InvalidArgument(absl::string_view field, absl::string_view message);  // reason INVALID_FIELD, metadata field=<field>
+absl::Status InvalidArgument(absl::string_view field,
+                             absl::string_view message);  // reason INVALID_FIELD, metadata field=<field>
 absl::Status PermissionDenied(absl::string_view reason, absl::string_view message);
 absl::Status FailedPrecondition(absl::string_view reason, absl::string_view message);
 absl::Status Unavailable(absl::string_view reason, absl::string_view message);
@@ -42,8 +43,8 @@ absl::Status Unavailable(absl::string_view reason, absl::string_view message);
 }  // namespace cantdo
 
 // Propagates a non-OK status from an expression returning absl::Status.
-#define CANTDO_RETURN_IF_ERROR(expr)                    \
-  do {                                                  \
+#define CANTDO_RETURN_IF_ERROR(expr)                        \
+  do {                                                      \
     if (::absl::Status _st = (expr); !_st.ok()) return _st; \
   } while (0)
 

@@ -30,8 +30,8 @@
 namespace cantdo::trace {
 
 struct TraceContext {
-  std::string trace_id;   // 32 lowercase hex digits, not all zeros
-  std::string parent_id;  // 16 lowercase hex digits, not all zeros
+  std::string trace_id;    // 32 lowercase hex digits, not all zeros
+  std::string parent_id;   // 16 lowercase hex digits, not all zeros
   std::uint8_t flags = 0;  // bit 0: sampled
 
   bool operator==(const TraceContext&) const = default;

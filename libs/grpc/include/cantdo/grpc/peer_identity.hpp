@@ -16,9 +16,9 @@
 namespace cantdo::grpc {
 
 struct PeerIdentity {
-  std::string spiffe_id;               // the first spiffe:// URI SAN, or empty
-  std::vector<std::string> uri_sans;   // all URI SANs
-  std::string common_name;             // subject CN, informational only
+  std::string spiffe_id;              // the first spiffe:// URI SAN, or empty
+  std::vector<std::string> uri_sans;  // all URI SANs
+  std::string common_name;            // subject CN, informational only
 };
 
 // Identity from a PEM certificate (the peer's leaf).

@@ -26,8 +26,8 @@
 namespace cantdo::grpc {
 
 struct ServerConfig {
-  std::string service_name;     // for logs, e.g. "authority"
-  std::string listen_address;   // "host:port"; port 0 picks a free one
+  std::string service_name;    // for logs, e.g. "authority"
+  std::string listen_address;  // "host:port"; port 0 picks a free one
   TlsMaterial tls;
   ClientCertPolicy client_certs = ClientCertPolicy::kRequireAndVerify;
   absl::Duration readiness_interval = absl::Seconds(2);
@@ -57,8 +57,7 @@ class Server {
  public:
   // Starts serving `services` (not owned; they must outlive the Server).
   // The first readiness check runs before Start returns.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerConfig config,
-                                                       std::vector<::grpc::Service*> services,
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerConfig config, std::vector<::grpc::Service*> services,
                                                        ReadinessCheck readiness);
   ~Server();  // Shutdown() if not done yet.
 

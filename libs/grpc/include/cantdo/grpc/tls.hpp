@@ -52,8 +52,7 @@ inline constexpr absl::Duration kDefaultTlsReloadInterval = absl::Seconds(60);
 // Reads the three PEM files; NOT_FOUND / INVALID_ARGUMENT name the file.
 // Then watches them, re-reading every `reload_interval` (whole seconds, at
 // least one).
-absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file,
-                                            const std::string& key_file,
+absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_file, const std::string& key_file,
                                             const std::string& ca_file,
                                             absl::Duration reload_interval = kDefaultTlsReloadInterval);
 
@@ -66,8 +65,7 @@ enum class ClientCertPolicy {
   kRequestAndVerify,
 };
 
-std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls,
-                                                                 ClientCertPolicy policy);
+std::shared_ptr<::grpc::ServerCredentials> MakeServerCredentials(const TlsMaterial& tls, ClientCertPolicy policy);
 
 // Mutual-TLS channel to `target` ("host:port", or "dns:///name:port" to
 // balance calls round-robin over every address the name resolves to). The

@@ -10,7 +10,7 @@
 namespace cantdo::http {
 
 struct Url {
-  std::string host;    // DNS name or IP literal, without brackets
+  std::string host;  // DNS name or IP literal, without brackets
   int port = 443;
   std::string target;  // path and query, at least "/"
 

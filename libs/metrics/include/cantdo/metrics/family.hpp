@@ -103,8 +103,7 @@ class Family final : public FamilyBase {
   using Factory = std::function<std::unique_ptr<M>()>;
 
   // Use Registry::Add*Family; `make` builds each child.
-  Family(std::string name, std::string help, std::vector<std::string> label_names, FamilyOptions options,
-         Factory make)
+  Family(std::string name, std::string help, std::vector<std::string> label_names, FamilyOptions options, Factory make)
       : FamilyBase(std::move(name), std::move(help), internal::MetricTraits<M>::kType, std::move(label_names)),
         max_children_(std::max<size_t>(1, options.max_children)),
         mask_(TableSize(max_children_) - 1),
@@ -140,8 +139,7 @@ class Family final : public FamilyBase {
       for (const auto& c : children_) children.push_back(c.get());
       if (overflow_) children.push_back(overflow_.get());
     }
-    std::sort(children.begin(), children.end(),
-              [](const Child* a, const Child* b) { return a->values < b->values; });
+    std::sort(children.begin(), children.end(), [](const Child* a, const Child* b) { return a->values < b->values; });
     AppendHeader(out, name(), help(), type());
     for (const Child* c : children) internal::RenderChild(out, name(), label_names(), c->values, *c->metric);
   }

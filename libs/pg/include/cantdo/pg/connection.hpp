@@ -63,9 +63,8 @@ class Connection {
   // Opens a connection. `dsn` is a libpq connection string or URI. Fails with
   // UNAVAILABLE if the server cannot be reached or refuses the connection
   // within `timeout`.
-  static absl::StatusOr<std::unique_ptr<Connection>> Connect(absl::string_view dsn,
-                                                              absl::Duration timeout,
-                                                              const ConnectOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<Connection>> Connect(absl::string_view dsn, absl::Duration timeout,
+                                                             const ConnectOptions& options = {});
 
   ~Connection();
   Connection(const Connection&) = delete;
@@ -172,9 +171,9 @@ class Connection {
   pg_conn* conn_;
   const bool prepare_statements_;
   std::vector<Statement> deferred_;
-  bool begin_deferred_ = false;  // deferred_ holds a BEGIN not yet sent
+  bool begin_deferred_ = false;                            // deferred_ holds a BEGIN not yet sent
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
-  uint64_t statement_names_ = 0;                            // names are never reused
+  uint64_t statement_names_ = 0;                           // names are never reused
   uint64_t round_trips_ = 0;
 };
 

@@ -34,7 +34,7 @@ struct Notification {
 class Listener {
  public:
   static absl::StatusOr<std::unique_ptr<Listener>> Create(std::string dsn,
-                                                           absl::Duration connect_timeout = absl::Seconds(5));
+                                                          absl::Duration connect_timeout = absl::Seconds(5));
 
   // Subscribes to `channel` (any text; quoted as an identifier).
   absl::Status Listen(absl::string_view channel);

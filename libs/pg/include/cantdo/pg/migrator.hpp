@@ -81,8 +81,8 @@ std::string MigrationChecksum(absl::string_view sql);
 absl::Status ValidateMigrations(const std::vector<Migration>& migrations);
 
 struct MigrationReport {
-  int from_version = 0;  // newest applied before this run (0: none)
-  int to_version = 0;    // newest applied after it
+  int from_version = 0;      // newest applied before this run (0: none)
+  int to_version = 0;        // newest applied after it
   std::vector<int> applied;  // versions this run applied, ascending
 };
 

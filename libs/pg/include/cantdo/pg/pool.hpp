@@ -42,7 +42,7 @@ struct PoolOptions {
 };
 
 struct PoolStats {
-  int open = 0;    // connections that exist (idle + in use + being opened)
+  int open = 0;  // connections that exist (idle + in use + being opened)
   int idle = 0;
   int waiters = 0;  // callers blocked in Acquire
   // Since the pool was created: connection attempts that failed, and

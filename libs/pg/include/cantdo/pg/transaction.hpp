@@ -57,17 +57,15 @@ struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
 
 // The StatusOr<T> flavour: `fn` returns absl::StatusOr<T>; the value of the
 // committed attempt is returned.
-template <typename Target, typename Fn,
-          typename R = std::invoke_result_t<Fn&, Connection&>>
-  requires internal::IsStatusOr<R>::value
-R RunInTransaction(Target& target, const TxOptions& options, Fn&& fn) {
+template <typename Target, typename Fn, typename R = std::invoke_result_t<Fn&, Connection&>>
+requires internal::IsStatusOr<R>::value R RunInTransaction(Target& target, const TxOptions& options, Fn&& fn) {
   std::optional<typename R::value_type> value;
   absl::Status status = RunInTransaction(target, options, TxFunction([&](Connection& conn) -> absl::Status {
-    R result = fn(conn);
-    if (!result.ok()) return result.status();
-    value.emplace(*std::move(result));
-    return absl::OkStatus();
-  }));
+                                           R result = fn(conn);
+                                           if (!result.ok()) return result.status();
+                                           value.emplace(*std::move(result));
+                                           return absl::OkStatus();
+                                         }));
   if (!status.ok()) return status;
   return *std::move(value);
 }

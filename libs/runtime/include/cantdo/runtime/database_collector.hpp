@@ -22,8 +22,7 @@
 namespace cantdo::runtime {
 
 // Appends families to `out`, reading through `tx` (inside the transaction).
-using DatabaseCollect =
-    std::function<absl::Status(pg::Connection& tx, std::vector<metrics::CollectedFamily>& out)>;
+using DatabaseCollect = std::function<absl::Status(pg::Connection& tx, std::vector<metrics::CollectedFamily>& out)>;
 
 // `pool` must outlive `registry`'s scrapes. `name` labels the log lines.
 void AddDatabaseCollector(metrics::Registry& registry, pg::Pool& pool, std::string name, DatabaseCollect collect,

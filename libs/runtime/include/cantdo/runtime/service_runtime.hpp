@@ -31,11 +31,11 @@
 namespace cantdo::runtime {
 
 struct CommonConfig {
-  std::string listen;            // host:port
-  std::string tls_cert;          // PEM file: this service's certificate chain
-  std::string tls_key;           // PEM file: its private key
-  std::string tls_ca;            // PEM file: CA bundle peers must chain to
-  std::string db_dsn;            // libpq conninfo or URI, as this service's role
+  std::string listen;    // host:port
+  std::string tls_cert;  // PEM file: this service's certificate chain
+  std::string tls_key;   // PEM file: its private key
+  std::string tls_ca;    // PEM file: CA bundle peers must chain to
+  std::string db_dsn;    // libpq conninfo or URI, as this service's role
   int db_pool_size = 8;
   absl::Duration db_connect_timeout = absl::Seconds(5);
   bool db_prepared_statements = true;

@@ -91,11 +91,11 @@ struct SignalResult {
 };
 
 struct ListRequest {
-  std::string workflow_type;                          // empty: any
-  std::vector<v1::WorkflowExecutionState> states;     // empty: any
-  std::string workflow_id;                            // empty: any
-  int page_size = 50;                                 // 1..1000
-  std::string page_token;                             // from ListPage
+  std::string workflow_type;                       // empty: any
+  std::vector<v1::WorkflowExecutionState> states;  // empty: any
+  std::string workflow_id;                         // empty: any
+  int page_size = 50;                              // 1..1000
+  std::string page_token;                          // from ListPage
 };
 
 struct ListPage {

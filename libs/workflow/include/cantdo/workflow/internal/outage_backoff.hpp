@@ -31,7 +31,7 @@ bool IsDatabaseUnavailable(const absl::Status& status);
 struct OutageBackoffOptions {
   absl::Duration initial = absl::Milliseconds(100);
   absl::Duration max = absl::Seconds(5);
-  double multiplier = 2.0;  // >= 1
+  double multiplier = 2.0;   // >= 1
   int log_every_at_max = 6;  // >= 1
 };
 
