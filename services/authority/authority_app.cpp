@@ -7,8 +7,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "cantdo/grpc/tls.hpp"
-#include "cantdo/http/https_client.hpp"
-#include "absl/strings/match.h"
 #include "cantdo/base/log.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/db/migrations.hpp"
@@ -83,12 +81,7 @@ void AuthorityApp::RegisterOptions(Options& o) {
                    ? ""
                    : "--ask-again-delay must be at least 1s and at most --ask-again-max-delay";
       })
-      .Check([&c] {
-        return c.oidc_jwks_uri.empty() || absl::StartsWith(c.oidc_jwks_uri, "https://") ||
-                       !absl::StartsWith(c.oidc_jwks_uri, "http://")
-                   ? ""
-                   : "--oidc-jwks-uri must be https:// (or a file path)";
-      })
+      .Check([&c] { return runtime::CheckJwksUri(c.oidc_jwks_uri); })
       .Check([&c] {
         const bool key = !c.ledger_signing_key.empty() || !c.ledger_signing_key_file.empty();
         return key == !c.ledger_checkpoint_dir.empty()
@@ -100,18 +93,10 @@ void AuthorityApp::RegisterOptions(Options& o) {
 
 absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   CANTDO_ASSIGN_OR_RETURN(policy_, Policy::LoadFile(config_.policy_file, ctx.clock->Now()));
-  auth::JwksFetcher fetch = auth::FileJwksFetcher(config_.oidc_jwks_uri);
-  if (absl::StartsWith(config_.oidc_jwks_uri, "https://")) {
-    http::ClientOptions http_options;
-    http_options.ca_file = config_.oidc_ca_file;
-    CANTDO_ASSIGN_OR_RETURN(std::shared_ptr<http::HttpsClient> client, http::HttpsClient::Create(http_options));
-    fetch = [client, uri = config_.oidc_jwks_uri]() { return client->Get(uri); };
-  }
-  auth::JwksCacheOptions jwks_options;
-  jwks_options.min_refresh_interval = config_.jwks_min_refresh_interval;
-  jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock, jwks_options);
-  verifier_ = std::make_unique<auth::JwtVerifier>(*jwks_, *ctx.clock,
-                                                  auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
+  runtime::OidcTrustConfig oidc{
+      config_.oidc_issuer, config_.oidc_audience, config_.oidc_jwks_uri, config_.oidc_ca_file, {}};
+  oidc.jwks.min_refresh_interval = config_.jwks_min_refresh_interval;
+  CANTDO_ASSIGN_OR_RETURN(oidc_, runtime::LoadOidcTrust(oidc, *ctx.clock));
   if (!config_.target_db_admin_dsn.empty()) {
     // Released logins connect the way the authority's own connection to
     // the target does (verify-full in prod), unless configured apart.
@@ -149,8 +134,8 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   options.ask_again = config_.ask_again;
   metrics_ = std::make_unique<AuthorityMetrics>(*ctx.metrics, *policy_, *ctx.clock);
   authority_ =
-      std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *verifier_, options, postgres_credentials_.get(),
-                                  secrets_.get(), sink_.get(), bridge_.get(), *metrics_);
+      std::make_unique<Authority>(*ctx.pool, *ctx.clock, *policy_, *oidc_.verifier, options,
+                                  postgres_credentials_.get(), secrets_.get(), sink_.get(), bridge_.get(), *metrics_);
   if (!config_.ledger_checkpoint_dir.empty()) {
     CANTDO_ASSIGN_OR_RETURN(tlog::NoteSigner signer,
                             LoadLedgerSigningKey(config_.ledger_signing_key, config_.ledger_signing_key_file));

@@ -13,6 +13,7 @@
 #include "authority/authority_service.hpp"
 #include "authority/bridge_starter.hpp"
 #include "authority/ledger_checkpointer.hpp"
+#include "cantdo/runtime/oidc_trust.hpp"
 #include "cantdo/runtime/service_runtime.hpp"
 
 namespace cantdo::authority {
@@ -84,8 +85,7 @@ class AuthorityApp final : public runtime::ServiceApp {
  private:
   AuthorityConfig config_;
   std::unique_ptr<Policy> policy_;
-  std::unique_ptr<auth::JwksCache> jwks_;
-  std::unique_ptr<auth::JwtVerifier> verifier_;
+  runtime::OidcTrust oidc_;
   std::unique_ptr<CredentialIssuer> postgres_credentials_;
   std::unique_ptr<CredentialIssuer> secrets_;
   std::unique_ptr<DecisionSink> sink_;

@@ -3,7 +3,6 @@
 #include "cantdo/offboarding/v1/offboarding.pb.h"
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -11,7 +10,6 @@
 #include "cantdo/base/status.hpp"
 #include "cantdo/db/migrations.hpp"
 #include "cantdo/grpc/tls.hpp"
-#include "cantdo/http/https_client.hpp"
 #include "cantdo/workflow_types/catalog.hpp"
 #include "gateway/validation.hpp"
 
@@ -53,8 +51,7 @@ void GatewayApp::RegisterOptions(Options& o) {
       .Check([&c] {
         const int set = !c.oidc_issuer.empty() + !c.oidc_audience.empty() + !c.oidc_jwks_uri.empty();
         if (set != 0 && set != 3) return std::string("--oidc-issuer, --oidc-audience and --oidc-jwks-uri go together");
-        if (absl::StartsWith(c.oidc_jwks_uri, "http://"))
-          return std::string("--oidc-jwks-uri must be https:// (or a file path)");
+        if (std::string problem = runtime::CheckJwksUri(c.oidc_jwks_uri); !problem.empty()) return problem;
         if (c.rate_limit < 0 || c.rate_limit_burst < 1)
           return std::string("--rate-limit >= 0 and --rate-limit-burst >= 1");
         if (c.max_watches < 1) return std::string("--max-watches must be at least 1");
@@ -86,19 +83,13 @@ absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
     CANTDO_ASSIGN_OR_RETURN(directory, ParseCallers(config_.callers));
   }
   if (!config_.oidc_issuer.empty()) {
-    auth::JwksFetcher fetch = auth::FileJwksFetcher(config_.oidc_jwks_uri);
-    if (absl::StartsWith(config_.oidc_jwks_uri, "https://")) {
-      http::ClientOptions http_options;
-      http_options.ca_file = config_.oidc_ca_file;
-      CANTDO_ASSIGN_OR_RETURN(std::shared_ptr<http::HttpsClient> client, http::HttpsClient::Create(http_options));
-      fetch = [client, uri = config_.oidc_jwks_uri]() { return client->Get(uri); };
-    }
-    jwks_ = std::make_unique<auth::JwksCache>(std::move(fetch), *ctx.clock);
-    verifier_ = std::make_unique<auth::JwtVerifier>(*jwks_, *ctx.clock,
-                                                    auth::VerifyOptions{config_.oidc_issuer, {config_.oidc_audience}});
+    CANTDO_ASSIGN_OR_RETURN(
+        oidc_,
+        runtime::LoadOidcTrust(
+            {config_.oidc_issuer, config_.oidc_audience, config_.oidc_jwks_uri, config_.oidc_ca_file, {}}, *ctx.clock));
   }
   authenticator_ =
-      std::make_unique<CallerAuthenticator>(verifier_.get(), config_.oidc_roles_claim, std::move(directory));
+      std::make_unique<CallerAuthenticator>(oidc_.verifier.get(), config_.oidc_roles_claim, std::move(directory));
   limiter_ = std::make_unique<RateLimiter>(*ctx.clock, config_.rate_limit, config_.rate_limit_burst);
   guard_ = std::make_unique<CallGuard>(*authenticator_, *limiter_);
   authority_ = std::make_unique<AuthorityClient>(authority::v1::AuthorityService::NewStub(
@@ -115,7 +106,7 @@ absl::Status GatewayApp::Init(const runtime::RuntimeContext& ctx) {
   ledger_ = std::make_unique<LedgerServiceImpl>(*guard_, *authority_);
   admission_loop_ =
       std::make_unique<AdmissionLoop>(*admission_, ctx.pool->options().dsn, config_.admission_sweep_interval);
-  log::Info("gateway configured", {{"bearer_tokens", verifier_ != nullptr},
+  log::Info("gateway configured", {{"bearer_tokens", oidc_.verifier != nullptr},
                                    {"issuer", config_.oidc_issuer},
                                    {"rate_limit", config_.rate_limit},
                                    {"workflow_types", config_.workflow_types}});

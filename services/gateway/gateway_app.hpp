@@ -8,8 +8,7 @@
 #include <map>
 #include <memory>
 
-#include "cantdo/auth/jwks_cache.hpp"
-#include "cantdo/auth/jwt_verifier.hpp"
+#include "cantdo/runtime/oidc_trust.hpp"
 #include "cantdo/runtime/service_runtime.hpp"
 #include "cantdo/workflow/client.hpp"
 #include "gateway/admission.hpp"
@@ -57,8 +56,7 @@ class GatewayApp final : public runtime::ServiceApp {
 
  private:
   GatewayConfig config_;
-  std::unique_ptr<auth::JwksCache> jwks_;
-  std::unique_ptr<auth::JwtVerifier> verifier_;
+  runtime::OidcTrust oidc_;
   std::unique_ptr<CallerAuthenticator> authenticator_;
   std::unique_ptr<RateLimiter> limiter_;
   std::unique_ptr<CallGuard> guard_;
