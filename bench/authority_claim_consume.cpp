@@ -66,27 +66,32 @@
 #include <grpcpp/client_context.h>
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "authority/authority_app.hpp"
 #include "cantdo/authority/v1/authority_service.grpc.pb.h"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/log.hpp"
-#include "cantdo/db/migrations.hpp"
 #include "cantdo/demo/demo_platform.hpp"
 #include "cantdo/grpc/peer_identity.hpp"
 #include "cantdo/grpc/server.hpp"
 #include "cantdo/grpc/status.hpp"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/pg/connection.hpp"
-#include "cantdo/pg/dsn.hpp"
-#include "cantdo/pg/migrator.hpp"
+#include "support/bench_support.hpp"
 #include "support/scrape.hpp"
 #include "support/test_pki.hpp"
 
 namespace {
+
+using cantdo::bench::AddRunOptions;
+using cantdo::bench::Check;
+using cantdo::bench::Connect;
+using cantdo::bench::Die;
+using cantdo::bench::FreshDatabase;
+using cantdo::bench::FreshMigratedDatabase;
+using cantdo::bench::ParseCounts;
+using cantdo::bench::ParseOrExit;
 
 namespace av1 = cantdo::authority::v1;
 using Clock = std::chrono::steady_clock;
@@ -103,77 +108,21 @@ constexpr char kScopedGroup[] = "may_issue_refunds";
 // What a refund's approval binds, in canonical JSON (RFC 8785: sorted
 // names, no spaces), as the authority hashes it.
 constexpr char kScopedParameters[] = R"({"amount_cents":29973,"currency":"EUR","customer_id":"cus_000042"})";
-constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
 
-struct Options {
-  std::string admin_dsn;
+struct Options : cantdo::bench::RunOptions {
   std::vector<int> clients = {1, 8, 32};
-  double duration_s = 10;
-  double warmup_s = 2;
-  int runs = 3;
-  int pool_size = 8;  // the service's default --db-pool-size
 };
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "authority_claim_consume: " << what << "\n";
-  std::exit(1);
-}
-
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-}
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die("missing value for " + a);
-      return argv[++i];
-    };
-    if (a == "--dsn")
-      o.admin_dsn = value();
-    else if (a == "--duration")
-      o.duration_s = std::stod(value());
-    else if (a == "--warmup")
-      o.warmup_s = std::stod(value());
-    else if (a == "--runs")
-      o.runs = std::stoi(value());
-    else if (a == "--pool-size")
-      o.pool_size = std::stoi(value());
-    else if (a == "--clients") {
-      o.clients.clear();
-      for (absl::string_view c : absl::StrSplit(value(), ',')) {
-        int n = 0;
-        if (!absl::SimpleAtoi(c, &n) || n < 1) Die("bad --clients");
-        o.clients.push_back(n);
-      }
-    } else {
-      Die("usage: authority_claim_consume --dsn ADMIN_DSN [--clients 1,8,32] [--duration S] [--warmup S] "
-          "[--runs N] [--pool-size N]");
-    }
-  }
-  if (o.admin_dsn.empty()) Die("--dsn is required");
+  std::string clients = "1,8,32";
+  cantdo::Options flags("authority_claim_consume", "claim+consume pairs through a real authority, against pgbench");
+  AddRunOptions(flags, &o);
+  flags.String("clients", &clients, "concurrent clients per configuration, e.g. 1,8,32").Check([&] {
+    return ParseCounts(clients, "clients", &o.clients);
+  });
+  ParseOrExit(flags, argc, argv);
   return o;
-}
-
-std::unique_ptr<cantdo::pg::Connection> Connect(const std::string& dsn) {
-  auto c = cantdo::pg::Connection::Connect(dsn, kConnectTimeout, cantdo::pg::ConnectOptions{"cantdo-bench"});
-  Check(c.status(), "connect");
-  return *std::move(c);
-}
-
-// A fresh database named `name`, with `migrate` applied; returns its DSN.
-std::string CreateDatabase(const std::string& admin_dsn, const std::string& name,
-                           const std::function<absl::Status(cantdo::pg::Connection&)>& migrate) {
-  auto admin = Connect(admin_dsn);
-  Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", name, " WITH (FORCE)")).status(), "drop database");
-  Check(admin->Exec(absl::StrCat("CREATE DATABASE ", name)).status(), "create database");
-  auto dsn = cantdo::pg::ReplaceDatabase(admin_dsn, name);
-  Check(dsn.status(), "dsn");
-  auto conn = Connect(*dsn);
-  Check(migrate(*conn), "migrate " + name);
-  return *dsn;
 }
 
 // What a run's grants are for.
@@ -535,21 +484,13 @@ nlohmann::json ToJson(const RunResult& r) {
 
 int main(int argc, char** argv) {
   const Options options = ParseArgs(argc, argv);
-  const std::string db_dsn = CreateDatabase(options.admin_dsn, kDatabase, [](cantdo::pg::Connection& conn) {
-    return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
-  });
-  const std::string checkpointed_dsn =
-      CreateDatabase(options.admin_dsn, kCheckpointedDatabase, [](cantdo::pg::Connection& conn) {
-        return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
-      });
-  const std::string metrics_dsn = CreateDatabase(options.admin_dsn, kMetricsDatabase, [](cantdo::pg::Connection& conn) {
-    return cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status();
-  });
+  const std::string db_dsn = FreshMigratedDatabase(options.admin_dsn, kDatabase);
+  const std::string checkpointed_dsn = FreshMigratedDatabase(options.admin_dsn, kCheckpointedDatabase);
+  const std::string metrics_dsn = FreshMigratedDatabase(options.admin_dsn, kMetricsDatabase);
   // The target of the scoped credentials: the demo platform's schema (no
   // customers needed; the logins are never used).
-  const std::string platform_dsn =
-      CreateDatabase(options.admin_dsn, kPlatformDatabase,
-                     [](cantdo::pg::Connection& conn) { return cantdo::demo::Migrate(conn).status(); });
+  const std::string platform_dsn = FreshDatabase(options.admin_dsn, kPlatformDatabase);
+  Check(cantdo::demo::Migrate(*Connect(platform_dsn)).status(), "migrate " + std::string(kPlatformDatabase));
 
   cantdo::testing::TempDir dir;
   cantdo::testing::TestPki pki;

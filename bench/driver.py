@@ -48,7 +48,7 @@ def paired_ratio(ours_runs, base_runs, field):
     return statistics.median(ratios) if ratios else None
 
 
-def pgbench_claim_consume(admin_dsn, clients_list, duration, warmup, runs):
+def pgbench_claim_consume(admin_dsn, build_dir, clients_list, duration, warmup, runs):
     """The baseline: bench/pgbench/claim_consume.sql, one pair per script run.
 
     pgbench runs for warmup + duration seconds; from its per-transaction log
@@ -61,6 +61,9 @@ def pgbench_claim_consume(admin_dsn, clients_list, duration, warmup, runs):
     dsn = admin_dsn.rsplit("/", 1)[0] + "/cantdo_bench_pgbench"
     psql(admin_dsn, "-c", "DROP DATABASE IF EXISTS cantdo_bench_pgbench WITH (FORCE)")
     psql(admin_dsn, "-c", "CREATE DATABASE cantdo_bench_pgbench")
+    # The product's schema first: schema.sql makes the baseline's tables LIKE it.
+    subprocess.run([os.path.join(build_dir, "tools", "migrate", "cantdo-migrate"), "--dsn=" + dsn, "up"], check=True,
+                   stdout=subprocess.DEVNULL)
     psql(dsn, "-f", os.path.join(HERE, "pgbench/schema.sql"))
     minted = 0
     base = 0
@@ -186,7 +189,7 @@ def authority_claim_consume(args, clients_list, duration, warmup, runs):
     if out.returncode != 0:
         raise SystemExit(f"{binary} failed ({out.returncode})")
     ours = json.loads(out.stdout)
-    base = pgbench_claim_consume(args.dsn, clients_list, duration, warmup, runs)
+    base = pgbench_claim_consume(args.dsn, args.build_dir, clients_list, duration, warmup, runs)
     scoped_base = pgbench_scoped_credential(args.dsn, clients_list, duration, warmup, runs)
     rows = []
     for o, b, sb in zip(ours["results"], base["results"], scoped_base["results"]):

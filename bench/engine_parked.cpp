@@ -11,6 +11,7 @@
 //
 // Output: one JSON document on stdout; progress on stderr.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -20,38 +21,27 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/log.hpp"
-#include "cantdo/db/migrations.hpp"
 #include "cantdo/pg/connection.hpp"
-#include "cantdo/pg/migrator.hpp"
 #include "cantdo/pg/pool.hpp"
 #include "cantdo/pg/transaction.hpp"
 #include "cantdo/workflow/client.hpp"
 #include "cantdo/workflow/registry.hpp"
 #include "cantdo/workflow/worker.hpp"
 #include "cantdo/workflow/workflow_context.hpp"
+#include "support/bench_support.hpp"
 
 namespace {
 
+using cantdo::bench::Check;
+using cantdo::bench::Connect;
+using cantdo::bench::FreshMigratedDatabase;
+using cantdo::bench::ParseOrExit;
+
 namespace wf = cantdo::workflow;
 constexpr char kDatabase[] = "cantdo_bench_parked";
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::cerr << "engine_parked: " << msg << std::endl;
-  std::exit(1);
-}
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(what + ": " + st.ToString());
-}
-
-std::unique_ptr<cantdo::pg::Connection> Connect(const std::string& dsn) {
-  auto c = cantdo::pg::Connection::Connect(dsn, absl::Seconds(10));
-  Check(c.status(), "connect");
-  return *std::move(c);
-}
 
 double RssMiB() {
   std::ifstream f("/proc/self/status");
@@ -75,30 +65,19 @@ wf::Task<wf::Result> Park(wf::WorkflowContext& ctx, const wf::Payload&) { co_ret
 int main(int argc, char** argv) {
   std::string admin_dsn;
   int runs = 100'000, wake = 100, concurrency = 4;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--dsn")
-      admin_dsn = v;
-    else if (k == "--runs")
-      (void)absl::SimpleAtoi(v, &runs);
-    else if (k == "--wake")
-      (void)absl::SimpleAtoi(v, &wake);
-    else if (k == "--concurrency")
-      (void)absl::SimpleAtoi(v, &concurrency);
-    else
-      Die("unknown option " + k);
-  }
-  if (admin_dsn.empty()) Die("--dsn is required");
+  cantdo::Options flags("engine_parked", "worker memory and wake-up with many runs parked on a signal");
+  flags.String("dsn", &admin_dsn, "the benchmarks' PostgreSQL server (admin DSN)", true)
+      .Int("runs", &runs, "runs parked on a signal")
+      .Int("wake", &wake, "parked runs then woken (at most --runs)")
+      .Int("concurrency", &concurrency, "the worker's task slots")
+      .Check([&] {
+        return runs >= 1 && wake >= 0 && concurrency >= 1 ? "" : "--runs and --concurrency at least 1, --wake >= 0";
+      });
+  ParseOrExit(flags, argc, argv);
   wake = std::min(wake, runs);
   cantdo::log::Init("bench", cantdo::log::Level::kWarn);
-  {
-    auto admin = Connect(admin_dsn);
-    Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop");
-    Check(admin->Exec(absl::StrCat("CREATE DATABASE ", kDatabase)).status(), "create");
-  }
-  const std::string dsn = admin_dsn.substr(0, admin_dsn.rfind('/') + 1) + kDatabase;
+  const std::string dsn = FreshMigratedDatabase(admin_dsn, kDatabase);
   auto conn = Connect(dsn);
-  Check(cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(*conn).status(), "migrate");
 
   wf::Registry registry;
   Check(registry.RegisterWorkflow("park", Park), "register");

@@ -22,12 +22,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/numbers.h"
 #include "cantdo/workflow/payload.hpp"
 #include "cantdo/workflow/replayer.hpp"
 #include "cantdo/workflow/workflow_context.hpp"
+#include "support/bench_support.hpp"
 
 namespace {
+
+using cantdo::bench::Die;
 
 namespace wf = cantdo::workflow;
 using wf::v1::HistoryEvent;
@@ -41,11 +43,6 @@ class CountingRandom : public cantdo::RandomSource {
  private:
   int n_ = 1;
 };
-
-[[noreturn]] void Die(const std::string& msg) {
-  std::cerr << "engine_replay: " << msg << std::endl;
-  std::exit(1);
-}
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
@@ -123,16 +120,11 @@ nlohmann::json Summary(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   int target_events = 10'000, reps = 50;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--events")
-      (void)absl::SimpleAtoi(v, &target_events);
-    else if (k == "--reps")
-      (void)absl::SimpleAtoi(v, &reps);
-    else
-      Die("unknown option " + k);
-  }
-  if (target_events < 10 || reps < 1) Die("--events >= 10 and --reps >= 1");
+  cantdo::Options flags("engine_replay", "rebuilding a run's state from a long history");
+  flags.Int("events", &target_events, "history events to replay (at least 10)")
+      .Int("reps", &reps, "replays measured")
+      .Check([&] { return target_events >= 10 && reps >= 1 ? "" : "--events >= 10 and --reps >= 1"; });
+  cantdo::bench::ParseOrExit(flags, argc, argv);
   const wf::WorkflowFunction fn = Loop;
   // Each activity adds 4 events (task started, task completed, scheduled,
   // completed); the start and the closing task add 4.

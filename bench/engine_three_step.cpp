@@ -36,25 +36,29 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/log.hpp"
-#include "cantdo/db/migrations.hpp"
 #include "cantdo/pg/connection.hpp"
 #include "cantdo/pg/listener.hpp"
-#include "cantdo/pg/migrator.hpp"
 #include "cantdo/pg/pool.hpp"
 #include "cantdo/pg/transaction.hpp"
 #include "cantdo/workflow/client.hpp"
 #include "cantdo/workflow/registry.hpp"
 #include "cantdo/workflow/worker.hpp"
 #include "cantdo/workflow/workflow_context.hpp"
+#include "support/bench_support.hpp"
 
 namespace {
+
+using cantdo::bench::AddRunOptions;
+using cantdo::bench::Check;
+using cantdo::bench::Connect;
+using cantdo::bench::FreshMigratedDatabase;
+using cantdo::bench::ParseCounts;
+using cantdo::bench::ParseOrExit;
 
 namespace wf = cantdo::workflow;
 using SteadyClock = std::chrono::steady_clock;
@@ -62,73 +66,28 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr char kDatabase[] = "cantdo_bench_engine";
 constexpr char kQueue[] = "bench";
 
-struct Options {
-  std::string admin_dsn;
+struct Options : cantdo::bench::RunOptions {
   std::vector<int> inflight = {1, 8, 32};
-  double duration_s = 10, warmup_s = 2;
-  int runs = 3;
   int concurrency = 8;
-  int pool_size = 16;
   // Quiet time before each pg_stat_database sample: a backend that goes
   // idle less than a second after its last report holds its counts back
   // for up to 10 s (PostgreSQL's PGSTAT_IDLE_INTERVAL).
   double settle_s = 11;
 };
 
-[[noreturn]] void Die(const std::string& msg) {
-  std::cerr << "engine_three_step: " << msg << std::endl;
-  std::exit(1);
-}
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(what + ": " + st.ToString());
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--dsn")
-      o.admin_dsn = v;
-    else if (k == "--inflight") {
-      o.inflight.clear();
-      for (absl::string_view s : absl::StrSplit(v, ',')) {
-        int n = 0;
-        if (!absl::SimpleAtoi(s, &n) || n < 1) Die("bad --inflight");
-        o.inflight.push_back(n);
-      }
-    } else if (k == "--duration")
-      (void)absl::SimpleAtod(v, &o.duration_s);
-    else if (k == "--warmup")
-      (void)absl::SimpleAtod(v, &o.warmup_s);
-    else if (k == "--runs")
-      (void)absl::SimpleAtoi(v, &o.runs);
-    else if (k == "--concurrency")
-      (void)absl::SimpleAtoi(v, &o.concurrency);
-    else if (k == "--pool-size")
-      (void)absl::SimpleAtoi(v, &o.pool_size);
-    else if (k == "--settle")
-      (void)absl::SimpleAtod(v, &o.settle_s);
-    else
-      Die("unknown option " + k);
-  }
-  if (o.admin_dsn.empty()) Die("--dsn is required");
+  std::string inflight = "1,8,32";
+  cantdo::Options flags("engine_three_step", "three-step workflows through the engine, beside DBOS Transact");
+  o.pool_size = 16;
+  AddRunOptions(flags, &o);
+  flags.String("inflight", &inflight, "workflows kept in flight per configuration, e.g. 1,8,32")
+      .Int("concurrency", &o.concurrency, "the worker's task slots")
+      .Double("settle", &o.settle_s, "quiet seconds before each pg_stat_database sample")
+      .Check([&] { return ParseCounts(inflight, "inflight", &o.inflight); })
+      .Check([&] { return o.concurrency >= 1 ? "" : "--concurrency must be at least 1"; });
+  ParseOrExit(flags, argc, argv);
   return o;
-}
-
-std::unique_ptr<cantdo::pg::Connection> Connect(const std::string& dsn) {
-  auto c = cantdo::pg::Connection::Connect(dsn, absl::Seconds(10));
-  Check(c.status(), "connect");
-  return *std::move(c);
-}
-
-std::string CreateDatabase(const std::string& admin_dsn) {
-  auto admin = Connect(admin_dsn);
-  Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop");
-  Check(admin->Exec(absl::StrCat("CREATE DATABASE ", kDatabase)).status(), "create");
-  const std::string dsn = admin_dsn.substr(0, admin_dsn.rfind('/') + 1) + kDatabase;
-  auto conn = Connect(dsn);
-  Check(cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(*conn).status(), "migrate");
-  return dsn;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -250,7 +209,7 @@ struct RunResult {
 
 int main(int argc, char** argv) {
   const Options options = ParseArgs(argc, argv);
-  const std::string dsn = CreateDatabase(options.admin_dsn);
+  const std::string dsn = FreshMigratedDatabase(options.admin_dsn, kDatabase);
   cantdo::log::Init("bench", cantdo::log::Level::kWarn);
 
   wf::Registry registry;

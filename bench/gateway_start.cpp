@@ -49,100 +49,51 @@
 #include "authority/authority_app.hpp"
 #include "cantdo/base/clock.hpp"
 #include "cantdo/base/log.hpp"
-#include "cantdo/db/migrations.hpp"
 #include "cantdo/gateway/v1/workflow_service.grpc.pb.h"
 #include "cantdo/grpc/tls.hpp"
 #include "cantdo/offboarding/v1/offboarding.pb.h"
 #include "cantdo/pg/connection.hpp"
-#include "cantdo/pg/dsn.hpp"
-#include "cantdo/pg/migrator.hpp"
 #include "gateway/gateway_app.hpp"
+#include "support/bench_support.hpp"
 #include "support/test_pki.hpp"
 
 namespace {
+
+using cantdo::bench::AddRunOptions;
+using cantdo::bench::Check;
+using cantdo::bench::Connect;
+using cantdo::bench::FreshMigratedDatabase;
+using cantdo::bench::ParseOrExit;
 
 namespace gv1 = cantdo::gateway::v1;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kDatabase[] = "cantdo_bench_gateway";
-constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
 
-struct Options {
-  std::string admin_dsn;
+struct Options : cantdo::bench::RunOptions {
   double rate = 500;
-  double duration_s = 10;
-  double warmup_s = 2;
-  int runs = 3;
-  int pool_size = 8;  // the services' default --db-pool-size
   double p99_goal_ms = 70;
   double max_rate = 4000;
   int search_steps = 3;
   int channels = 4;
 };
 
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "gateway_start: " << what << "\n";
-  std::exit(1);
-}
-
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die("missing value for " + a);
-      return argv[++i];
-    };
-    if (a == "--dsn")
-      o.admin_dsn = value();
-    else if (a == "--rate")
-      o.rate = std::stod(value());
-    else if (a == "--duration")
-      o.duration_s = std::stod(value());
-    else if (a == "--warmup")
-      o.warmup_s = std::stod(value());
-    else if (a == "--runs")
-      o.runs = std::stoi(value());
-    else if (a == "--pool-size")
-      o.pool_size = std::stoi(value());
-    else if (a == "--p99-goal-ms")
-      o.p99_goal_ms = std::stod(value());
-    else if (a == "--max-rate")
-      o.max_rate = std::stod(value());
-    else if (a == "--search-steps")
-      o.search_steps = std::stoi(value());
-    else if (a == "--channels")
-      o.channels = std::stoi(value());
-    else {
-      Die("usage: gateway_start --dsn ADMIN_DSN [--rate 500] [--duration S] [--warmup S] [--runs N] "
-          "[--pool-size N] [--p99-goal-ms 70] [--max-rate 4000] [--search-steps 3] [--channels 4]");
-    }
-  }
-  if (o.admin_dsn.empty()) Die("--dsn is required");
-  if (o.rate <= 0 || o.max_rate < o.rate || o.channels < 1 || o.runs < 1) Die("bad options");
+  cantdo::Options flags("gateway_start", "StartWorkflow through a real gateway and authority at a fixed offered rate");
+  AddRunOptions(flags, &o);
+  flags.Double("rate", &o.rate, "offered StartWorkflow calls per second")
+      .Double("p99-goal-ms", &o.p99_goal_ms, "the p99 the rate search must stay under")
+      .Double("max-rate", &o.max_rate, "upper bound of the rate search")
+      .Int("search-steps", &o.search_steps, "bisection steps of the rate search (0: none)")
+      .Int("channels", &o.channels, "gRPC channels the load is spread over")
+      .Check([&] {
+        return o.rate > 0 && o.max_rate >= o.rate && o.channels >= 1
+                   ? ""
+                   : "--rate > 0, --max-rate >= --rate and --channels at least 1";
+      });
+  ParseOrExit(flags, argc, argv);
   return o;
-}
-
-std::unique_ptr<cantdo::pg::Connection> Connect(const std::string& dsn) {
-  auto c = cantdo::pg::Connection::Connect(dsn, kConnectTimeout, cantdo::pg::ConnectOptions{"cantdo-bench"});
-  Check(c.status(), "connect");
-  return *std::move(c);
-}
-
-// A fresh, migrated database; returns its DSN.
-std::string CreateDatabase(const std::string& admin_dsn) {
-  auto admin = Connect(admin_dsn);
-  Check(admin->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop database");
-  Check(admin->Exec(absl::StrCat("CREATE DATABASE ", kDatabase)).status(), "create database");
-  auto dsn = cantdo::pg::ReplaceDatabase(admin_dsn, kDatabase);
-  Check(dsn.status(), "dsn");
-  auto conn = Connect(*dsn);
-  Check(cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(*conn).status(), "migrate");
-  return *dsn;
 }
 
 double Percentile(const std::vector<double>& sorted, double p) {
@@ -289,7 +240,7 @@ bool Held(const RunResult& r, double goal_ms) { return r.errors == 0 && r.ok > 0
 
 int main(int argc, char** argv) {
   const Options options = ParseArgs(argc, argv);
-  const std::string db_dsn = CreateDatabase(options.admin_dsn);
+  const std::string db_dsn = FreshMigratedDatabase(options.admin_dsn, kDatabase);
 
   cantdo::testing::TempDir dir;
   cantdo::testing::TestPki pki;

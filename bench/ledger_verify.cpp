@@ -22,25 +22,20 @@
 #include "absl/strings/str_cat.h"
 #include "authority/ledger.hpp"
 #include "authority/ledger_checkpointer.hpp"
-#include "cantdo/db/migrations.hpp"
 #include "cantdo/pg/connection.hpp"
-#include "cantdo/pg/dsn.hpp"
-#include "cantdo/pg/migrator.hpp"
+#include "support/bench_support.hpp"
 #include "support/test_pki.hpp"
 
 namespace {
 
+using cantdo::bench::Check;
+using cantdo::bench::Connect;
+using cantdo::bench::Die;
+using cantdo::bench::FreshMigratedDatabase;
+using cantdo::bench::ParseOrExit;
+
 using Clock = std::chrono::steady_clock;
 constexpr char kDatabase[] = "cantdo_bench_ledger_verify";
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "ledger_verify: " << what << "\n";
-  std::exit(1);
-}
-
-void Check(const absl::Status& st, const std::string& what) {
-  if (!st.ok()) Die(absl::StrCat(what, ": ", st.ToString()));
-}
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
@@ -48,31 +43,17 @@ double Seconds(Clock::time_point since) { return std::chrono::duration<double>(C
 
 int main(int argc, char** argv) {
   std::string admin_dsn;
-  int64_t entries = 1000000;
+  int entries_wanted = 1000000;
   int reps = 3;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) Die("usage: ledger_verify --dsn ADMIN_DSN [--entries N] [--reps N]");
-    if (a == "--dsn")
-      admin_dsn = argv[++i];
-    else if (a == "--entries")
-      entries = std::atoll(argv[++i]);
-    else if (a == "--reps")
-      reps = std::atoi(argv[++i]);
-    else
-      Die("unknown option " + a);
-  }
-  if (admin_dsn.empty() || entries < 1 || reps < 1) Die("--dsn is required; --entries and --reps positive");
-  auto admin = cantdo::pg::Connection::Connect(admin_dsn, absl::Seconds(10));
-  Check(admin.status(), "connect");
-  Check((*admin)->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop");
-  Check((*admin)->Exec(absl::StrCat("CREATE DATABASE ", kDatabase)).status(), "create");
-  auto dsn = cantdo::pg::ReplaceDatabase(admin_dsn, kDatabase);
-  Check(dsn.status(), "dsn");
-  auto conn_or = cantdo::pg::Connection::Connect(*dsn, absl::Seconds(10));
-  Check(conn_or.status(), "connect to the bench database");
-  cantdo::pg::Connection& conn = **conn_or;
-  Check(cantdo::pg::Migrator(cantdo::db::AllMigrations()).Apply(conn).status(), "migrate");
+  cantdo::Options flags("ledger_verify", "verifying ledger entries against a signed checkpoint");
+  flags.String("dsn", &admin_dsn, "the benchmarks' PostgreSQL server (admin DSN)", true)
+      .Int("entries", &entries_wanted, "ledger entries written, then verified")
+      .Int("reps", &reps, "verifications measured")
+      .Check([&] { return entries_wanted >= 1 && reps >= 1 ? "" : "--entries and --reps must be at least 1"; });
+  ParseOrExit(flags, argc, argv);
+  const int64_t entries = entries_wanted;
+  auto conn_owner = Connect(FreshMigratedDatabase(admin_dsn, kDatabase));
+  cantdo::pg::Connection& conn = *conn_owner;
 
   auto t = Clock::now();
   constexpr int64_t kChunk = 100000;
@@ -140,6 +121,7 @@ int main(int argc, char** argv) {
                         {"verify_median_s", times[times.size() / 2]},
                         {"entries_per_s", static_cast<double>(entries) / times[times.size() / 2]}};
   std::cout << out.dump(2) << std::endl;
-  Check((*admin)->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(), "drop");
+  Check(Connect(admin_dsn)->Exec(absl::StrCat("DROP DATABASE IF EXISTS ", kDatabase, " WITH (FORCE)")).status(),
+        "drop");
   return 0;
 }

@@ -61,6 +61,13 @@ Options& Options::Int(const std::string& name, int* out, const std::string& help
   return *this;
 }
 
+Options& Options::Double(const std::string& name, double* out, const std::string& help) {
+  std::string text = absl::StrCat(help, " [", EnvNameFor(name), "]");
+  impl_->desc.add_options()(name.c_str(), po::value<double>(out)->default_value(*out), text.c_str());
+  impl_->Register(name);
+  return *this;
+}
+
 Options& Options::Bool(const std::string& name, bool* out, const std::string& help) {
   std::string text = absl::StrCat(help, " (true/false) [", EnvNameFor(name), "]");
   impl_->desc.add_options()(name.c_str(), po::value<bool>(out)->default_value(*out), text.c_str());

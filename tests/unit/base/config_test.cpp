@@ -62,3 +62,22 @@ TEST_CASE("unknown flags are refused", "[unit][base]") {
   Env env;
   CHECK_FALSE(o.Parse(2, argv, env.fn()).ok());
 }
+
+TEST_CASE("a double option takes '--name value' or '--name=value', and refuses what is not a number", "[unit][base]") {
+  double rate = 500, seconds = 10;
+  Options o("bench", "test");
+  o.Double("rate", &rate, "rate").Double("duration", &seconds, "seconds");
+  const char* argv[] = {"bench", "--rate", "2.5", "--duration=0.25"};
+  Env env;
+  auto r = o.Parse(4, argv, env.fn());
+  REQUIRE(r.ok());
+  CHECK(rate == 2.5);
+  CHECK(seconds == 0.25);
+
+  Options bad("bench", "test");
+  bad.Double("rate", &rate, "rate");
+  const char* bad_argv[] = {"bench", "--rate", "fast"};
+  auto refused = bad.Parse(3, bad_argv, env.fn());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(std::string(refused.status().message()).find("rate") != std::string::npos);
+}

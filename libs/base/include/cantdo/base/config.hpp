@@ -25,6 +25,7 @@ class Options {
   // `out` holds the default on entry unless `required` is set.
   Options& String(const std::string& name, std::string* out, const std::string& help, bool required = false);
   Options& Int(const std::string& name, int* out, const std::string& help);
+  Options& Double(const std::string& name, double* out, const std::string& help);
   Options& Bool(const std::string& name, bool* out, const std::string& help);
   // Durations in absl syntax: "250ms", "30s", "72h".
   Options& Duration(const std::string& name, absl::Duration* out, const std::string& help);
