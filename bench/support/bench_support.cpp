@@ -27,7 +27,8 @@ void AddRunOptions(Options& options, RunOptions* run) {
       .Double("warmup", &run->warmup_s, "unmeasured seconds before each run")
       .Int("runs", &run->runs, "runs per configuration")
       .Int("pool-size", &run->pool_size, "the database pool of the system under test")
-      .Check([run] { return run->runs >= 1 && run->pool_size >= 1 ? "" : "--runs and --pool-size must be at least 1"; });
+      .Check(
+          [run] { return run->runs >= 1 && run->pool_size >= 1 ? "" : "--runs and --pool-size must be at least 1"; });
 }
 
 void ParseOrExit(Options& options, int argc, char** argv) {
@@ -54,8 +55,7 @@ std::string ParseCounts(const std::string& list, const std::string& option, std:
   for (absl::string_view item : absl::StrSplit(list, ',')) {
     int n = 0;
     if (!absl::SimpleAtoi(item, &n) || n < 1) {
-      return absl::StrCat("--", option, " must be positive counts separated by commas, e.g. 1,8,32 (got '", list,
-                          "')");
+      return absl::StrCat("--", option, " must be positive counts separated by commas, e.g. 1,8,32 (got '", list, "')");
     }
     out->push_back(n);
   }
