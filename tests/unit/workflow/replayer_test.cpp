@@ -34,6 +34,31 @@ HistoryEvent Ev(int64_t id, v1::EventType type) {
   return e;
 }
 
+// One workflow task run live and recorded as the worker records it:
+// WorkflowTaskStarted, WorkflowTaskCompleted, then the commands. Returns
+// the commands, with their event ids.
+std::vector<HistoryEvent> RecordTask(Replayer& r, std::vector<HistoryEvent>& history) {
+  int64_t id = static_cast<int64_t>(history.size()) + 1;
+  auto cmds = r.RunLive(kT0 + absl::Seconds(id), id);
+  REQUIRE(cmds.ok());
+  std::vector<HistoryEvent> batch;
+  HistoryEvent st = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  st.mutable_workflow_task_started();
+  batch.push_back(st);
+  HistoryEvent done = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+  done.mutable_workflow_task_completed();
+  batch.push_back(done);
+  std::vector<HistoryEvent> out;
+  for (auto c : *cmds) {
+    c.set_event_id(id++);
+    batch.push_back(c);
+    out.push_back(c);
+  }
+  REQUIRE(r.Accept(batch).ok());
+  history.insert(history.end(), batch.begin(), batch.end());
+  return out;
+}
+
 // Records a history by running `fn` live, completing every scheduled
 // activity with its input echoed back, one workflow task per result.
 std::vector<HistoryEvent> Record(const WorkflowFunction& fn) {
@@ -45,24 +70,10 @@ std::vector<HistoryEvent> Record(const WorkflowFunction& fn) {
   history.push_back(start);
   REQUIRE(r.Apply({start}).ok());
   for (int task = 0; task < 20 && !r.closed(); ++task) {
+    const std::vector<HistoryEvent> commands = RecordTask(r, history);
     int64_t id = static_cast<int64_t>(history.size()) + 1;
-    auto cmds = r.RunLive(kT0 + absl::Seconds(id), id);
-    REQUIRE(cmds.ok());
-    std::vector<HistoryEvent> batch;
-    HistoryEvent st = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-    st.mutable_workflow_task_started();
-    batch.push_back(st);
-    HistoryEvent done = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
-    done.mutable_workflow_task_completed();
-    batch.push_back(done);
-    for (auto c : *cmds) {
-      c.set_event_id(id++);
-      batch.push_back(c);
-    }
-    REQUIRE(r.Accept(batch).ok());
-    history.insert(history.end(), batch.begin(), batch.end());
     std::vector<HistoryEvent> inputs;
-    for (const auto& c : batch) {
+    for (const auto& c : commands) {
       if (c.has_activity_task_scheduled()) {
         HistoryEvent res = Ev(id++, v1::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
         res.mutable_activity_task_completed()->set_scheduled_event_id(c.event_id());
@@ -160,31 +171,6 @@ TEST_CASE("GetVersion lets runs recorded before and after a change coexist", "[u
 }
 
 namespace {
-
-// One workflow task run live and recorded as the worker records it:
-// WorkflowTaskStarted, WorkflowTaskCompleted, then the commands. Returns
-// the commands, with their event ids.
-std::vector<HistoryEvent> RecordTask(Replayer& r, std::vector<HistoryEvent>& history) {
-  int64_t id = static_cast<int64_t>(history.size()) + 1;
-  auto cmds = r.RunLive(kT0 + absl::Seconds(id), id);
-  REQUIRE(cmds.ok());
-  std::vector<HistoryEvent> batch;
-  HistoryEvent st = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-  st.mutable_workflow_task_started();
-  batch.push_back(st);
-  HistoryEvent done = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
-  done.mutable_workflow_task_completed();
-  batch.push_back(done);
-  std::vector<HistoryEvent> out;
-  for (auto c : *cmds) {
-    c.set_event_id(id++);
-    batch.push_back(c);
-    out.push_back(c);
-  }
-  REQUIRE(r.Accept(batch).ok());
-  history.insert(history.end(), batch.begin(), batch.end());
-  return out;
-}
 
 std::string CompletedResult(const std::vector<HistoryEvent>& commands) {
   for (const auto& c : commands) {
