@@ -34,6 +34,11 @@ absl::Status RateLimiter::Admit(const std::string& caller) {
   return WithMetadata(std::move(s), "caller", caller);
 }
 
+std::size_t RateLimiter::callers() const {
+  absl::MutexLock lock(&mu_);
+  return buckets_.size();
+}
+
 void RateLimiter::EvictIdle(absl::Time now) {
   for (auto it = buckets_.begin(); it != buckets_.end();) {
     const double refilled = it->second.tokens + absl::ToDoubleSeconds(now - it->second.updated) * rate_;

@@ -23,6 +23,9 @@ class RateLimiter {
 
   absl::Status Admit(const std::string& caller);
 
+  // Callers whose buckets are kept: at most `max_callers`.
+  std::size_t callers() const;
+
  private:
   struct Bucket {
     double tokens;
@@ -34,7 +37,7 @@ class RateLimiter {
   const double rate_;
   const double burst_;
   const std::size_t max_callers_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
 };
 

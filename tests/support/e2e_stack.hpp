@@ -33,6 +33,7 @@
 #include "support/demo_login.hpp"
 #include "support/dev_idp.hpp"
 #include "support/login_role.hpp"
+#include "support/port_reservation.hpp"
 #include "support/service_process.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
@@ -46,8 +47,8 @@ namespace gv1 = cantdo::gateway::v1;
 namespace ov1 = cantdo::offboarding::v1;
 namespace wv1 = cantdo::workflow::v1;
 using cantdo::testing::DevIdp;
-using cantdo::testing::FreePort;
 using cantdo::testing::LoginRole;
+using cantdo::testing::PortReservation;
 using cantdo::testing::ServiceProcess;
 using cantdo::testing::TempDir;
 using cantdo::testing::TestDatabase;
@@ -96,8 +97,6 @@ class Stack {
     const std::string admin_dsn = TestDatabase::AdminDsn();
     REQUIRE(std::regex_search(admin_dsn, m, std::regex("@([^:/]+):([0-9]+)/")));
 
-    const int authority_port = FreePort();
-    const std::string authority_addr = "127.0.0.1:" + std::to_string(authority_port);
     std::map<std::string, std::string> bridge_env = {{"CANTDO_CIBA_ISSUER", idp->issuer()},
                                                      {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
                                                      {"CANTDO_CIBA_CLIENT_ID", "cantdo-ciba-bridge"},
@@ -106,7 +105,7 @@ class Stack {
                                                      {"CANTDO_CIBA_SCAN_INTERVAL", "200ms"},
                                                      {"CANTDO_CIBA_HTTP_TIMEOUT", "2s"},
                                                      {"CANTDO_CIBA_MAX_BACKOFF", "2s"},
-                                                     {"CANTDO_AUTHORITY_ADDRESS", authority_addr}};
+                                                     {"CANTDO_AUTHORITY_ADDRESS", authority_port.address()}};
     for (auto& [k, v] : options.bridge_env) bridge_env[k] = v;
     auto with_metrics = [&options](std::map<std::string, std::string> env, bool tls) {
       if (options.metrics) {
@@ -137,7 +136,7 @@ class Stack {
         {"CANTDO_ASK_AGAIN_APPROVER_GAP", "1s"}};
     for (auto& [k, v] : options.authority_env) authority_env[k] = v;
     authority = std::make_unique<ServiceProcess>(pki, dir.path(), "authority", authority_login.dsn(),
-                                                 with_metrics(std::move(authority_env), true), authority_port);
+                                                 with_metrics(std::move(authority_env), true), authority_port.port());
     authority->Start();
 
     worker = std::make_unique<ServiceProcess>(
@@ -368,6 +367,10 @@ class Stack {
   LoginRole worker_login{db, "cantdo_worker"};
   LoginRole bridge_login{db, "cantdo_bridge"};
   std::unique_ptr<DemoLogin> demo_worker;
+  // The bridge and the authority name each other and each reads its peer's
+  // address once, at its start: the authority's port is reserved before the
+  // bridge starts, and held for the stack's lifetime (restarts included).
+  PortReservation authority_port;
   std::unique_ptr<DevIdp> idp;
   std::unique_ptr<ServiceProcess> bridge, authority, worker, gateway;
 

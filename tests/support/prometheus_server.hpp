@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -76,35 +77,28 @@ class PrometheusServer {
              << "      - targets: ['127.0.0.1:" << t.port << "']\n";
     }
     config.close();
-    // A free port can be taken between FreePort() and Prometheus binding
-    // it: try again on another.
-    std::string logs;
-    for (int attempt = 1; attempt <= 3 && !child_; ++attempt) {
-      port_ = FreePort();
-      auto child = std::make_unique<ChildProcess>(
-          std::vector<std::string>{Binary(), "--config.file=" + dir_.path() + "/prometheus.yml",
-                                   "--storage.tsdb.path=" + dir_.path() + "/data",
-                                   "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=info"},
-          std::map<std::string, std::string>{}, dir_.path() + "/prometheus-" + std::to_string(attempt) + ".log");
-      bool exited = false;
-      const bool ready = WaitUntil(
-          [&] {
-            if (child->Wait(absl::ZeroDuration()).has_value()) {
-              exited = true;
-              return true;
-            }
-            auto r = PlainHttp(port_, "GET", "/-/ready");
-            return r.ok() && r->status == 200;
-          },
-          absl::Seconds(60));
-      logs += child->Log();
-      INFO("prometheus log:\n" << logs);
-      if (exited) continue;
-      REQUIRE(ready);
-      child_ = std::move(child);
-    }
-    INFO("prometheus log:\n" << logs);
-    REQUIRE(child_ != nullptr);
+    // Prometheus binds port 0 itself and logs the address it got
+    // ("Listening on" address=127.0.0.1:<port>).
+    child_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{Binary(), "--config.file=" + dir_.path() + "/prometheus.yml",
+                                 "--storage.tsdb.path=" + dir_.path() + "/data", "--web.listen-address=127.0.0.1:0",
+                                 "--log.level=info"},
+        std::map<std::string, std::string>{}, dir_.path() + "/prometheus.log");
+    auto listening = child_->WaitForLogLine("msg=\"Listening on\"", absl::Seconds(60));
+    INFO("prometheus log:\n" << child_->Log());
+    REQUIRE(listening.has_value());
+    std::smatch m;
+    REQUIRE(std::regex_search(*listening, m, std::regex(R"(address=127\.0\.0\.1:([0-9]+))")));
+    port_ = std::stoi(m[1]);
+    REQUIRE(WaitUntil(
+        [&] {
+          if (child_->Wait(absl::ZeroDuration()).has_value()) return true;  // exited: not ready, stop waiting
+          auto r = PlainHttp(port_, "GET", "/-/ready");
+          return r.ok() && r->status == 200;
+        },
+        absl::Seconds(60)));
+    INFO("prometheus log:\n" << child_->Log());
+    REQUIRE(!child_->Wait(absl::ZeroDuration()).has_value());
   }
 
   ~PrometheusServer() { child_.reset(); }  // killed and reaped before dir_ goes

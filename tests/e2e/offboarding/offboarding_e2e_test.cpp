@@ -314,7 +314,11 @@ TEST_CASE("e2e: restarts lose nothing: the bridge while a request is pending, th
   s.Pending(kCfo);
   s.worker->Kill();
   s.Approve(kCfo);
-  absl::SleepFor(absl::Seconds(2));
+  // The CFO's answer has reached the authority (the bridge delivered it)
+  // while the worker is down.
+  REQUIRE(
+      WaitUntil([&] { return CountKind(s.Ledger(wf), "refund.issue", cv1::LEDGER_EVENT_KIND_APPROVAL_VERIFIED) == 1; },
+                absl::Seconds(30)));
   s.worker->Restart();
   s.Approve(kDpo);
   s.WaitState(wf, wv1::WORKFLOW_EXECUTION_STATE_COMPLETED);

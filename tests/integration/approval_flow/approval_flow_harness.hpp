@@ -26,6 +26,7 @@
 #include "integration/bridge/bridge_harness.hpp"
 #include "support/dev_idp.hpp"
 #include "support/login_role.hpp"
+#include "support/port_reservation.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
 
@@ -34,7 +35,7 @@ namespace cantdo::flowtest {
 namespace av1 = cantdo::authority::v1;
 namespace cv1 = cantdo::common::v1;
 using cantdo::testing::DevIdp;
-using cantdo::testing::FreePort;
+using cantdo::testing::PortReservation;
 using cantdo::testing::TempDir;
 using cantdo::testing::TestDatabase;
 using cantdo::testing::TestPki;
@@ -89,15 +90,15 @@ class ApprovalFlow {
   explicit ApprovalFlow(FlowOptions options = {}) {
     idp = std::make_unique<DevIdp>(pki, dir.path(), options.idp_env);
 
-    // The two services name each other: the authority's port is chosen
-    // first so the bridge can be told where to deliver.
-    const int authority_port = FreePort();
+    // The two services name each other and each reads its peer's address
+    // once, at its start: the authority's port is reserved first (held for
+    // the flow's lifetime, see PortReservation) so the bridge can be told
+    // where to deliver.
     bridge = std::make_unique<bridgetest::Bridge>(
         pki, dir.path(), bridge_login.dsn(),
-        std::map<std::string, std::string>{
-            {"CANTDO_CIBA_ISSUER", idp->issuer()},
-            {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
-            {"CANTDO_AUTHORITY_ADDRESS", "127.0.0.1:" + std::to_string(authority_port)}});
+        std::map<std::string, std::string>{{"CANTDO_CIBA_ISSUER", idp->issuer()},
+                                           {"CANTDO_CIBA_CA_FILE", idp->ca_file()},
+                                           {"CANTDO_AUTHORITY_ADDRESS", authority_port.address()}});
     // The authority's first dispatch must find the bridge ready (a refused
     // dispatch is retried only 30 s later).
     INFO(Logs());
@@ -117,7 +118,7 @@ class ApprovalFlow {
     // Asking again (#20) within seconds.
     c.ask_again = {absl::Seconds(1), absl::Seconds(2), absl::ZeroDuration()};
     runtime::CommonConfig common;
-    common.listen = "127.0.0.1:" + std::to_string(authority_port);
+    common.listen = authority_port.address();
     common.tls_cert = files.cert;
     common.tls_key = files.key;
     common.tls_ca = files.ca;
@@ -265,6 +266,7 @@ class ApprovalFlow {
   LoginRole bridge_login{db, "cantdo_bridge"};
   TestPki pki;
   TempDir dir;
+  PortReservation authority_port;  // outlives the authority
   std::unique_ptr<DevIdp> idp;
   std::unique_ptr<bridgetest::Bridge> bridge;
   cantdo::authority::AuthorityApp app;

@@ -7,8 +7,6 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -28,6 +26,7 @@
 #include "cantdo/http/https_client.hpp"
 #include "support/child_process.hpp"
 #include "support/dev_idp.hpp"
+#include "support/port_reservation.hpp"
 #include "support/scrape.hpp"
 #include "support/test_database.hpp"
 #include "support/test_pki.hpp"
@@ -40,8 +39,8 @@ namespace av1 = cantdo::authority::v1;
 namespace bv1 = cantdo::bridge::v1;
 
 using cantdo::testing::DevIdp;
-using cantdo::testing::FreePort;
 using cantdo::testing::NodePath;
+using cantdo::testing::PortReservation;
 using cantdo::testing::SourceDir;
 using cantdo::testing::WaitUntil;
 

@@ -179,11 +179,13 @@ TEST_CASE("slow_down from the provider makes the bridge poll 5 s further apart f
 }
 
 TEST_CASE("ping mode: the provider's notification makes the bridge fetch the token at once", "[integration][bridge]") {
-  const int callback_port = FreePort();
-  const std::string endpoint = "https://127.0.0.1:" + std::to_string(callback_port) + "/ciba/notify";
+  // The provider is told the callback URL at its start, before the bridge
+  // (which needs the provider's address) runs: the port is reserved.
+  const PortReservation callback_port;
+  const std::string endpoint = "https://" + callback_port.address() + "/ciba/notify";
   Stack s({{"IDP_DELIVERY_MODE", "ping"}, {"IDP_PING_ENDPOINT", endpoint}},
           {{"CANTDO_CIBA_DELIVERY_MODE", "ping"},
-           {"CANTDO_CIBA_CALLBACK_LISTEN", "127.0.0.1:" + std::to_string(callback_port)},
+           {"CANTDO_CIBA_CALLBACK_LISTEN", callback_port.address()},
            {"CANTDO_CIBA_PING_FALLBACK_POLL", "120s"}});
   INFO(s.Logs());
   auto started = s.bridge->Start(StartRequest("apr_ping", "auth0|dpo", "Delete customer data cus_9"));
@@ -254,8 +256,14 @@ TEST_CASE("the provider down for a while, then up: the request survives and comp
   REQUIRE(WaitUntil(
       [&] { return s.bridge->Get(started->authentication().id()).last_provider_error().error() == "transport"; },
       absl::Seconds(15)));
-  std::this_thread::sleep_for(std::chrono::seconds(3));
-  CHECK(s.bridge->Get(started->authentication().id()).state() == bv1::BACKCHANNEL_AUTHENTICATION_STATE_PENDING);
+  // It keeps trying through the outage (two more token requests, both
+  // failing to connect) and the request stays pending.
+  const int tried = s.bridge->Get(started->authentication().id()).attempts();
+  REQUIRE(WaitUntil([&] { return s.bridge->Get(started->authentication().id()).attempts() >= tried + 2; },
+                    absl::Seconds(20)));
+  auto during = s.bridge->Get(started->authentication().id());
+  CHECK(during.last_provider_error().error() == "transport");
+  CHECK(during.state() == bv1::BACKCHANNEL_AUTHENTICATION_STATE_PENDING);
   s.idp->Start();
   s.idp->Device("POST", "/requests/" + id + "/approve");
   auto ack = s.authority.WaitForAck("apr_outage", absl::Seconds(30));
@@ -270,10 +278,14 @@ TEST_CASE("the bridge killed mid-wait and restarted: the request survives and co
   auto started = s.bridge->Start(StartRequest("apr_crash", "auth0|cfo", "Refund 50.00 EUR to cus_5"));
   REQUIRE(started.ok());
   const std::string id = s.idp->WaitForPending("auth0|cfo");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Killed while it waits: it has polled and been told to keep waiting.
+  REQUIRE(WaitUntil(
+      [&] {
+        return s.bridge->Get(started->authentication().id()).last_provider_error().error() == "authorization_pending";
+      },
+      absl::Seconds(15)));
   s.bridge->Kill();
   s.idp->Device("POST", "/requests/" + id + "/approve");
-  std::this_thread::sleep_for(std::chrono::seconds(1));
   CHECK(s.authority.calls().empty());
   s.bridge->Start();
   auto ack = s.authority.WaitForAck("apr_crash", absl::Seconds(40));

@@ -32,8 +32,14 @@ TEST_CASE(
   CHECK(started->admission_approval().action().run_id() == run_id);
   const std::string approval_id = started->admission_approval_id();
 
-  // Pending: several admission sweeps pass, still no task; signals refused.
-  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  // Pending: admission sweeps (run here, besides the gateway's loop) look at
+  // the run and leave it waiting, no task; signals refused.
+  for (int i = 0; i < 2; ++i) {
+    auto swept = h.app.admission()->Sweep();
+    REQUIRE(swept.ok());
+    CHECK(*swept >= 1);
+  }
+  CHECK(h.Describe("offboard-cus_42").state() == wv1::WORKFLOW_EXECUTION_STATE_PENDING_ADMISSION);
   CHECK(h.Count(kTasks, {run_id}) == 0);
   auto refused = h.Signal("offboard-cus_42", "sig-1");
   CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
@@ -63,7 +69,9 @@ TEST_CASE(
   // Another replica (or a late notification) processing it again changes nothing.
   REQUIRE(h.app.admission()->Process("offboard-cus_42", run_id, approval_id).ok());
   REQUIRE(h.app.admission()->ProcessApproval(approval_id).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  auto swept = h.app.admission()->Sweep();  // and a sweep: nothing pending any more
+  REQUIRE(swept.ok());
+  CHECK(*swept == 0);
   CHECK(h.Count(kAdmittedEvents, {run_id}) == 1);
   CHECK(h.Count(kTasks, {run_id}) == 1);
   CHECK(h.Count("SELECT count(*) FROM cantdo.grants WHERE approval_id = $1::uuid AND state = 'CONSUMED'",

@@ -1,7 +1,7 @@
 // WatchWorkflow: every event in order, then resume from an event id without
 // gaps or duplicates; the stream ends after the closing event.
 
-#include <thread>
+#include <optional>
 
 #include "cantdo/pg/transaction.hpp"
 #include "cantdo/workflow/client.hpp"
@@ -17,19 +17,40 @@ struct Watched {
   ::grpc::Status status;
 };
 
+// One WatchWorkflow stream, read by the test's own thread: what the server
+// sends while the test does something else waits in the stream.
+class OpenWatch {
+ public:
+  OpenWatch(GatewayHarness& h, const std::string& identity, const std::string& workflow_id, int64_t from)
+      : stub_(h.CertChannel(identity)) {
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    gv1::WatchWorkflowRequest req;
+    req.set_workflow_id(workflow_id);
+    req.set_from_event_id(from);
+    reader_ = stub_.WatchWorkflow(&ctx_, req);
+  }
+  // The next event's id; nullopt once the stream has ended.
+  std::optional<int64_t> Next() {
+    gv1::WatchWorkflowResponse msg;
+    if (!reader_->Read(&msg)) return std::nullopt;
+    return msg.event().event_id();
+  }
+  // Every event up to the end of the stream, and how it ended.
+  Watched Rest() {
+    Watched out;
+    while (auto id = Next()) out.ids.push_back(*id);
+    out.status = reader_->Finish();
+    return out;
+  }
+
+ private:
+  gv1::WorkflowService::Stub stub_;
+  ::grpc::ClientContext ctx_;
+  std::unique_ptr<::grpc::ClientReader<gv1::WatchWorkflowResponse>> reader_;
+};
+
 Watched WatchAll(GatewayHarness& h, const std::string& workflow_id, int64_t from) {
-  gv1::WorkflowService::Stub stub(h.CertChannel("auditor"));
-  ::grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  gv1::WatchWorkflowRequest req;
-  req.set_workflow_id(workflow_id);
-  req.set_from_event_id(from);
-  auto reader = stub.WatchWorkflow(&ctx, req);
-  Watched out;
-  gv1::WatchWorkflowResponse msg;
-  while (reader->Read(&msg)) out.ids.push_back(msg.event().event_id());
-  out.status = reader->Finish();
-  return out;
+  return OpenWatch(h, "auditor", workflow_id, from).Rest();
 }
 
 }  // namespace
@@ -41,9 +62,10 @@ TEST_CASE("Watch delivers every event of a run in order as it commits, and resum
   REQUIRE(started.ok());
   // Watch from the beginning while the run is admitted, signalled and
   // finally terminated (no worker runs here, so the test closes it).
-  Watched live;
-  std::thread watcher([&] { live = WatchAll(h, "offboard-watch", 0); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The first event read proves the stream is open before anything else
+  // commits: the rest must arrive live.
+  OpenWatch watch(h, "auditor", "offboard-watch", 0);
+  REQUIRE(watch.Next() == std::optional<int64_t>(1));
   REQUIRE(h.Approve(started->admission_approval_id()).ok());
   REQUIRE(WaitUntil([&] { return h.Describe("offboard-watch").state() == wv1::WORKFLOW_EXECUTION_STATE_RUNNING; },
                     absl::Seconds(10)));
@@ -53,7 +75,8 @@ TEST_CASE("Watch delivers every event of a run in order as it commits, and resum
   REQUIRE(cantdo::pg::RunInTransaction(*conn, {}, [&](cantdo::pg::Connection& tx) {
             return client.Terminate(tx, "offboard-watch", "", "test over", "test");
           }).ok());
-  watcher.join();
+  Watched live = watch.Rest();
+  live.ids.insert(live.ids.begin(), 1);
   INFO(live.status.error_message());
   REQUIRE(live.status.ok());
   const int64_t length = h.Describe("offboard-watch").history_length();
@@ -103,12 +126,12 @@ TEST_CASE("A client that cancels its watch frees the stream, a rejected run's wa
     }
     CHECK(reader->Finish().error_code() == ::grpc::StatusCode::CANCELLED);
   }
-  std::thread denier([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    REQUIRE(h.Deny(started->admission_approval_id()).ok());
-  });
-  Watched w = WatchAll(h, "offboard-watch-2", 1);
-  denier.join();
+  // Denied while a watch is open (its first event read): the stream
+  // delivers the rejection and ends.
+  OpenWatch watch(h, "auditor", "offboard-watch-2", 1);
+  REQUIRE(watch.Next() == std::optional<int64_t>(1));
+  REQUIRE(h.Deny(started->admission_approval_id()).ok());
+  Watched w = watch.Rest();
   CHECK(w.status.ok());
-  CHECK(w.ids == std::vector<int64_t>{1, 2});
+  CHECK(w.ids == std::vector<int64_t>{2});
 }

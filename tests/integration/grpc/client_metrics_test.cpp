@@ -12,7 +12,7 @@
 #include "cantdo/grpc/server.hpp"
 #include "cantdo/grpc/status.hpp"
 #include "cantdo/metrics/registry.hpp"
-#include "support/dev_idp.hpp"
+#include "support/port_reservation.hpp"
 #include "support/prometheus_checks.hpp"
 #include "support/test_pki.hpp"
 
@@ -85,8 +85,8 @@ TEST_CASE(
   CHECK(Call(cg::MakeMtlsChannel(target, *worker)) == ::grpc::StatusCode::PERMISSION_DENIED);
 
   // Nobody listening: the caller gets UNAVAILABLE, and so does the count.
-  const std::string nowhere = "127.0.0.1:" + std::to_string(testing::FreePort());
-  CHECK(Call(cg::MakeMtlsChannel(nowhere, authority)) == ::grpc::StatusCode::UNAVAILABLE);
+  const testing::PortReservation nowhere;  // bound, never listening
+  CHECK(Call(cg::MakeMtlsChannel(nowhere.address(), authority)) == ::grpc::StatusCode::UNAVAILABLE);
 
   // A channel without the interceptor is not counted.
   CHECK(Call(cg::MakeMtlsChannel(target, pki.Issue("authority"))) == ::grpc::StatusCode::OK);

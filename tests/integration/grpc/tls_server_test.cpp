@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcurl/reflection_client.hpp"
 #include "support/test_pki.hpp"
+#include "support/wait.hpp"
 
 using namespace cantdo;
 namespace cg = cantdo::grpc;
@@ -142,11 +143,11 @@ TEST_CASE("health follows readiness and turns NOT_SERVING on shutdown", "[integr
   CHECK(f.Health(channel) == HealthStatus::SERVING);
 
   f.ready = false;
-  for (int i = 0; i < 200 && f.server->serving(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(cantdo::testing::WaitUntil([&] { return !f.server->serving(); }, absl::Seconds(2), absl::Milliseconds(10)));
   CHECK(f.Health(channel) == HealthStatus::NOT_SERVING);
 
   f.ready = true;
-  for (int i = 0; i < 200 && !f.server->serving(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(cantdo::testing::WaitUntil([&] { return f.server->serving(); }, absl::Seconds(2), absl::Milliseconds(10)));
   CHECK(f.Health(channel) == HealthStatus::SERVING);
 
   f.server->Shutdown();

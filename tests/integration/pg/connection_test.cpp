@@ -1,7 +1,3 @@
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +6,7 @@
 #include "cantdo/pg/dsn.hpp"
 #include "cantdo/pg/sql_state.hpp"
 #include "pg_test_util.hpp"
+#include "support/port_reservation.hpp"
 #include "support/test_database.hpp"
 
 namespace {
@@ -21,31 +18,8 @@ using cantdo::pg::TextParam;
 using cantdo::pg::test::Ok;
 using cantdo::testing::TestDatabase;
 
-// A loopback port with no listener: bound (so nobody else takes it during
-// the test) but never listen()ed, so connecting is refused.
-class ClosedPort {
- public:
-  ClosedPort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~ClosedPort() { ::close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 TEST_CASE("Connecting to a closed port is UNAVAILABLE", "[integration][pg]") {
-  ClosedPort closed;
+  const cantdo::testing::PortReservation closed;  // bound, never listening
   auto conn = Connection::Connect(absl::StrCat("postgresql://postgres@127.0.0.1:", closed.port(), "/postgres"),
                                   absl::Seconds(5));
   REQUIRE_FALSE(conn.ok());

@@ -292,7 +292,16 @@ TEST_CASE("offboarding: a run pending admission does nothing until admitted", "[
   Harness h;
   const std::string customer = demo::CustomerId(5);
   const std::string run_id = h.Start("offb-pending", customer, 0, /*pending_admission=*/true);
-  absl::SleepFor(absl::Seconds(1));
+  // Past the decision point: polls the worker was woken for after the start
+  // committed all found nothing (2 threads, workflow and activity scans: a
+  // few polls were possibly under way already).
+  const int64_t polls = h.worker.engine()->Stats().empty_polls;
+  REQUIRE(cantdo::testing::WaitUntil(
+      [&] {
+        h.worker.engine()->Wake();
+        return h.worker.engine()->Stats().empty_polls >= polls + 8;
+      },
+      absl::Seconds(20), absl::Milliseconds(50)));
   CHECK(h.Ledger("offb-pending", "access.revoke").empty());
   CHECK(h.Snapshot(customer).users_active == h.Snapshot(customer).users);
   h.Admit("offb-pending");
@@ -372,11 +381,7 @@ TEST_CASE("worker: health is SERVING only while Postgres and the authority are r
     return st.ok() ? resp.status() : ::grpc::health::v1::HealthCheckResponse::UNKNOWN;
   };
   auto wait_for = [&](::grpc::health::v1::HealthCheckResponse::ServingStatus want) {
-    for (int i = 0; i < 100; ++i) {
-      if (health() == want) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    return cantdo::testing::WaitUntil([&] { return health() == want; }, absl::Seconds(10));
   };
   CHECK(wait_for(::grpc::health::v1::HealthCheckResponse::SERVING));
   h.authority_service->Shutdown();

@@ -13,6 +13,7 @@
 #include "cantdo/base/ids.hpp"
 #include "cantdo/base/status.hpp"
 #include "cantdo/workflow/backlog.hpp"
+#include "support/wait.hpp"
 #include "workflow_env.hpp"
 
 namespace {
@@ -36,6 +37,21 @@ int64_t XactCommits(Env& env) {
   auto r =
       Ok(conn->Exec("SELECT xact_commit FROM pg_stat_database WHERE datname = $1", {pg::TextParam(env.db.Name())}));
   return Ok(r.GetInt64(0, 0));
+}
+
+// Waits until no session is connected to the test's database: a backend
+// adds its counters to pg_stat_database as it exits, before it leaves
+// pg_stat_activity (PostgreSQL 15's shared-memory statistics).
+void WaitBackendsGone(Env& env) {
+  auto conn = cantdo::testing::TestDatabase::ConnectAdmin();
+  const bool gone = cantdo::testing::WaitUntil(
+      [&] {
+        auto r =
+            Ok(conn->Exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", {pg::TextParam(env.db.Name())}));
+        return Ok(r.GetInt64(0, 0)) == 0;
+      },
+      absl::Seconds(10), absl::Milliseconds(10));
+  REQUIRE(gone);
 }
 
 // A workflow of three activities that do nothing: the engine's own cost.
@@ -87,11 +103,10 @@ TEST_CASE("A three-step workflow costs at most 4 commits after its start", "[int
   constexpr int kRuns = 20;
   NoAutovacuum(env);
   for (int i = 0; i < kRuns; ++i) env.Start("c-" + std::to_string(i), "noop3");
-  auto worker = env.NewWorker(true, 1);
   // Backends report their counters when they exit: measure with the pool
   // closed on both sides.
   env.pool.reset();
-  absl::SleepFor(absl::Milliseconds(300));
+  WaitBackendsGone(env);
   int64_t before = XactCommits(env);
   {
     pg::PoolOptions o;
@@ -107,7 +122,7 @@ TEST_CASE("A three-step workflow costs at most 4 commits after its start", "[int
     CHECK(st.workflow_tasks == 4 * kRuns);
     CHECK(st.activities_eager == 3 * kRuns);
   }
-  absl::SleepFor(absl::Milliseconds(300));
+  WaitBackendsGone(env);
   int64_t after = XactCommits(env);
   // The last RunOnce found nothing: 4 read-only polls; one commit is the
   // first XactCommits' own connection, if it counted.
@@ -134,7 +149,7 @@ TEST_CASE(
   NoAutovacuum(env);
   for (int i = 0; i < kRuns; ++i) env.Start("b-" + std::to_string(i), "noop3");
   env.pool.reset();  // backends report their counters when they exit
-  absl::SleepFor(absl::Milliseconds(300));
+  WaitBackendsGone(env);
   const int64_t before = XactCommits(env);
   WorkerStats stats;
   {
@@ -155,7 +170,7 @@ TEST_CASE(
     w->Stop();
     stats = w->Stats();
   }
-  absl::SleepFor(absl::Milliseconds(300));
+  WaitBackendsGone(env);
   const int64_t after = XactCommits(env);
   INFO("workflow tasks " << stats.workflow_tasks << ", activities " << stats.activities_started << ", batches "
                          << stats.completion_batches << ", empty polls " << stats.empty_polls << ", commits "
@@ -680,7 +695,16 @@ TEST_CASE("A cancel that waited for the run's lock sees the task its holder remo
     cancel = env.Tx([&](pg::Connection& c) { return env.client.Cancel(c, "c", "", "operator asked", "op"); });
     cancelled = true;
   });
-  absl::SleepFor(absl::Milliseconds(300));
+  // The cancel's session waits for the holder's lock (or the cancel is
+  // already done, which the check below reports).
+  auto monitor = env.db.Connect();
+  cantdo::testing::WaitUntil(
+      [&] {
+        auto r = Ok(monitor->Exec("SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                                  {pg::Int64Param(holder->BackendPid())}));
+        return cancelled || Ok(r.GetInt64(0, 0)) > 0;
+      },
+      absl::Seconds(10), absl::Milliseconds(10));
   CHECK_FALSE(cancelled);  // waiting for the run's lock
   Ok(holder->Exec("COMMIT"));
   canceller.join();

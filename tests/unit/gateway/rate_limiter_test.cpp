@@ -34,6 +34,21 @@ TEST_CASE("Rate 0 disables limiting, the bucket table stays bounded", "[unit][ga
   FakeClock clock;
   RateLimiter off(clock, 0, 1);
   for (int i = 0; i < 1000; ++i) REQUIRE(off.Admit("x").ok());
+  CHECK(off.callers() == 0);
+  // A hundred callers, all active: the table never holds more than 4.
   RateLimiter small(clock, 1, 1, /*max_callers=*/4);
-  for (int i = 0; i < 100; ++i) CHECK(small.Admit("caller-" + std::to_string(i)).ok());
+  for (int i = 0; i < 100; ++i) {
+    CHECK(small.Admit("caller-" + std::to_string(i)).ok());
+    CHECK(small.callers() <= 4);
+  }
+  // Callers idle long enough to be full again go first; an active caller's
+  // bucket is kept (it is still limited).
+  RateLimiter table(clock, 1, 1, /*max_callers=*/3);
+  CHECK(table.Admit("idle-1").ok());
+  CHECK(table.Admit("idle-2").ok());
+  clock.Advance(absl::Seconds(1));  // both full again
+  CHECK(table.Admit("active").ok());
+  CHECK(table.Admit("new").ok());  // the table was full: the idle two are dropped
+  CHECK(table.callers() == 2);
+  CHECK_FALSE(table.Admit("active").ok());
 }

@@ -34,6 +34,31 @@ HistoryEvent Ev(int64_t id, v1::EventType type) {
   return e;
 }
 
+// One workflow task run live and recorded as the worker records it:
+// WorkflowTaskStarted, WorkflowTaskCompleted, then the commands. Returns
+// the commands, with their event ids.
+std::vector<HistoryEvent> RecordTask(Replayer& r, std::vector<HistoryEvent>& history) {
+  int64_t id = static_cast<int64_t>(history.size()) + 1;
+  auto cmds = r.RunLive(kT0 + absl::Seconds(id), id);
+  REQUIRE(cmds.ok());
+  std::vector<HistoryEvent> batch;
+  HistoryEvent st = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  st.mutable_workflow_task_started();
+  batch.push_back(st);
+  HistoryEvent done = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+  done.mutable_workflow_task_completed();
+  batch.push_back(done);
+  std::vector<HistoryEvent> out;
+  for (auto c : *cmds) {
+    c.set_event_id(id++);
+    batch.push_back(c);
+    out.push_back(c);
+  }
+  REQUIRE(r.Accept(batch).ok());
+  history.insert(history.end(), batch.begin(), batch.end());
+  return out;
+}
+
 // Records a history by running `fn` live, completing every scheduled
 // activity with its input echoed back, one workflow task per result.
 std::vector<HistoryEvent> Record(const WorkflowFunction& fn) {
@@ -45,24 +70,10 @@ std::vector<HistoryEvent> Record(const WorkflowFunction& fn) {
   history.push_back(start);
   REQUIRE(r.Apply({start}).ok());
   for (int task = 0; task < 20 && !r.closed(); ++task) {
+    const std::vector<HistoryEvent> commands = RecordTask(r, history);
     int64_t id = static_cast<int64_t>(history.size()) + 1;
-    auto cmds = r.RunLive(kT0 + absl::Seconds(id), id);
-    REQUIRE(cmds.ok());
-    std::vector<HistoryEvent> batch;
-    HistoryEvent st = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_STARTED);
-    st.mutable_workflow_task_started();
-    batch.push_back(st);
-    HistoryEvent done = Ev(id++, v1::EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
-    done.mutable_workflow_task_completed();
-    batch.push_back(done);
-    for (auto c : *cmds) {
-      c.set_event_id(id++);
-      batch.push_back(c);
-    }
-    REQUIRE(r.Accept(batch).ok());
-    history.insert(history.end(), batch.begin(), batch.end());
     std::vector<HistoryEvent> inputs;
-    for (const auto& c : batch) {
+    for (const auto& c : commands) {
       if (c.has_activity_task_scheduled()) {
         HistoryEvent res = Ev(id++, v1::EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
         res.mutable_activity_task_completed()->set_scheduled_event_id(c.event_id());
@@ -159,23 +170,86 @@ TEST_CASE("GetVersion lets runs recorded before and after a change coexist", "[u
   CHECK(cantdo::GetReason(Replay(old_fn, new_history)) == "NON_DETERMINISM");
 }
 
+namespace {
+
+std::string CompletedResult(const std::vector<HistoryEvent>& commands) {
+  for (const auto& c : commands) {
+    if (c.has_workflow_execution_completed()) {
+      auto s = Unpack<google::protobuf::StringValue>(c.workflow_execution_completed().result());
+      REQUIRE(s.ok());
+      return s->value();
+    }
+  }
+  FAIL("no WorkflowExecutionCompleted command");
+  return "";
+}
+
+// A UUID, a signal that arrived before the wait for it, and a wait that
+// times out: "<uuid> <the signal's payload>".
+Task<Result> BufferedThenTimeout(WorkflowContext& ctx, const Payload&) {
+  const std::string id = ctx.NewUuid();
+  Result go = co_await ctx.WaitSignal("go", absl::Hours(1));
+  if (!go.ok()) co_return go.status();
+  auto early = Unpack<google::protobuf::StringValue>(*go);
+  if (!early.ok()) co_return early.status();
+  Result never = co_await ctx.WaitSignal("never", absl::Hours(1));
+  if (!absl::IsDeadlineExceeded(never.status())) co_return absl::InternalError("expected a timeout");
+  co_return PackString(id + " " + early->value());
+}
+
+}  // namespace
+
 TEST_CASE("Buffered signals, signal timeouts and deterministic values replay", "[unit][workflow]") {
-  WorkflowFunction fn = [](WorkflowContext& ctx, const Payload&) -> Task<Result> {
-    std::string id = ctx.NewUuid();
-    Result s = co_await ctx.WaitSignal("never", absl::Hours(1));
-    if (!absl::IsDeadlineExceeded(s.status())) co_return absl::InternalError("expected timeout");
-    co_return PackString(id);
-  };
-  FixedRandom random;
-  Replayer r(RunInfo{"wf", "run", "t", "q"}, fn, random);
+  const WorkflowFunction fn = BufferedThenTimeout;
+  // Recorded live: the signal "go" is received before the first workflow
+  // task, so before the code waits for it.
+  std::vector<HistoryEvent> history;
   HistoryEvent start = Ev(1, v1::EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
   start.mutable_workflow_execution_started();
-  REQUIRE(r.Apply({start}).ok());
-  auto cmds = r.RunLive(kT0, 2);
-  REQUIRE(cmds.ok());
-  REQUIRE(cmds->size() == 2);  // uuid marker, timer
-  CHECK((*cmds)[0].has_marker_recorded());
-  CHECK((*cmds)[1].has_timer_started());
+  HistoryEvent signal = Ev(2, v1::EVENT_TYPE_SIGNAL_RECEIVED);
+  signal.mutable_signal_received()->set_signal_name("go");
+  signal.mutable_signal_received()->set_signal_id("go-1");
+  *signal.mutable_signal_received()->mutable_payload() = PackString("early");
+  history = {start, signal};
+  FixedRandom random;
+  Replayer live(RunInfo{"wf", "run", "t", "q"}, fn, random);
+  REQUIRE(live.Apply(history).ok());
+
+  // First task: the UUID's marker, and a timer for the wait on "never"
+  // (the buffered "go" resolved at once).
+  const std::vector<HistoryEvent> first = RecordTask(live, history);
+  REQUIRE_FALSE(first.empty());
+  CHECK(first.front().marker_recorded().marker_name() == "uuid");
+  const HistoryEvent& timer = first.back();
+  REQUIRE(timer.has_timer_started());
+  for (const auto& c : first) CHECK_FALSE(c.has_workflow_execution_completed());
+
+  // The timer fires: the wait on "never" times out and the run completes.
+  HistoryEvent fired = Ev(static_cast<int64_t>(history.size()) + 1, v1::EVENT_TYPE_TIMER_FIRED);
+  fired.mutable_timer_fired()->set_timer_id(timer.timer_started().timer_id());
+  fired.mutable_timer_fired()->set_started_event_id(timer.event_id());
+  history.push_back(fired);
+  REQUIRE(live.Apply({fired}).ok());
+  const std::vector<HistoryEvent> before_close = history;
+  const std::string recorded = CompletedResult(RecordTask(live, history));
+  CHECK(recorded.size() == 36 + 1 + 5);  // "<uuid> early": the buffered payload
+  CHECK(recorded.substr(37) == "early");
+
+  // Replayed with other random bytes: the same UUID (from its marker), the
+  // same buffered signal and timeout, the same result; the whole history
+  // replays without a difference.
+  class OtherRandom : public cantdo::RandomSource {
+   public:
+    void Fill(std::span<std::uint8_t> out) override {
+      for (auto& b : out) b = 0xAB;
+    }
+  } other;
+  Replayer replay(RunInfo{"wf", "run", "t", "q"}, fn, other);
+  REQUIRE(replay.Apply(before_close).ok());
+  auto again = replay.RunLive(kT0 + absl::Hours(1), static_cast<int64_t>(before_close.size()) + 1);
+  REQUIRE(again.ok());
+  CHECK(CompletedResult(*again) == recorded);
+  CHECK(Replay(fn, history).ok());
 }
 
 namespace {
