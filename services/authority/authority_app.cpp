@@ -91,12 +91,7 @@ void AuthorityApp::RegisterOptions(Options& o) {
       });
 }
 
-absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
-  CANTDO_ASSIGN_OR_RETURN(policy_, Policy::LoadFile(config_.policy_file, ctx.clock->Now()));
-  runtime::OidcTrustConfig oidc{
-      config_.oidc_issuer, config_.oidc_audience, config_.oidc_jwks_uri, config_.oidc_ca_file, {}};
-  oidc.jwks.min_refresh_interval = config_.jwks_min_refresh_interval;
-  CANTDO_ASSIGN_OR_RETURN(oidc_, runtime::LoadOidcTrust(oidc, *ctx.clock));
+absl::Status AuthorityApp::BuildCredentialIssuers(pg::Pool& pool) {
   if (!config_.target_db_admin_dsn.empty()) {
     // Released logins connect the way the authority's own connection to
     // the target does (verify-full in prod), unless configured apart.
@@ -113,8 +108,58 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
     if (!absl::Base64Unescape(config_.secrets_key, &key) || key.size() != 32) {
       return InvalidArgument("secrets-key", "must be 32 bytes, base64-encoded");
     }
-    secrets_ = std::make_unique<StaticSecretIssuer>(*ctx.pool, key);
+    secrets_ = std::make_unique<StaticSecretIssuer>(pool, key);
   }
+  return absl::OkStatus();
+}
+
+void AuthorityApp::StartBackgroundWork(pg::Pool* pool) {
+  background_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(config_.background_interval)) {
+      if (auto n = authority_->DispatchPending(); !n.ok()) {
+        log::Warn("dispatch failed", {{"error", std::string(n.status().message())}});
+      }
+      if (auto n = authority_->SweepExpired(); !n.ok()) {
+        log::Warn("sweep failed", {{"error", std::string(n.status().message())}});
+      }
+    }
+  });
+  chainer_ = std::thread([this, pool] {
+    while (!stop_.WaitForNotificationWithTimeout(config_.ledger_chain_interval)) {
+      auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
+      absl::Status st = conn.ok() ? Ledger::ChainAll(**conn).status() : conn.status();
+      if (!st.ok()) {
+        metrics_->LedgerChainFailed();
+        log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
+      }
+    }
+  });
+  if (checkpointer_) {
+    checkpoint_thread_ = std::thread([this, pool] {
+      while (!stop_.WaitForNotificationWithTimeout(config_.ledger_checkpoint_interval)) {
+        auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
+        absl::StatusOr<std::optional<tlog::Checkpoint>> made =
+            conn.ok() ? checkpointer_->MaybeCheckpoint(**conn) : conn.status();
+        if (made.ok() && made->has_value()) metrics_->LedgerCheckpointed();
+        if (!made.ok()) {
+          metrics_->LedgerCheckpointFailed(made.status().code());
+          // DATA_LOSS here means the database's history changed under a
+          // signed checkpoint: an alert, not a retry.
+          log::Error("ledger checkpoint failed", {{"error", std::string(made.status().message())},
+                                                  {"code", absl::StatusCodeToString(made.status().code())}});
+        }
+      }
+    });
+  }
+}
+
+absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
+  CANTDO_ASSIGN_OR_RETURN(policy_, Policy::LoadFile(config_.policy_file, ctx.clock->Now()));
+  runtime::OidcTrustConfig oidc{
+      config_.oidc_issuer, config_.oidc_audience, config_.oidc_jwks_uri, config_.oidc_ca_file, {}};
+  oidc.jwks.min_refresh_interval = config_.jwks_min_refresh_interval;
+  CANTDO_ASSIGN_OR_RETURN(oidc_, runtime::LoadOidcTrust(oidc, *ctx.clock));
+  CANTDO_RETURN_IF_ERROR(BuildCredentialIssuers(*ctx.pool));
   sink_ = std::make_unique<WorkflowSignalSink>(*ctx.clock);
   if (!config_.bridge_address.empty()) {
     CibaRequestOptions ciba;
@@ -151,43 +196,7 @@ absl::Status AuthorityApp::Init(const runtime::RuntimeContext& ctx) {
   service_ = std::make_unique<AuthorityServiceImpl>(*authority_, *ctx.pool, *ctx.clock, checkpointer_.get());
   log::Info("policy loaded",
             {{"version", policy_->version()}, {"sha256", policy_->hash()}, {"rules", policy_->proto().rules_size()}});
-  background_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(config_.background_interval)) {
-      if (auto n = authority_->DispatchPending(); !n.ok()) {
-        log::Warn("dispatch failed", {{"error", std::string(n.status().message())}});
-      }
-      if (auto n = authority_->SweepExpired(); !n.ok()) {
-        log::Warn("sweep failed", {{"error", std::string(n.status().message())}});
-      }
-    }
-  });
-  chainer_ = std::thread([this, pool = ctx.pool] {
-    while (!stop_.WaitForNotificationWithTimeout(config_.ledger_chain_interval)) {
-      auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
-      absl::Status st = conn.ok() ? Ledger::ChainAll(**conn).status() : conn.status();
-      if (!st.ok()) {
-        metrics_->LedgerChainFailed();
-        log::Warn("ledger chaining failed", {{"error", std::string(st.message())}});
-      }
-    }
-  });
-  if (checkpointer_) {
-    checkpoint_thread_ = std::thread([this, pool = ctx.pool] {
-      while (!stop_.WaitForNotificationWithTimeout(config_.ledger_checkpoint_interval)) {
-        auto conn = pool->Acquire(absl::Now() + absl::Seconds(5));
-        absl::StatusOr<std::optional<tlog::Checkpoint>> made =
-            conn.ok() ? checkpointer_->MaybeCheckpoint(**conn) : conn.status();
-        if (made.ok() && made->has_value()) metrics_->LedgerCheckpointed();
-        if (!made.ok()) {
-          metrics_->LedgerCheckpointFailed(made.status().code());
-          // DATA_LOSS here means the database's history changed under a
-          // signed checkpoint: an alert, not a retry.
-          log::Error("ledger checkpoint failed", {{"error", std::string(made.status().message())},
-                                                  {"code", absl::StatusCodeToString(made.status().code())}});
-        }
-      }
-    });
-  }
+  StartBackgroundWork(ctx.pool);
   return absl::OkStatus();
 }
 

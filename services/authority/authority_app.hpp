@@ -83,6 +83,13 @@ class AuthorityApp final : public runtime::ServiceApp {
   LedgerCheckpointer* checkpointer() { return checkpointer_.get(); }
 
  private:
+  // The issuers of execution credentials the configuration names (a
+  // PostgreSQL target, static secrets); none is required.
+  absl::Status BuildCredentialIssuers(pg::Pool& pool);
+  // Starts the approval dispatch and expiry sweep, the ledger chainer and,
+  // with checkpoints on, the checkpointer; Stop() ends them.
+  void StartBackgroundWork(pg::Pool* pool);
+
   AuthorityConfig config_;
   std::unique_ptr<Policy> policy_;
   runtime::OidcTrust oidc_;
